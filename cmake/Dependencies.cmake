@@ -1,0 +1,28 @@
+# Every external dependency comes from Debian's packages (scripts/setup.sh installs them).
+
+find_package(Torch REQUIRED)            # libtorch-dev (1.13.1, CPU; a CUDA build is used when found)
+find_package(OpenCV REQUIRED COMPONENTS core imgproc imgcodecs)
+find_package(Eigen3 REQUIRED NO_MODULE)
+find_package(TBB REQUIRED)
+find_package(HDF5 REQUIRED COMPONENTS C)
+find_package(nlohmann_json REQUIRED)
+find_package(CLI11 REQUIRED)
+find_package(Threads REQUIRED)
+if(DIFFEDIT_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()
+if(DIFFEDIT_BUILD_BENCHMARKS)
+  find_package(benchmark REQUIRED)
+endif()
+
+# TorchConfig exports its flags as a variable rather than on the target; wrap them once.
+add_library(diffedit_torch INTERFACE)
+target_link_libraries(diffedit_torch INTERFACE ${TORCH_LIBRARIES})
+target_include_directories(diffedit_torch SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
+separate_arguments(_torch_flags UNIX_COMMAND "${TORCH_CXX_FLAGS}")
+target_compile_options(diffedit_torch INTERFACE ${_torch_flags})
+
+add_library(diffedit_hdf5 INTERFACE)
+target_include_directories(diffedit_hdf5 SYSTEM INTERFACE ${HDF5_C_INCLUDE_DIRS} ${HDF5_INCLUDE_DIRS})
+target_link_libraries(diffedit_hdf5 INTERFACE ${HDF5_C_LIBRARIES})
+target_compile_definitions(diffedit_hdf5 INTERFACE ${HDF5_C_DEFINITIONS})

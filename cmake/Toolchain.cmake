@@ -1,0 +1,20 @@
+# Compiler launcher, warnings and sanitizers shared by every target of the project.
+
+if(DIFFEDIT_USE_CCACHE)
+  find_program(CCACHE_PROGRAM ccache)
+  if(CCACHE_PROGRAM)
+    set(CMAKE_CXX_COMPILER_LAUNCHER "${CCACHE_PROGRAM}")
+    message(STATUS "diffedit: compiling through ${CCACHE_PROGRAM}")
+  endif()
+endif()
+
+# An interface target that every project target links: warnings + sanitizer flags.
+add_library(diffedit_options INTERFACE)
+target_compile_options(diffedit_options INTERFACE -Wall -Wextra)
+
+if(DIFFEDIT_SANITIZE)
+  set(_san -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  target_compile_options(diffedit_options INTERFACE ${_san})
+  target_link_options(diffedit_options INTERFACE ${_san})
+  message(STATUS "diffedit: ASan + UBSan enabled")
+endif()

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs every system package diffedit-bench needs (Debian 12, apt only) and configures + builds
+# the project. Idempotent: when every package is present it runs no apt command at all.
+#
+# Environment:
+#   DIFFEDIT_BUILD_DIR   build directory (default: <repo>/build)
+#   DIFFEDIT_CMAKE_ARGS  extra CMake arguments, e.g. "-DDIFFEDIT_SANITIZE=ON"
+#   DIFFEDIT_JOBS        parallel build jobs (default: number of cores)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD_DIR=${DIFFEDIT_BUILD_DIR:-$ROOT/build}
+JOBS=${DIFFEDIT_JOBS:-$(nproc)}
+
+PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config git
+  libtorch-dev            # libtorch 1.13 (CPU) with its CMake config "Torch"
+  libopencv-dev libeigen3-dev libtbb-dev libhdf5-dev nlohmann-json3-dev libcli11-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]} > 0)); then
+  echo "setup: installing ${missing[*]}" >&2
+  SUDO=()
+  if [ "$(id -u)" -ne 0 ]; then SUDO=(sudo); fi
+  "${SUDO[@]}" apt-get update
+  DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+# shellcheck disable=SC2086
+cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja ${DIFFEDIT_CMAKE_ARGS:-}
+cmake --build "$BUILD_DIR" -j "$JOBS"

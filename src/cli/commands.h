@@ -1,0 +1,18 @@
+// Subcommands of the `diffedit` executable: each registers itself on the CLI11 app and returns
+// what to run once the command line is parsed.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace diffedit::cli {
+
+struct Command {
+  CLI::App* app;                // the subcommand, as registered
+  std::function<int()> action;  // runs it after parsing; returns the exit code
+};
+
+Command add_inspect(CLI::App& app);
+Command add_config(CLI::App& app);
+
+}  // namespace diffedit::cli

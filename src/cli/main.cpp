@@ -1,0 +1,70 @@
+// `diffedit`: the command-line entry point. Every error is caught here and printed as
+// `error: <source>: <problem>`; the exit code is 2 for bad input and 1 for anything else.
+#include <c10/util/Exception.h>
+
+#include <iostream>
+#include <vector>
+#include <new>
+#include <string>
+
+#include "cli/commands.h"
+#include "core/errors.h"
+#include "core/log.h"
+#include "core/version.h"
+
+namespace {
+
+std::string version_text() {
+  return "diffedit " + std::string(diffedit::version()) + " (git " + std::string(diffedit::git_revision()) + ")";
+}
+
+int run(int argc, char** argv) {
+  using namespace diffedit;
+  CLI::App app{"diffedit-bench: text-guided image editing with diffusion models (DiffEdit and baselines)"};
+  app.name("diffedit");
+  app.require_subcommand(1);
+  app.set_version_flag("--version", version_text());
+  bool quiet = false;
+  std::string level = "info";
+  app.add_flag("-q,--quiet", quiet, "Print errors only; no progress bars");
+  app.add_option("--log-level", level, "Log level: error, warn, info, debug")
+      ->check(CLI::IsMember({"error", "warn", "info", "debug"}));
+
+  const std::vector<cli::Command> commands = {cli::add_inspect(app), cli::add_config(app)};
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    std::cerr << "error: " << e.what() << "\n(run 'diffedit --help' for usage)\n";
+    return kExitBadInput;
+  }
+  log::set_level(*log::parse_level(level));
+  log::set_quiet(quiet);
+  for (const auto& command : commands)
+    if (command.app->parsed()) return command.action();
+  return kExitBadInput;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const diffedit::Error& e) {
+    std::cerr << "error: " << e.what() << '\n';
+    return e.exit_code();
+  } catch (const c10::Error& e) {
+    std::cerr << "error: libtorch: " << e.what_without_backtrace() << '\n';
+    return diffedit::kExitFailure;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "error: out of memory\n";
+    return diffedit::kExitFailure;
+  } catch (const std::exception& e) {
+    std::cerr << "error: internal: " << e.what() << '\n';
+    return diffedit::kExitFailure;
+  } catch (...) {
+    std::cerr << "error: internal: unknown exception\n";
+    return diffedit::kExitFailure;
+  }
+}
