@@ -2,12 +2,14 @@
 // `error: <source>: <problem>`; the exit code is 2 for bad input and 1 for anything else.
 #include <c10/util/Exception.h>
 
+#include <algorithm>
 #include <iostream>
 #include <vector>
 #include <new>
 #include <string>
 
 #include "cli/commands.h"
+#include "core/config.h"
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/version.h"
@@ -31,6 +33,26 @@ int run(int argc, char** argv) {
       ->check(CLI::IsMember({"error", "warn", "info", "debug"}));
 
   const std::vector<cli::Command> commands = {cli::add_inspect(app), cli::add_config(app)};
+
+  // CLI11 reports an unknown command as "A subcommand is required"; name it instead.
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--log-level") {
+      ++i;
+      continue;
+    }
+    if (arg.starts_with("-")) continue;
+    std::vector<std::string> names;
+    for (const auto& command : commands) names.push_back(command.app->get_name());
+    if (std::find(names.begin(), names.end(), arg) == names.end()) {
+      const auto near = config::near_keys(arg, names);
+      std::string all;
+      for (const auto& n : names) all += (all.empty() ? "" : ", ") + n;
+      throw InputError("", "unknown command '" + arg + "'" + (near.empty() ? "" : " (did you mean '" + near.front() + "'?)") +
+                               "; commands: " + all);
+    }
+    break;
+  }
 
   try {
     app.parse(argc, argv);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <vector>
 #include <nlohmann/json.hpp>
 
 #include "core/errors.h"
@@ -55,7 +56,15 @@ TensorInfo parse_entry(const std::string& name, const nlohmann::json& value, con
   const auto& dtype = value["dtype"];
   if (!dtype.is_string()) fail(source, where + ": dtype is not a string");
   const auto parsed = parse_dtype(dtype.get<std::string>());
-  if (!parsed) fail(source, where + ": unknown dtype " + in_quotes(dtype.get<std::string>()));
+  if (!parsed) {
+    // Dtypes of the format that torch 1.13 cannot hold get their own message.
+    static const std::vector<std::string> kFormatOnly = {"U16", "U32", "U64", "F8_E4M3", "F8_E5M2", "C64"};
+    const std::string name = dtype.get<std::string>();
+    if (std::find(kFormatOnly.begin(), kFormatOnly.end(), name) != kFormatOnly.end())
+      fail(source, where + ": dtype " + in_quotes(name) +
+                       " is not supported (supported: F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL)");
+    fail(source, where + ": unknown dtype " + in_quotes(name));
+  }
   info.dtype = *parsed;
 
   const auto& shape = value["shape"];

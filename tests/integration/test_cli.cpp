@@ -34,6 +34,12 @@ TEST(Cli, UsageErrorsExitTwo) {
   }
 }
 
+TEST(Cli, UnknownCommandIsNamed) {
+  const auto r = run_cli({"--quiet", "inspcet", "x.safetensors"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "error: unknown command 'inspcet' (did you mean 'inspect'?); commands: inspect, config\n");
+}
+
 TEST(Cli, InspectShippedExample) {
   const auto example = source_dir() / "tests" / "data" / "example.safetensors";
   const auto r = run_cli({"inspect", "--stats", example.string()});

@@ -277,6 +277,8 @@ TEST(SafetensorsMalformed, UnknownDType) {
   ScratchDir dir;
   EXPECT_EQ(open_error(dir, make_file(R"({"x": {"dtype":"Q4","shape":[1],"data_offsets":[0,1]}})", std::string(1, '\0'))),
             "tensor 'x': unknown dtype 'Q4'");
+  EXPECT_EQ(open_error(dir, make_file(R"({"x": {"dtype":"U16","shape":[1],"data_offsets":[0,2]}})", std::string(2, '\0'))),
+            "tensor 'x': dtype 'U16' is not supported (supported: F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL)");
 }
 
 TEST(SafetensorsMalformed, ShapeOffsetSizeMismatch) {
