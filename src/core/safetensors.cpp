@@ -161,8 +161,8 @@ void write(const std::filesystem::path& path, const TensorMap& tensors,
     for (int i = 0; i < 8; ++i, n >>= 8) prefix[i] = static_cast<unsigned char>(n & 0xFF);
     out.write(reinterpret_cast<const char*>(prefix), 8);
     out.write(header.data(), std::ssize(header));
-    for (const auto& t : data)
-      out.write(static_cast<const char*>(t.data_ptr()), static_cast<std::streamsize>(t.nbytes()));
+    for (const auto& t : data)  // empty tensors may have no storage at all
+      if (t.nbytes() > 0) out.write(static_cast<const char*>(t.data_ptr()), static_cast<std::streamsize>(t.nbytes()));
   });
 }
 
