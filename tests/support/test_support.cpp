@@ -94,3 +94,24 @@ CliResult run_cli(const std::vector<std::string>& args) {
 }
 
 }  // namespace diffedit::testing
+
+#include "parity_support.h"
+
+namespace diffedit::testing {
+
+double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
+  if (a.sizes() != b.sizes()) return std::numeric_limits<double>::infinity();
+  return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
+}
+
+::testing::AssertionResult within(const std::string& what, const at::Tensor& actual, const at::Tensor& expected,
+                                  double tolerance) {
+  const double err = max_abs_diff(actual, expected);
+  std::ostringstream msg;
+  msg << what << ": max abs error " << err << " (tolerance " << tolerance << ")";
+  if (actual.sizes() != expected.sizes()) msg << ", shape " << actual.sizes() << " vs expected " << expected.sizes();
+  if (err <= tolerance) return ::testing::AssertionSuccess() << msg.str();
+  return ::testing::AssertionFailure() << msg.str();
+}
+
+}  // namespace diffedit::testing

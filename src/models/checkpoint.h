@@ -1,0 +1,35 @@
+// Loading checkpoints into native modules. The module tree carries diffusers' parameter names,
+// so a state dict maps one to one; anything that does not line up is reported by name.
+#pragma once
+
+#include <torch/nn.h>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/safetensors.h"
+
+namespace diffedit::models {
+
+struct LoadReport {
+  std::vector<std::string> missing;     // in the module, not in the file
+  std::vector<std::string> unexpected;  // in the file, not in the module
+  std::vector<std::string> mismatched;  // "name: file [..] vs module [..]"
+  bool ok() const { return missing.empty() && unexpected.empty() && mismatched.empty(); }
+  std::string summary() const;  // one line, lists truncated
+};
+
+// Compares the file's tensors (under `prefix`, which is stripped) with the module's parameters
+// and buffers. Copies values (converting dtype) only when everything lines up; otherwise throws
+// FormatError naming the file and the first names of each kind of problem.
+void load_state_dict(torch::nn::Module& module, const safetensors::File& file, const std::string& prefix = "");
+LoadReport check_state_dict(const torch::nn::Module& module, const safetensors::File& file, const std::string& prefix = "");
+
+// The weights file of a diffusers component directory: `<stem>.safetensors`, or with a variant
+// ("fp16") `<stem>.fp16.safetensors`. FileError listing what was looked for when absent.
+std::filesystem::path find_weights(const std::filesystem::path& dir, const std::string& stem,
+                                   const std::optional<std::string>& variant = std::nullopt);
+
+}  // namespace diffedit::models
