@@ -58,8 +58,12 @@ LoadReport check_state_dict(const torch::nn::Module& module, const safetensors::
   return report;
 }
 
-void load_state_dict(torch::nn::Module& module, const safetensors::File& file, const std::string& prefix) {
-  const LoadReport report = check_state_dict(module, file, prefix);
+void load_state_dict(torch::nn::Module& module, const safetensors::File& file, const std::string& prefix,
+                     const std::vector<std::string>& ignore_unexpected) {
+  LoadReport report = check_state_dict(module, file, prefix);
+  std::erase_if(report.unexpected, [&](const std::string& name) {
+    return std::find(ignore_unexpected.begin(), ignore_unexpected.end(), name) != ignore_unexpected.end();
+  });
   if (!report.ok()) throw FormatError(file.path().string(), "does not match the model: " + report.summary());
   torch::NoGradGuard no_grad;
   for (auto& p : module.named_parameters(true)) p.value().copy_(file.tensor(prefix + p.key()));
