@@ -1,0 +1,128 @@
+#include "pipelines/pipeline.h"
+
+#include <ATen/ATen.h>
+#include <torch/cuda.h>
+
+#include "core/config.h"
+#include "core/errors.h"
+#include "core/log.h"
+
+namespace diffedit::pipelines {
+
+namespace {
+
+// model_index.json entries this loader needs, with the classes it can build.
+struct Component {
+  const char* name;
+  std::vector<std::string> classes;
+};
+const std::vector<Component> kComponents = {
+    {"unet", {"UNet2DConditionModel"}},
+    {"vae", {"AutoencoderKL"}},
+    {"text_encoder", {"CLIPTextModel", "CLIPTextModelWithProjection"}},
+    {"tokenizer", {"CLIPTokenizer", "CLIPTokenizerFast"}},
+    {"scheduler", {}},  // any diffusers scheduler: its config supplies the noise schedule
+};
+
+void check_model_index(const std::filesystem::path& path) {
+  const config::Json index = config::load_json(path);
+  if (!index.is_object()) throw FormatError(path.string(), "expected a JSON object");
+  for (const auto& c : kComponents) {
+    if (!index.contains(c.name)) throw FormatError(path.string(), std::string("no '") + c.name + "' component");
+    const auto& entry = index[c.name];
+    if (!entry.is_array() || entry.size() != 2 || !entry[1].is_string())
+      throw FormatError(path.string(), std::string("'") + c.name + "' must be [library, class]");
+    const std::string cls = entry[1];
+    if (!c.classes.empty() && std::find(c.classes.begin(), c.classes.end(), cls) == c.classes.end())
+      throw FormatError(path.string(), std::string("'") + c.name + "' is a " + cls + "; supported: " +
+                                           [&] { std::string s; for (const auto& x : c.classes) s += (s.empty() ? "" : ", ") + x; return s; }());
+  }
+}
+
+}  // namespace
+
+c10::ScalarType parse_dtype(const std::string& name) {
+  if (name == "float32" || name == "fp32") return c10::kFloat;
+  if (name == "float16" || name == "fp16") return c10::kHalf;
+  if (name == "bfloat16" || name == "bf16") return c10::kBFloat16;
+  throw InputError("--dtype", "'" + name + "' is not one of float32, float16, bfloat16");
+}
+
+c10::Device parse_device(const std::string& name) {
+  try {
+    return c10::Device(name);
+  } catch (const c10::Error&) {
+    throw InputError("--device", "'" + name + "' is not a device (cpu, cuda, cuda:N)");
+  }
+}
+
+void check_device_dtype(c10::Device device, c10::ScalarType dtype) {
+  if (device.is_cuda() && !torch::cuda::is_available())
+    throw InputError("--device", "CUDA requested but not available (this libtorch has no CUDA, or no GPU is visible)");
+  if (!device.is_cpu() && !device.is_cuda()) throw InputError("--device", "only cpu and cuda are supported");
+  if (device.is_cpu() && dtype == c10::kHalf)
+    throw InputError("--dtype", "float16 needs --device cuda (libtorch 1.13 has no float16 CPU convolutions); use bfloat16 or float32");
+}
+
+StableDiffusion StableDiffusion::load(const std::filesystem::path& dir, const LoadOptions& options) {
+  check_device_dtype(options.device, options.dtype);
+  check_model_index(dir / "model_index.json");
+  StableDiffusion sd;
+  sd.dir = dir;
+  sd.options = options;
+  sd.unet = models::load_unet(dir / "unet", options.variant);
+  sd.vae = models::load_vae(dir / "vae", options.variant);
+  sd.text_encoder = models::load_clip_text(dir / "text_encoder", options.variant);
+  sd.tokenizer = text::CLIPTokenizer::load(dir / "tokenizer");
+  sd.scheduler = diffusion::SchedulerConfig::load(dir / "scheduler" / "scheduler_config.json");
+
+  const std::int64_t context = sd.text_encoder->config().hidden_size;
+  if (context != sd.unet->config().cross_attention_dim)
+    throw FormatError((dir / "unet" / "config.json").string(),
+                      "cross_attention_dim " + std::to_string(sd.unet->config().cross_attention_dim) +
+                          " does not match the text encoder's hidden_size " + std::to_string(context));
+  if (sd.vae->config().latent_channels != sd.unet->config().in_channels)
+    throw FormatError((dir / "unet" / "config.json").string(), "in_channels does not match the VAE's latent_channels");
+
+  sd.vae_dtype = options.dtype == c10::kHalf && sd.vae->config().force_upcast ? c10::kFloat : options.dtype;
+  sd.unet->to(options.device, options.dtype);
+  sd.text_encoder->to(options.device, options.dtype);
+  sd.vae->to(options.device, sd.vae_dtype);
+  log::debug("loaded ", dir.string(), " (", c10::toString(options.dtype), " on ", options.device.str(), ")");
+  return sd;
+}
+
+at::Tensor StableDiffusion::encode_prompts(const std::vector<std::string>& prompts, std::int64_t clip_skip) {
+  torch::NoGradGuard no_grad;
+  const at::Tensor ids = tokenizer.encode_batch(prompts).to(options.device);
+  return text_encoder->prompt_embeds(ids, clip_skip);
+}
+
+at::Tensor StableDiffusion::guided_noise(const at::Tensor& latents, std::int64_t timestep, const at::Tensor& cond,
+                                         const at::Tensor& uncond, double guidance) {
+  torch::NoGradGuard no_grad;
+  const at::Tensor t = at::scalar_tensor(timestep, at::TensorOptions().dtype(at::kLong).device(latents.device()));
+  const at::Tensor x = latents.to(options.dtype);
+  ++unet_calls;
+  if (guidance <= 1.0 || !uncond.defined()) return unet->forward(x, t, cond).to(latents.scalar_type());
+  const at::Tensor both = unet->forward(at::cat({x, x}), t, at::cat({uncond, cond}));
+  const auto halves = both.to(latents.scalar_type()).chunk(2);
+  return halves[0] + (halves[1] - halves[0]) * guidance;
+}
+
+at::Tensor StableDiffusion::decode(const at::Tensor& latents) {
+  torch::NoGradGuard no_grad;
+  const at::Tensor image = vae->decode((latents / scaling_factor()).to(vae_dtype));
+  return (image.to(at::kFloat) / 2 + 0.5).clamp(0, 1);
+}
+
+models::LatentDistribution StableDiffusion::encode(const at::Tensor& images01) {
+  torch::NoGradGuard no_grad;
+  auto d = vae->encode((images01 * 2 - 1).to(options.device, vae_dtype));
+  d.mean = d.mean.to(at::kFloat) * scaling_factor();
+  d.std = d.std.to(at::kFloat) * scaling_factor();
+  d.logvar = d.logvar.to(at::kFloat);
+  return d;
+}
+
+}  // namespace diffedit::pipelines

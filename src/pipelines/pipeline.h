@@ -1,0 +1,63 @@
+// A Stable Diffusion model directory in the diffusers layout (model_index.json, unet/, vae/,
+// text_encoder/, tokenizer/, scheduler/) loaded into one object: the three networks, the
+// tokenizer and the scheduler config, on one device and dtype.
+#pragma once
+
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "diffusion/scheduler_config.h"
+#include "models/autoencoder_kl.h"
+#include "models/clip_text.h"
+#include "models/unet2d_condition.h"
+#include "text/clip_tokenizer.h"
+
+namespace diffedit::pipelines {
+
+struct LoadOptions {
+  std::optional<std::string> variant;  // e.g. "fp16" -> *.fp16.safetensors
+  c10::ScalarType dtype = c10::kFloat;
+  c10::Device device = c10::kCPU;
+};
+
+// Parses "float32|float16|bfloat16" and "cpu|cuda[:N]"; InputError naming the option otherwise,
+// or when CUDA is requested from a build or machine without it, or float16 on the CPU.
+c10::ScalarType parse_dtype(const std::string& name);
+c10::Device parse_device(const std::string& name);
+void check_device_dtype(c10::Device device, c10::ScalarType dtype);
+
+class StableDiffusion {
+ public:
+  static StableDiffusion load(const std::filesystem::path& dir, const LoadOptions& options = {});
+
+  // Prompt embeddings [B, 77, D] (last_hidden_state, or final LN of an earlier layer with clip_skip).
+  at::Tensor encode_prompts(const std::vector<std::string>& prompts, std::int64_t clip_skip = 0);
+
+  // Classifier-free guidance (Ho & Salimans 2022): one UNet call on [uncond; cond], then
+  // uncond + g (cond - uncond). With g <= 1 only the conditional half is evaluated.
+  at::Tensor guided_noise(const at::Tensor& latents, std::int64_t timestep, const at::Tensor& cond,
+                          const at::Tensor& uncond, double guidance);
+
+  // Images in [0, 1] <-> latents scaled by the VAE's scaling factor (as the pipelines do).
+  at::Tensor decode(const at::Tensor& latents);
+  models::LatentDistribution encode(const at::Tensor& images01);
+  double scaling_factor() const { return vae->config().scaling_factor; }
+  std::int64_t vae_scale_factor() const { return vae->downscale_factor(); }
+
+  std::filesystem::path dir;
+  LoadOptions options;
+  models::UNet2DConditionModel unet{nullptr};
+  models::AutoencoderKL vae{nullptr};
+  models::CLIPTextModel text_encoder{nullptr};
+  text::CLIPTokenizer tokenizer;
+  diffusion::SchedulerConfig scheduler;
+  c10::ScalarType vae_dtype = c10::kFloat;  // float32 when the VAE asks for upcasting (force_upcast)
+  std::int64_t unet_calls = 0;              // denoiser evaluations so far (a hardware-independent cost)
+};
+
+}  // namespace diffedit::pipelines

@@ -1,0 +1,46 @@
+#include "pipelines/txt2img.h"
+
+#include <ATen/ATen.h>
+
+#include "core/errors.h"
+#include "core/rng.h"
+#include "diffusion/schedulers.h"
+
+namespace diffedit::pipelines {
+
+Txt2ImgResult txt2img(StableDiffusion& sd, const Txt2ImgRequest& r,
+                      const std::function<void(std::int64_t, std::int64_t)>& on_step) {
+  const std::int64_t f = sd.vae_scale_factor();
+  const std::int64_t height = r.height > 0 ? r.height : sd.unet->config().sample_size * f;
+  const std::int64_t width = r.width > 0 ? r.width : sd.unet->config().sample_size * f;
+  if (height % f != 0 || width % f != 0)
+    throw InputError("--height/--width", "must be multiples of the VAE factor " + std::to_string(f));
+  if (r.steps < 1) throw InputError("--steps", "must be at least 1");
+
+  torch::NoGradGuard no_grad;
+  const auto before = sd.unet_calls;
+  const at::Tensor cond = sd.encode_prompts({r.prompt}, r.clip_skip);
+  const at::Tensor uncond = r.guidance > 1.0 ? sd.encode_prompts({r.negative_prompt}, r.clip_skip) : at::Tensor();
+
+  diffusion::DDIMScheduler ddim(sd.scheduler);
+  ddim.set_timesteps(r.steps);
+  at::Generator generator = rng::cpu_generator(r.seed);
+  const auto options = at::TensorOptions().dtype(at::kFloat).device(sd.options.device);
+  at::Tensor latents = rng::randn({1, sd.unet->config().in_channels, height / f, width / f}, generator, options) *
+                       static_cast<double>(ddim.init_noise_sigma());
+
+  const auto& timesteps = ddim.timesteps();
+  for (std::size_t i = 0; i < timesteps.size(); ++i) {
+    const std::int64_t t = timesteps[i];
+    const at::Tensor eps = sd.guided_noise(latents, t, cond, uncond, r.guidance);
+    std::optional<at::Tensor> noise;
+    if (r.eta > 0) noise = rng::randn(latents.sizes(), generator, options);
+    latents = ddim.step(eps, t, latents, r.eta, noise).prev_sample;
+    if (!at::isfinite(latents).all().item<bool>())
+      throw NumericError("txt2img", "latents became non-finite at step " + std::to_string(i) + " (t=" + std::to_string(t) + ")");
+    if (on_step) on_step(static_cast<std::int64_t>(i) + 1, static_cast<std::int64_t>(timesteps.size()));
+  }
+  return {sd.decode(latents)[0].to(at::kCPU), sd.unet_calls - before};
+}
+
+}  // namespace diffedit::pipelines
