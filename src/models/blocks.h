@@ -20,8 +20,8 @@ at::Tensor timestep_embedding(const at::Tensor& timesteps, std::int64_t dim, boo
                               double downscale_freq_shift, double max_period = 10000.0);
 
 // Multi-head scaled dot-product attention on [B, N, heads*D] tensors. Scores are formed with
-// matmul and then scaled (never baddbmm with beta=0, which reads uninitialised memory on CPU in
-// libtorch 1.13) and are computed in slices over (batch x heads) and queries so that no more than
+// bmm on pre-scaled queries (never baddbmm with beta=0, which reads uninitialised memory on CPU
+// in libtorch 1.13) and are computed in slices over (batch x heads) and queries so that no more than
 // `max_score_bytes` of scores exist at once. `upcast` computes scores and softmax in float32.
 at::Tensor multihead_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, std::int64_t heads,
                                double scale, bool upcast, std::int64_t max_score_bytes = std::int64_t{64} << 20);
