@@ -23,9 +23,10 @@ TEST(Pipeline, LoadsAndBatchesGuidanceIntoOneCall) {
   auto sd = pl::StableDiffusion::load(make_tiny_pipeline(scratch / "tiny"));
   const at::Tensor cond = sd.encode_prompts({"a red circle"});
   const at::Tensor uncond = sd.encode_prompts({""});
-  EXPECT_EQ(cond.sizes(), (at::IntArrayRef{1, 77, 32}));
+  const std::int64_t width = sd.text_encoder->config().hidden_size, latent = sd.unet->config().sample_size;
+  EXPECT_EQ(cond.sizes(), (at::IntArrayRef{1, 77, width}));
   at::manual_seed(0);
-  const at::Tensor x = at::randn({1, 4, 16, 16});
+  const at::Tensor x = at::randn({1, sd.unet->config().in_channels, latent, latent});
   torch::NoGradGuard no_grad;
   const at::Tensor t = at::scalar_tensor(501, at::kLong);
   const at::Tensor e_c = sd.unet->forward(x, t, cond), e_u = sd.unet->forward(x, t, uncond);
@@ -36,9 +37,10 @@ TEST(Pipeline, LoadsAndBatchesGuidanceIntoOneCall) {
   EXPECT_TRUE(at::allclose(sd.guided_noise(x, 501, cond, uncond, 1.0), e_c, 1e-5, 1e-6)) << "g = 1: conditional only";
 
   // encode/decode go through [0, 1] images and the scaling factor.
-  const at::Tensor img = at::rand({1, 3, 32, 32});
+  const std::int64_t side = latent * sd.vae_scale_factor();
+  const at::Tensor img = at::rand({1, 3, side, side});
   const auto dist = sd.encode(img);
-  EXPECT_EQ(dist.mean.sizes(), (at::IntArrayRef{1, 4, 16, 16}));
+  EXPECT_EQ(dist.mean.sizes(), x.sizes());
   const at::Tensor back = sd.decode(dist.mean);
   EXPECT_EQ(back.sizes(), img.sizes());
   EXPECT_GE(back.min().item<float>(), 0.0f);
@@ -74,7 +76,8 @@ TEST(Pipeline, Txt2ImgIsDeterministicPerSeed) {
   const auto a = pl::txt2img(sd, r, [&](std::int64_t i, std::int64_t n) { steps_seen = i; EXPECT_EQ(n, 4); });
   EXPECT_EQ(steps_seen, 4);
   EXPECT_EQ(a.unet_calls, 4) << "one batched call per step";
-  EXPECT_EQ(a.image.sizes(), (at::IntArrayRef{3, 32, 32}));
+  const std::int64_t side = sd.unet->config().sample_size * sd.vae_scale_factor();
+  EXPECT_EQ(a.image.sizes(), (at::IntArrayRef{3, side, side}));
   EXPECT_TRUE(at::equal(pl::txt2img(sd, r).image, a.image)) << "same seed, same image";
   r.seed = 4;
   EXPECT_FALSE(at::equal(pl::txt2img(sd, r).image, a.image));
@@ -89,8 +92,9 @@ TEST(Cli, Txt2ImgWritesImageAndRecord) {
   const auto r = run_cli({"--quiet", "txt2img", "--model", dir.string(), "--prompt", "a red circle", "--steps", "3",
                           "--guidance", "7.5", "--seed", "5", "--out", out});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(diffedit::image::read(out).sizes(), (at::IntArrayRef{3, 32, 32}));
   const auto record = diffedit::config::load_json(out + ".json");
+  EXPECT_EQ(diffedit::image::read(out).sizes(),
+            (at::IntArrayRef{3, record["height"].get<std::int64_t>(), record["width"].get<std::int64_t>()}));
   EXPECT_EQ(record["seed"], 5);
   EXPECT_EQ(record["steps"], 3);
   EXPECT_EQ(record["unet_calls"], 3);

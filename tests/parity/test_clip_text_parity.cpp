@@ -57,10 +57,10 @@ void check_text_tower(const std::string& name) {
 
 }  // namespace
 
-TEST(ClipTextParity, Sd1QuickGelu) { check_text_tower("text_sd1"); }
-TEST(ClipTextParity, Sd2Gelu) { check_text_tower("text_sd2"); }
+TEST(clip_text_parity, Sd1QuickGelu) { check_text_tower("text_sd1"); }
+TEST(clip_text_parity, Sd2Gelu) { check_text_tower("text_sd2"); }
 
-TEST(ClipTextParity, LoaderDropsProjectionlessAndLegacyBuffer) {
+TEST(clip_text_parity, LoaderDropsProjectionlessAndLegacyBuffer) {
   // A CLIPTextModel directory (model.safetensors without text_projection, with the legacy
   // position_ids buffer) loads; the projection-less model gives the same hidden states.
   diffedit::testing::ScratchDir scratch;

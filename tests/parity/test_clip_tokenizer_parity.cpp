@@ -19,7 +19,7 @@ std::vector<std::int64_t> row(const at::Tensor& t, std::int64_t i) {
 }
 }  // namespace
 
-TEST(ClipTokenizerParity, EveryCase) {
+TEST(clip_tokenizer_parity, EveryCase) {
   const auto cases_json = diffedit::config::load_json(fixture("clip-v1/tokenizer_cases.json"));
   const auto ids = diffedit::safetensors::File::open(fixture("clip-v1/tokenizer_cases.safetensors"));
   const auto sd1 = text::CLIPTokenizer::load(fixture("clip-v1/tokenizer"));

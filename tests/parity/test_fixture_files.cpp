@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/config.h"
 #include "core/safetensors.h"
 #include "test_support.h"
 
@@ -32,23 +33,30 @@ TEST(FixtureFiles, EveryFixtureSafetensorsFileLoads) {
   EXPECT_GT(tensors, 1000u);
 }
 
-TEST(FixtureFiles, KnownContentsOfTheUnetFixture) {
-  // diffusers-v0.31 README: SD1 tiny UNet, 2,446,788 parameters in 684 tensors, all F32.
-  const auto file = st::File::open(fixture("diffusers-v0.31/unet_sd1_tiny/weights.safetensors"));
-  EXPECT_EQ(file.tensors().size(), 684u);
-  std::uint64_t params = 0;
-  for (const auto& t : file.tensors()) {
-    EXPECT_EQ(t.dtype, st::DType::F32) << t.name;
-    params += t.numel();
+TEST(FixtureFiles, ContentsMatchTheirDescriptions) {
+  // Each case.json states its weights' tensor and parameter counts; the file must agree.
+  for (const char* name : {"unet_sd1_tiny", "unet_sd2_tiny", "vae_tiny"}) {
+    SCOPED_TRACE(name);
+    const auto dir = fixture(std::string("diffusers-v0.31/") + name);
+    const auto meta = diffedit::config::load_json(dir / "case.json");
+    const auto file = st::File::open(dir / "weights.safetensors");
+    if (meta.contains("num_state_dict_tensors"))
+      EXPECT_EQ(file.tensors().size(), meta["num_state_dict_tensors"].get<std::size_t>());
+    std::uint64_t params = 0;
+    for (const auto& t : file.tensors()) {
+      EXPECT_EQ(t.dtype, st::DType::F32) << t.name;  // the README: every tensor is F32
+      params += t.numel();
+    }
+    EXPECT_EQ(params, meta["num_parameters"].get<std::uint64_t>());
+    EXPECT_TRUE(at::isfinite(file.tensor(file.tensors().front().name)).all().item<bool>());
   }
-  EXPECT_EQ(params, 2'446'788u);
-  const at::Tensor conv_in = file.tensor("conv_in.weight");
-  EXPECT_EQ(conv_in.sizes(), (at::IntArrayRef{32, 4, 3, 3}));
-  EXPECT_TRUE(at::isfinite(conv_in).all().item<bool>());
-
-  // The scheduler case stores integer timesteps as exact F32 values.
+  // The scheduler cases store integer timesteps as exact F32 values, repeated in the JSON.
+  const auto sched_json = diffedit::config::load_json(fixture("diffusers-v0.31/scheduler/scheduler.json"));
   const auto sched = st::File::open(fixture("diffusers-v0.31/scheduler/scheduler_step_cases.safetensors"));
-  EXPECT_TRUE(at::equal(sched.tensor("add_noise.timesteps"), at::tensor({401.0f, 1.0f})));
+  for (const auto& c : sched_json["step_cases"])
+    if (c.contains("timesteps"))
+      EXPECT_TRUE(at::equal(sched.tensor(c["name"].get<std::string>() + ".timesteps"),
+                            at::tensor(c["timesteps"].get<std::vector<float>>())));
 }
 
 TEST(FixtureFiles, NonFloatDTypesOfTheMetricAndClipFixtures) {
@@ -57,7 +65,9 @@ TEST(FixtureFiles, NonFloatDTypesOfTheMetricAndClipFixtures) {
   const at::Tensor ids = tokens.tensor("sd1_input_ids");
   EXPECT_EQ(ids.scalar_type(), at::kLong);
   EXPECT_EQ(ids.size(1), 77);
-  EXPECT_EQ(ids[0][0].item<std::int64_t>(), 49406) << "every sequence starts with <|startoftext|>";
+  const auto cases = diffedit::config::load_json(fixture("clip-v1/tokenizer_cases.json"));
+  EXPECT_TRUE(at::all(ids.select(1, 0) == cases["bos_token_id"].get<std::int64_t>()).item<bool>())
+      << "every sequence starts with <|startoftext|>";
 
   const auto inception = st::File::open(fixture("metrics-v1/inception/fid_inception.safetensors"));
   EXPECT_EQ(inception.tensor("image0_u8").scalar_type(), at::kByte);

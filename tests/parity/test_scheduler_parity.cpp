@@ -27,7 +27,7 @@ constexpr double kStepTolerance = 2e-6;
 
 }  // namespace
 
-TEST(SchedulerParity, DdimTablesMatchFloat32Reference) {
+TEST(sched_parity, DdimTablesMatchFloat32Reference) {
   const Json& ref = scheduler_json()["DDIMScheduler"];
   const auto config = dd::SchedulerConfig::from_json(ref["config"], "scheduler.json");
   const dd::DDIMScheduler ddim(config);
@@ -42,7 +42,7 @@ TEST(SchedulerParity, DdimTablesMatchFloat32Reference) {
   EXPECT_EQ(ddim.init_noise_sigma(), ref["init_noise_sigma"].get<float>());
 }
 
-TEST(SchedulerParity, TimestepsOfDdimAndInverse) {
+TEST(sched_parity, TimestepsOfDdimAndInverse) {
   const Json& j = scheduler_json();
   for (const char* name : {"DDIMScheduler", "DDIMInverseScheduler"}) {
     const auto config = dd::SchedulerConfig::from_json(j[name]["config"], "scheduler.json");
@@ -62,7 +62,7 @@ TEST(SchedulerParity, TimestepsOfDdimAndInverse) {
   }
 }
 
-TEST(SchedulerParity, DiffEditTruncatedTimesteps) {
+TEST(sched_parity, DiffEditTruncatedTimesteps) {
   const Json& j = scheduler_json();
   const auto config = dd::SchedulerConfig::from_json(j["DDIMScheduler"]["config"], "scheduler.json");
   ASSERT_FALSE(j["diffedit_truncated_timesteps"].empty());
@@ -78,7 +78,7 @@ TEST(SchedulerParity, DiffEditTruncatedTimesteps) {
   }
 }
 
-TEST(SchedulerParity, EveryStepCase) {
+TEST(sched_parity, EveryStepCase) {
   const Json& j = scheduler_json();
   const auto cases = diffedit::safetensors::File::open(fixture("diffusers-v0.31/scheduler/" + j["step_cases_file"].get<std::string>()));
   ASSERT_FALSE(j["step_cases"].empty());

@@ -44,7 +44,7 @@ std::string load_error(const std::filesystem::path& dir, std::string* source = n
 
 }  // namespace
 
-TEST(UnetLoader, LoadsAComponentDirectory) {
+TEST(unet_loader, LoadsAComponentDirectory) {
   ScratchDir scratch;
   const auto dir = make_unet_dir(scratch);
   auto unet = models::load_unet(dir);
@@ -55,7 +55,7 @@ TEST(UnetLoader, LoadsAComponentDirectory) {
   EXPECT_TRUE(diffedit::testing::within("load_unet", out, c.tensor("case_b.expected_output"), 1e-5));
 }
 
-TEST(UnetLoader, MissingFiles) {
+TEST(unet_loader, MissingFiles) {
   ScratchDir scratch;
   const auto dir = make_unet_dir(scratch);
   std::filesystem::remove(dir / "diffusion_pytorch_model.safetensors");
@@ -67,7 +67,7 @@ TEST(UnetLoader, MissingFiles) {
   EXPECT_EQ(source, (dir / "config.json").string());
 }
 
-TEST(UnetLoader, RenamedWeightIsNamed) {
+TEST(unet_loader, RenamedWeightIsNamed) {
   ScratchDir scratch;
   const auto dir = make_unet_dir(scratch, [](st::TensorMap& w) {
     w["conv_in.weight_renamed"] = w.at("conv_in.weight");
@@ -78,13 +78,13 @@ TEST(UnetLoader, RenamedWeightIsNamed) {
   EXPECT_EQ(source, (dir / "diffusion_pytorch_model.safetensors").string());
 }
 
-TEST(UnetLoader, WrongShapeIsNamed) {
+TEST(unet_loader, WrongShapeIsNamed) {
   ScratchDir scratch;
   const auto dir = make_unet_dir(scratch, [](st::TensorMap& w) { w["conv_out.bias"] = at::zeros({5}); });
   EXPECT_EQ(load_error(dir), "does not match the model: 1 with a wrong shape: conv_out.bias: file [5] vs model [4]");
 }
 
-TEST(UnetLoader, UnsupportedConfigIsNamed) {
+TEST(unet_loader, UnsupportedConfigIsNamed) {
   ScratchDir scratch;
   const auto dir = make_unet_dir(scratch);
   auto cfg = diffedit::config::load_json(dir / "config.json");
@@ -97,7 +97,7 @@ TEST(UnetLoader, UnsupportedConfigIsNamed) {
   EXPECT_EQ(load_error(dir).rfind("unknown key 'block_out_chanels' (did you mean 'block_out_channels'?)", 0), 0u);
 }
 
-TEST(UnetLoader, Fp16VariantLoadsIntoFloat32Model) {
+TEST(unet_loader, Fp16VariantLoadsIntoFloat32Model) {
   ScratchDir scratch;
   const auto dir = make_unet_dir(scratch);
   st::TensorMap half;

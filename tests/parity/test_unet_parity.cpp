@@ -57,5 +57,5 @@ void check_unet_case(const std::string& name) {
 
 }  // namespace
 
-TEST(UnetParity, Sd1Tiny) { check_unet_case("unet_sd1_tiny"); }
-TEST(UnetParity, Sd2TinyLinearProjectionPerBlockHeadsUpcast) { check_unet_case("unet_sd2_tiny"); }
+TEST(unet_parity, Sd1Tiny) { check_unet_case("unet_sd1_tiny"); }
+TEST(unet_parity, Sd2TinyLinearProjectionPerBlockHeadsUpcast) { check_unet_case("unet_sd2_tiny"); }

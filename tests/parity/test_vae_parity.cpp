@@ -18,7 +18,7 @@ namespace {
 constexpr double kSpreadMultiple = 10.0;  // times the reference's own float64-vs-float32 spread
 }
 
-TEST(VaeParity, EncodeSampleDecode) {
+TEST(vae_parity, EncodeSampleDecode) {
   const auto dir = fixture("diffusers-v0.31/vae_tiny");
   const auto meta = diffedit::config::load_json(dir / "case.json");
   const auto cfg = models::VAEConfig::load(dir / "config.json");
