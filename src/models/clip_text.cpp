@@ -35,8 +35,15 @@ Schema clip_text_schema() {
   });
 }
 
-// transformers' finfo(float32).min, added to masked attention scores.
-constexpr double kMaskValue = std::numeric_limits<float>::lowest();
+// transformers' finfo(dtype).min, added to masked attention scores.
+double mask_value(c10::ScalarType dtype) {
+  switch (dtype) {
+    case c10::kBFloat16: return static_cast<double>(std::numeric_limits<c10::BFloat16>::lowest());
+    case c10::kHalf: return static_cast<double>(std::numeric_limits<c10::Half>::lowest());
+    case c10::kDouble: return std::numeric_limits<double>::lowest();
+    default: return std::numeric_limits<float>::lowest();
+  }
+}
 
 }  // namespace
 
@@ -120,10 +127,11 @@ CLIPTextOutput CLIPTextModelImpl::forward(const at::Tensor& input_ids, const at:
   const at::Tensor positions = at::arange(t, at::TensorOptions().dtype(at::kLong).device(input_ids.device()));
   at::Tensor x = token_embedding_->forward(input_ids) + position_embedding_->forward(positions).unsqueeze(0);
 
-  // Causal mask: finfo.min strictly above the diagonal; plus finfo.min on padding keys if a mask is given.
-  at::Tensor mask = at::full({t, t}, kMaskValue, options).triu(1).view({1, 1, t, t});
+  // Causal mask: finfo(dtype).min strictly above the diagonal; plus finfo.min on padding keys if a mask is given.
+  const double masked = mask_value(options.dtype().toScalarType());
+  at::Tensor mask = at::full({t, t}, masked, options).triu(1).view({1, 1, t, t});
   if (attention_mask.defined()) {
-    const at::Tensor pad = (1.0 - attention_mask.to(options.dtype())).mul(kMaskValue).view({b, 1, 1, t});
+    const at::Tensor pad = (1.0 - attention_mask.to(options.dtype())).mul(masked).view({b, 1, 1, t});
     mask = mask + pad;
   }
 

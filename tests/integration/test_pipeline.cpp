@@ -116,3 +116,16 @@ TEST(Cli, Txt2ImgWritesImageAndRecord) {
   EXPECT_EQ(missing.exit_code, 2);
   EXPECT_EQ(missing.err, "error: " + (scratch / "nope" / "model_index.json").string() + ": no such file\n");
 }
+
+TEST(Pipeline, Bfloat16OnCpuTracksFloat32) {
+  ScratchDir scratch;
+  const auto dir = make_tiny_pipeline(scratch / "tiny");
+  auto f32 = pl::StableDiffusion::load(dir);
+  auto bf16 = pl::StableDiffusion::load(dir, {.dtype = c10::kBFloat16});
+  EXPECT_EQ(bf16.unet->parameters()[0].scalar_type(), c10::kBFloat16);
+  const pl::Txt2ImgRequest r{.prompt = "a red circle", .steps = 3, .guidance = 3.0, .seed = 1};
+  const at::Tensor a = pl::txt2img(f32, r).image, b = pl::txt2img(bf16, r).image;
+  EXPECT_TRUE(at::isfinite(b).all().item<bool>());
+  // bfloat16 keeps 8 bits of mantissa: images agree to a few percent of the range.
+  EXPECT_LT((a - b).abs().mean().item<float>(), 0.05f);
+}
