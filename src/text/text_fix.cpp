@@ -16,8 +16,7 @@ namespace {
 
 using Text = std::u32string;
 
-Text decode(std::string_view utf8) {
-  const icu::UnicodeString u = icu::UnicodeString::fromUTF8(icu::StringPiece(utf8.data(), static_cast<int32_t>(utf8.size())));
+Text code_points(const icu::UnicodeString& u) {
   Text out;
   for (int32_t i = 0; i < u.length();) {
     const UChar32 c = u.char32At(i);
@@ -27,11 +26,19 @@ Text decode(std::string_view utf8) {
   return out;
 }
 
-std::string encode(const Text& text) {
+icu::UnicodeString unicode_string(const Text& text) {
   icu::UnicodeString u;
   for (char32_t c : text) u.append(static_cast<UChar32>(c));
+  return u;
+}
+
+Text decode(std::string_view utf8) {
+  return code_points(icu::UnicodeString::fromUTF8(icu::StringPiece(utf8.data(), static_cast<int32_t>(utf8.size()))));
+}
+
+std::string encode(const Text& text) {
   std::string out;
-  u.toUTF8String(out);
+  unicode_string(text).toUTF8String(out);
   return out;
 }
 
@@ -256,17 +263,9 @@ Text nfc(const Text& t) {
   UErrorCode status = U_ZERO_ERROR;
   const icu::Normalizer2* n = icu::Normalizer2::getNFCInstance(status);
   if (U_FAILURE(status)) throw std::runtime_error("ICU NFC normalizer unavailable");
-  icu::UnicodeString u;
-  for (char32_t c : t) u.append(static_cast<UChar32>(c));
-  const icu::UnicodeString result = n->normalize(u, status);
+  const icu::UnicodeString result = n->normalize(unicode_string(t), status);
   if (U_FAILURE(status)) throw std::runtime_error("ICU NFC normalization failed");
-  Text out;
-  for (int32_t i = 0; i < result.length();) {
-    const UChar32 c = result.char32At(i);
-    out.push_back(static_cast<char32_t>(c));
-    i += U16_LENGTH(c);
-  }
-  return out;
+  return code_points(result);
 }
 
 // Python's str.isspace() set, which is what `\s` and `str.strip()` use.
