@@ -54,13 +54,13 @@ int run_txt2img(const Txt2ImgArgs& a) {
       {"variant", a.variant ? config::Json(*a.variant) : config::Json(nullptr)},
       {"sampler", "DDIM"},
       {"scheduler_config", sd.scheduler.to_json()},
-      {"unet_calls", result.unet_calls},
+      {"denoiser_evaluations", result.denoiser_evaluations},
       {"seconds", seconds},
       {"diffedit_version", std::string(version())},
       {"git_revision", std::string(git_revision())}};
   fs::write_atomic(a.out + ".json", record.dump(2) + "\n");
-  log::info("wrote ", a.out, " (", result.image.size(2), "x", result.image.size(1), ", ", result.unet_calls,
-            " UNet calls, ", seconds, " s)");
+  log::info("wrote ", a.out, " (", result.image.size(2), "x", result.image.size(1), ", ", result.denoiser_evaluations,
+            " denoiser evaluations, ", seconds, " s)");
   return 0;
 }
 }  // namespace

@@ -88,6 +88,7 @@ StableDiffusion StableDiffusion::load(const std::filesystem::path& dir, const Lo
   sd.unet->to(options.device, options.dtype);
   sd.text_encoder->to(options.device, options.dtype);
   sd.vae->to(options.device, sd.vae_dtype);
+  sd.denoiser = Denoiser(sd.unet, options.dtype);
   log::debug("loaded ", dir.string(), " (", c10::toString(options.dtype), " on ", options.device.str(), ")");
   return sd;
 }
@@ -96,18 +97,6 @@ at::Tensor StableDiffusion::encode_prompts(const std::vector<std::string>& promp
   torch::NoGradGuard no_grad;
   const at::Tensor ids = tokenizer.encode_batch(prompts).to(options.device);
   return text_encoder->prompt_embeds(ids, clip_skip);
-}
-
-at::Tensor StableDiffusion::guided_noise(const at::Tensor& latents, std::int64_t timestep, const at::Tensor& cond,
-                                         const at::Tensor& uncond, double guidance) {
-  torch::NoGradGuard no_grad;
-  const at::Tensor t = at::scalar_tensor(timestep, at::TensorOptions().dtype(at::kLong).device(latents.device()));
-  const at::Tensor x = latents.to(options.dtype);
-  ++unet_calls;
-  if (guidance <= 1.0 || !uncond.defined()) return unet->forward(x, t, cond).to(latents.scalar_type());
-  const at::Tensor both = unet->forward(at::cat({x, x}), t, at::cat({uncond, cond}));
-  const auto halves = both.to(latents.scalar_type()).chunk(2);
-  return halves[0] + (halves[1] - halves[0]) * guidance;
 }
 
 at::Tensor StableDiffusion::decode(const at::Tensor& latents) {

@@ -15,6 +15,7 @@
 #include "models/autoencoder_kl.h"
 #include "models/clip_text.h"
 #include "models/unet2d_condition.h"
+#include "pipelines/denoiser.h"
 #include "text/clip_tokenizer.h"
 
 namespace diffedit::pipelines {
@@ -38,11 +39,6 @@ class StableDiffusion {
   // Prompt embeddings [B, 77, D] (last_hidden_state, or final LN of an earlier layer with clip_skip).
   at::Tensor encode_prompts(const std::vector<std::string>& prompts, std::int64_t clip_skip = 0);
 
-  // Classifier-free guidance (Ho & Salimans 2022): one UNet call on [uncond; cond], then
-  // uncond + g (cond - uncond). With g <= 1 only the conditional half is evaluated.
-  at::Tensor guided_noise(const at::Tensor& latents, std::int64_t timestep, const at::Tensor& cond,
-                          const at::Tensor& uncond, double guidance);
-
   // Images in [0, 1] <-> latents scaled by the VAE's scaling factor (as the pipelines do).
   at::Tensor decode(const at::Tensor& latents);
   models::LatentDistribution encode(const at::Tensor& images01);
@@ -57,7 +53,7 @@ class StableDiffusion {
   text::CLIPTokenizer tokenizer;
   diffusion::SchedulerConfig scheduler;
   c10::ScalarType vae_dtype = c10::kFloat;  // float32 when the VAE asks for upcasting (force_upcast)
-  std::int64_t unet_calls = 0;              // denoiser evaluations so far (a hardware-independent cost)
+  Denoiser denoiser;                         // the UNet with guidance and an evaluation count
 };
 
 }  // namespace diffedit::pipelines

@@ -18,7 +18,7 @@ Txt2ImgResult txt2img(StableDiffusion& sd, const Txt2ImgRequest& r,
   if (r.steps < 1) throw InputError("--steps", "must be at least 1");
 
   torch::NoGradGuard no_grad;
-  const auto before = sd.unet_calls;
+  const auto before = sd.denoiser.evaluations();
   const at::Tensor cond = sd.encode_prompts({r.prompt}, r.clip_skip);
   const at::Tensor uncond = r.guidance > 1.0 ? sd.encode_prompts({r.negative_prompt}, r.clip_skip) : at::Tensor();
 
@@ -32,7 +32,7 @@ Txt2ImgResult txt2img(StableDiffusion& sd, const Txt2ImgRequest& r,
   const auto& timesteps = ddim.timesteps();
   for (std::size_t i = 0; i < timesteps.size(); ++i) {
     const std::int64_t t = timesteps[i];
-    const at::Tensor eps = sd.guided_noise(latents, t, cond, uncond, r.guidance);
+    const at::Tensor eps = sd.denoiser.guided(latents, t, cond, uncond, r.guidance);
     std::optional<at::Tensor> noise;
     if (r.eta > 0) noise = rng::randn(latents.sizes(), generator, options);
     latents = ddim.step(eps, t, latents, r.eta, noise).prev_sample;
@@ -40,7 +40,7 @@ Txt2ImgResult txt2img(StableDiffusion& sd, const Txt2ImgRequest& r,
       throw NumericError("txt2img", "latents became non-finite at step " + std::to_string(i) + " (t=" + std::to_string(t) + ")");
     if (on_step) on_step(static_cast<std::int64_t>(i) + 1, static_cast<std::int64_t>(timesteps.size()));
   }
-  return {sd.decode(latents)[0].to(at::kCPU), sd.unet_calls - before};
+  return {sd.decode(latents)[0].to(at::kCPU), sd.denoiser.evaluations() - before};
 }
 
 }  // namespace diffedit::pipelines

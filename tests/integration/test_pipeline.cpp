@@ -30,11 +30,12 @@ TEST(Pipeline, LoadsAndBatchesGuidanceIntoOneCall) {
   torch::NoGradGuard no_grad;
   const at::Tensor t = at::scalar_tensor(501, at::kLong);
   const at::Tensor e_c = sd.unet->forward(x, t, cond), e_u = sd.unet->forward(x, t, uncond);
-  sd.unet_calls = 0;
-  const at::Tensor guided = sd.guided_noise(x, 501, cond, uncond, 7.5);
-  EXPECT_EQ(sd.unet_calls, 1) << "both halves in one UNet call";
+  const std::int64_t before = sd.denoiser.evaluations();
+  const at::Tensor guided = sd.denoiser.guided(x, 501, cond, uncond, 7.5);
+  EXPECT_EQ(sd.denoiser.evaluations() - before, 2) << "a guided pair counts 2 evaluations";
   EXPECT_TRUE(at::allclose(guided, e_u + (e_c - e_u) * 7.5, 1e-4, 1e-5));
-  EXPECT_TRUE(at::allclose(sd.guided_noise(x, 501, cond, uncond, 1.0), e_c, 1e-5, 1e-6)) << "g = 1: conditional only";
+  EXPECT_TRUE(at::allclose(sd.denoiser.guided(x, 501, cond, uncond, 1.0), e_c, 1e-5, 1e-6)) << "g = 1: conditional only";
+  EXPECT_EQ(sd.denoiser.evaluations() - before, 3);
 
   // encode/decode go through [0, 1] images and the scaling factor.
   const std::int64_t side = latent * sd.vae_scale_factor();
@@ -75,7 +76,7 @@ TEST(Pipeline, Txt2ImgIsDeterministicPerSeed) {
   std::int64_t steps_seen = 0;
   const auto a = pl::txt2img(sd, r, [&](std::int64_t i, std::int64_t n) { steps_seen = i; EXPECT_EQ(n, 4); });
   EXPECT_EQ(steps_seen, 4);
-  EXPECT_EQ(a.unet_calls, 4) << "one batched call per step";
+  EXPECT_EQ(a.denoiser_evaluations, 8) << "one guided pair per step";
   const std::int64_t side = sd.unet->config().sample_size * sd.vae_scale_factor();
   EXPECT_EQ(a.image.sizes(), (at::IntArrayRef{3, side, side}));
   EXPECT_TRUE(at::equal(pl::txt2img(sd, r).image, a.image)) << "same seed, same image";
@@ -97,7 +98,7 @@ TEST(Cli, Txt2ImgWritesImageAndRecord) {
             (at::IntArrayRef{3, record["height"].get<std::int64_t>(), record["width"].get<std::int64_t>()}));
   EXPECT_EQ(record["seed"], 5);
   EXPECT_EQ(record["steps"], 3);
-  EXPECT_EQ(record["unet_calls"], 3);
+  EXPECT_EQ(record["denoiser_evaluations"], 6);
   EXPECT_EQ(record["git_revision"], std::string(diffedit::git_revision()));
   const auto again = (scratch / "again.png").string();
   ASSERT_EQ(run_cli({"--quiet", "txt2img", "--model", dir.string(), "--prompt", "a red circle", "--steps", "3",

@@ -1,0 +1,36 @@
+// The denoiser as editing methods and samplers see it: eps (or v) = f(x_t, t, context), with
+// classifier-free guidance (Ho & Salimans 2022) batching the two halves into one UNet call, and a
+// count of denoiser evaluations (one per image per UNet evaluation; a guided pair counts 2), the
+// hardware-independent cost measure of the benchmark.
+#pragma once
+
+#include <cstdint>
+
+#include "models/unet2d_condition.h"
+
+namespace diffedit::pipelines {
+
+class Denoiser {
+ public:
+  Denoiser() = default;
+  Denoiser(models::UNet2DConditionModel unet, c10::ScalarType dtype) : unet_(std::move(unet)), dtype_(dtype) {}
+
+  // Raw prediction for a batch [B, C, h, w] at one timestep with contexts [B, L, D]; returned in
+  // the latents' dtype.
+  at::Tensor predict(const at::Tensor& latents, std::int64_t timestep, const at::Tensor& context);
+
+  // uncond + g (cond - uncond) from one call on [latents; latents] with [uncond; cond]. With
+  // g <= 1 or no uncond, only the conditional prediction is computed.
+  at::Tensor guided(const at::Tensor& latents, std::int64_t timestep, const at::Tensor& cond, const at::Tensor& uncond,
+                    double guidance);
+
+  std::int64_t evaluations() const { return evaluations_; }
+  const models::UNet2DConditionModel& unet() const { return unet_; }
+
+ private:
+  models::UNet2DConditionModel unet_{nullptr};
+  c10::ScalarType dtype_ = c10::kFloat;
+  std::int64_t evaluations_ = 0;
+};
+
+}  // namespace diffedit::pipelines
