@@ -108,10 +108,15 @@ at::Tensor StableDiffusion::decode(const at::Tensor& latents) {
 models::LatentDistribution StableDiffusion::encode(const at::Tensor& images01) {
   torch::NoGradGuard no_grad;
   auto d = vae->encode((images01 * 2 - 1).to(options.device, vae_dtype));
-  d.mean = d.mean.to(at::kFloat) * scaling_factor();
-  d.std = d.std.to(at::kFloat) * scaling_factor();
+  d.mean = d.mean.to(at::kFloat);
+  d.std = d.std.to(at::kFloat);
   d.logvar = d.logvar.to(at::kFloat);
   return d;
+}
+
+at::Tensor StableDiffusion::to_latents(const models::LatentDistribution& posterior, const at::Tensor& noise) const {
+  const at::Tensor z = noise.defined() ? posterior.sample(noise.to(posterior.mean.device())) : posterior.mode();
+  return z * scaling_factor();
 }
 
 }  // namespace diffedit::pipelines

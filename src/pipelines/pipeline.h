@@ -41,7 +41,10 @@ class StableDiffusion {
 
   // Images in [0, 1] <-> latents scaled by the VAE's scaling factor (as the pipelines do).
   at::Tensor decode(const at::Tensor& latents);
+  // The VAE posterior of images in [0, 1] (unscaled, float32), and latents from it: the mode, or
+  // mean + std * noise, times the scaling factor (the order of diffusers' operations).
   models::LatentDistribution encode(const at::Tensor& images01);
+  at::Tensor to_latents(const models::LatentDistribution& posterior, const at::Tensor& noise = {}) const;
   double scaling_factor() const { return vae->config().scaling_factor; }
   std::int64_t vae_scale_factor() const { return vae->downscale_factor(); }
 

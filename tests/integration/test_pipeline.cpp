@@ -42,7 +42,8 @@ TEST(Pipeline, LoadsAndBatchesGuidanceIntoOneCall) {
   const at::Tensor img = at::rand({1, 3, side, side});
   const auto dist = sd.encode(img);
   EXPECT_EQ(dist.mean.sizes(), x.sizes());
-  const at::Tensor back = sd.decode(dist.mean);
+  EXPECT_TRUE(at::allclose(sd.to_latents(dist), dist.mean * sd.scaling_factor()));
+  const at::Tensor back = sd.decode(sd.to_latents(dist));
   EXPECT_EQ(back.sizes(), img.sizes());
   EXPECT_GE(back.min().item<float>(), 0.0f);
   EXPECT_LE(back.max().item<float>(), 1.0f);

@@ -1,0 +1,144 @@
+#include "editing/diffedit.h"
+
+#include <ATen/ATen.h>
+
+#include "core/errors.h"
+#include "diffusion/schedulers.h"
+
+namespace diffedit::editing {
+
+namespace {
+
+const at::Tensor& or_empty(const at::Tensor& t, const DiffEditTexts& texts) { return t.defined() ? t : texts.empty; }
+
+// [1, L, D] -> [n, L, D]
+at::Tensor repeat(const at::Tensor& embeds, std::int64_t n) { return embeds.repeat({n, 1, 1}); }
+
+diffusion::TruncatedTimesteps schedule_for(const diffusion::SchedulerConfig& scheduler, std::int64_t steps, double strength) {
+  diffusion::DDIMScheduler ddim(scheduler);
+  ddim.set_timesteps(steps);
+  return diffusion::truncate_timesteps(ddim.timesteps(), strength);
+}
+
+}  // namespace
+
+DiffEditOptions DiffEditOptions::preset(DiffEditMode mode) {
+  DiffEditOptions o;
+  if (mode == DiffEditMode::diffusers_compat) {
+    o.mask_guidance = 7.5;
+    o.mask_guidance_order = GuidanceOrder::swapped;
+    o.encode_with_reference = true;
+    o.sample_posterior = true;
+    o.paste = PasteLevel::step_input;
+  }
+  return o;
+}
+
+at::Tensor MaskEstimate::binarize(double threshold) const {
+  return (map > threshold).to(at::kFloat).unsqueeze(1);
+}
+
+const at::Tensor& Inversion::at_level(std::int64_t level) const {
+  for (std::size_t i = 0; i < timesteps.size(); ++i)
+    if (timesteps[i] == level) return latents[i];
+  if (timesteps.empty() || level < timesteps.front()) return x0;
+  throw std::logic_error("no inverted latent at level " + std::to_string(level));
+}
+
+MaskEstimate estimate_mask(pipelines::Denoiser& denoiser, const diffusion::SchedulerConfig& scheduler, const at::Tensor& x0,
+                           const DiffEditTexts& texts, const DiffEditOptions& o, NoiseSource& noise) {
+  const std::int64_t n = o.mask_samples;
+  if (n < 1) throw InputError("mask_samples", "must be at least 1");
+  diffusion::DDIMScheduler ddim(scheduler);
+  ddim.set_timesteps(o.steps);
+  const auto truncated = diffusion::truncate_timesteps(ddim.timesteps(), o.mask_strength);
+  if (truncated.denoise.empty()) throw InputError("mask_strength", "is too small for " + std::to_string(o.steps) + " steps");
+  const std::int64_t t = truncated.denoise.front();
+
+  const at::Tensor base = x0.size(0) == n ? x0 : x0.expand({n, x0.size(1), x0.size(2), x0.size(3)}).contiguous();
+  const at::Tensor xt = ddim.add_noise(base, noise.randn(base.sizes()).to(base.device()), {t});
+
+  at::Tensor eps_r, eps_q;
+  if (o.mask_guidance > 1.0) {
+    // One call on [R+ x n, R- x n, Q+ x n, Q- x n], as diffusers batches it.
+    const at::Tensor ctx = at::cat({repeat(texts.reference, n), repeat(or_empty(texts.mask_reference_negative, texts), n),
+                                    repeat(texts.query, n), repeat(or_empty(texts.mask_query_negative, texts), n)});
+    const auto e = denoiser.predict(at::cat({xt, xt, xt, xt}), t, ctx).chunk(4);
+    if (o.mask_guidance_order == GuidanceOrder::swapped) {
+      eps_r = e[0] + (e[1] - e[0]) * o.mask_guidance;
+      eps_q = e[2] + (e[3] - e[2]) * o.mask_guidance;
+    } else {
+      eps_r = e[1] + (e[0] - e[1]) * o.mask_guidance;
+      eps_q = e[3] + (e[2] - e[3]) * o.mask_guidance;
+    }
+  } else {
+    const auto e = denoiser.predict(at::cat({xt, xt}), t, at::cat({repeat(texts.reference, n), repeat(texts.query, n)})).chunk(2);
+    eps_r = e[0];
+    eps_q = e[1];
+  }
+
+  MaskEstimate m;
+  // mean over draws and latent channels -> [1, h, w]
+  m.difference = (eps_q - eps_r).abs().reshape({1, n, xt.size(1), xt.size(2), xt.size(3)}).mean(at::IntArrayRef{1, 2});
+  if (o.normalization == MaskNormalization::clamp_mean_ratio) {
+    const at::Tensor clamp = m.difference.mean() * o.clamp_ratio;
+    m.clamp = clamp.item<double>();
+    m.map = m.difference.clamp_min(0).clamp_max(clamp) / clamp;
+  } else {
+    const at::Tensor q = at::quantile(m.difference.flatten(), o.quantile);
+    m.clamp = q.item<double>();
+    const at::Tensor clipped = m.difference.clamp_max(q);
+    const at::Tensor lo = clipped.min(), hi = clipped.max();
+    m.map = (clipped - lo) / (hi - lo).clamp_min(1e-12);
+  }
+  return m;
+}
+
+Inversion ddim_invert(pipelines::Denoiser& denoiser, const diffusion::SchedulerConfig& scheduler, const at::Tensor& x0,
+                      const DiffEditTexts& texts, const DiffEditOptions& o) {
+  diffusion::DDIMInverseScheduler inverse(scheduler);
+  inverse.set_timesteps(o.steps);
+  Inversion inv;
+  inv.x0 = x0;
+  inv.timesteps = schedule_for(scheduler, o.steps, o.strength).invert;
+  at::Tensor x = x0;
+  for (const std::int64_t t : inv.timesteps) {
+    const at::Tensor eps = o.encode_with_reference
+                               ? denoiser.guided(x, t, texts.reference, or_empty(texts.encode_negative, texts), o.guidance)
+                               : denoiser.predict(x, t, texts.empty);  // the unconditional model, no guidance
+    x = inverse.step(eps, t, x).prev_sample;
+    inv.latents.push_back(x);
+  }
+  return inv;
+}
+
+at::Tensor masked_decode(pipelines::Denoiser& denoiser, const diffusion::SchedulerConfig& scheduler, const Inversion& inversion,
+                         const at::Tensor& mask, const DiffEditTexts& texts, const DiffEditOptions& o,
+                         std::vector<at::Tensor>* trajectory) {
+  diffusion::DDIMScheduler ddim(scheduler);
+  ddim.set_timesteps(o.steps);
+  const auto ts = diffusion::truncate_timesteps(ddim.timesteps(), o.strength).denoise;
+  if (ts.empty()) return inversion.x0;  // r = 0: nothing to edit
+  if (ts.size() > inversion.latents.size())
+    throw InputError("strength", "is larger than the inversion's (" + std::to_string(ts.size()) + " steps needed, " +
+                                     std::to_string(inversion.latents.size()) + " inverted)");
+  at::Tensor latents = inversion.at_level(ts.front());
+  for (std::size_t i = 0; i < ts.size(); ++i) {
+    const std::int64_t t = ts[i];
+    const at::Tensor eps = denoiser.guided(latents, t, texts.query, or_empty(texts.decode_negative, texts), o.guidance);
+    latents = ddim.step(eps, t, latents).prev_sample;
+    if (mask.defined()) {
+      // The step's output level is the next timestep of the schedule (the clean latent after the last).
+      const at::Tensor& encoded = o.paste == PasteLevel::step_input ? inversion.at_level(t)
+                                  : i + 1 < ts.size()              ? inversion.at_level(ts[i + 1])
+                                                                   : inversion.x0;
+      latents = latents * mask + encoded * (1 - mask);
+    }
+    if (trajectory) trajectory->push_back(latents);
+    if (!at::isfinite(latents).all().item<bool>())
+      throw NumericError("diffedit", "latents became non-finite at decoding step " + std::to_string(i) + " (t=" + std::to_string(t) + ")");
+  }
+  return latents;
+}
+
+}  // namespace diffedit::editing

@@ -1,0 +1,101 @@
+// DiffEdit (Couairon et al., ICLR 2023): infer an edit mask by contrasting the noise predictions
+// under the query text Q and the reference text R, DDIM-encode the input to ratio r, then decode
+// under Q while pasting the encoded latents back outside the mask.
+//
+// The three steps are separate functions so a sweep computes the continuous mask map once (and
+// re-thresholds it) and inverts once to the largest r (every smaller r reuses the trajectory).
+// Two presets: `paper` follows the paper's text; `diffusers_compat` reproduces diffusers'
+// StableDiffusionDiffEditPipeline, quirks included. Each point where they differ is its own
+// option, so an ablation can flip one at a time.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "diffusion/scheduler_config.h"
+#include "editing/noise.h"
+#include "pipelines/pipeline.h"
+
+namespace diffedit::editing {
+
+enum class DiffEditMode { paper, diffusers_compat };
+// How the difference map is freed of extreme values and rescaled to [0, 1].
+enum class MaskNormalization {
+  clamp_mean_ratio,  // clamp at ratio * mean(map), divide by the clamp (diffusers' rule)
+  quantile_minmax,   // clip at the q-quantile, then (map - min) / (max - min)
+};
+// Order of the halves when guidance is applied during mask estimation. diffusers unpacks
+// encode_prompt's (positive, negative) as (negative, positive): `swapped` reproduces that, i.e.
+// pos + g (neg - pos).
+enum class GuidanceOrder { standard, swapped };
+// Which encoded latent is pasted outside the mask after the denoising step from level t.
+enum class PasteLevel {
+  step_output,  // the encoded latent at the step's output level (the paper's y~_t = M y_t + (1-M) x_t)
+  step_input,   // the encoded latent at level t, the step's input (diffusers)
+};
+
+struct DiffEditOptions {
+  // Step 1: mask
+  std::int64_t mask_samples = 10;     // n noise draws
+  double mask_strength = 0.5;         // noise strength for the mask
+  double mask_guidance = 1.0;         // > 1: guided predictions in the contrast (diffusers: 7.5)
+  GuidanceOrder mask_guidance_order = GuidanceOrder::standard;
+  MaskNormalization normalization = MaskNormalization::clamp_mean_ratio;
+  double clamp_ratio = 3.0;
+  double quantile = 0.99;
+  double threshold = 0.5;             // mask = map > threshold
+  // Step 2: encoding
+  double strength = 0.5;              // encoding ratio r
+  bool encode_with_reference = false; // false: unconditional model (paper); true: R with guidance (diffusers)
+  bool sample_posterior = false;      // VAE latent: posterior sample (diffusers) or its mode
+  // Step 3: decoding
+  std::int64_t steps = 50;
+  double guidance = 7.5;
+  PasteLevel paste = PasteLevel::step_output;
+
+  static DiffEditOptions preset(DiffEditMode mode);
+};
+
+// Text conditions as prompt embeddings [1, L, D].
+struct DiffEditTexts {
+  at::Tensor query;            // Q
+  at::Tensor reference;        // R (the empty text's embedding when there is no reference)
+  at::Tensor empty;            // the unconditional text
+  // Negative (unconditional) embeddings used with guidance; default to `empty` when undefined.
+  at::Tensor mask_query_negative, mask_reference_negative, encode_negative, decode_negative;
+};
+
+struct MaskEstimate {
+  at::Tensor difference;  // [1, h, w] mean |eps_Q - eps_R| over draws and channels
+  at::Tensor map;         // [1, h, w] normalised to [0, 1]
+  double clamp = 0.0;     // clamp value of clamp_mean_ratio (or the quantile)
+  at::Tensor binarize(double threshold) const;  // [1, 1, h, w] float, 1 where map > threshold
+};
+
+struct Inversion {
+  at::Tensor x0;                        // [1, C, h, w] clean latent
+  std::vector<std::int64_t> timesteps;  // ascending levels reached
+  std::vector<at::Tensor> latents;      // latents[i] is at level timesteps[i]
+  // The encoded latent at `level`: x0 below the first level.
+  const at::Tensor& at_level(std::int64_t level) const;
+};
+
+// Step 1. `x0` are the latents of the input ([1, C, h, w]); for diffusers compatibility one
+// posterior sample per draw may be passed instead ([n, C, h, w]).
+MaskEstimate estimate_mask(pipelines::Denoiser& denoiser, const diffusion::SchedulerConfig& scheduler, const at::Tensor& x0,
+                           const DiffEditTexts& texts, const DiffEditOptions& options, NoiseSource& noise);
+
+// Step 2: DDIM inversion of `x0` over the first int(steps * r) inverse steps.
+Inversion ddim_invert(pipelines::Denoiser& denoiser, const diffusion::SchedulerConfig& scheduler, const at::Tensor& x0,
+                      const DiffEditTexts& texts, const DiffEditOptions& options);
+
+// Step 3: decode from ratio `strength` (<= the inversion's) under Q; `mask` [1, 1, h, w] (an
+// undefined mask means no masking: the encode-decode ablation).
+at::Tensor masked_decode(pipelines::Denoiser& denoiser, const diffusion::SchedulerConfig& scheduler, const Inversion& inversion,
+                         const at::Tensor& mask, const DiffEditTexts& texts, const DiffEditOptions& options,
+                         std::vector<at::Tensor>* trajectory = nullptr);
+
+}  // namespace diffedit::editing

@@ -1,0 +1,149 @@
+// DiffEdit in diffusers_compat mode against diffusers' StableDiffusionDiffEditPipeline
+// (fixture diffusers-v0.31/diffedit_tiny): mask map, mask, inverted latents, every decoding step
+// and the edited image, with the recorded noise replayed in order. Then each switch between the
+// compat and paper presets is flipped alone to show which outputs it changes.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include "core/config.h"
+#include "core/safetensors.h"
+#include "editing/diffedit.h"
+#include "models/checkpoint.h"
+#include "parity_support.h"
+#include "test_support.h"
+
+namespace ed = diffedit::editing;
+namespace pl = diffedit::pipelines;
+namespace st = diffedit::safetensors;
+using diffedit::config::Json;
+using diffedit::testing::fixture;
+using diffedit::testing::within;
+
+namespace {
+
+constexpr double kSpreadMultiple = 10.0;  // times the fixture's float64-vs-float32 spread
+
+struct Fixture {
+  Json args;
+  st::File inputs, noise, outputs;
+  pl::StableDiffusion sd;
+  ed::DiffEditOptions options;
+  ed::DiffEditTexts mask_texts, invert_texts, call_texts;
+
+  Fixture()
+      : args(diffedit::config::load_json(fixture("diffusers-v0.31/diffedit_tiny/args.json"))),
+        inputs(st::File::open(fixture("diffusers-v0.31/diffedit_tiny/inputs.safetensors"))),
+        noise(st::File::open(fixture("diffusers-v0.31/diffedit_tiny/noise.safetensors"))),
+        outputs(st::File::open(fixture("diffusers-v0.31/diffedit_tiny/outputs.safetensors"))) {
+    const auto root = fixture("diffusers-v0.31");
+    sd.unet = diffedit::models::UNet2DConditionModel(diffedit::models::UNetConfig::load(root / "unet_sd1_tiny/config.json"));
+    diffedit::models::load_state_dict(*sd.unet, st::File::open(root / "unet_sd1_tiny/weights.safetensors"));
+    sd.vae = diffedit::models::AutoencoderKL(diffedit::models::VAEConfig::load(root / "vae_tiny/config.json"));
+    diffedit::models::load_state_dict(*sd.vae, st::File::open(root / "vae_tiny/weights.safetensors"));
+    sd.unet->eval();
+    sd.vae->eval();
+    sd.scheduler = diffedit::diffusion::SchedulerConfig::from_json(args["components"]["scheduler"]["config"], "args.json");
+    sd.denoiser = pl::Denoiser(sd.unet, c10::kFloat);
+
+    const auto& a = args["arguments"];
+    options = ed::DiffEditOptions::preset(ed::DiffEditMode::diffusers_compat);
+    options.steps = a["num_inference_steps"];
+    options.mask_strength = a["mask_encode_strength"];
+    options.mask_samples = a["num_maps_per_mask"];
+    options.clamp_ratio = a["mask_thresholding_ratio"];
+    options.strength = a["inpaint_strength"];
+    options.guidance = a["guidance_scale"];
+    options.mask_guidance = a["guidance_scale"];
+
+    mask_texts = {.query = inputs.tensor("target_prompt_embeds"), .reference = inputs.tensor("source_prompt_embeds"),
+                  .empty = inputs.tensor("source_negative_prompt_embeds"),
+                  .mask_query_negative = inputs.tensor("target_negative_prompt_embeds"),
+                  .mask_reference_negative = inputs.tensor("source_negative_prompt_embeds")};
+    invert_texts = {.query = inputs.tensor("call_prompt_embeds"), .reference = inputs.tensor("invert_prompt_embeds"),
+                    .empty = inputs.tensor("invert_negative_prompt_embeds"),
+                    .encode_negative = inputs.tensor("invert_negative_prompt_embeds")};
+    call_texts = {.query = inputs.tensor("call_prompt_embeds"), .reference = inputs.tensor("invert_prompt_embeds"),
+                  .empty = inputs.tensor("invert_negative_prompt_embeds"),
+                  .decode_negative = inputs.tensor("call_negative_prompt_embeds")};
+  }
+
+  double spread(const char* key) const { return args["float64_run_with_same_noise"][key].get<double>(); }
+};
+
+}  // namespace
+
+TEST(diffedit_parity, DiffusersCompatMaskInversionDecode) {
+  Fixture f;
+  torch::NoGradGuard no_grad;
+  ed::RecordedNoise noise({f.noise.tensor("noise.0"), f.noise.tensor("noise.1"), f.noise.tensor("noise.2")});
+  const auto posterior = f.sd.encode(f.inputs.tensor("image"));
+  const std::int64_t n = f.options.mask_samples;
+  const at::Tensor mask_latents = f.sd.to_latents(posterior, noise.randn(f.noise.tensor("noise.0").sizes()));
+  EXPECT_EQ(mask_latents.size(0), n);
+
+  // Step 1: mask
+  const auto before_mask = f.sd.denoiser.evaluations();
+  const auto m = ed::estimate_mask(f.sd.denoiser, f.sd.scheduler, mask_latents, f.mask_texts, f.options, noise);
+  EXPECT_EQ(f.sd.denoiser.evaluations() - before_mask, 4 * n) << "one batched call over [R+, R-, Q+, Q-] x n";
+  EXPECT_TRUE(within("mask_guidance_map", m.difference, f.outputs.tensor("mask_guidance_map"), 1e-5));
+  EXPECT_NEAR(m.clamp, f.outputs.tensor("clamp_magnitude").item<double>(), 1e-5);
+  EXPECT_TRUE(within("mask_pre_threshold", m.map, f.outputs.tensor("mask_pre_threshold"),
+                     kSpreadMultiple * f.spread("mask_pre_threshold_max_abs_diff")));
+  const at::Tensor mask = m.binarize(0.5);
+  EXPECT_TRUE(at::equal(mask[0], f.outputs.tensor("mask"))) << "mask differs from the reference";
+
+  // Step 2: inversion (its own posterior sample)
+  const at::Tensor x0 = f.sd.to_latents(posterior, noise.randn({1, 4, 16, 16}));
+  const auto before_inv = f.sd.denoiser.evaluations();
+  const auto inv = ed::ddim_invert(f.sd.denoiser, f.sd.scheduler, x0, f.invert_texts, f.options);
+  EXPECT_EQ(noise.used(), 3u);
+  EXPECT_EQ(f.sd.denoiser.evaluations() - before_inv, 2 * static_cast<std::int64_t>(inv.latents.size()));
+  const double inv_tol = kSpreadMultiple * f.spread("inverted_latents_max_abs_diff");
+  std::vector<at::Tensor> reversed(inv.latents.rbegin(), inv.latents.rend());
+  EXPECT_TRUE(within("inverted_latents", at::stack(reversed, 1), f.outputs.tensor("inverted_latents"), inv_tol));
+  for (std::size_t i = 0; i < inv.latents.size(); ++i) {
+    const std::string key = "invert.step" + std::to_string(i) + ".t" + std::to_string(inv.timesteps[i]) + ".latents";
+    EXPECT_TRUE(within(key, inv.latents[i], f.outputs.tensor(key), inv_tol));
+  }
+
+  // Step 3: masked decoding
+  std::vector<at::Tensor> steps;
+  const auto before_dec = f.sd.denoiser.evaluations();
+  const at::Tensor latents = ed::masked_decode(f.sd.denoiser, f.sd.scheduler, inv, mask, f.call_texts, f.options, &steps);
+  EXPECT_EQ(f.sd.denoiser.evaluations() - before_dec, 2 * static_cast<std::int64_t>(steps.size()));
+  const std::vector<std::int64_t> call_ts = {701, 601, 501, 401, 301, 201, 101, 1};
+  ASSERT_EQ(steps.size(), call_ts.size());
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    const std::string key = "call.step" + std::to_string(i) + ".t" + std::to_string(call_ts[i]) + ".latents";
+    EXPECT_TRUE(within(key, steps[i], f.outputs.tensor(key), inv_tol));
+  }
+  EXPECT_TRUE(within("output_image", f.sd.decode(latents), f.outputs.tensor("output_image"),
+                     kSpreadMultiple * f.spread("output_image_max_abs_diff") + inv_tol));
+}
+
+TEST(diffedit_parity, CompatMaskWithDistinctNegativesAndTheGuidanceOrderSwitch) {
+  // mask_case_b: different negatives for source and target expose diffusers' swapped guidance order.
+  Fixture f;
+  torch::NoGradGuard no_grad;
+  auto texts = f.mask_texts;
+  texts.mask_reference_negative = f.inputs.tensor("mask_case_b.source_negative_prompt_embeds");
+  texts.mask_query_negative = f.inputs.tensor("mask_case_b.target_negative_prompt_embeds");
+  const auto posterior = f.sd.encode(f.inputs.tensor("image"));
+  auto run = [&](ed::GuidanceOrder order) {
+    ed::RecordedNoise noise({f.noise.tensor("mask_case_b.noise.0"), f.noise.tensor("mask_case_b.noise.1")});
+    const at::Tensor x = f.sd.to_latents(posterior, noise.randn(f.noise.tensor("mask_case_b.noise.0").sizes()));
+    auto o = f.options;
+    o.mask_guidance_order = order;
+    return ed::estimate_mask(f.sd.denoiser, f.sd.scheduler, x, texts, o, noise);
+  };
+  const auto swapped = run(ed::GuidanceOrder::swapped);
+  EXPECT_TRUE(within("case b pre-threshold", swapped.map, f.outputs.tensor("mask_case_b.mask_pre_threshold"),
+                     kSpreadMultiple * f.spread("mask_pre_threshold_max_abs_diff")));
+  EXPECT_TRUE(at::equal(swapped.binarize(0.5)[0], f.outputs.tensor("mask_case_b.mask")));
+  // Textbook order gives the mask the fixture records for textbook CFG, which differs.
+  const auto standard = run(ed::GuidanceOrder::standard);
+  std::vector<float> flat;
+  for (const auto& row : f.args["mask_case_b_textbook_cfg_mask"]) for (float v : row.get<std::vector<float>>()) flat.push_back(v);
+  EXPECT_TRUE(at::equal(standard.binarize(0.5)[0][0], at::tensor(flat).view({16, 16})));
+  EXPECT_FALSE(at::equal(standard.binarize(0.5), swapped.binarize(0.5)));
+}
