@@ -61,11 +61,11 @@ struct DiffEditOptions {
 
 // Text conditions as prompt embeddings [1, L, D].
 struct DiffEditTexts {
-  at::Tensor query;            // Q
-  at::Tensor reference;        // R (the empty text's embedding when there is no reference)
-  at::Tensor empty;            // the unconditional text
+  at::Tensor query{};      // Q
+  at::Tensor reference{};  // R (the empty text's embedding when there is no reference)
+  at::Tensor empty{};      // the unconditional text
   // Negative (unconditional) embeddings used with guidance; default to `empty` when undefined.
-  at::Tensor mask_query_negative, mask_reference_negative, encode_negative, decode_negative;
+  at::Tensor mask_query_negative{}, mask_reference_negative{}, encode_negative{}, decode_negative{};
 };
 
 struct MaskEstimate {
