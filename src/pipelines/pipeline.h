@@ -21,7 +21,7 @@
 namespace diffedit::pipelines {
 
 struct LoadOptions {
-  std::optional<std::string> variant;  // e.g. "fp16" -> *.fp16.safetensors
+  std::optional<std::string> variant{};  // e.g. "fp16" -> *.fp16.safetensors
   c10::ScalarType dtype = c10::kFloat;
   c10::Device device = c10::kCPU;
 };

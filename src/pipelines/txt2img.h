@@ -12,8 +12,8 @@
 namespace diffedit::pipelines {
 
 struct Txt2ImgRequest {
-  std::string prompt;
-  std::string negative_prompt;  // the unconditional text ("" by default)
+  std::string prompt{};
+  std::string negative_prompt{};  // the unconditional text ("" by default)
   std::int64_t steps = 50;
   double guidance = 7.5;
   std::uint64_t seed = 0;

@@ -40,8 +40,9 @@ TEST(FixtureFiles, ContentsMatchTheirDescriptions) {
     const auto dir = fixture(std::string("diffusers-v0.31/") + name);
     const auto meta = diffedit::config::load_json(dir / "case.json");
     const auto file = st::File::open(dir / "weights.safetensors");
-    if (meta.contains("num_state_dict_tensors"))
+    if (meta.contains("num_state_dict_tensors")) {
       EXPECT_EQ(file.tensors().size(), meta["num_state_dict_tensors"].get<std::size_t>());
+    }
     std::uint64_t params = 0;
     for (const auto& t : file.tensors()) {
       EXPECT_EQ(t.dtype, st::DType::F32) << t.name;  // the README: every tensor is F32
@@ -53,10 +54,12 @@ TEST(FixtureFiles, ContentsMatchTheirDescriptions) {
   // The scheduler cases store integer timesteps as exact F32 values, repeated in the JSON.
   const auto sched_json = diffedit::config::load_json(fixture("diffusers-v0.31/scheduler/scheduler.json"));
   const auto sched = st::File::open(fixture("diffusers-v0.31/scheduler/scheduler_step_cases.safetensors"));
-  for (const auto& c : sched_json["step_cases"])
-    if (c.contains("timesteps"))
+  for (const auto& c : sched_json["step_cases"]) {
+    if (c.contains("timesteps")) {
       EXPECT_TRUE(at::equal(sched.tensor(c["name"].get<std::string>() + ".timesteps"),
                             at::tensor(c["timesteps"].get<std::vector<float>>())));
+    }
+  }
 }
 
 TEST(FixtureFiles, NonFloatDTypesOfTheMetricAndClipFixtures) {
