@@ -13,7 +13,8 @@ at::Tensor Denoiser::predict(const at::Tensor& latents, std::int64_t timestep, c
   torch::NoGradGuard no_grad;
   const at::Tensor t = at::scalar_tensor(timestep, at::TensorOptions().dtype(at::kLong).device(latents.device()));
   evaluations_ += latents.size(0);
-  const at::Tensor eps = unet_->forward(latents.to(dtype_), t, context.to(dtype_)).to(latents.scalar_type());
+  const at::Tensor eps = function_ ? function_(latents, timestep, context)
+                                   : unet_->forward(latents.to(dtype_), t, context.to(dtype_)).to(latents.scalar_type());
   if (!at::isfinite(eps).all().item<bool>())
     throw NumericError("denoiser", "non-finite prediction at timestep " + std::to_string(timestep));
   return eps;

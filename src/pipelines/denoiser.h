@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 #include "models/unet2d_condition.h"
 
@@ -12,8 +13,12 @@ namespace diffedit::pipelines {
 
 class Denoiser {
  public:
+  // An analytic predictor (tests, toy models): eps = f(latents [B, ...], timestep, context [B, L, D]).
+  using Function = std::function<at::Tensor(const at::Tensor&, std::int64_t, const at::Tensor&)>;
+
   Denoiser() = default;
   Denoiser(models::UNet2DConditionModel unet, c10::ScalarType dtype) : unet_(std::move(unet)), dtype_(dtype) {}
+  explicit Denoiser(Function function) : function_(std::move(function)) {}
 
   // Raw prediction for a batch [B, C, h, w] at one timestep with contexts [B, L, D]; returned in
   // the latents' dtype.
@@ -29,6 +34,7 @@ class Denoiser {
 
  private:
   models::UNet2DConditionModel unet_{nullptr};
+  Function function_;
   c10::ScalarType dtype_ = c10::kFloat;
   std::int64_t evaluations_ = 0;
 };
