@@ -1,0 +1,49 @@
+// One interface for every editing method of the benchmark, chosen by name from a config.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "pipelines/pipeline.h"
+
+namespace diffedit::editing {
+
+class NoiseSource;
+
+struct EditRequest {
+  at::Tensor image{};          // [1, 3, H, W] in [0, 1]
+  std::string query{};         // the text describing the edited image (Q)
+  std::string reference{};     // the text describing the input (R); empty when none
+  at::Tensor oracle_mask{};    // optional [1, 1, H, W] pixel mask (diffedit_oracle_mask)
+  std::uint64_t seed = 0;
+};
+
+struct EditResult {
+  at::Tensor image{};          // [1, 3, H, W] in [0, 1]
+  at::Tensor mask{};           // [1, 1, h, w] binary on the latent grid, if the method has one
+  at::Tensor mask_map{};       // [1, 1, h, w] continuous map before thresholding, if any
+  std::int64_t denoiser_evaluations = 0;  // per image per UNet evaluation; a guided pair counts 2
+  double seconds = 0.0;
+};
+
+class EditMethod {
+ public:
+  virtual ~EditMethod() = default;
+  virtual std::string name() const = 0;
+  // The method's parameters after validation, defaults filled (recorded with every result).
+  virtual const config::Json& parameters() const = 0;
+  virtual EditResult edit(pipelines::StableDiffusion& sd, const EditRequest& request, NoiseSource& noise) = 0;
+};
+
+// Names of the registered methods, with one line of description each.
+std::vector<std::pair<std::string, std::string>> method_catalogue();
+// Builds a method from its parameters (validated against its schema; unknown keys are errors that
+// name `source`).
+std::unique_ptr<EditMethod> make_method(const std::string& name, const config::Json& parameters, const std::string& source);
+
+}  // namespace diffedit::editing

@@ -1,0 +1,266 @@
+// The registry of editing methods and their parameter schemas (defaults from the paper, see
+// ../shared/paper-facts.md): DiffEdit and its ablations, SDEdit.
+#include <ATen/ATen.h>
+
+#include <chrono>
+
+#include "core/errors.h"
+#include "diffusion/schedulers.h"
+#include "editing/diffedit.h"
+#include "editing/method.h"
+#include "editing/noise.h"
+
+namespace diffedit::editing {
+
+namespace {
+
+using config::Json;
+using config::Schema;
+
+Schema common_fields(std::vector<Schema::Field> extra) {
+  std::vector<Schema::Field> fields = {
+      {"strength", Schema::number().range(0, 1).def(0.5).doc("encoding ratio r / noise level t0")},
+      {"steps", Schema::integer().range(1, 1000).def(50)},
+      {"guidance", Schema::number().range(0, std::nullopt).def(7.5)},
+  };
+  for (auto& f : extra) fields.push_back(std::move(f));
+  return Schema::object(std::move(fields));
+}
+
+Schema diffedit_schema() {
+  return common_fields({
+      {"mode", Schema::string().choices({"paper", "diffusers_compat"}).def("paper")},
+      {"threshold", Schema::number().range(0, 1).def(0.5)},
+      {"mask_samples", Schema::integer().range(1, 256).def(10)},
+      {"mask_strength", Schema::number().range(0, 1).def(0.5)},
+      // Unset (null): the mode's value. Set: overrides it (for ablations).
+      {"mask_guidance", Schema::number().nullable().def(nullptr)},
+      {"mask_guidance_order", Schema::string().choices({"standard", "swapped"}).nullable().def(nullptr)},
+      {"normalization", Schema::string().choices({"clamp_mean_ratio", "quantile_minmax"}).def("clamp_mean_ratio")},
+      {"clamp_ratio", Schema::number().range(0, std::nullopt).def(3.0)},
+      {"quantile", Schema::number().range(0, 1).def(0.99)},
+      {"encode_with_reference", Schema::boolean().nullable().def(nullptr)},
+      {"sample_posterior", Schema::boolean().nullable().def(nullptr)},
+      {"paste", Schema::string().choices({"step_output", "step_input"}).nullable().def(nullptr)},
+  });
+}
+
+DiffEditOptions diffedit_options(const Json& p) {
+  auto o = DiffEditOptions::preset(p["mode"] == "paper" ? DiffEditMode::paper : DiffEditMode::diffusers_compat);
+  o.strength = p["strength"];
+  o.steps = p["steps"];
+  o.guidance = p["guidance"];
+  if (p.contains("threshold")) o.threshold = p["threshold"];
+  if (p.contains("mask_samples")) o.mask_samples = p["mask_samples"];
+  if (p.contains("mask_strength")) o.mask_strength = p["mask_strength"];
+  if (p.contains("clamp_ratio")) o.clamp_ratio = p["clamp_ratio"];
+  if (p.contains("quantile")) o.quantile = p["quantile"];
+  if (p.contains("normalization"))
+    o.normalization = p["normalization"] == "clamp_mean_ratio" ? MaskNormalization::clamp_mean_ratio : MaskNormalization::quantile_minmax;
+  if (p.value("mask_guidance", Json()).is_number()) o.mask_guidance = p["mask_guidance"];
+  else if (o.mask_guidance > 1.0) o.mask_guidance = o.guidance;  // diffusers guides the contrast with the same scale
+  if (p.value("mask_guidance_order", Json()).is_string())
+    o.mask_guidance_order = p["mask_guidance_order"] == "swapped" ? GuidanceOrder::swapped : GuidanceOrder::standard;
+  if (p.value("encode_with_reference", Json()).is_boolean()) o.encode_with_reference = p["encode_with_reference"];
+  if (p.value("sample_posterior", Json()).is_boolean()) o.sample_posterior = p["sample_posterior"];
+  if (p.value("paste", Json()).is_string()) o.paste = p["paste"] == "step_output" ? PasteLevel::step_output : PasteLevel::step_input;
+  return o;
+}
+
+// Shared plumbing: texts, latents, timing, counters.
+class MethodBase : public EditMethod {
+ public:
+  MethodBase(std::string name, Json parameters) : name_(std::move(name)), parameters_(std::move(parameters)) {}
+  std::string name() const override { return name_; }
+  const Json& parameters() const override { return parameters_; }
+
+  EditResult edit(pipelines::StableDiffusion& sd, const EditRequest& request, NoiseSource& noise) override {
+    check_request(sd, request);
+    const auto start = std::chrono::steady_clock::now();
+    const std::int64_t before = sd.denoiser.evaluations();
+    torch::NoGradGuard no_grad;
+    EditResult r = run(sd, request, noise);
+    r.denoiser_evaluations = sd.denoiser.evaluations() - before;
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return r;
+  }
+
+ protected:
+  virtual EditResult run(pipelines::StableDiffusion& sd, const EditRequest& request, NoiseSource& noise) = 0;
+
+  static DiffEditTexts texts(pipelines::StableDiffusion& sd, const EditRequest& request) {
+    const at::Tensor e = sd.encode_prompts({request.query, request.reference, ""});
+    return {.query = e.slice(0, 0, 1), .reference = e.slice(0, 1, 2), .empty = e.slice(0, 2, 3)};
+  }
+  static at::Tensor latents(pipelines::StableDiffusion& sd, const EditRequest& request, bool sample, NoiseSource& noise) {
+    const auto posterior = sd.encode(request.image);
+    return sample ? sd.to_latents(posterior, noise.randn(posterior.mean.sizes())) : sd.to_latents(posterior);
+  }
+
+ private:
+  static void check_request(pipelines::StableDiffusion& sd, const EditRequest& request) {
+    const auto& img = request.image;
+    if (!img.defined() || img.dim() != 4 || img.size(0) != 1 || img.size(1) != 3)
+      throw InputError("image", "expected one RGB image [1, 3, H, W]");
+    const std::int64_t multiple = sd.vae_scale_factor() * (std::int64_t{1} << (sd.unet->config().block_out_channels.size() - 1));
+    if (img.size(2) % multiple != 0 || img.size(3) % multiple != 0)
+      throw InputError("image", "size " + std::to_string(img.size(3)) + "x" + std::to_string(img.size(2)) +
+                                    " is not a multiple of " + std::to_string(multiple) + " (VAE factor x UNet downsampling)");
+    if (request.query.empty()) throw InputError("query", "the query text is empty");
+  }
+
+  std::string name_;
+  Json parameters_;
+};
+
+// DiffEdit, and with `oracle` the decoding with a given mask instead of the inferred one.
+class DiffEditMethod : public MethodBase {
+ public:
+  DiffEditMethod(std::string name, Json p, bool oracle) : MethodBase(std::move(name), std::move(p)), oracle_(oracle) {}
+
+ protected:
+  EditResult run(pipelines::StableDiffusion& sd, const EditRequest& request, NoiseSource& noise) override {
+    const DiffEditOptions o = diffedit_options(parameters());
+    const DiffEditTexts t = texts(sd, request);
+    EditResult r;
+    at::Tensor mask;
+    if (oracle_) {
+      if (!request.oracle_mask.defined()) throw InputError("oracle_mask", "diffedit_oracle_mask needs a mask");
+      // Pixel mask -> latent grid: the fraction of each cell covered, kept where above one half.
+      const at::Tensor m = request.oracle_mask.to(at::kFloat);
+      const std::int64_t f = sd.vae_scale_factor();
+      mask = (at::avg_pool2d(m, {f, f}) > 0.5).to(at::kFloat);
+    } else {
+      const at::Tensor x_mask = latents(sd, request, o.sample_posterior, noise);
+      const MaskEstimate m = estimate_mask(sd.denoiser, sd.scheduler, x_mask, t, o, noise);
+      mask = m.binarize(o.threshold);
+      r.mask_map = m.map.unsqueeze(1);
+    }
+    const at::Tensor x0 = latents(sd, request, o.sample_posterior, noise);
+    const Inversion inv = ddim_invert(sd.denoiser, sd.scheduler, x0, t, o);
+    r.image = sd.decode(masked_decode(sd.denoiser, sd.scheduler, inv, mask, t, o));
+    r.mask = mask;
+    return r;
+  }
+
+ private:
+  bool oracle_;
+};
+
+// Ablation: DDIM encoding and decoding under Q without a mask.
+class EncodeDecodeMethod : public MethodBase {
+ public:
+  using MethodBase::MethodBase;
+
+ protected:
+  EditResult run(pipelines::StableDiffusion& sd, const EditRequest& request, NoiseSource& noise) override {
+    const DiffEditOptions o = diffedit_options(parameters());
+    const DiffEditTexts t = texts(sd, request);
+    const Inversion inv = ddim_invert(sd.denoiser, sd.scheduler, latents(sd, request, o.sample_posterior, noise), t, o);
+    return {.image = sd.decode(masked_decode(sd.denoiser, sd.scheduler, inv, at::Tensor(), t, o))};
+  }
+};
+
+// Ablation: DiffEdit's mask, but x_r and the latents pasted outside the mask come from noising
+// x0 (one noise draw, q(x_t | x0) at every level) instead of DDIM encoding.
+class MaskNoEncodingMethod : public MethodBase {
+ public:
+  using MethodBase::MethodBase;
+
+ protected:
+  EditResult run(pipelines::StableDiffusion& sd, const EditRequest& request, NoiseSource& noise) override {
+    const DiffEditOptions o = diffedit_options(parameters());
+    const DiffEditTexts t = texts(sd, request);
+    const at::Tensor x_mask = latents(sd, request, o.sample_posterior, noise);
+    const MaskEstimate m = estimate_mask(sd.denoiser, sd.scheduler, x_mask, t, o, noise);
+    Inversion noised;
+    noised.x0 = latents(sd, request, o.sample_posterior, noise);
+    diffusion::DDIMScheduler ddim(sd.scheduler);
+    ddim.set_timesteps(o.steps);
+    noised.timesteps = diffusion::truncate_timesteps(ddim.timesteps(), o.strength).invert;
+    const at::Tensor eps = noise.randn(noised.x0.sizes()).to(noised.x0.device());
+    for (const std::int64_t level : noised.timesteps) noised.latents.push_back(ddim.add_noise(noised.x0, eps, {level}));
+    const at::Tensor mask = m.binarize(o.threshold);
+    return {.image = sd.decode(masked_decode(sd.denoiser, sd.scheduler, noised, mask, t, o)), .mask = mask, .mask_map = m.map.unsqueeze(1)};
+  }
+};
+
+// SDEdit (Meng et al., ICLR 2022): noise x0 to level t0 = strength, denoise under Q. `ddim` (eta
+// 0, what img2img does) or `ddpm` (ancestral, the original paper's sampler).
+class SDEditMethod : public MethodBase {
+ public:
+  using MethodBase::MethodBase;
+
+ protected:
+  EditResult run(pipelines::StableDiffusion& sd, const EditRequest& request, NoiseSource& noise) override {
+    const Json& p = parameters();
+    const std::int64_t steps = p["steps"];
+    const double strength = p["strength"], guidance = p["guidance"];
+    const DiffEditTexts t = texts(sd, request);
+    const at::Tensor x0 = latents(sd, request, false, noise);
+    diffusion::DDIMScheduler ddim(sd.scheduler);
+    ddim.set_timesteps(steps);
+    const auto ts = diffusion::truncate_timesteps(ddim.timesteps(), strength).denoise;
+    if (ts.empty()) return {.image = sd.decode(x0)};
+    at::Tensor x = ddim.add_noise(x0, noise.randn(x0.sizes()).to(x0.device()), {ts.front()});
+    if (p["sampler"] == "ddim") {
+      for (const std::int64_t step : ts) x = ddim.step(sd.denoiser.guided(x, step, t.query, t.empty, guidance), step, x).prev_sample;
+    } else {
+      diffusion::DDPMScheduler ddpm(sd.scheduler);
+      ddpm.set_timesteps(steps);
+      for (const std::int64_t step : ts) {
+        const at::Tensor eps = sd.denoiser.guided(x, step, t.query, t.empty, guidance);
+        std::optional<at::Tensor> z;
+        if (step > 0) z = noise.randn(x.sizes()).to(x.device());
+        x = ddpm.step(eps, step, x, z).prev_sample;
+      }
+    }
+    return {.image = sd.decode(x)};
+  }
+};
+
+struct Entry {
+  const char* name;
+  const char* description;
+  Schema (*schema)();
+  std::unique_ptr<EditMethod> (*make)(Json);
+};
+
+const std::vector<Entry>& registry() {
+  static const std::vector<Entry> entries = {
+      {"diffedit", "DiffEdit: inferred mask, DDIM encoding to r, masked decoding (mode paper | diffusers_compat)",
+       diffedit_schema, [](Json p) -> std::unique_ptr<EditMethod> { return std::make_unique<DiffEditMethod>("diffedit", std::move(p), false); }},
+      {"diffedit_oracle_mask", "DiffEdit decoding with a given mask (e.g. a dataset's ground truth)", diffedit_schema,
+       [](Json p) -> std::unique_ptr<EditMethod> { return std::make_unique<DiffEditMethod>("diffedit_oracle_mask", std::move(p), true); }},
+      {"encode_decode", "Ablation: DDIM encode to r and decode under the query, no mask", diffedit_schema,
+       [](Json p) -> std::unique_ptr<EditMethod> { return std::make_unique<EncodeDecodeMethod>("encode_decode", std::move(p)); }},
+      {"mask_no_encoding", "Ablation: DiffEdit's mask with noised (not DDIM-encoded) latents", diffedit_schema,
+       [](Json p) -> std::unique_ptr<EditMethod> { return std::make_unique<MaskNoEncodingMethod>("mask_no_encoding", std::move(p)); }},
+      {"sdedit", "SDEdit: noise to t0 = strength, denoise under the query (sampler ddim | ddpm)",
+       [] { return common_fields({{"sampler", Schema::string().choices({"ddim", "ddpm"}).def("ddim")}}); },
+       [](Json p) -> std::unique_ptr<EditMethod> { return std::make_unique<SDEditMethod>("sdedit", std::move(p)); }},
+  };
+  return entries;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> method_catalogue() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& e : registry()) out.emplace_back(e.name, e.description);
+  return out;
+}
+
+std::unique_ptr<EditMethod> make_method(const std::string& name, const Json& parameters, const std::string& source) {
+  for (const auto& e : registry())
+    if (name == e.name) return e.make(e.schema().validate(parameters.is_null() ? Json::object() : parameters, source));
+  std::vector<std::string> names;
+  for (const auto& e : registry()) names.push_back(e.name);
+  const auto near = config::near_keys(name, names);
+  std::string all;
+  for (const auto& n : names) all += (all.empty() ? "" : ", ") + n;
+  throw ConfigError(source, "unknown method '" + name + "'" + (near.empty() ? "" : " (did you mean '" + near.front() + "'?)") +
+                                "; methods: " + all);
+}
+
+}  // namespace diffedit::editing
