@@ -15,5 +15,6 @@ struct Command {
 Command add_inspect(CLI::App& app);
 Command add_config(CLI::App& app);
 Command add_txt2img(CLI::App& app);
+Command add_edit(CLI::App& app);
 
 }  // namespace diffedit::cli
