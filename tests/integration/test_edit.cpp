@@ -58,6 +58,7 @@ TEST(EditMethods, EveryMethodRunsAndCountsDenoiserEvaluationsExactly) {
       {"diffedit_oracle_mask", base, k + 2 * k, true},
       {"encode_decode", base, k + 2 * k, false},
       {"mask_no_encoding", with({{"mask_samples", n}}), 2 * n + 2 * k, true},
+      {"ilvr", with({{"factor", 2}}), 2 * k, false},
       {"sdedit", base, 2 * k, false},
       {"sdedit", with({{"sampler", "ddpm"}}), 2 * k, false},
   };
@@ -92,7 +93,7 @@ TEST(EditMethods, BadParametersAreNamed) {
   };
   EXPECT_EQ(err("difedit", Json::object()),
             "cfg.json: unknown method 'difedit' (did you mean 'diffedit'?); methods: diffedit, diffedit_oracle_mask, "
-            "encode_decode, mask_no_encoding, sdedit");
+            "encode_decode, mask_no_encoding, ilvr, sdedit");
   EXPECT_EQ(err("diffedit", {{"treshold", 0.3}}).rfind("cfg.json: unknown key 'treshold' (did you mean 'threshold'?)", 0), 0u);
   EXPECT_EQ(err("sdedit", {{"sampler", "euler"}}), "cfg.json: key 'sampler': \"euler\" is not one of ddim, ddpm");
   EXPECT_EQ(err("diffedit", {{"strength", 1.5}}), "cfg.json: key 'strength': 1.5 is outside the allowed range [0.000000, 1.000000]");
@@ -120,10 +121,42 @@ TEST(Cli, EditWritesImageMaskAndRecord) {
 
   const auto help = run_cli({"edit", "--help"});
   EXPECT_EQ(help.exit_code, 0);
-  for (const char* m : {"diffedit", "diffedit_oracle_mask", "encode_decode", "mask_no_encoding", "sdedit"})
+  for (const char* m : {"diffedit", "diffedit_oracle_mask", "encode_decode", "mask_no_encoding", "ilvr", "sdedit"})
     EXPECT_NE(help.out.find(m), std::string::npos) << m;
   const auto bad = run_cli({"edit", "--model", dir.string(), "--image", (scratch / "in.png").string(), "--query", "x",
                             "--method", "sdedit", "thresold=0.2", "--out", out.string()});
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_EQ(bad.err.rfind("error: diffedit edit --method sdedit: unknown key 'thresold'", 0), 0u) << bad.err;
+}
+
+TEST(EditMethods, EachAblationRemovesExactlyItsComponent) {
+  ScratchDir scratch;
+  auto sd = pl::StableDiffusion::load(diffedit::testing::make_tiny_pipeline(scratch / "tiny"));
+  auto req = request(sd);
+  const Json p = {{"steps", 10}, {"strength", 0.5}, {"mask_samples", 3}};
+  auto run = [&](const std::string& name, const ed::EditRequest& r) {
+    ed::SeededNoise noise(7);
+    return ed::make_method(name, p, "test")->edit(sd, r, noise);
+  };
+  const auto diffedit = run("diffedit", req);
+
+  // Oracle decoding with DiffEdit's own mask (as a pixel mask) is DiffEdit: the mask is the only input it replaces.
+  auto with_own_mask = req;
+  with_own_mask.oracle_mask = at::upsample_nearest2d(diffedit.mask, {req.image.size(2), req.image.size(3)});
+  EXPECT_TRUE(at::equal(run("diffedit_oracle_mask", with_own_mask).image, diffedit.image));
+
+  // encode_decode is DiffEdit with the mask removed: the same as decoding under an all-ones mask.
+  auto all_ones = req;
+  all_ones.oracle_mask = at::ones_like(req.oracle_mask);
+  EXPECT_TRUE(at::equal(run("encode_decode", req).image, run("diffedit_oracle_mask", all_ones).image));
+
+  // mask_no_encoding keeps DiffEdit's mask but not its DDIM-encoded latents.
+  const auto no_encoding = run("mask_no_encoding", req);
+  EXPECT_TRUE(at::equal(no_encoding.mask, diffedit.mask));
+  EXPECT_FALSE(at::equal(no_encoding.image, diffedit.image));
+
+  // Without a reference text the contrast is against the empty text: a different mask map.
+  auto no_reference = req;
+  no_reference.reference = "";
+  EXPECT_FALSE(at::equal(run("diffedit", no_reference).mask_map, diffedit.mask_map));
 }
