@@ -119,6 +119,17 @@ TEST(Cli, EditWritesImageMaskAndRecord) {
   EXPECT_EQ(record["seed"], 4);
   EXPECT_EQ(diffedit::image::read(out / "mask.png").size(2), req.image.size(3));
 
+  // Every registered method runs through the CLI.
+  diffedit::image::write(scratch / "mask.png", req.oracle_mask[0]);
+  for (const auto& [name, description] : ed::method_catalogue()) {
+    SCOPED_TRACE(name);
+    const auto m = run_cli({"--quiet", "edit", "--model", dir.string(), "--image", (scratch / "in.png").string(), "--query",
+                            "a blue square", "--method", name, "--steps", "4", "--mask", (scratch / "mask.png").string(),
+                            "--out", (scratch / ("out_" + name)).string()});
+    ASSERT_EQ(m.exit_code, 0) << m.err;
+    EXPECT_EQ(diffedit::config::load_json(scratch / ("out_" + name) / "record.json")["method"], name);
+  }
+
   const auto help = run_cli({"edit", "--help"});
   EXPECT_EQ(help.exit_code, 0);
   for (const char* m : {"diffedit", "diffedit_oracle_mask", "encode_decode", "mask_no_encoding", "ilvr", "sdedit"})

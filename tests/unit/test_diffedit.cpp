@@ -59,6 +59,16 @@ TEST(DiffEdit, EmptyMaskReturnsTheEncodedInputAndStrengthZeroTheInput) {
   EXPECT_TRUE(at::equal(out, x0)) << "an empty mask pastes the encoded latents back, the clean one last";
   // Every step pastes the encoded latent of its output level outside the mask.
   for (std::size_t i = 0; i + 1 < steps.size(); ++i) EXPECT_TRUE(at::equal(steps[i], inv.latents[inv.latents.size() - 2 - i]));
+  // A partial mask: outside it, every step holds exactly the encoded latent of its output level.
+  at::Tensor half = at::zeros({1, 1, 8, 8});
+  half.slice(2, 0, 4).fill_(1);
+  steps.clear();
+  ed::masked_decode(denoiser, sd_schedule(), inv, half, texts(), o, &steps);
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    const at::Tensor& encoded = i + 1 < steps.size() ? inv.latents[inv.latents.size() - 2 - i] : x0;
+    EXPECT_TRUE(at::equal(steps[i] * (1 - half), encoded * (1 - half))) << "step " << i;
+    EXPECT_FALSE(at::equal(steps[i] * half, encoded * half)) << "step " << i << " edits inside the mask";
+  }
   o.strength = 0.0;
   EXPECT_TRUE(at::equal(ed::masked_decode(denoiser, sd_schedule(), inv, at::ones({1, 1, 8, 8}), texts(), o), x0))
       << "r = 0 returns the input";
