@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <chrono>
+#include <functional>
 
 #include "core/errors.h"
 #include "diffusion/schedulers.h"
@@ -96,6 +97,23 @@ class MethodBase : public EditMethod {
   static at::Tensor latents(pipelines::StableDiffusion& sd, const EditRequest& request, bool sample, NoiseSource& noise) {
     const auto posterior = sd.encode(request.image);
     return sample ? sd.to_latents(posterior, noise.randn(posterior.mean.sizes())) : sd.to_latents(posterior);
+  }
+
+  // SDEdit's skeleton: noise x0 to the first level of the schedule truncated at `strength`, then
+  // guided DDIM steps under Q; `after_step(x, t)` may modify the sample after each step (ILVR).
+  using StepHook = std::function<at::Tensor(const at::Tensor&, std::int64_t)>;
+  static at::Tensor noise_and_denoise(pipelines::StableDiffusion& sd, const DiffEditTexts& t, const at::Tensor& x0,
+                                      const Json& p, NoiseSource& noise, const StepHook& after_step = {}) {
+    diffusion::DDIMScheduler ddim(sd.scheduler);
+    ddim.set_timesteps(p["steps"].get<std::int64_t>());
+    const auto ts = diffusion::truncate_timesteps(ddim.timesteps(), p["strength"].get<double>()).denoise;
+    if (ts.empty()) return x0;
+    at::Tensor x = ddim.add_noise(x0, noise.randn(x0.sizes()).to(x0.device()), {ts.front()});
+    for (const std::int64_t step : ts) {
+      x = ddim.step(sd.denoiser.guided(x, step, t.query, t.empty, p["guidance"].get<double>()), step, x).prev_sample;
+      if (after_step) x = after_step(x, step);
+    }
+    return x;
   }
 
  private:
@@ -195,26 +213,22 @@ class SDEditMethod : public MethodBase {
  protected:
   EditResult run(pipelines::StableDiffusion& sd, const EditRequest& request, NoiseSource& noise) override {
     const Json& p = parameters();
-    const std::int64_t steps = p["steps"];
-    const double strength = p["strength"], guidance = p["guidance"];
     const DiffEditTexts t = texts(sd, request);
     const at::Tensor x0 = latents(sd, request, false, noise);
+    if (p["sampler"] == "ddim") return {.image = sd.decode(noise_and_denoise(sd, t, x0, p, noise))};
+    // Ancestral DDPM over the same truncated schedule.
     diffusion::DDIMScheduler ddim(sd.scheduler);
-    ddim.set_timesteps(steps);
-    const auto ts = diffusion::truncate_timesteps(ddim.timesteps(), strength).denoise;
+    ddim.set_timesteps(p["steps"].get<std::int64_t>());
+    const auto ts = diffusion::truncate_timesteps(ddim.timesteps(), p["strength"].get<double>()).denoise;
     if (ts.empty()) return {.image = sd.decode(x0)};
     at::Tensor x = ddim.add_noise(x0, noise.randn(x0.sizes()).to(x0.device()), {ts.front()});
-    if (p["sampler"] == "ddim") {
-      for (const std::int64_t step : ts) x = ddim.step(sd.denoiser.guided(x, step, t.query, t.empty, guidance), step, x).prev_sample;
-    } else {
-      diffusion::DDPMScheduler ddpm(sd.scheduler);
-      ddpm.set_timesteps(steps);
-      for (const std::int64_t step : ts) {
-        const at::Tensor eps = sd.denoiser.guided(x, step, t.query, t.empty, guidance);
-        std::optional<at::Tensor> z;
-        if (step > 0) z = noise.randn(x.sizes()).to(x.device());
-        x = ddpm.step(eps, step, x, z).prev_sample;
-      }
+    diffusion::DDPMScheduler ddpm(sd.scheduler);
+    ddpm.set_timesteps(p["steps"].get<std::int64_t>());
+    for (const std::int64_t step : ts) {
+      const at::Tensor eps = sd.denoiser.guided(x, step, t.query, t.empty, p["guidance"].get<double>());
+      std::optional<at::Tensor> z;
+      if (step > 0) z = noise.randn(x.sizes()).to(x.device());
+      x = ddpm.step(eps, step, x, z).prev_sample;
     }
     return {.image = sd.decode(x)};
   }
@@ -232,23 +246,17 @@ class ILVRMethod : public MethodBase {
  protected:
   EditResult run(pipelines::StableDiffusion& sd, const EditRequest& request, NoiseSource& noise) override {
     const Json& p = parameters();
-    const std::int64_t steps = p["steps"], factor = p["factor"];
-    const double strength = p["strength"], guidance = p["guidance"], stop = p["stop_ratio"];
+    const std::int64_t factor = p["factor"];
     const DiffEditTexts t = texts(sd, request);
     const at::Tensor ref = latents(sd, request, false, noise);
     diffusion::DDIMScheduler ddim(sd.scheduler);
-    ddim.set_timesteps(steps);
-    const auto ts = diffusion::truncate_timesteps(ddim.timesteps(), strength).denoise;
-    if (ts.empty()) return {.image = sd.decode(ref)};
-    at::Tensor x = ddim.add_noise(ref, noise.randn(ref.sizes()).to(ref.device()), {ts.front()});
-    const auto stop_level = static_cast<std::int64_t>(stop * static_cast<double>(sd.scheduler.num_train_timesteps));
-    for (const std::int64_t step : ts) {
-      x = ddim.step(sd.denoiser.guided(x, step, t.query, t.empty, guidance), step, x).prev_sample;
-      if (step > stop_level) {  // as the reference code: the reference is noised to the step's input level
-        const at::Tensor noised = ddim.add_noise(ref, noise.randn(ref.sizes()).to(ref.device()), {step});
-        x = x - ilvr_lowpass(x, factor) + ilvr_lowpass(noised, factor);
-      }
-    }
+    const auto stop_level = static_cast<std::int64_t>(p["stop_ratio"].get<double>() * static_cast<double>(sd.scheduler.num_train_timesteps));
+    const at::Tensor x = noise_and_denoise(sd, t, ref, p, noise, [&](const at::Tensor& sample, std::int64_t step) {
+      if (step <= stop_level) return sample;
+      // As the reference code: the reference is noised to the step's input level.
+      const at::Tensor noised = ddim.add_noise(ref, noise.randn(ref.sizes()).to(ref.device()), {step});
+      return sample - ilvr_lowpass(sample, factor) + ilvr_lowpass(noised, factor);
+    });
     return {.image = sd.decode(x)};
   }
 };
