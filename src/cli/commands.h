@@ -16,5 +16,6 @@ Command add_inspect(CLI::App& app);
 Command add_config(CLI::App& app);
 Command add_txt2img(CLI::App& app);
 Command add_edit(CLI::App& app);
+Command add_toy_samples(CLI::App& app);
 
 }  // namespace diffedit::cli

@@ -32,7 +32,8 @@ int run(int argc, char** argv) {
   app.add_option("--log-level", level, "Log level: error, warn, info, debug")
       ->check(CLI::IsMember({"error", "warn", "info", "debug"}));
 
-  const std::vector<cli::Command> commands = {cli::add_inspect(app), cli::add_config(app), cli::add_txt2img(app), cli::add_edit(app)};
+  const std::vector<cli::Command> commands = {cli::add_inspect(app), cli::add_config(app), cli::add_txt2img(app), cli::add_edit(app),
+                                                cli::add_toy_samples(app)};
 
   // CLI11 reports an unknown command as "A subcommand is required"; name it instead.
   for (int i = 1; i < argc; ++i) {

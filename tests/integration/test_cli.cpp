@@ -37,7 +37,7 @@ TEST(Cli, UsageErrorsExitTwo) {
 TEST(Cli, UnknownCommandIsNamed) {
   const auto r = run_cli({"--quiet", "inspcet", "x.safetensors"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_EQ(r.err, "error: unknown command 'inspcet' (did you mean 'inspect'?); commands: inspect, config, txt2img, edit\n");
+  EXPECT_EQ(r.err, "error: unknown command 'inspcet' (did you mean 'inspect'?); commands: inspect, config, txt2img, edit, toy-samples\n");
 }
 
 TEST(Cli, InspectShippedExample) {
@@ -109,4 +109,14 @@ TEST(Cli, ConfigPrintsResolvedConfigWithOverrides) {
   const auto noeq = run_cli({"config", (dir / "exp.json").string(), "steps"});
   EXPECT_EQ(noeq.exit_code, 2);
   EXPECT_EQ(noeq.err, "error: override 'steps': expected KEY=VALUE\n");
+}
+
+TEST(Cli, ToySamplesWritesAGrid) {
+  ScratchDir dir;
+  const auto out = (dir / "grid.png").string();
+  const auto r = run_cli({"toy-samples", "--out", out, "--count", "3", "--columns", "3", "--scale", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("test/0: a"), std::string::npos) << r.out;
+  EXPECT_TRUE(std::filesystem::exists(out));
+  EXPECT_EQ(run_cli({"toy-samples", "--out", out, "--split", "dev"}).exit_code, 2);
 }
