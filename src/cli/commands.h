@@ -17,5 +17,6 @@ Command add_config(CLI::App& app);
 Command add_txt2img(CLI::App& app);
 Command add_edit(CLI::App& app);
 Command add_toy_samples(CLI::App& app);
+Command add_train(CLI::App& app);
 
 }  // namespace diffedit::cli

@@ -1,0 +1,31 @@
+#include "models/toy_classifier.h"
+
+#include <ATen/ATen.h>
+
+namespace diffedit::models {
+
+namespace nn = torch::nn;
+
+ToyClassifierImpl::ToyClassifierImpl(const ToyClassifierConfig& c) {
+  // Three stages of (conv-GN-SiLU, strided conv-GN-SiLU): 32 -> 16 -> 8 -> 4 pixels.
+  body_ = register_module("body", nn::Sequential());
+  std::int64_t in = 3;
+  for (std::int64_t width : {c.width, 2 * c.width, 4 * c.width}) {
+    body_->push_back(nn::Conv2d(nn::Conv2dOptions(in, width, 3).padding(1)));
+    body_->push_back(nn::GroupNorm(nn::GroupNormOptions(8, width)));
+    body_->push_back(nn::SiLU());
+    body_->push_back(nn::Conv2d(nn::Conv2dOptions(width, width, 3).padding(1).stride(2)));
+    body_->push_back(nn::GroupNorm(nn::GroupNormOptions(8, width)));
+    body_->push_back(nn::SiLU());
+    in = width;
+  }
+  head_ = register_module("head", nn::Linear(4 * c.width, c.num_classes));
+}
+
+at::Tensor ToyClassifierImpl::features(const at::Tensor& images) {
+  return body_->forward(images * 2 - 1).mean(at::IntArrayRef{2, 3});
+}
+
+at::Tensor ToyClassifierImpl::forward(const at::Tensor& images) { return head_->forward(features(images)); }
+
+}  // namespace diffedit::models

@@ -1,0 +1,28 @@
+// A small CNN for the toy world's 64 classes: the edit-success judge, and the feature network of
+// FID/CSFID/KID and the LPIPS backbone on the toy world (its penultimate features).
+#pragma once
+
+#include <torch/nn.h>
+
+namespace diffedit::models {
+
+struct ToyClassifierConfig {
+  std::int64_t num_classes = 64;
+  std::int64_t width = 32;  // channels of the first stage; doubled at each of the 3 stages
+};
+
+class ToyClassifierImpl : public torch::nn::Module {
+ public:
+  explicit ToyClassifierImpl(const ToyClassifierConfig& config = {});
+  // images [B, 3, 32, 32] in [0, 1] -> logits [B, num_classes]
+  at::Tensor forward(const at::Tensor& images);
+  // Penultimate features [B, 4 * width] (global average of the last stage).
+  at::Tensor features(const at::Tensor& images);
+
+ private:
+  torch::nn::Sequential body_{nullptr};
+  torch::nn::Linear head_{nullptr};
+};
+TORCH_MODULE(ToyClassifier);
+
+}  // namespace diffedit::models

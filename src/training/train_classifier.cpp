@@ -1,0 +1,106 @@
+#include "training/train_classifier.h"
+
+#include <ATen/ATen.h>
+#include <torch/optim.h>
+
+#include <chrono>
+
+#include "core/errors.h"
+#include "core/fs.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "core/safetensors.h"
+#include "data/toyworld.h"
+#include "models/toy_classifier.h"
+#include "training/checkpoint.h"
+
+namespace diffedit::training {
+
+namespace {
+using config::Json;
+using config::Schema;
+
+double mean_loss(const Json& history, std::size_t from, std::size_t to) {
+  double sum = 0;
+  std::size_t n = 0;
+  for (std::size_t i = from; i < to && i < history.size(); ++i, ++n) sum += history[i]["loss"].get<double>();
+  return n ? sum / static_cast<double>(n) : 0.0;
+}
+}  // namespace
+
+const Schema& classifier_schema() {
+  static const Schema schema = Schema::object({
+      {"model", Schema::string().choices({"toy-classifier"}).required()},
+      {"steps", Schema::integer().range(1, std::nullopt).def(3000)},
+      {"batch_size", Schema::integer().range(1, 4096).def(64)},
+      {"lr", Schema::number().range(0, 1).def(2e-3)},
+      {"weight_decay", Schema::number().range(0, 1).def(0.01)},
+      {"width", Schema::integer().range(8, 512).def(32)},
+      {"seed", Schema::integer().range(0, std::nullopt).def(0)},
+      {"world_seed", Schema::integer().range(0, std::nullopt).def(0)},
+      {"checkpoint_every", Schema::integer().range(1, std::nullopt).def(250).doc("steps between checkpoints")},
+  });
+  return schema;
+}
+
+TrainSummary train_classifier(const Json& c, const std::filesystem::path& out, bool resume) {
+  std::filesystem::create_directories(out);
+  torch::manual_seed(c["seed"].get<std::uint64_t>());
+  models::ToyClassifierConfig mc;
+  mc.width = c["width"];
+  mc.num_classes = data::toyworld::num_classes();
+  models::ToyClassifier model(mc);
+  torch::optim::AdamW optimizer(model->parameters(),
+                                torch::optim::AdamWOptions(c["lr"].get<double>()).weight_decay(c["weight_decay"].get<double>()));
+  Progress progress;
+  if (resume) {
+    if (auto p = load_checkpoint(out, *model, optimizer)) {
+      progress = *p;
+      log::info("resuming ", out.string(), " at step ", progress.step);
+    } else {
+      log::info("no checkpoint in ", out.string(), "; starting from scratch");
+    }
+  }
+  const std::int64_t steps = c["steps"], batch = c["batch_size"], every = c["checkpoint_every"];
+  const std::uint64_t world_seed = c["world_seed"];
+  const std::size_t history_start = progress.history.size();
+  diffedit::Progress bar("train toy-classifier", steps - progress.step);
+  model->train();
+  for (std::int64_t step = progress.step; step < steps; ++step) {
+    // Batch `step` is items [step * batch, (step + 1) * batch) of the train split: a resumed run
+    // sees exactly the data an uninterrupted one would.
+    std::vector<at::Tensor> images;
+    std::vector<std::int64_t> labels;
+    for (std::int64_t b = 0; b < batch; ++b) {
+      const auto item = data::toyworld::generate("train", step * batch + b, world_seed);
+      images.push_back(item.image);
+      labels.push_back(item.label);
+    }
+    const at::Tensor x = at::stack(images), y = at::tensor(labels, at::kLong);
+    optimizer.zero_grad();
+    const at::Tensor loss = at::cross_entropy_loss(model->forward(x), y);
+    loss.backward();
+    optimizer.step();
+    const double value = loss.item<double>();
+    if (!std::isfinite(value)) throw NumericError("train", "loss became non-finite at step " + std::to_string(step));
+    progress.step = step + 1;
+    progress.history.push_back({{"step", step}, {"loss", value}});
+    bar.advance();
+    if (progress.step % every == 0 || progress.step == steps) save_checkpoint(out, *model, optimizer, progress, c);
+  }
+  bar.finish();
+
+  // The shipped layout: config.json + model.safetensors.
+  safetensors::TensorMap weights;
+  for (const auto& p : model->named_parameters(true)) weights[p.key()] = p.value().detach();
+  safetensors::write(out / "model.safetensors", weights, {{"format", "pt"}, {"producer", "diffedit train"}});
+  fs::write_atomic(out / "config.json", Json{{"_class_name", "ToyClassifier"}, {"num_classes", mc.num_classes}, {"width", mc.width}}.dump(2));
+  TrainSummary s;
+  s.steps = progress.step;
+  const std::size_t n = progress.history.size();
+  s.first_loss = mean_loss(progress.history, history_start, std::min(n, history_start + 10));
+  s.last_loss = mean_loss(progress.history, n >= 10 ? n - 10 : 0, n);
+  return s;
+}
+
+}  // namespace diffedit::training
