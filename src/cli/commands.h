@@ -18,5 +18,6 @@ Command add_txt2img(CLI::App& app);
 Command add_edit(CLI::App& app);
 Command add_toy_samples(CLI::App& app);
 Command add_train(CLI::App& app);
+Command add_toy_eval(CLI::App& app);
 
 }  // namespace diffedit::cli

@@ -2,6 +2,10 @@
 
 #include <ATen/ATen.h>
 
+#include "core/config.h"
+#include "core/safetensors.h"
+#include "models/checkpoint.h"
+
 namespace diffedit::models {
 
 namespace nn = torch::nn;
@@ -27,5 +31,20 @@ at::Tensor ToyClassifierImpl::features(const at::Tensor& images) {
 }
 
 at::Tensor ToyClassifierImpl::forward(const at::Tensor& images) { return head_->forward(features(images)); }
+
+ToyClassifier load_toy_classifier(const std::filesystem::path& dir) {
+  const auto config_path = dir / "config.json";
+  const auto j = config::Schema::object({{"_class_name", config::Schema::string().choices({"ToyClassifier"})},
+                                         {"num_classes", config::Schema::integer().range(1, std::nullopt).required()},
+                                         {"width", config::Schema::integer().range(8, 512).required()}})
+                     .validate(config::load_json(config_path), config_path.string());
+  ToyClassifierConfig c;
+  c.num_classes = j["num_classes"];
+  c.width = j["width"];
+  ToyClassifier model(c);
+  load_state_dict(*model, safetensors::File::open(dir / "model.safetensors"));
+  model->eval();
+  return model;
+}
 
 }  // namespace diffedit::models

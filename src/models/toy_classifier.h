@@ -4,6 +4,8 @@
 
 #include <torch/nn.h>
 
+#include <filesystem>
+
 namespace diffedit::models {
 
 struct ToyClassifierConfig {
@@ -24,5 +26,8 @@ class ToyClassifierImpl : public torch::nn::Module {
   torch::nn::Linear head_{nullptr};
 };
 TORCH_MODULE(ToyClassifier);
+
+// Loads `dir/config.json` + `dir/model.safetensors` (as written by `diffedit train`).
+ToyClassifier load_toy_classifier(const std::filesystem::path& dir);
 
 }  // namespace diffedit::models
