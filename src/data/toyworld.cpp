@@ -77,11 +77,14 @@ void fill_background(const Background& b, std::int64_t n, float* out /* [3, n, n
     }
 }
 
-Object random_object(Random& r, std::int64_t n) {
+// `max_size` bounds the size index: the main object is medium or large and every other object
+// strictly smaller, so the main object (the class label, as ImageNet's dominant object) is
+// identifiable from the image alone.
+Object random_object(Random& r, std::int64_t n, std::int64_t min_size, std::int64_t max_size) {
   Object o;
   o.shape = r.below(static_cast<std::int64_t>(shape_names().size()));
   o.colour = r.below(static_cast<std::int64_t>(colour_names().size()));
-  o.size = r.below(3);
+  o.size = min_size + r.below(max_size - min_size + 1);
   const double margin = kRadius[static_cast<std::size_t>(o.size)] + 1;
   o.cx = r.uniform(margin, static_cast<double>(n) - margin);
   o.cy = r.uniform(margin, static_cast<double>(n) - margin);
@@ -202,13 +205,17 @@ Item generate(const std::string& split, std::int64_t index, std::uint64_t seed, 
   item.scene.background = random_background(r);
   const std::int64_t count = 1 + r.below(spec.max_objects);
   for (std::int64_t k = 0; k < count; ++k) {
-    Object o = random_object(r, n);
-    if (k > 0) {  // secondary objects: a different class from the main one, mild overlap at most
-      for (int attempt = 0; attempt < 8 && (class_of(o.shape, o.colour) == class_of(item.scene.objects[0].shape, item.scene.objects[0].colour) ||
-                                            std::hypot(o.cx - item.scene.objects[0].cx, o.cy - item.scene.objects[0].cy) < 8.0);
-           ++attempt)
-        o = random_object(r, n);
+    if (k == 0) {
+      item.scene.objects.push_back(random_object(r, n, 1, 2));
+      continue;
     }
+    // Secondary objects: smaller than the main one, of another class, mild overlap at most.
+    const Object& main_object = item.scene.objects[0];
+    Object o = random_object(r, n, 0, main_object.size - 1);
+    for (int attempt = 0; attempt < 8 && (class_of(o.shape, o.colour) == class_of(main_object.shape, main_object.colour) ||
+                                          std::hypot(o.cx - main_object.cx, o.cy - main_object.cy) < 8.0);
+         ++attempt)
+      o = random_object(r, n, 0, main_object.size - 1);
     item.scene.objects.push_back(o);
   }
   item.image = render(item.scene, spec);

@@ -4,6 +4,8 @@
 #include <torch/optim.h>
 
 #include <chrono>
+#include <cmath>
+#include <numbers>
 
 #include "core/errors.h"
 #include "core/fs.h"
@@ -34,6 +36,7 @@ const Schema& classifier_schema() {
       {"steps", Schema::integer().range(1, std::nullopt).def(3000)},
       {"batch_size", Schema::integer().range(1, 4096).def(64)},
       {"lr", Schema::number().range(0, 1).def(2e-3)},
+      {"warmup", Schema::integer().range(0, std::nullopt).def(100).doc("linear warm-up steps, then cosine decay to 0")},
       {"weight_decay", Schema::number().range(0, 1).def(0.01)},
       {"width", Schema::integer().range(8, 512).def(32)},
       {"seed", Schema::integer().range(0, std::nullopt).def(0)},
@@ -77,6 +80,13 @@ TrainSummary train_classifier(const Json& c, const std::filesystem::path& out, b
       labels.push_back(item.label);
     }
     const at::Tensor x = at::stack(images), y = at::tensor(labels, at::kLong);
+    // Learning rate: linear warm-up, then cosine decay to 0 (a function of the step, so resuming
+    // needs no extra state).
+    const double warmup = c["warmup"].get<double>(), t = static_cast<double>(step);
+    const double lr = c["lr"].get<double>() *
+                      (t < warmup ? (t + 1) / warmup
+                                  : 0.5 * (1 + std::cos(std::numbers::pi * (t - warmup) / std::max(1.0, static_cast<double>(steps) - warmup))));
+    for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
     optimizer.zero_grad();
     const at::Tensor loss = at::cross_entropy_loss(model->forward(x), y);
     loss.backward();

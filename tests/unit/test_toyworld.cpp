@@ -48,6 +48,8 @@ TEST(ToyWorld, GroundTruthIsExact) {
     EXPECT_GT(item.instance_masks[0].sum().item<float>(), 10.0f);
     // Visible masks never overlap.
     EXPECT_LE(item.instance_masks.sum(0).max().item<float>(), 1.0f);
+    // The main object is the largest, so the label is identifiable from the image.
+    for (std::size_t k = 1; k < item.scene.objects.size(); ++k) EXPECT_LT(item.scene.objects[k].size, main.size);
 
     // The edit changes the main object only, and only inside the ground-truth region.
     const auto& e = item.edit;
