@@ -1,4 +1,5 @@
-// `diffedit train CONFIG --out DIR [--resume] [KEY=VALUE...]`: trains one of the toy models.
+// `diffedit train CONFIG --out DIR [--resume] [KEY=VALUE...]`: trains one of the toy models; the
+// config's `model` key picks which (toy-classifier, toy-sd).
 #include <iostream>
 
 #include "cli/commands.h"
@@ -6,6 +7,7 @@
 #include "core/errors.h"
 #include "core/log.h"
 #include "training/train_classifier.h"
+#include "training/train_toy_sd.h"
 
 namespace diffedit::cli {
 
@@ -21,9 +23,18 @@ Command add_train(CLI::App& app) {
   sub->add_option("--out", a->out, "Output directory (checkpoint/ while training; the model at the end)")->required();
   sub->add_flag("--resume", a->resume, "Continue from OUT/checkpoint after an interruption");
   return {sub, [a] {
-            const auto config = resolve_config(a->config, &training::classifier_schema());
+            // The model kind decides the schema; read it from the unvalidated config first.
+            const config::Json raw = config::resolve(a->config.file, a->config.overrides, nullptr);
+            const std::string model = raw.contains("model") && raw["model"].is_string() ? raw["model"].get<std::string>() : "";
+            const config::Schema* schema = nullptr;
+            if (model == "toy-classifier") schema = &training::classifier_schema();
+            else if (model == "toy-sd") schema = &training::toy_sd_schema();
+            else throw ConfigError(a->config.file, "'model' must be one of toy-classifier, toy-sd (got '" + model + "')");
+            const auto config = resolve_config(a->config, schema);
             if (!config) return 0;  // --print-config
-            const auto s = training::train_classifier(*config, a->out, a->resume);
+            const auto base = std::filesystem::path(a->config.file).parent_path();
+            const auto s = model == "toy-sd" ? training::train_toy_sd(*config, a->out, a->resume, base)
+                                             : training::train_classifier(*config, a->out, a->resume);
             log::info("trained ", s.steps, " steps; loss ", s.first_loss, " -> ", s.last_loss);
             return 0;
           }};

@@ -46,7 +46,15 @@ at::Tensor multihead_attention(const at::Tensor& q, const at::Tensor& k, const a
   // it differs from diffusers' baddbmm(alpha=scale) only in the last bit.
   qh = qh * scale;
   const at::Tensor kt = kh.transpose(1, 2);
-  at::Tensor out = at::empty({batch * heads, nq, d}, vh.options());
+  at::Tensor out;
+  if (at::GradMode::is_enabled() && (qh.requires_grad() || kh.requires_grad() || vh.requires_grad())) {
+    // Training: out= kernels do not record gradients, so take the unsliced path (training batches are small).
+    at::Tensor probs = at::bmm(qh, kt).softmax(-1);
+    if (probs.scalar_type() != vh.scalar_type()) probs = probs.to(vh.scalar_type());
+    out = at::bmm(probs, vh);
+    return out.reshape({batch, heads, nq, d}).permute({0, 2, 1, 3}).reshape({batch, nq, channels});
+  }
+  out = at::empty({batch * heads, nq, d}, vh.options());
 
   // Slice over (batch*heads) first, then over queries when a single head is too large.
   const std::int64_t bytes_per_row = nk * static_cast<std::int64_t>(qh.element_size());

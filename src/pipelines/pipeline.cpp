@@ -18,7 +18,7 @@ struct Component {
 };
 const std::vector<Component> kComponents = {
     {"unet", {"UNet2DConditionModel"}},
-    {"vae", {"AutoencoderKL"}},
+    {"vae", {"AutoencoderKL", "SpaceToDepthCodec"}},
     {"text_encoder", {"CLIPTextModel", "CLIPTextModelWithProjection"}},
     {"tokenizer", {"CLIPTokenizer", "CLIPTokenizerFast"}},
     {"scheduler", {}},  // any diffusers scheduler: its config supplies the noise schedule
@@ -71,7 +71,10 @@ StableDiffusion StableDiffusion::load(const std::filesystem::path& dir, const Lo
   sd.dir = dir;
   sd.options = options;
   sd.unet = models::load_unet(dir / "unet", options.variant);
-  sd.vae = models::load_vae(dir / "vae", options.variant);
+  if (models::is_space_to_depth_codec(dir / "vae"))
+    sd.codec = models::SpaceToDepthConfig::from_json(config::load_json(dir / "vae" / "config.json"), (dir / "vae" / "config.json").string());
+  else
+    sd.vae = models::load_vae(dir / "vae", options.variant);
   sd.text_encoder = models::load_clip_text(dir / "text_encoder", options.variant);
   sd.tokenizer = text::CLIPTokenizer::load(dir / "tokenizer");
   sd.scheduler = diffusion::SchedulerConfig::load(dir / "scheduler" / "scheduler_config.json");
@@ -81,13 +84,15 @@ StableDiffusion StableDiffusion::load(const std::filesystem::path& dir, const Lo
     throw FormatError((dir / "unet" / "config.json").string(),
                       "cross_attention_dim " + std::to_string(sd.unet->config().cross_attention_dim) +
                           " does not match the text encoder's hidden_size " + std::to_string(context));
-  if (sd.vae->config().latent_channels != sd.unet->config().in_channels)
-    throw FormatError((dir / "unet" / "config.json").string(), "in_channels does not match the VAE's latent_channels");
+  const std::int64_t latent_channels = sd.codec ? sd.codec->latent_channels() : sd.vae->config().latent_channels;
+  if (latent_channels != sd.unet->config().in_channels)
+    throw FormatError((dir / "unet" / "config.json").string(), "in_channels " + std::to_string(sd.unet->config().in_channels) +
+                                                                   " does not match the VAE's latent_channels " + std::to_string(latent_channels));
 
-  sd.vae_dtype = options.dtype == c10::kHalf && sd.vae->config().force_upcast ? c10::kFloat : options.dtype;
+  sd.vae_dtype = sd.codec || (options.dtype == c10::kHalf && sd.vae->config().force_upcast) ? c10::kFloat : options.dtype;
   sd.unet->to(options.device, options.dtype);
   sd.text_encoder->to(options.device, options.dtype);
-  sd.vae->to(options.device, sd.vae_dtype);
+  if (sd.vae) sd.vae->to(options.device, sd.vae_dtype);
   sd.denoiser = Denoiser(sd.unet, options.dtype);
   log::debug("loaded ", dir.string(), " (", c10::toString(options.dtype), " on ", options.device.str(), ")");
   return sd;
@@ -101,12 +106,20 @@ at::Tensor StableDiffusion::encode_prompts(const std::vector<std::string>& promp
 
 at::Tensor StableDiffusion::decode(const at::Tensor& latents) {
   torch::NoGradGuard no_grad;
-  const at::Tensor image = vae->decode((latents / scaling_factor()).to(vae_dtype));
+  const at::Tensor image = codec ? models::depth_to_space(latents.to(at::kFloat) / scaling_factor(), codec->factor)
+                                 : vae->decode((latents / scaling_factor()).to(vae_dtype));
   return (image.to(at::kFloat) / 2 + 0.5).clamp(0, 1);
 }
 
 models::LatentDistribution StableDiffusion::encode(const at::Tensor& images01) {
   torch::NoGradGuard no_grad;
+  if (codec) {  // a point mass: mode and samples are the folded image
+    models::LatentDistribution d;
+    d.mean = models::space_to_depth((images01 * 2 - 1).to(options.device, at::kFloat), codec->factor);
+    d.std = at::zeros_like(d.mean);
+    d.logvar = at::full_like(d.mean, -30.0);  // the VAE's clamp floor
+    return d;
+  }
   auto d = vae->encode((images01 * 2 - 1).to(options.device, vae_dtype));
   d.mean = d.mean.to(at::kFloat);
   d.std = d.std.to(at::kFloat);

@@ -14,6 +14,7 @@
 #include "diffusion/scheduler_config.h"
 #include "models/autoencoder_kl.h"
 #include "models/clip_text.h"
+#include "models/space_to_depth_codec.h"
 #include "models/unet2d_condition.h"
 #include "pipelines/denoiser.h"
 #include "text/clip_tokenizer.h"
@@ -45,13 +46,14 @@ class StableDiffusion {
   // mean + std * noise, times the scaling factor (the order of diffusers' operations).
   models::LatentDistribution encode(const at::Tensor& images01);
   at::Tensor to_latents(const models::LatentDistribution& posterior, const at::Tensor& noise = {}) const;
-  double scaling_factor() const { return vae->config().scaling_factor; }
-  std::int64_t vae_scale_factor() const { return vae->downscale_factor(); }
+  double scaling_factor() const { return codec ? codec->scaling_factor : vae->config().scaling_factor; }
+  std::int64_t vae_scale_factor() const { return codec ? codec->factor : vae->downscale_factor(); }
 
   std::filesystem::path dir;
   LoadOptions options;
   models::UNet2DConditionModel unet{nullptr};
-  models::AutoencoderKL vae{nullptr};
+  models::AutoencoderKL vae{nullptr};                 // null when the model uses a lossless codec:
+  std::optional<models::SpaceToDepthConfig> codec;  // vae/ holds a SpaceToDepthCodec (toy models)
   models::CLIPTextModel text_encoder{nullptr};
   text::CLIPTokenizer tokenizer;
   diffusion::SchedulerConfig scheduler;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "pipelines/pipeline.h"
 
@@ -31,5 +32,12 @@ struct Txt2ImgResult {
 // latents stop being finite.
 Txt2ImgResult txt2img(StableDiffusion& sd, const Txt2ImgRequest& request,
                       const std::function<void(std::int64_t, std::int64_t)>& on_step = {});
+
+// Several prompts in one batch; image i starts from the noise of seeds[i] alone (as txt2img with
+// that prompt and seed would), the other settings come from `common` (its prompt and seed unused).
+// `denoiser_evaluations` is per image.
+std::vector<Txt2ImgResult> txt2img_batch(StableDiffusion& sd, const std::vector<std::string>& prompts,
+                                         const std::vector<std::uint64_t>& seeds, const Txt2ImgRequest& common,
+                                         const std::function<void(std::int64_t, std::int64_t)>& on_step = {});
 
 }  // namespace diffedit::pipelines

@@ -15,6 +15,7 @@
 #include "data/toyworld.h"
 #include "models/toy_classifier.h"
 #include "training/checkpoint.h"
+#include "training/loop.h"
 
 namespace diffedit::training {
 
@@ -22,12 +23,6 @@ namespace {
 using config::Json;
 using config::Schema;
 
-double mean_loss(const Json& history, std::size_t from, std::size_t to) {
-  double sum = 0;
-  std::size_t n = 0;
-  for (std::size_t i = from; i < to && i < history.size(); ++i, ++n) sum += history[i]["loss"].get<double>();
-  return n ? sum / static_cast<double>(n) : 0.0;
-}
 }  // namespace
 
 const Schema& classifier_schema() {
@@ -82,11 +77,7 @@ TrainSummary train_classifier(const Json& c, const std::filesystem::path& out, b
     const at::Tensor x = at::stack(images), y = at::tensor(labels, at::kLong);
     // Learning rate: linear warm-up, then cosine decay to 0 (a function of the step, so resuming
     // needs no extra state).
-    const double warmup = c["warmup"].get<double>(), t = static_cast<double>(step);
-    const double lr = c["lr"].get<double>() *
-                      (t < warmup ? (t + 1) / warmup
-                                  : 0.5 * (1 + std::cos(std::numbers::pi * (t - warmup) / std::max(1.0, static_cast<double>(steps) - warmup))));
-    for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+    set_lr(optimizer, warmup_cosine_lr(c["lr"].get<double>(), c["warmup"].get<std::int64_t>(), step, steps));
     optimizer.zero_grad();
     const at::Tensor loss = at::cross_entropy_loss(model->forward(x), y);
     loss.backward();
@@ -105,12 +96,7 @@ TrainSummary train_classifier(const Json& c, const std::filesystem::path& out, b
   for (const auto& p : model->named_parameters(true)) weights[p.key()] = p.value().detach();
   safetensors::write(out / "model.safetensors", weights, {{"format", "pt"}, {"producer", "diffedit train"}});
   fs::write_atomic(out / "config.json", Json{{"_class_name", "ToyClassifier"}, {"num_classes", mc.num_classes}, {"width", mc.width}}.dump(2));
-  TrainSummary s;
-  s.steps = progress.step;
-  const std::size_t n = progress.history.size();
-  s.first_loss = mean_loss(progress.history, history_start, std::min(n, history_start + 10));
-  s.last_loss = mean_loss(progress.history, n >= 10 ? n - 10 : 0, n);
-  return s;
+  return summarise(progress.history, history_start, progress.step);
 }
 
 }  // namespace diffedit::training

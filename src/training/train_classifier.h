@@ -7,16 +7,12 @@
 #include <functional>
 
 #include "core/config.h"
+#include "training/loop.h"
 
 namespace diffedit::training {
 
 // The training config schema (configs/train/*.json) for `model: toy-classifier`.
 const config::Schema& classifier_schema();
-
-struct TrainSummary {
-  std::int64_t steps = 0;
-  double first_loss = 0, last_loss = 0;  // means over the first / last 10 steps of this run's history
-};
 
 // Trains into `out` (checkpoint/ while running; model.safetensors + config.json at the end).
 // With `resume`, continues from out/checkpoint. `config` must be validated by classifier_schema().

@@ -1,0 +1,206 @@
+#include "eval/toy_eval.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/errors.h"
+#include "core/rng.h"
+#include "data/toyworld.h"
+#include "editing/method.h"
+#include "editing/noise.h"
+#include "metrics/region.h"
+#include "models/toy_classifier.h"
+#include "pipelines/pipeline.h"
+#include "pipelines/txt2img.h"
+
+namespace diffedit::eval {
+
+namespace {
+using config::Json;
+namespace tw = data::toyworld;
+
+double median(std::vector<double> v) {
+  if (v.empty()) return std::nan("");
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+std::int64_t predict(models::ToyClassifier& classifier, const at::Tensor& images) {
+  return classifier->forward(images).argmax(1).item<std::int64_t>();
+}
+
+double classifier_accuracy(models::ToyClassifier& classifier, const ToyEvalOptions& o) {
+  std::int64_t correct = 0;
+  for (std::int64_t start = 0; start < o.classifier_items; start += 100) {
+    std::vector<at::Tensor> images;
+    std::vector<std::int64_t> labels;
+    for (std::int64_t i = start; i < std::min(o.classifier_items, start + 100); ++i) {
+      const auto item = tw::generate("test", i, o.world_seed);
+      images.push_back(item.image);
+      labels.push_back(item.label);
+    }
+    const at::Tensor predicted = classifier->forward(at::stack(images)).argmax(1);
+    correct += (predicted == at::tensor(labels, at::kLong)).sum().item<std::int64_t>();
+  }
+  return static_cast<double>(correct) / static_cast<double>(o.classifier_items);
+}
+
+// Class-name prompts cycling through the classes, generated in batches of 64 (one seed each).
+double t2i_class_agreement(pipelines::StableDiffusion& sd, models::ToyClassifier& classifier, const ToyEvalOptions& o) {
+  pipelines::Txt2ImgRequest common;
+  common.steps = o.steps;
+  common.guidance = o.guidance;
+  std::int64_t agree = 0;
+  for (std::int64_t start = 0; start < o.t2i_prompts; start += 64) {
+    std::vector<std::string> prompts;
+    std::vector<std::uint64_t> seeds;
+    std::vector<std::int64_t> labels;
+    for (std::int64_t i = start; i < std::min(o.t2i_prompts, start + 64); ++i) {
+      labels.push_back(i % tw::num_classes());
+      prompts.push_back(tw::class_name(labels.back()));
+      seeds.push_back(rng::derive_seed(o.seed, "toy-eval/t2i/" + std::to_string(i)));
+    }
+    const auto results = pipelines::txt2img_batch(sd, prompts, seeds, common);
+    std::vector<at::Tensor> images;
+    for (const auto& r : results) images.push_back(r.image);
+    const at::Tensor predicted = classifier->forward(at::stack(images)).argmax(1);
+    agree += (predicted == at::tensor(labels, at::kLong)).sum().item<std::int64_t>();
+  }
+  return static_cast<double>(agree) / static_cast<double>(o.t2i_prompts);
+}
+
+struct EditStats {
+  std::vector<double> iou, unedited_mse, target_mse;
+  std::int64_t success = 0, n = 0, evaluations = 0;
+  double success_rate() const { return n ? static_cast<double>(success) / static_cast<double>(n) : std::nan(""); }
+  double unedited_psnr() const {
+    double sum = 0;
+    for (double m : unedited_mse) sum += m;
+    return metrics::psnr_from_mse(sum / static_cast<double>(unedited_mse.size()));
+  }
+};
+
+// Class edits of the first `count` test items (the toy-imagenet queries: "red circle" -> "blue star").
+EditStats run_edits(pipelines::StableDiffusion& sd, models::ToyClassifier& classifier, const std::string& method_name,
+                    const Json& parameters, std::int64_t count, const ToyEvalOptions& o) {
+  auto method = editing::make_method(method_name, parameters, "toy-eval");
+  EditStats s;
+  for (std::int64_t i = 0; i < count; ++i) {
+    const auto item = tw::generate("test", i, o.world_seed);
+    editing::EditRequest request;
+    request.image = item.image.unsqueeze(0);
+    request.query = item.edit.query_class;
+    request.reference = item.edit.reference_class;
+    request.seed = rng::derive_seed(o.seed, "toy-eval/edit/" + std::to_string(i));
+    editing::SeededNoise noise(request.seed);
+    const auto result = method->edit(sd, request, noise);
+    const at::Tensor edited = result.image.to(at::kCPU);
+    if (result.mask.defined()) {
+      const at::Tensor mask = at::upsample_nearest2d(result.mask.to(at::kCPU, at::kFloat), {edited.size(2), edited.size(3)});
+      s.iou.push_back(metrics::mask_iou(mask[0][0], item.edit.region[0]));
+    }
+    s.unedited_mse.push_back(metrics::masked_mse(edited[0], item.image, item.edit.region, metrics::Region::outside));
+    s.target_mse.push_back(metrics::masked_mse(edited[0], item.edit.target_image, at::zeros_like(item.edit.region), metrics::Region::outside));
+    s.success += predict(classifier, edited) == item.edit.target_label;
+    s.evaluations += result.denoiser_evaluations;
+    ++s.n;
+  }
+  return s;
+}
+
+Json method_parameters(const ToyEvalOptions& o, double strength, bool diffedit) {
+  Json p = {{"strength", strength}, {"steps", o.steps}, {"guidance", o.guidance}};
+  if (diffedit) p["threshold"] = o.threshold;
+  return p;
+}
+}  // namespace
+
+bool dominates(const std::vector<TradeoffPoint>& a, const std::vector<TradeoffPoint>& b) {
+  if (a.empty()) return false;
+  std::vector<TradeoffPoint> sorted = a;
+  std::sort(sorted.begin(), sorted.end(), [](const auto& x, const auto& y) { return x.success < y.success; });
+  for (const auto& p : b) {
+    double best = -std::numeric_limits<double>::infinity();
+    for (const auto& q : sorted)
+      if (q.success >= p.success) best = std::max(best, q.psnr_db);
+    for (std::size_t i = 0; i + 1 < sorted.size(); ++i) {
+      const auto &l = sorted[i], &r = sorted[i + 1];
+      if (l.success <= p.success && p.success <= r.success && r.success > l.success)
+        best = std::max(best, l.psnr_db + (r.psnr_db - l.psnr_db) * (p.success - l.success) / (r.success - l.success));
+    }
+    if (best < p.psnr_db) return false;
+  }
+  return true;
+}
+
+Json run_toy_eval(const ToyEvalOptions& o, const std::function<void(const std::string&)>& log) {
+  auto say = [&](const std::string& s) { if (log) log(s); };
+  torch::NoGradGuard no_grad;
+  Json r = {{"classifier_accuracy", nullptr},        {"clip_top1_of_100", nullptr},
+            {"t2i_class_agreement", nullptr},        {"diffedit_mask_iou_median", nullptr},
+            {"diffedit_edit_success", nullptr},      {"diffedit_unedited_psnr_db", nullptr},
+            {"diffedit_dominates_sdedit", nullptr}};
+  Json pending = Json::object();
+  auto classifier = models::load_toy_classifier(o.models / "toy-classifier");
+  r["classifier_accuracy"] = classifier_accuracy(classifier, o);
+  say("classifier_accuracy " + r["classifier_accuracy"].dump());
+
+  pending["clip_top1_of_100"] = "needs models/toy-clip (not trained yet)";
+
+  if (!std::filesystem::exists(o.models / "toy-sd" / "model_index.json")) {
+    for (const char* k : {"t2i_class_agreement", "diffedit_mask_iou_median", "diffedit_edit_success", "diffedit_unedited_psnr_db",
+                          "diffedit_dominates_sdedit"})
+      pending[k] = "needs models/toy-sd";
+  } else {
+    auto sd = pipelines::StableDiffusion::load(o.models / "toy-sd");
+    r["t2i_class_agreement"] = t2i_class_agreement(sd, classifier, o);
+    say("t2i_class_agreement " + r["t2i_class_agreement"].dump());
+
+    const EditStats d = run_edits(sd, classifier, "diffedit", method_parameters(o, o.strength, true), o.edits, o);
+    r["diffedit_mask_iou_median"] = median(d.iou);
+    r["diffedit_edit_success"] = d.success_rate();
+    r["diffedit_unedited_psnr_db"] = d.unedited_psnr();
+    r["diffedit_unedited_psnr_db_median_per_image"] = median([&] {
+      std::vector<double> v;
+      for (double m : d.unedited_mse) v.push_back(metrics::psnr_from_mse(m));
+      return v;
+    }());
+    r["diffedit_target_psnr_db"] = [&] {
+      double sum = 0;
+      for (double m : d.target_mse) sum += m;
+      return metrics::psnr_from_mse(sum / static_cast<double>(d.target_mse.size()));
+    }();
+    r["diffedit_denoiser_evaluations_per_edit"] = static_cast<double>(d.evaluations) / static_cast<double>(d.n);
+    say("diffedit: iou " + r["diffedit_mask_iou_median"].dump() + ", success " + r["diffedit_edit_success"].dump() +
+        ", unedited psnr " + r["diffedit_unedited_psnr_db"].dump());
+
+    std::vector<TradeoffPoint> de, sde;
+    Json sweep = Json::array();
+    for (const double strength : o.sweep_strengths) {
+      for (const bool is_diffedit : {true, false}) {
+        const EditStats s = run_edits(sd, classifier, is_diffedit ? "diffedit" : "sdedit",
+                                      method_parameters(o, strength, is_diffedit), o.sweep_edits, o);
+        const TradeoffPoint p{strength, s.success_rate(), s.unedited_psnr()};
+        (is_diffedit ? de : sde).push_back(p);
+        sweep.push_back({{"method", is_diffedit ? "diffedit" : "sdedit"}, {"strength", strength}, {"edit_success", p.success},
+                         {"unedited_psnr_db", p.psnr_db}, {"edits", s.n}});
+        say(std::string(is_diffedit ? "diffedit" : "sdedit") + " r=" + Json(strength).dump() + ": success " +
+            Json(p.success).dump() + ", unedited psnr " + Json(p.psnr_db).dump());
+      }
+    }
+    r["diffedit_dominates_sdedit"] = dominates(de, sde);
+    r["sweep"] = sweep;
+  }
+  if (!pending.empty()) r["pending"] = pending;
+  r["settings"] = {{"classifier_items", o.classifier_items}, {"t2i_prompts", o.t2i_prompts}, {"edits", o.edits},
+                   {"sweep_edits", o.sweep_edits},           {"sweep_strengths", o.sweep_strengths},
+                   {"strength", o.strength},                 {"threshold", o.threshold},
+                   {"guidance", o.guidance},                 {"steps", o.steps},
+                   {"world_seed", o.world_seed},             {"seed", o.seed}};
+  return r;
+}
+
+}  // namespace diffedit::eval

@@ -1,0 +1,50 @@
+// The toy world's quality measures (`diffedit toy-eval`): how well the embedded toy models do the
+// jobs the benchmark gives them, on the test split, against the bars of the toy-world spec
+// (datasets/toyworld/README.md). Keys:
+//   classifier_accuracy        toy classifier on clean test images
+//   clip_top1_of_100           toy CLIP image->caption retrieval among 100 captions
+//   t2i_class_agreement        classifier agrees with the prompted class on toy-sd generations
+//   diffedit_mask_iou_median   DiffEdit mask (latent grid, upsampled) vs the true edit region
+//   diffedit_edit_success      edited image classified as the target class
+//   diffedit_unedited_psnr_db  PSNR outside the true region, edited vs input (aggregate MSE)
+//   diffedit_dominates_sdedit  over a sweep of r, DiffEdit's (success, unedited PSNR) points
+//                              dominate SDEdit's (see dominates())
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+
+namespace diffedit::eval {
+
+struct ToyEvalOptions {
+  std::filesystem::path models = "models";  // holds toy-classifier/, toy-sd/, toy-clip/
+  std::int64_t classifier_items = 1000;
+  std::int64_t t2i_prompts = 256;           // class-name prompts, cycling through the classes
+  std::int64_t edits = 200;                 // DiffEdit class edits (toy-imagenet queries)
+  std::int64_t sweep_edits = 64;            // edits per point of the DiffEdit vs SDEdit sweep
+  std::vector<double> sweep_strengths = {0.3, 0.5, 0.7, 0.9};
+  double strength = 0.5, threshold = 0.5, guidance = 5.0;
+  std::int64_t steps = 50;
+  std::int64_t clip_queries = 500;
+  std::uint64_t world_seed = 0, seed = 0;
+};
+
+// A point of an edit-strength / fidelity trade-off.
+struct TradeoffPoint {
+  double strength = 0, success = 0, psnr_db = 0;
+};
+
+// True when every point of `b` is matched by a point of `a` at least as good in both success and
+// PSNR, or lies below the segment joining two of a's points (a's upper-left frontier).
+bool dominates(const std::vector<TradeoffPoint>& a, const std::vector<TradeoffPoint>& b);
+
+// Runs what the models present allow; a missing model leaves its keys null with a reason under
+// "pending". `log` receives one line per finished part.
+config::Json run_toy_eval(const ToyEvalOptions& options, const std::function<void(const std::string&)>& log = {});
+
+}  // namespace diffedit::eval

@@ -1,0 +1,41 @@
+#include "training/loop.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+
+namespace diffedit::training {
+
+double warmup_cosine_lr(double base, std::int64_t warmup, std::int64_t step, std::int64_t steps) {
+  const double t = static_cast<double>(step), w = static_cast<double>(warmup);
+  if (t < w) return base * (t + 1) / w;
+  return base * 0.5 * (1 + std::cos(std::numbers::pi * (t - w) / std::max(1.0, static_cast<double>(steps) - w)));
+}
+
+void set_lr(torch::optim::Optimizer& optimizer, double lr) {
+  for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+}
+
+void ema_update(torch::nn::Module& ema, const torch::nn::Module& model, double decay, std::int64_t step) {
+  torch::NoGradGuard no_grad;
+  const double d = std::min(decay, (1.0 + static_cast<double>(step)) / (10.0 + static_cast<double>(step)));
+  const auto source = model.named_parameters(true);
+  for (auto& p : ema.named_parameters(true)) p.value().mul_(d).add_(source[p.key()].detach(), 1 - d);
+}
+
+TrainSummary summarise(const config::Json& history, std::size_t from, std::int64_t steps) {
+  auto mean = [&](std::size_t a, std::size_t b) {
+    double sum = 0;
+    std::size_t n = 0;
+    for (std::size_t i = a; i < b && i < history.size(); ++i, ++n) sum += history[i]["loss"].get<double>();
+    return n ? sum / static_cast<double>(n) : 0.0;
+  };
+  TrainSummary s;
+  s.steps = steps;
+  const std::size_t n = history.size();
+  s.first_loss = mean(from, std::min(n, from + 10));
+  s.last_loss = mean(n >= 10 ? n - 10 : 0, n);
+  return s;
+}
+
+}  // namespace diffedit::training

@@ -1,0 +1,31 @@
+// Pieces every toy-model training loop shares: the learning-rate schedule, the exponential moving
+// average of weights, and the run summary.
+#pragma once
+
+#include <torch/nn.h>
+#include <torch/optim.h>
+
+#include <cstdint>
+
+#include "core/config.h"
+
+namespace diffedit::training {
+
+struct TrainSummary {
+  std::int64_t steps = 0;
+  double first_loss = 0, last_loss = 0;  // means over the first / last 10 steps of this run's history
+};
+
+// Linear warm-up over `warmup` steps, then cosine decay to 0 at `steps`. A function of the step
+// alone, so a resumed run needs no scheduler state.
+double warmup_cosine_lr(double base, std::int64_t warmup, std::int64_t step, std::int64_t steps);
+void set_lr(torch::optim::Optimizer& optimizer, double lr);
+
+// ema <- d ema + (1 - d) model, with d = min(decay, (1 + step) / (10 + step)) so the average is
+// not dominated by the initial weights early on. Parameters are matched by name.
+void ema_update(torch::nn::Module& ema, const torch::nn::Module& model, double decay, std::int64_t step);
+
+// Summary over history[from, end) (history entries {"step", "loss"}).
+TrainSummary summarise(const config::Json& history, std::size_t from, std::int64_t steps);
+
+}  // namespace diffedit::training

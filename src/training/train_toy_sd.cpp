@@ -1,0 +1,208 @@
+#include "training/train_toy_sd.h"
+
+#include <ATen/ATen.h>
+#include <torch/optim.h>
+
+#include <cmath>
+
+#include "core/errors.h"
+#include "core/fs.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "core/rng.h"
+#include "core/safetensors.h"
+#include "data/toyworld.h"
+#include "diffusion/scheduler_config.h"
+#include "models/clip_text.h"
+#include "models/space_to_depth_codec.h"
+#include "models/unet2d_condition.h"
+#include "text/clip_tokenizer.h"
+#include "training/checkpoint.h"
+
+namespace diffedit::training {
+
+namespace {
+using config::Json;
+using config::Schema;
+namespace nn = torch::nn;
+
+// The two trained networks under one module, so checkpoints and the EMA see one parameter tree.
+class ToySDImpl : public nn::Module {
+ public:
+  ToySDImpl(const models::UNetConfig& u, const models::CLIPTextConfig& t)
+      : unet(register_module("unet", models::UNet2DConditionModel(u))),
+        text_encoder(register_module("text_encoder", models::CLIPTextModel(t, false))) {}
+  models::UNet2DConditionModel unet;
+  models::CLIPTextModel text_encoder;
+};
+TORCH_MODULE(ToySD);
+
+// Training state: the trained model and its EMA (the EMA is not optimised).
+class StateImpl : public nn::Module {
+ public:
+  StateImpl(const models::UNetConfig& u, const models::CLIPTextConfig& t)
+      : model(register_module("model", ToySD(u, t))), ema(register_module("ema", ToySD(u, t))) {}
+  ToySD model, ema;
+};
+TORCH_MODULE(State);
+
+safetensors::TensorMap tensors_of(const nn::Module& m) {
+  safetensors::TensorMap out;
+  for (const auto& p : m.named_parameters(true)) out[p.key()] = p.value().detach().contiguous();
+  return out;
+}
+}  // namespace
+
+const Schema& toy_sd_schema() {
+  static const Schema schema = Schema::object({
+      {"model", Schema::string().choices({"toy-sd"}).required()},
+      {"steps", Schema::integer().range(1, std::nullopt).def(4000)},
+      {"batch_size", Schema::integer().range(1, 4096).def(64)},
+      {"lr", Schema::number().range(0, 1).def(1e-3)},
+      {"warmup", Schema::integer().range(0, std::nullopt).def(200)},
+      {"weight_decay", Schema::number().range(0, 1).def(0.01)},
+      {"ema_decay", Schema::number().range(0, 1).def(0.999)},
+      {"cond_dropout", Schema::number().range(0, 1).def(0.1).doc("probability of the empty prompt (classifier-free guidance)")},
+      {"class_prompt", Schema::number().range(0, 1).def(0.3).doc("probability of the class-name prompt instead of the caption")},
+      {"seed", Schema::integer().range(0, std::nullopt).def(0)},
+      {"world_seed", Schema::integer().range(0, std::nullopt).def(0)},
+      {"checkpoint_every", Schema::integer().range(1, std::nullopt).def(250)},
+      {"tokenizer", Schema::string().required().doc("directory with the CLIP tokenizer files (copied into the model)")},
+      {"codec", Schema::any().required().doc("vae/config.json: a SpaceToDepthCodec")},
+      {"unet", Schema::any().required().doc("unet/config.json in diffusers' format")},
+      {"text_encoder", Schema::any().required().doc("text_encoder/config.json in transformers' format")},
+      {"scheduler", Schema::any().required().doc("scheduler/scheduler_config.json in diffusers' format")},
+  });
+  return schema;
+}
+
+std::string training_prompt(const std::string& caption, const std::string& class_name, double u, double dropout,
+                            double class_prompt) {
+  if (u < dropout) return "";
+  if (u < dropout + class_prompt) return class_name;
+  return caption;
+}
+
+TrainSummary train_toy_sd(const Json& c, const std::filesystem::path& out, bool resume, const std::filesystem::path& base) {
+  std::filesystem::create_directories(out);
+  const auto unet_config = models::UNetConfig::from_json(c["unet"], "config: unet");
+  const auto text_config = models::CLIPTextConfig::from_json(c["text_encoder"], "config: text_encoder");
+  const auto codec = models::SpaceToDepthConfig::from_json(c["codec"], "config: codec");
+  const auto scheduler = diffusion::SchedulerConfig::from_json(c["scheduler"], "config: scheduler");
+  if (codec.latent_channels() != unet_config.in_channels || unet_config.out_channels != unet_config.in_channels)
+    throw ConfigError("config: unet", "in/out_channels must equal the codec's latent channels " + std::to_string(codec.latent_channels()));
+  if (text_config.hidden_size != unet_config.cross_attention_dim)
+    throw ConfigError("config: unet", "cross_attention_dim must equal the text encoder's hidden_size");
+  if (scheduler.prediction_type != diffusion::PredictionType::epsilon)
+    throw ConfigError("config: scheduler", "toy-sd trains epsilon prediction");
+  std::filesystem::path tokenizer_dir = c["tokenizer"].get<std::string>();
+  if (tokenizer_dir.is_relative()) tokenizer_dir = base / tokenizer_dir;
+  const auto tokenizer = text::CLIPTokenizer::load(tokenizer_dir);
+  if (tokenizer.max_length() > text_config.max_position_embeddings)
+    throw ConfigError("config: text_encoder", "max_position_embeddings is below the tokenizer's max length");
+
+  torch::manual_seed(c["seed"].get<std::uint64_t>());
+  State state(unet_config, text_config);
+  {
+    // Token and position embeddings start small (CLIP's initialiser), not libtorch's N(0, 1).
+    torch::NoGradGuard no_grad;
+    for (auto& p : state->model->text_encoder->named_parameters(true))
+      if (p.key().find("embedding") != std::string::npos) p.value().normal_(0, 0.02);
+    for (auto& p : state->ema->named_parameters(true)) {
+      p.value().copy_(state->model->named_parameters(true)[p.key()]);
+      p.value().set_requires_grad(false);
+    }
+  }
+  torch::optim::AdamW optimizer(state->model->parameters(),
+                                torch::optim::AdamWOptions(c["lr"].get<double>()).weight_decay(c["weight_decay"].get<double>()));
+  Progress progress;
+  if (resume) {
+    if (auto p = load_checkpoint(out, *state, optimizer)) {
+      progress = *p;
+      log::info("resuming ", out.string(), " at step ", progress.step);
+    } else {
+      log::info("no checkpoint in ", out.string(), "; starting from scratch");
+    }
+  }
+
+  const diffusion::NoiseSchedule schedule(scheduler);
+  const at::Tensor alpha_bar = schedule.alphas_cumprod.to(at::kFloat);
+  const std::int64_t steps = c["steps"], batch = c["batch_size"], every = c["checkpoint_every"];
+  const std::uint64_t world_seed = c["world_seed"], seed = c["seed"];
+  const double dropout = c["cond_dropout"], class_prompt = c["class_prompt"];
+  const std::size_t history_start = progress.history.size();
+  diffedit::Progress bar("train toy-sd", steps - progress.step);
+  state->model->train();
+  for (std::int64_t step = progress.step; step < steps; ++step) {
+    // Everything random in step `step` comes from its own generator: resuming replays it exactly.
+    auto gen = rng::cpu_generator(rng::derive_seed(seed, "toy-sd/step/" + std::to_string(step)));
+    const at::Tensor u = at::rand({batch}, gen, at::kDouble);
+    std::vector<at::Tensor> images;
+    std::vector<std::string> prompts;
+    for (std::int64_t b = 0; b < batch; ++b) {
+      const auto item = data::toyworld::generate("train", step * batch + b, world_seed);
+      images.push_back(item.image);
+      prompts.push_back(training_prompt(item.caption, data::toyworld::class_name(item.label), u[b].item<double>(), dropout, class_prompt));
+    }
+    const at::Tensor x0 = models::space_to_depth(at::stack(images) * 2 - 1, codec.factor) * codec.scaling_factor;
+    const at::Tensor t = at::randint(0, schedule.size(), {batch}, gen, at::kLong);
+    const at::Tensor noise = at::randn(x0.sizes(), gen, at::kFloat);
+    const at::Tensor ab = alpha_bar.index_select(0, t).view({batch, 1, 1, 1});
+    const at::Tensor xt = ab.sqrt() * x0 + (1 - ab).sqrt() * noise;
+
+    set_lr(optimizer, warmup_cosine_lr(c["lr"].get<double>(), c["warmup"].get<std::int64_t>(), step, steps));
+    optimizer.zero_grad();
+    const at::Tensor context = state->model->text_encoder->prompt_embeds(tokenizer.encode_batch(prompts));
+    const at::Tensor loss = at::mse_loss(state->model->unet->forward(xt, t, context), noise);
+    loss.backward();
+    optimizer.step();
+    ema_update(*state->ema, *state->model, c["ema_decay"].get<double>(), step);
+    const double value = loss.item<double>();
+    if (!std::isfinite(value)) throw NumericError("train", "loss became non-finite at step " + std::to_string(step));
+    progress.step = step + 1;
+    progress.history.push_back({{"step", step}, {"loss", value}});
+    bar.advance();
+    if (progress.step % every == 0 || progress.step == steps) save_checkpoint(out, *state, optimizer, progress, c);
+  }
+  bar.finish();
+
+  // The shipped model: the EMA weights in the diffusers layout.
+  const std::map<std::string, std::string> meta = {{"format", "pt"}, {"producer", "diffedit train"}};
+  for (const char* sub : {"unet", "vae", "text_encoder", "tokenizer", "scheduler"}) std::filesystem::create_directories(out / sub);
+  safetensors::write(out / "unet" / "diffusion_pytorch_model.safetensors", tensors_of(*state->ema->unet), meta);
+  safetensors::write(out / "text_encoder" / "model.safetensors", tensors_of(*state->ema->text_encoder), meta);
+  Json unet_json = c["unet"];
+  unet_json["_class_name"] = "UNet2DConditionModel";
+  fs::write_atomic(out / "unet" / "config.json", unet_json.dump(2));
+  Json text_json = c["text_encoder"];
+  text_json["architectures"] = Json::array({"CLIPTextModel"});
+  fs::write_atomic(out / "text_encoder" / "config.json", text_json.dump(2));
+  fs::write_atomic(out / "vae" / "config.json", codec.to_json().dump(2));
+  Json sched_json = c["scheduler"];
+  fs::write_atomic(out / "scheduler" / "scheduler_config.json", sched_json.dump(2));
+  for (const char* f : {"vocab.json", "merges.txt", "special_tokens_map.json", "tokenizer_config.json"})
+    if (std::filesystem::exists(tokenizer_dir / f))
+      std::filesystem::copy_file(tokenizer_dir / f, out / "tokenizer" / f, std::filesystem::copy_options::overwrite_existing);
+  const Json index = {{"_class_name", "StableDiffusionPipeline"},
+                      {"_diffusers_version", "0.31.0"},
+                      {"unet", {"diffusers", "UNet2DConditionModel"}},
+                      {"vae", {"diffedit", "SpaceToDepthCodec"}},
+                      {"text_encoder", {"transformers", "CLIPTextModel"}},
+                      {"tokenizer", {"transformers", "CLIPTokenizer"}},
+                      {"scheduler", {"diffusers", sched_json.value("_class_name", std::string("DDIMScheduler"))}},
+                      {"safety_checker", {nullptr, nullptr}},
+                      {"feature_extractor", {nullptr, nullptr}}};
+  fs::write_atomic(out / "model_index.json", index.dump(2));
+  // The loss curve (means over 100-step windows) beside the config, for the model card.
+  Json curve = Json::array();
+  for (std::size_t i = 0; i < progress.history.size(); i += 100) {
+    double sum = 0;
+    std::size_t n = 0;
+    for (std::size_t j = i; j < std::min(progress.history.size(), i + 100); ++j, ++n) sum += progress.history[j]["loss"].get<double>();
+    curve.push_back({{"step", i}, {"loss", sum / static_cast<double>(n)}});
+  }
+  fs::write_atomic(out / "training.json", Json{{"config", c}, {"steps", progress.step}, {"loss_curve", curve}}.dump(1));
+  return summarise(progress.history, history_start, progress.step);
+}
+
+}  // namespace diffedit::training

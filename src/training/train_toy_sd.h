@@ -1,0 +1,29 @@
+// Trains models/toy-sd: a text-to-image latent diffusion model in the Stable Diffusion layout
+// (UNet2DConditionModel + CLIP text encoder, trained jointly from scratch on toy-world image /
+// caption pairs; a lossless SpaceToDepthCodec in place of the VAE). Epsilon prediction on the
+// configured noise schedule, conditioning dropout (empty prompt) for classifier-free guidance,
+// an EMA of the weights (what is shipped), resumable checkpoints.
+#pragma once
+
+#include <filesystem>
+
+#include "core/config.h"
+#include "training/loop.h"
+
+namespace diffedit::training {
+
+const config::Schema& toy_sd_schema();
+
+// Trains into `out`; at the end `out` is a diffusers-layout model directory (model_index.json,
+// unet/, vae/, text_encoder/, tokenizer/, scheduler/). Relative paths in the config (tokenizer)
+// are resolved against `base`.
+TrainSummary train_toy_sd(const config::Json& config, const std::filesystem::path& out, bool resume,
+                          const std::filesystem::path& base = ".");
+
+// The prompt the model is trained on for an item, given a uniform draw u in [0, 1): empty with
+// probability `dropout`, the main object's class name ("blue star") with probability
+// `class_prompt`, the full caption otherwise.
+std::string training_prompt(const std::string& caption, const std::string& class_name, double u, double dropout,
+                            double class_prompt);
+
+}  // namespace diffedit::training

@@ -1,0 +1,85 @@
+// Cost of one toy-sd training step, by part, with the shipped config (configs/train/toy-sd.json):
+//   build/tests/bench/bench_training
+// Parts: toy-world batch generation, text encoder forward+backward, UNet forward+backward,
+// optimizer + EMA update. Batch 64 unless the benchmark's argument says otherwise.
+#include <ATen/ATen.h>
+#include <benchmark/benchmark.h>
+#include <torch/optim.h>
+
+#include "core/config.h"
+#include "data/toyworld.h"
+#include "models/clip_text.h"
+#include "models/unet2d_condition.h"
+#include "text/clip_tokenizer.h"
+#include "training/loop.h"
+
+namespace models = diffedit::models;
+using diffedit::config::Json;
+
+namespace {
+Json shipped() { return diffedit::config::load_json(DIFFEDIT_SOURCE_DIR "/configs/train/toy-sd.json"); }
+
+void ToyWorldBatch(benchmark::State& state) {
+  std::int64_t i = 0;
+  for (auto _ : state)
+    for (std::int64_t b = 0; b < state.range(0); ++b) benchmark::DoNotOptimize(diffedit::data::toyworld::generate("train", i++));
+}
+BENCHMARK(ToyWorldBatch)->Arg(64)->Unit(benchmark::kMillisecond);
+
+void TextEncoderTrainStep(benchmark::State& state) {
+  const Json c = shipped();
+  models::CLIPTextModel text(models::CLIPTextConfig::from_json(c["text_encoder"], "config"), false);
+  const auto tokenizer = diffedit::text::CLIPTokenizer::load(DIFFEDIT_SOURCE_DIR "/models/clip-tokenizer");
+  const at::Tensor ids = tokenizer.encode_batch(std::vector<std::string>(state.range(0), "a red circle above a blue square on a striped background"));
+  for (auto _ : state) {
+    text->zero_grad();
+    text->prompt_embeds(ids).sum().backward();
+  }
+}
+BENCHMARK(TextEncoderTrainStep)->Arg(64)->Unit(benchmark::kMillisecond);
+
+void UNetTrainStep(benchmark::State& state) {
+  const Json c = shipped();
+  models::UNet2DConditionModel unet(models::UNetConfig::from_json(c["unet"], "config"));
+  const std::int64_t b = state.range(0);
+  const auto& u = c["unet"];
+  const at::Tensor x = at::randn({b, u["in_channels"].get<std::int64_t>(), 16, 16});
+  const at::Tensor ctx = at::randn({b, 77, u["cross_attention_dim"].get<std::int64_t>()});
+  const at::Tensor t = at::randint(0, 1000, {b}, at::kLong);
+  for (auto _ : state) {
+    unet->zero_grad();
+    at::mse_loss(unet->forward(x, t, ctx), x).backward();
+  }
+}
+BENCHMARK(UNetTrainStep)->Arg(64)->Unit(benchmark::kMillisecond);
+
+void UNetForwardOnly(benchmark::State& state) {
+  const Json c = shipped();
+  models::UNet2DConditionModel unet(models::UNetConfig::from_json(c["unet"], "config"));
+  torch::NoGradGuard no_grad;
+  const std::int64_t b = state.range(0);
+  const auto& u = c["unet"];
+  const at::Tensor x = at::randn({b, u["in_channels"].get<std::int64_t>(), 16, 16});
+  const at::Tensor ctx = at::randn({b, 77, u["cross_attention_dim"].get<std::int64_t>()});
+  const at::Tensor t = at::randint(0, 1000, {b}, at::kLong);
+  for (auto _ : state) benchmark::DoNotOptimize(unet->forward(x, t, ctx));
+}
+BENCHMARK(UNetForwardOnly)->Arg(2)->Arg(64)->Unit(benchmark::kMillisecond);
+
+void OptimizerAndEma(benchmark::State& state) {
+  const Json c = shipped();
+  models::UNet2DConditionModel unet(models::UNetConfig::from_json(c["unet"], "config"));
+  models::CLIPTextModel text(models::CLIPTextConfig::from_json(c["text_encoder"], "config"), false);
+  models::UNet2DConditionModel unet_ema(models::UNetConfig::from_json(c["unet"], "config"));
+  std::vector<at::Tensor> params = unet->parameters();
+  for (const auto& p : text->parameters()) params.push_back(p);
+  for (auto& p : params) p.mutable_grad() = at::randn_like(p);
+  torch::optim::AdamW optimizer(params, torch::optim::AdamWOptions(1e-3));
+  std::int64_t step = 0;
+  for (auto _ : state) {
+    optimizer.step();
+    diffedit::training::ema_update(*unet_ema, *unet, 0.999, step++);
+  }
+}
+BENCHMARK(OptimizerAndEma)->Unit(benchmark::kMillisecond);
+}  // namespace
