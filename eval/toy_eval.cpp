@@ -12,6 +12,7 @@
 #include "editing/noise.h"
 #include "metrics/region.h"
 #include "models/toy_classifier.h"
+#include "pipelines/clip_model.h"
 #include "pipelines/pipeline.h"
 #include "pipelines/txt2img.h"
 
@@ -70,6 +71,26 @@ double t2i_class_agreement(pipelines::StableDiffusion& sd, models::ToyClassifier
     agree += (predicted == at::tensor(labels, at::kLong)).sum().item<std::int64_t>();
   }
   return static_cast<double>(agree) / static_cast<double>(o.t2i_prompts);
+}
+
+// Image -> caption retrieval among the 100 captions of each block of 100 test items; a hit when
+// the best caption is the item's own (or a caption with the same text).
+double clip_top1_of_100(pipelines::ClipModel& clip, const ToyEvalOptions& o) {
+  std::int64_t hits = 0, n = 0;
+  for (std::int64_t start = 0; start + 100 <= std::max<std::int64_t>(o.clip_queries, 100); start += 100) {
+    std::vector<at::Tensor> images;
+    std::vector<std::string> captions;
+    for (std::int64_t i = start; i < start + 100; ++i) {
+      const auto item = tw::generate("test", i, o.world_seed);
+      images.push_back(item.image);
+      captions.push_back(item.caption);
+    }
+    auto unit = [](const at::Tensor& x) { return x / x.norm(2, {1}, true).clamp_min(1e-12); };
+    const at::Tensor sim = at::matmul(unit(clip.image_embeds(at::stack(images))), unit(clip.text_embeds(captions)).t());
+    const at::Tensor best = sim.argmax(1);
+    for (std::int64_t i = 0; i < 100; ++i, ++n) hits += captions[static_cast<std::size_t>(best[i].item<std::int64_t>())] == captions[static_cast<std::size_t>(i)];
+  }
+  return static_cast<double>(hits) / static_cast<double>(n);
 }
 
 struct EditStats {
@@ -148,7 +169,13 @@ Json run_toy_eval(const ToyEvalOptions& o, const std::function<void(const std::s
   r["classifier_accuracy"] = classifier_accuracy(classifier, o);
   say("classifier_accuracy " + r["classifier_accuracy"].dump());
 
-  pending["clip_top1_of_100"] = "needs models/toy-clip (not trained yet)";
+  if (std::filesystem::exists(o.models / "toy-clip" / "config.json")) {
+    auto clip = pipelines::ClipModel::load(o.models / "toy-clip");
+    r["clip_top1_of_100"] = clip_top1_of_100(clip, o);
+    say("clip_top1_of_100 " + r["clip_top1_of_100"].dump());
+  } else {
+    pending["clip_top1_of_100"] = "needs models/toy-clip";
+  }
 
   if (!std::filesystem::exists(o.models / "toy-sd" / "model_index.json")) {
     for (const char* k : {"t2i_class_agreement", "diffedit_mask_iou_median", "diffedit_edit_success", "diffedit_unedited_psnr_db",
@@ -196,7 +223,7 @@ Json run_toy_eval(const ToyEvalOptions& o, const std::function<void(const std::s
   }
   if (!pending.empty()) r["pending"] = pending;
   r["settings"] = {{"classifier_items", o.classifier_items}, {"t2i_prompts", o.t2i_prompts}, {"edits", o.edits},
-                   {"sweep_edits", o.sweep_edits},           {"sweep_strengths", o.sweep_strengths},
+                   {"sweep_edits", o.sweep_edits},           {"sweep_strengths", o.sweep_strengths}, {"clip_queries", o.clip_queries},
                    {"strength", o.strength},                 {"threshold", o.threshold},
                    {"guidance", o.guidance},                 {"steps", o.steps},
                    {"world_seed", o.world_seed},             {"seed", o.seed}};

@@ -1,5 +1,5 @@
 // `diffedit train CONFIG --out DIR [--resume] [KEY=VALUE...]`: trains one of the toy models; the
-// config's `model` key picks which (toy-classifier, toy-sd).
+// config's `model` key picks which (toy-classifier, toy-sd, toy-clip).
 #include <iostream>
 
 #include "cli/commands.h"
@@ -7,6 +7,7 @@
 #include "core/errors.h"
 #include "core/log.h"
 #include "training/train_classifier.h"
+#include "training/train_toy_clip.h"
 #include "training/train_toy_sd.h"
 
 namespace diffedit::cli {
@@ -29,12 +30,14 @@ Command add_train(CLI::App& app) {
             const config::Schema* schema = nullptr;
             if (model == "toy-classifier") schema = &training::classifier_schema();
             else if (model == "toy-sd") schema = &training::toy_sd_schema();
-            else throw ConfigError(a->config.file, "'model' must be one of toy-classifier, toy-sd (got '" + model + "')");
+            else if (model == "toy-clip") schema = &training::toy_clip_schema();
+            else throw ConfigError(a->config.file, "'model' must be one of toy-classifier, toy-sd, toy-clip (got '" + model + "')");
             const auto config = resolve_config(a->config, schema);
             if (!config) return 0;  // --print-config
             const auto base = std::filesystem::path(a->config.file).parent_path();
-            const auto s = model == "toy-sd" ? training::train_toy_sd(*config, a->out, a->resume, base)
-                                             : training::train_classifier(*config, a->out, a->resume);
+            const auto s = model == "toy-sd"     ? training::train_toy_sd(*config, a->out, a->resume, base)
+                           : model == "toy-clip" ? training::train_toy_clip(*config, a->out, a->resume, base)
+                                                 : training::train_classifier(*config, a->out, a->resume);
             log::info("trained ", s.steps, " steps; loss ", s.first_loss, " -> ", s.last_loss);
             return 0;
           }};

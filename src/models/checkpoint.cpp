@@ -62,7 +62,10 @@ void load_state_dict(torch::nn::Module& module, const safetensors::File& file, c
                      const std::vector<std::string>& ignore_unexpected) {
   LoadReport report = check_state_dict(module, file, prefix);
   std::erase_if(report.unexpected, [&](const std::string& name) {
-    return std::find(ignore_unexpected.begin(), ignore_unexpected.end(), name) != ignore_unexpected.end();
+    return std::any_of(ignore_unexpected.begin(), ignore_unexpected.end(), [&](const std::string& pattern) {
+      if (!pattern.empty() && pattern.back() == '*') return name.rfind(pattern.substr(0, pattern.size() - 1), 0) == 0;
+      return name == pattern;
+    });
   });
   if (!report.ok()) throw FormatError(file.path().string(), "does not match the model: " + report.summary());
   torch::NoGradGuard no_grad;

@@ -24,7 +24,8 @@ struct LoadReport {
 // Compares the file's tensors (under `prefix`, which is stripped) with the module's parameters
 // and buffers. Copies values (converting dtype) only when everything lines up; otherwise throws
 // FormatError naming the file and the first names of each kind of problem.
-// Names in `ignore_unexpected` may be in the file without being in the module (legacy buffers).
+// Names in `ignore_unexpected` may be in the file without being in the module (legacy buffers, or
+// the other half of a combined checkpoint); an entry ending in '*' matches every name it prefixes.
 void load_state_dict(torch::nn::Module& module, const safetensors::File& file, const std::string& prefix = "",
                      const std::vector<std::string>& ignore_unexpected = {});
 LoadReport check_state_dict(const torch::nn::Module& module, const safetensors::File& file, const std::string& prefix = "");

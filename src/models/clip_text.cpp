@@ -67,19 +67,18 @@ CLIPTextConfig CLIPTextConfig::from_json(const Json& json, const std::string& so
 
 CLIPTextConfig CLIPTextConfig::load(const std::filesystem::path& path) { return from_json(config::load_json(path), path.string()); }
 
-CLIPEncoderLayerImpl::CLIPEncoderLayerImpl(const CLIPTextConfig& c)
-    : heads_(c.num_attention_heads), quick_gelu_(c.hidden_act == "quick_gelu") {
-  const std::int64_t w = c.hidden_size;
+CLIPEncoderLayerImpl::CLIPEncoderLayerImpl(const CLIPLayerShape& c) : heads_(c.heads), quick_gelu_(c.act == "quick_gelu") {
+  const std::int64_t w = c.width;
   auto self_attn = register_module("self_attn", std::make_shared<nn::Module>());
   q_proj_ = self_attn->register_module("q_proj", nn::Linear(w, w));
   k_proj_ = self_attn->register_module("k_proj", nn::Linear(w, w));
   v_proj_ = self_attn->register_module("v_proj", nn::Linear(w, w));
   out_proj_ = self_attn->register_module("out_proj", nn::Linear(w, w));
-  auto ln = [&](void) { return nn::LayerNorm(nn::LayerNormOptions({w}).eps(c.layer_norm_eps)); };
+  auto ln = [&](void) { return nn::LayerNorm(nn::LayerNormOptions({w}).eps(c.eps)); };
   layer_norm1_ = register_module("layer_norm1", ln());
   auto mlp = register_module("mlp", std::make_shared<nn::Module>());
-  fc1_ = mlp->register_module("fc1", nn::Linear(w, c.intermediate_size));
-  fc2_ = mlp->register_module("fc2", nn::Linear(c.intermediate_size, w));
+  fc1_ = mlp->register_module("fc1", nn::Linear(w, c.intermediate));
+  fc2_ = mlp->register_module("fc2", nn::Linear(c.intermediate, w));
   layer_norm2_ = register_module("layer_norm2", ln());
 }
 
@@ -91,7 +90,7 @@ at::Tensor CLIPEncoderLayerImpl::forward(const at::Tensor& input, const at::Tens
   const at::Tensor q = split(q_proj_->forward(x) * (1.0 / std::sqrt(static_cast<double>(d))));
   const at::Tensor k = split(k_proj_->forward(x)), v = split(v_proj_->forward(x));
   at::Tensor scores = at::bmm(q, k.transpose(1, 2));
-  scores = (scores.view({b, heads_, t, t}) + mask).view({b * heads_, t, t});
+  if (mask.defined()) scores = (scores.view({b, heads_, t, t}) + mask).view({b * heads_, t, t});
   at::Tensor attn = at::bmm(scores.softmax(-1), v).view({b, heads_, t, d}).transpose(1, 2).reshape({b, t, w});
   at::Tensor h = input + out_proj_->forward(attn);
 
@@ -108,7 +107,7 @@ CLIPTextModelImpl::CLIPTextModelImpl(const CLIPTextConfig& c, bool with_projecti
   auto encoder = text_model->register_module("encoder", std::make_shared<nn::Module>());
   auto layers = encoder->register_module("layers", nn::ModuleList());
   for (std::int64_t i = 0; i < c.num_hidden_layers; ++i) {
-    layers_.push_back(CLIPEncoderLayer(c));
+    layers_.push_back(CLIPEncoderLayer(CLIPLayerShape{c.hidden_size, c.num_attention_heads, c.intermediate_size, c.hidden_act, c.layer_norm_eps}));
     layers->push_back(layers_.back());
   }
   final_layer_norm_ = text_model->register_module("final_layer_norm", nn::LayerNorm(nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps)));

@@ -37,10 +37,19 @@ struct CLIPTextOutput {
   at::Tensor text_embeds;                 // pooler_output @ text_projection^T (if the model has one)
 };
 
+// One pre-LN transformer layer of either CLIP tower (transformers' CLIPEncoderLayer names).
+struct CLIPLayerShape {
+  std::int64_t width = 0, heads = 0, intermediate = 0;
+  std::string act = "quick_gelu";  // or "gelu" (exact erf)
+  double eps = 1e-5;
+};
+
 class CLIPEncoderLayerImpl : public torch::nn::Module {
  public:
-  CLIPEncoderLayerImpl(const CLIPTextConfig& config);
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& mask);
+  explicit CLIPEncoderLayerImpl(const CLIPLayerShape& shape);
+  // `mask` is added to the attention scores ([.., T, T], broadcast over batch and heads); an
+  // undefined mask means full attention (the vision tower).
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& mask = {});
 
  private:
   std::int64_t heads_;

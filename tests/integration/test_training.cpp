@@ -9,7 +9,9 @@
 #include "test_support.h"
 #include "pipelines/pipeline.h"
 #include "training/train_classifier.h"
+#include "training/train_toy_clip.h"
 #include "training/train_toy_sd.h"
+#include "pipelines/clip_model.h"
 
 namespace tr = diffedit::training;
 using diffedit::config::Json;
@@ -109,4 +111,27 @@ TEST(Training, TrainingPromptMix) {
   EXPECT_EQ(tr::training_prompt("a red circle on a plain background", "red circle", 0.2, 0.1, 0.3), "red circle");
   EXPECT_EQ(tr::training_prompt("a red circle on a plain background", "red circle", 0.5, 0.1, 0.3),
             "a red circle on a plain background");
+}
+
+// ---- toy-clip -----------------------------------------------------------------------------------
+
+TEST(Training, ToyClipLossFallsAndWritesAClipModelDirectory) {
+  ScratchDir dir;
+  Json c = diffedit::config::load_json(diffedit::testing::source_dir() / "configs/train/toy-clip.json");
+  c["steps"] = 60;
+  c["batch_size"] = 32;
+  c["warmup"] = 10;
+  c["checkpoint_every"] = 10;
+  c["tokenizer"] = (diffedit::testing::source_dir() / "models/clip-tokenizer").string();
+  c["vision_config"]["num_hidden_layers"] = 1;
+  const auto s = tr::train_toy_clip(tr::toy_clip_schema().validate(c, "test"), dir.path(), false);
+  EXPECT_EQ(s.steps, 60);
+  EXPECT_LT(s.last_loss, s.first_loss - 0.5) << s.first_loss << " -> " << s.last_loss;
+  // The result loads as a Hugging Face CLIPModel directory and embeds images and texts.
+  auto clip = diffedit::pipelines::ClipModel::load(dir.path());
+  torch::NoGradGuard no_grad;
+  EXPECT_EQ(clip.image_embeds(at::rand({2, 3, 32, 32})).sizes(), (std::vector<std::int64_t>{2, 64}));
+  EXPECT_EQ(clip.text_embeds({"a red circle", ""}).sizes(), (std::vector<std::int64_t>{2, 64}));
+  EXPECT_THROW(clip.image_embeds(at::rand({1, 3, 16, 16})), diffedit::InputError);
+  EXPECT_NEAR(clip.logit_scale, diffedit::safetensors::load_all(dir / "model.safetensors").at("logit_scale").item<double>(), 0);
 }

@@ -1,0 +1,157 @@
+#include "training/train_toy_clip.h"
+
+#include <ATen/ATen.h>
+#include <torch/optim.h>
+
+#include <cmath>
+
+#include "core/errors.h"
+#include "core/fs.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "core/rng.h"
+#include "core/safetensors.h"
+#include "data/toyworld.h"
+#include "models/clip_text.h"
+#include "models/clip_vision.h"
+#include "pipelines/clip_model.h"
+#include "text/clip_tokenizer.h"
+#include "training/checkpoint.h"
+
+namespace diffedit::training {
+
+namespace {
+using config::Json;
+using config::Schema;
+namespace nn = torch::nn;
+
+class ToyClipImpl : public nn::Module {
+ public:
+  ToyClipImpl(const models::CLIPTextConfig& t, const models::CLIPVisionConfig& v, double logit_scale)
+      : text(register_module("text", models::CLIPTextModel(t, true))),
+        vision(register_module("vision", models::CLIPVisionModel(v, true))),
+        logit_scale(register_parameter("logit_scale", at::full({}, logit_scale))) {}
+  models::CLIPTextModel text;
+  models::CLIPVisionModel vision;
+  at::Tensor logit_scale;
+};
+TORCH_MODULE(ToyClip);
+}  // namespace
+
+const Schema& toy_clip_schema() {
+  static const Schema schema = Schema::object({
+      {"model", Schema::string().choices({"toy-clip"}).required()},
+      {"steps", Schema::integer().range(1, std::nullopt).def(2000)},
+      {"batch_size", Schema::integer().range(2, 4096).def(128)},
+      {"lr", Schema::number().range(0, 1).def(1e-3)},
+      {"warmup", Schema::integer().range(0, std::nullopt).def(100)},
+      {"weight_decay", Schema::number().range(0, 1).def(0.1)},
+      {"class_prompt", Schema::number().range(0, 1).def(0.2).doc("probability of the class-name text instead of the caption")},
+      {"projection_dim", Schema::integer().range(1, 4096).def(64)},
+      {"logit_scale_init", Schema::number().def(2.6592).doc("log(1/0.07), CLIP's initial temperature")},
+      {"seed", Schema::integer().range(0, std::nullopt).def(0)},
+      {"world_seed", Schema::integer().range(0, std::nullopt).def(0)},
+      {"checkpoint_every", Schema::integer().range(1, std::nullopt).def(250)},
+      {"tokenizer", Schema::string().required().doc("directory with the CLIP tokenizer files (copied into the model)")},
+      {"text_config", Schema::any().required()},
+      {"vision_config", Schema::any().required()},
+  });
+  return schema;
+}
+
+TrainSummary train_toy_clip(const Json& c, const std::filesystem::path& out, bool resume, const std::filesystem::path& base) {
+  std::filesystem::create_directories(out);
+  auto text_config = models::CLIPTextConfig::from_json(c["text_config"], "config: text_config");
+  auto vision_config = models::CLIPVisionConfig::from_json(c["vision_config"], "config: vision_config");
+  text_config.projection_dim = vision_config.projection_dim = c["projection_dim"].get<std::int64_t>();
+  if (vision_config.image_size != data::toyworld::WorldSpec{}.image_size)
+    throw ConfigError("config: vision_config", "image_size must be the toy world's image size");
+  std::filesystem::path tokenizer_dir = c["tokenizer"].get<std::string>();
+  if (tokenizer_dir.is_relative()) tokenizer_dir = base / tokenizer_dir;
+  const auto tokenizer = text::CLIPTokenizer::load(tokenizer_dir);
+
+  torch::manual_seed(c["seed"].get<std::uint64_t>());
+  ToyClip model(text_config, vision_config, c["logit_scale_init"].get<double>());
+  {
+    torch::NoGradGuard no_grad;  // CLIP's small initialisation for embeddings
+    for (auto& p : model->named_parameters(true))
+      if (p.key().find("embedding") != std::string::npos) p.value().normal_(0, 0.02);
+  }
+  torch::optim::AdamW optimizer(model->parameters(),
+                                torch::optim::AdamWOptions(c["lr"].get<double>()).weight_decay(c["weight_decay"].get<double>()));
+  Progress progress;
+  if (resume) {
+    if (auto p = load_checkpoint(out, *model, optimizer)) {
+      progress = *p;
+      log::info("resuming ", out.string(), " at step ", progress.step);
+    }
+  }
+  const pipelines::ClipNormalize norm;
+  const at::Tensor mean = at::tensor(std::vector<float>(norm.mean.begin(), norm.mean.end())).view({1, 3, 1, 1});
+  const at::Tensor stdev = at::tensor(std::vector<float>(norm.std.begin(), norm.std.end())).view({1, 3, 1, 1});
+  const std::int64_t steps = c["steps"], batch = c["batch_size"], every = c["checkpoint_every"];
+  const std::uint64_t world_seed = c["world_seed"], seed = c["seed"];
+  const double class_prompt = c["class_prompt"];
+  const std::size_t history_start = progress.history.size();
+  diffedit::Progress bar("train toy-clip", steps - progress.step);
+  model->train();
+  for (std::int64_t step = progress.step; step < steps; ++step) {
+    auto gen = rng::cpu_generator(rng::derive_seed(seed, "toy-clip/step/" + std::to_string(step)));
+    const at::Tensor u = at::rand({batch}, gen, at::kDouble);
+    std::vector<at::Tensor> images;
+    std::vector<std::string> texts;
+    for (std::int64_t b = 0; b < batch; ++b) {
+      const auto item = data::toyworld::generate("train", step * batch + b, world_seed);
+      images.push_back(item.image);
+      texts.push_back(u[b].item<double>() < class_prompt ? data::toyworld::class_name(item.label) : item.caption);
+    }
+    set_lr(optimizer, warmup_cosine_lr(c["lr"].get<double>(), c["warmup"].get<std::int64_t>(), step, steps));
+    optimizer.zero_grad();
+    auto unit = [](const at::Tensor& x) { return x / x.norm(2, {1}, true).clamp_min(1e-12); };
+    const at::Tensor img = unit(model->vision->forward((at::stack(images) - mean) / stdev).image_embeds);
+    const at::Tensor txt = unit(model->text->forward(tokenizer.encode_batch(texts)).text_embeds);
+    const at::Tensor logits = model->logit_scale.clamp_max(std::log(100.0)).exp() * at::matmul(img, txt.t());
+    // Identical texts in a batch are all positives: targets spread over every matching caption.
+    std::vector<float> same(static_cast<std::size_t>(batch * batch));
+    for (std::int64_t i = 0; i < batch; ++i)
+      for (std::int64_t j = 0; j < batch; ++j) same[static_cast<std::size_t>(i * batch + j)] = texts[i] == texts[j] ? 1.0f : 0.0f;
+    at::Tensor target = at::tensor(same).view({batch, batch});
+    target = target / target.sum(1, true);
+    const at::Tensor loss = 0.5 * (-(target * logits.log_softmax(1)).sum(1).mean() - (target * logits.t().log_softmax(1)).sum(1).mean());
+    loss.backward();
+    optimizer.step();
+    const double value = loss.item<double>();
+    if (!std::isfinite(value)) throw NumericError("train", "loss became non-finite at step " + std::to_string(step));
+    progress.step = step + 1;
+    progress.history.push_back({{"step", step}, {"loss", value}});
+    bar.advance();
+    if (progress.step % every == 0 || progress.step == steps) save_checkpoint(out, *model, optimizer, progress, c);
+  }
+  bar.finish();
+
+  // The shipped layout: Hugging Face's CLIPModel.
+  safetensors::TensorMap weights;
+  for (const auto& p : model->text->named_parameters(true)) weights[p.key()] = p.value().detach().contiguous();
+  for (const auto& p : model->vision->named_parameters(true)) weights[p.key()] = p.value().detach().contiguous();
+  weights["logit_scale"] = model->logit_scale.detach().clone();
+  safetensors::write(out / "model.safetensors", weights, {{"format", "pt"}, {"producer", "diffedit train"}});
+  Json text_json = c["text_config"], vision_json = c["vision_config"];
+  text_json["model_type"] = "clip_text_model";
+  vision_json["model_type"] = "clip_vision_model";
+  const Json config = {{"architectures", {"CLIPModel"}},
+                       {"model_type", "clip"},
+                       {"projection_dim", c["projection_dim"]},
+                       {"logit_scale_init_value", c["logit_scale_init"]},
+                       {"text_config", text_json},
+                       {"vision_config", vision_json}};
+  fs::write_atomic(out / "config.json", config.dump(2));
+  const Json pre = {{"image_mean", norm.mean}, {"image_std", norm.std}, {"crop_size", vision_config.image_size},
+                    {"size", vision_config.image_size}, {"resample", 3}, {"do_normalize", true}};
+  fs::write_atomic(out / "preprocessor_config.json", pre.dump(2));
+  for (const char* f : {"vocab.json", "merges.txt", "special_tokens_map.json", "tokenizer_config.json"})
+    std::filesystem::copy_file(tokenizer_dir / f, out / f, std::filesystem::copy_options::overwrite_existing);
+  fs::write_atomic(out / "training.json", Json{{"config", c}, {"steps", progress.step}}.dump(1));
+  return summarise(progress.history, history_start, progress.step);
+}
+
+}  // namespace diffedit::training
