@@ -7,6 +7,7 @@
 
 #include "core/errors.h"
 #include "core/rng.h"
+#include "data/toy_datasets.h"
 #include "data/toyworld.h"
 #include "editing/method.h"
 #include "editing/noise.h"
@@ -104,28 +105,29 @@ struct EditStats {
   }
 };
 
-// Class edits of the first `count` test items (the toy-imagenet queries: "red circle" -> "blue star").
+// Edits of the first `count` items of toy-imagenet's test split (class edits: "red circle" -> "blue star").
 EditStats run_edits(pipelines::StableDiffusion& sd, models::ToyClassifier& classifier, const std::string& method_name,
                     const Json& parameters, std::int64_t count, const ToyEvalOptions& o) {
   auto method = editing::make_method(method_name, parameters, "toy-eval");
+  const auto dataset = data::make_toy_dataset("toy-imagenet", "test", count, o.world_seed);
   EditStats s;
   for (std::int64_t i = 0; i < count; ++i) {
-    const auto item = tw::generate("test", i, o.world_seed);
+    const data::EditSample sample = dataset->get(i);
     editing::EditRequest request;
-    request.image = item.image.unsqueeze(0);
-    request.query = item.edit.query_class;
-    request.reference = item.edit.reference_class;
+    request.image = sample.image.unsqueeze(0);
+    request.query = sample.query;
+    request.reference = sample.reference;
     request.seed = rng::derive_seed(o.seed, "toy-eval/edit/" + std::to_string(i));
     editing::SeededNoise noise(request.seed);
     const auto result = method->edit(sd, request, noise);
     const at::Tensor edited = result.image.to(at::kCPU);
     if (result.mask.defined()) {
       const at::Tensor mask = at::upsample_nearest2d(result.mask.to(at::kCPU, at::kFloat), {edited.size(2), edited.size(3)});
-      s.iou.push_back(metrics::mask_iou(mask[0][0], item.edit.region[0]));
+      s.iou.push_back(metrics::mask_iou(mask[0][0], sample.region[0]));
     }
-    s.unedited_mse.push_back(metrics::masked_mse(edited[0], item.image, item.edit.region, metrics::Region::outside));
-    s.target_mse.push_back(metrics::masked_mse(edited[0], item.edit.target_image, at::zeros_like(item.edit.region), metrics::Region::outside));
-    s.success += predict(classifier, edited) == item.edit.target_label;
+    s.unedited_mse.push_back(metrics::masked_mse(edited[0], sample.image, sample.region, metrics::Region::outside));
+    s.target_mse.push_back(metrics::masked_mse(edited[0], sample.target_image, at::zeros_like(sample.region), metrics::Region::outside));
+    s.success += predict(classifier, edited) == sample.target_label;
     s.evaluations += result.denoiser_evaluations;
     ++s.n;
   }

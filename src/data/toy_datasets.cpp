@@ -1,0 +1,77 @@
+#include "data/toy_datasets.h"
+
+#include "core/errors.h"
+#include "core/rng.h"
+#include "data/toyworld.h"
+
+namespace diffedit::data {
+
+namespace {
+namespace tw = toyworld;
+
+class ToyDataset : public EditDataset {
+ public:
+  enum class Kind { imagenet, coco, generated };
+  ToyDataset(Kind kind, std::string split, std::int64_t count, std::uint64_t seed, ImageGenerator generator)
+      : kind_(kind), split_(std::move(split)), count_(count), seed_(seed), generator_(std::move(generator)) {}
+
+  std::string name() const override {
+    return kind_ == Kind::imagenet ? "toy-imagenet" : kind_ == Kind::coco ? "toy-coco" : "toy-generated";
+  }
+  std::int64_t size() const override { return count_; }
+
+  EditSample get(std::int64_t index) const override {
+    if (index < 0 || index >= count_) throw InputError(name(), "index " + std::to_string(index) + " out of range");
+    const tw::Item item = tw::generate(split_, index, seed_);
+    EditSample s;
+    s.id = name() + "/" + split_ + "/" + std::to_string(index);
+    s.source_label = item.edit.source_label;
+    s.target_label = item.edit.target_label;
+    if (kind_ == Kind::imagenet) {
+      s.reference = item.edit.reference_class;
+      s.query = item.edit.query_class;
+    } else {
+      s.reference = item.edit.reference_caption;
+      s.query = item.edit.query_caption;
+    }
+    if (kind_ == Kind::generated) {
+      // The model draws the scene from its caption; where the objects land is its own choice, so
+      // no region or target image is known (as for the paper's Imagen images).
+      s.image = generator_(item.caption, rng::derive_seed(seed_, "toy-generated/" + split_ + "/" + std::to_string(index)));
+    } else {
+      s.image = item.image;
+      s.region = item.edit.region;
+      s.target_image = item.edit.target_image;
+    }
+    return s;
+  }
+
+ private:
+  Kind kind_;
+  std::string split_;
+  std::int64_t count_;
+  std::uint64_t seed_;
+  ImageGenerator generator_;
+};
+}  // namespace
+
+const std::vector<std::string>& toy_dataset_names() {
+  static const std::vector<std::string> names = {"toy-imagenet", "toy-coco", "toy-generated"};
+  return names;
+}
+
+std::unique_ptr<EditDataset> make_toy_dataset(const std::string& name, const std::string& split, std::int64_t count,
+                                              std::uint64_t world_seed, ImageGenerator generator) {
+  if (split != "train" && split != "val" && split != "test") throw InputError("split", "'" + split + "' is not one of train, val, test");
+  if (count < 0) throw InputError(name, "negative item count");
+  ToyDataset::Kind kind;
+  if (name == "toy-imagenet") kind = ToyDataset::Kind::imagenet;
+  else if (name == "toy-coco") kind = ToyDataset::Kind::coco;
+  else if (name == "toy-generated") kind = ToyDataset::Kind::generated;
+  else throw InputError("dataset", "unknown toy dataset '" + name + "' (known: toy-imagenet, toy-coco, toy-generated)");
+  if (kind == ToyDataset::Kind::generated && !generator)
+    throw InputError(name, "needs a text-to-image model (the toy-sd directory) to generate its images");
+  return std::make_unique<ToyDataset>(kind, split, count, world_seed, std::move(generator));
+}
+
+}  // namespace diffedit::data

@@ -1,0 +1,47 @@
+// The three edit datasets built on the toy world, analogues of the paper's splits:
+//   toy-imagenet   class edits: reference "red circle", query "blue star" (ImageNet, class names)
+//   toy-coco       caption edits: the scene's caption and the caption of the edited scene (COCO)
+//   toy-generated  images made by a text-to-image model from toy captions, edited by caption
+//                  (the Imagen split: no ground-truth region or target image)
+// Items of toy-imagenet and toy-coco carry the exact edit region and target image.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace diffedit::data {
+
+struct EditSample {
+  std::string id;                   // "toy-coco/test/17"
+  at::Tensor image;                 // [3, H, W] in [0, 1]
+  std::string reference, query;     // texts describing the input and the wanted edit
+  std::int64_t source_label = -1, target_label = -1;  // classes of the main object, -1 if unknown
+  at::Tensor region;                // [1, H, W] ground-truth edit region; undefined when unknown
+  at::Tensor target_image;          // [3, H, W] ground-truth edited image; undefined when unknown
+};
+
+class EditDataset {
+ public:
+  virtual ~EditDataset() = default;
+  virtual std::string name() const = 0;
+  virtual std::int64_t size() const = 0;
+  virtual EditSample get(std::int64_t index) const = 0;
+};
+
+// A text-to-image model as toy-generated needs it: (prompt, seed) -> [3, H, W] in [0, 1].
+using ImageGenerator = std::function<at::Tensor(const std::string& prompt, std::uint64_t seed)>;
+
+// Names of the toy datasets.
+const std::vector<std::string>& toy_dataset_names();
+
+// `count` items of `split` under `world_seed`. toy-generated needs `generator`; InputError for an
+// unknown name (listing the known ones), a bad split or a missing generator.
+std::unique_ptr<EditDataset> make_toy_dataset(const std::string& name, const std::string& split, std::int64_t count,
+                                              std::uint64_t world_seed = 0, ImageGenerator generator = {});
+
+}  // namespace diffedit::data
