@@ -78,11 +78,17 @@ void Progress::finish() {
   if (style_ != Style::silent) render(true);
 }
 
+void Progress::set_status(std::string status) {
+  std::lock_guard lock(mutex_);
+  status_ = std::move(status);
+}
+
 void Progress::render(bool final) {
   rendered_once_ = true;
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  const std::string line = format(label_, done_, total_, elapsed, style_ == Style::bar ? 24 : 0);
+  std::string line = format(label_, done_, total_, elapsed, style_ == Style::bar ? 24 : 0);
+  if (!status_.empty()) line += "  " + status_;
   if (style_ == Style::bar) {
     out_ << "\r\033[2K" << line;
     if (final) {

@@ -25,6 +25,8 @@ class Progress {
   Progress& operator=(const Progress&) = delete;
 
   void advance(std::int64_t n = 1);
+  // Text shown after the rate and ETA from the next update on (e.g. "loss 0.0481").
+  void set_status(std::string status);
   void finish();  // prints the final state once; called by the destructor if needed
   std::int64_t done() const;
 
@@ -38,6 +40,7 @@ class Progress {
   void render(bool final);
 
   std::string label_;
+  std::string status_;
   std::int64_t total_;
   std::int64_t done_ = 0;
   Style style_;

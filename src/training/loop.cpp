@@ -1,6 +1,7 @@
 #include "training/loop.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cmath>
 #include <numbers>
 
@@ -21,6 +22,15 @@ void ema_update(torch::nn::Module& ema, const torch::nn::Module& model, double d
   const double d = std::min(decay, (1.0 + static_cast<double>(step)) / (10.0 + static_cast<double>(step)));
   const auto source = model.named_parameters(true);
   for (auto& p : ema.named_parameters(true)) p.value().mul_(d).add_(source[p.key()].detach(), 1 - d);
+}
+
+std::string format_loss(const config::Json& history) {
+  const std::size_t n = history.size(), from = n > 20 ? n - 20 : 0;
+  double sum = 0;
+  for (std::size_t i = from; i < n; ++i) sum += history[i]["loss"].get<double>();
+  char text[32];
+  std::snprintf(text, sizeof text, "%.5g", n > from ? sum / static_cast<double>(n - from) : 0.0);
+  return text;
 }
 
 TrainSummary summarise(const config::Json& history, std::size_t from, std::int64_t steps) {

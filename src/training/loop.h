@@ -25,6 +25,9 @@ void set_lr(torch::optim::Optimizer& optimizer, double lr);
 // not dominated by the initial weights early on. Parameters are matched by name.
 void ema_update(torch::nn::Module& ema, const torch::nn::Module& model, double decay, std::int64_t step);
 
+// The mean loss of the last 20 steps of a history, for the progress line ("0.04812").
+std::string format_loss(const config::Json& history);
+
 // Summary over history[from, end) (history entries {"step", "loss"}).
 TrainSummary summarise(const config::Json& history, std::size_t from, std::int64_t steps);
 

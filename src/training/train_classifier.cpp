@@ -86,6 +86,7 @@ TrainSummary train_classifier(const Json& c, const std::filesystem::path& out, b
     if (!std::isfinite(value)) throw NumericError("train", "loss became non-finite at step " + std::to_string(step));
     progress.step = step + 1;
     progress.history.push_back({{"step", step}, {"loss", value}});
+    bar.set_status("loss " + format_loss(progress.history));
     bar.advance();
     if (progress.step % every == 0 || progress.step == steps) save_checkpoint(out, *model, optimizer, progress, c);
   }

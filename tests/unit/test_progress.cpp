@@ -38,6 +38,19 @@ TEST(Progress, LineModeWritesOneLinePerUpdateAndAFinalLine) {
   EXPECT_EQ(text.find('\r'), std::string::npos) << "no carriage returns when not on a terminal";
 }
 
+TEST(Progress, StatusFollowsTheRateAndEta) {
+  std::ostringstream out;
+  {
+    Progress p("train", 2, Progress::Style::lines, out, std::chrono::milliseconds(0));
+    p.advance();
+    p.set_status("loss 0.25");
+    p.advance();
+  }
+  const std::string text = out.str();
+  EXPECT_EQ(text.substr(0, text.find('\n')).find("loss"), std::string::npos) << "no status before it is set";
+  EXPECT_NE(text.find("elapsed 00:00  loss 0.25\n"), std::string::npos) << text;
+}
+
 TEST(Progress, LineModeIsThrottled) {
   std::ostringstream out;
   {
