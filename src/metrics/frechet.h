@@ -1,0 +1,50 @@
+// Feature statistics (mean and covariance, float64) and the Fréchet distance between two Gaussians
+// (FID when the features are pytorch-fid's Inception pool3; Heusel et al. 2017):
+//   FD = |mu1 - mu2|^2 + tr S1 + tr S2 - 2 tr sqrt(S1 S2).
+// tr sqrt(S1 S2) is computed without a general matrix square root: for symmetric positive
+// semi-definite S1, S2 it equals the sum of the square roots of the eigenvalues of the symmetric
+// matrix S1^1/2 S2 S1^1/2 (similar to S1 S2), so two symmetric eigendecompositions in float64
+// (LAPACK through libtorch) replace scipy's Schur-based sqrtm. Eigenvalues that come out slightly
+// negative are rounding noise of a PSD matrix and are clipped to 0 (the most negative one is
+// reported so a genuinely indefinite input is visible).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <string>
+
+namespace diffedit::metrics {
+
+struct FeatureStats {
+  at::Tensor mu;     // [d] float64
+  at::Tensor sigma;  // [d, d] float64, N - 1 denominator (numpy's cov)
+  std::int64_t n = 0;
+};
+
+// Statistics of features [N, d] (any float dtype; computed in float64 as pytorch-fid does). N >= 2.
+FeatureStats feature_stats(const at::Tensor& features);
+
+enum class EpsOffset {
+  automatic,  // add eps I to both covariances inside the root when either is rank-deficient
+  never,
+  always,
+};
+
+struct FrechetOptions {
+  double eps = 1e-6;  // pytorch-fid's offset
+  EpsOffset offset = EpsOffset::automatic;
+};
+
+struct FrechetResult {
+  double distance = 0;
+  double mean_term = 0;        // |mu1 - mu2|^2
+  double trace_sqrt = 0;       // tr sqrt(S1 S2) as used
+  bool offset_applied = false;
+  double most_negative_eigenvalue = 0;  // of S1^1/2 S2 S1^1/2 before clipping (0 if none)
+};
+
+// InputError when the dimensions differ or a statistic is not finite.
+FrechetResult frechet_distance(const FeatureStats& a, const FeatureStats& b, const FrechetOptions& options = {});
+
+}  // namespace diffedit::metrics
