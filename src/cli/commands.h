@@ -19,5 +19,6 @@ Command add_edit(CLI::App& app);
 Command add_toy_samples(CLI::App& app);
 Command add_train(CLI::App& app);
 Command add_toy_eval(CLI::App& app);
+Command add_convert(CLI::App& app);
 
 }  // namespace diffedit::cli

@@ -37,7 +37,7 @@ TEST(Cli, UsageErrorsExitTwo) {
 TEST(Cli, UnknownCommandIsNamed) {
   const auto r = run_cli({"--quiet", "inspcet", "x.safetensors"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_EQ(r.err, "error: unknown command 'inspcet' (did you mean 'inspect'?); commands: inspect, config, txt2img, edit, toy-samples, train, toy-eval\n");
+  EXPECT_EQ(r.err, "error: unknown command 'inspcet' (did you mean 'inspect'?); commands: inspect, config, txt2img, edit, toy-samples, train, toy-eval, convert\n");
 }
 
 TEST(Cli, InspectShippedExample) {
@@ -119,4 +119,19 @@ TEST(Cli, ToySamplesWritesAGrid) {
   EXPECT_NE(r.out.find("test/0: a"), std::string::npos) << r.out;
   EXPECT_TRUE(std::filesystem::exists(out));
   EXPECT_EQ(run_cli({"toy-samples", "--out", out, "--split", "dev"}).exit_code, 2);
+}
+
+TEST(Cli, ConvertCastsFloatingTensorsOnly) {
+  ScratchDir dir;
+  diffedit::safetensors::write(dir / "in.safetensors",
+                               {{"w", at::rand({3, 4})}, {"ids", at::arange(5, at::kLong)}}, {{"format", "pt"}});
+  const auto r = run_cli({"convert", (dir / "in.safetensors").string(), (dir / "out.safetensors").string(), "--dtype", "float16"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto out = diffedit::safetensors::File::open(dir / "out.safetensors");
+  EXPECT_EQ(out.tensor("w").scalar_type(), at::kHalf);
+  EXPECT_EQ(out.tensor("ids").scalar_type(), at::kLong);
+  EXPECT_EQ(out.metadata().at("format"), "pt");
+  EXPECT_TRUE(at::allclose(out.tensor("w").to(at::kFloat), diffedit::safetensors::load_all(dir / "in.safetensors").at("w"), 0, 1e-3));
+  EXPECT_EQ(run_cli({"convert", (dir / "in.safetensors").string(), (dir / "in.safetensors").string()}).exit_code, 2);
+  EXPECT_EQ(run_cli({"convert", (dir / "in.safetensors").string(), (dir / "x.safetensors").string(), "--dtype", "half8"}).exit_code, 2);
 }
