@@ -20,5 +20,6 @@ Command add_toy_samples(CLI::App& app);
 Command add_train(CLI::App& app);
 Command add_toy_eval(CLI::App& app);
 Command add_convert(CLI::App& app);
+Command add_metrics(CLI::App& app);
 
 }  // namespace diffedit::cli

@@ -6,6 +6,8 @@
 
 #include "core/safetensors.h"
 #include "core/version.h"
+#include "metrics/frechet.h"
+#include "metrics/stats_file.h"
 #include "test_support.h"
 
 using diffedit::testing::ScratchDir;
@@ -37,7 +39,7 @@ TEST(Cli, UsageErrorsExitTwo) {
 TEST(Cli, UnknownCommandIsNamed) {
   const auto r = run_cli({"--quiet", "inspcet", "x.safetensors"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_EQ(r.err, "error: unknown command 'inspcet' (did you mean 'inspect'?); commands: inspect, config, txt2img, edit, toy-samples, train, toy-eval, convert\n");
+  EXPECT_EQ(r.err, "error: unknown command 'inspcet' (did you mean 'inspect'?); commands: inspect, config, txt2img, edit, toy-samples, train, toy-eval, convert, metrics\n");
 }
 
 TEST(Cli, InspectShippedExample) {
@@ -134,4 +136,29 @@ TEST(Cli, ConvertCastsFloatingTensorsOnly) {
   EXPECT_TRUE(at::allclose(out.tensor("w").to(at::kFloat), diffedit::safetensors::load_all(dir / "in.safetensors").at("w"), 0, 1e-3));
   EXPECT_EQ(run_cli({"convert", (dir / "in.safetensors").string(), (dir / "in.safetensors").string()}).exit_code, 2);
   EXPECT_EQ(run_cli({"convert", (dir / "in.safetensors").string(), (dir / "x.safetensors").string(), "--dtype", "half8"}).exit_code, 2);
+}
+
+TEST(Cli, MetricsFidPrintsTheDistanceLast) {
+  ScratchDir dir;
+  namespace m = diffedit::metrics;
+  m::StatsFile a, b;
+  a.stats = m::feature_stats(at::randn({200, 8}, at::kDouble));
+  b.stats = m::feature_stats(at::randn({150, 8}, at::kDouble) + 0.5);
+  a.feature_net = b.feature_net = "toy-classifier";
+  m::write_stats(dir / "a.h5", a);
+  m::write_stats(dir / "b.h5", b);
+  const auto r = run_cli({"metrics", "fid", "--stats", (dir / "a.h5").string(), "--stats", (dir / "b.h5").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string last = r.out.substr(r.out.rfind('\n', r.out.size() - 2) + 1);
+  EXPECT_NEAR(std::stod(last), m::frechet_distance(a.stats, b.stats).distance, 1e-12);
+
+  b.feature_net = "inception-fid";
+  m::write_stats(dir / "c.h5", b);
+  const auto mixed = run_cli({"metrics", "fid", "--stats", (dir / "a.h5").string(), "--stats", (dir / "c.h5").string()});
+  EXPECT_EQ(mixed.exit_code, 2);
+  EXPECT_NE(mixed.err.find("cannot be compared"), std::string::npos) << mixed.err;
+  diffedit::testing::write_bytes(dir / "x.h5", "garbage");
+  const auto bad = run_cli({"metrics", "fid", "--stats", (dir / "a.h5").string(), "--stats", (dir / "x.h5").string()});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("x.h5: not an HDF5 file"), std::string::npos) << bad.err;
 }
