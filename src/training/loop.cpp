@@ -5,6 +5,9 @@
 #include <cmath>
 #include <numbers>
 
+#include "core/errors.h"
+#include "core/log.h"
+
 namespace diffedit::training {
 
 double warmup_cosine_lr(double base, std::int64_t warmup, std::int64_t step, std::int64_t steps) {
@@ -22,6 +25,46 @@ void ema_update(torch::nn::Module& ema, const torch::nn::Module& model, double d
   const double d = std::min(decay, (1.0 + static_cast<double>(step)) / (10.0 + static_cast<double>(step)));
   const auto source = model.named_parameters(true);
   for (auto& p : ema.named_parameters(true)) p.value().mul_(d).add_(source[p.key()].detach(), 1 - d);
+}
+
+config::Schema training_schema(const std::string& model, const CommonDefaults& d, std::vector<config::Schema::Field> extra) {
+  using config::Schema;
+  std::vector<Schema::Field> fields = {
+      {"model", Schema::string().choices({model}).required()},
+      {"steps", Schema::integer().range(1, std::nullopt).def(d.steps)},
+      {"batch_size", Schema::integer().range(2, 4096).def(d.batch_size)},
+      {"lr", Schema::number().range(0, 1).def(d.lr)},
+      {"warmup", Schema::integer().range(0, std::nullopt).def(d.warmup).doc("linear warm-up steps, then cosine decay to 0")},
+      {"weight_decay", Schema::number().range(0, 1).def(d.weight_decay)},
+      {"seed", Schema::integer().range(0, std::nullopt).def(0)},
+      {"world_seed", Schema::integer().range(0, std::nullopt).def(0)},
+      {"checkpoint_every", Schema::integer().range(1, std::nullopt).def(250).doc("steps between checkpoints")},
+  };
+  for (auto& f : extra) fields.push_back(std::move(f));
+  return Schema::object(std::move(fields));
+}
+
+Progress start_or_resume(const std::filesystem::path& out, torch::nn::Module& state, torch::optim::Optimizer& optimizer,
+                         bool resume) {
+  if (resume) {
+    if (auto p = load_checkpoint(out, state, optimizer)) {
+      log::info("resuming ", out.string(), " at step ", p->step);
+      return *p;
+    }
+    log::info("no checkpoint in ", out.string(), "; starting from scratch");
+  }
+  return {};
+}
+
+void end_step(double loss, std::int64_t step, Progress& progress, diffedit::Progress& bar, const std::filesystem::path& out,
+              torch::nn::Module& state, torch::optim::Optimizer& optimizer, const config::Json& config) {
+  if (!std::isfinite(loss)) throw NumericError("train", "loss became non-finite at step " + std::to_string(step));
+  progress.step = step + 1;
+  progress.history.push_back({{"step", step}, {"loss", loss}});
+  bar.set_status("loss " + format_loss(progress.history));
+  bar.advance();
+  if (progress.step % config["checkpoint_every"].get<std::int64_t>() == 0 || progress.step == config["steps"].get<std::int64_t>())
+    save_checkpoint(out, state, optimizer, progress, config);
 }
 
 std::string format_loss(const config::Json& history) {

@@ -6,8 +6,13 @@
 #include <torch/optim.h>
 
 #include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
 
 #include "core/config.h"
+#include "core/progress.h"
+#include "training/checkpoint.h"
 
 namespace diffedit::training {
 
@@ -27,6 +32,26 @@ void ema_update(torch::nn::Module& ema, const torch::nn::Module& model, double d
 
 // The mean loss of the last 20 steps of a history, for the progress line ("0.04812").
 std::string format_loss(const config::Json& history);
+
+// Config fields every toy-model trainer has (steps, batch_size, lr, warmup, weight_decay, seed,
+// world_seed, checkpoint_every), with the given defaults, followed by `extra`.
+struct CommonDefaults {
+  std::int64_t steps, batch_size;
+  double lr;
+  std::int64_t warmup;
+  double weight_decay;
+};
+config::Schema training_schema(const std::string& model, const CommonDefaults& defaults, std::vector<config::Schema::Field> extra);
+
+// With `resume`, the progress of out/checkpoint (loading `state` and `optimizer`) if there is one;
+// otherwise a fresh start.
+Progress start_or_resume(const std::filesystem::path& out, torch::nn::Module& state, torch::optim::Optimizer& optimizer,
+                         bool resume);
+
+// After a step: NumericError if `loss` is not finite; records it, shows the recent mean loss on
+// the bar, and writes a checkpoint every `config.checkpoint_every` steps and at the last step.
+void end_step(double loss, std::int64_t step, Progress& progress, diffedit::Progress& bar, const std::filesystem::path& out,
+              torch::nn::Module& state, torch::optim::Optimizer& optimizer, const config::Json& config);
 
 // Summary over history[from, end) (history entries {"step", "loss"}).
 TrainSummary summarise(const config::Json& history, std::size_t from, std::int64_t steps);

@@ -26,18 +26,8 @@ using config::Schema;
 }  // namespace
 
 const Schema& classifier_schema() {
-  static const Schema schema = Schema::object({
-      {"model", Schema::string().choices({"toy-classifier"}).required()},
-      {"steps", Schema::integer().range(1, std::nullopt).def(3000)},
-      {"batch_size", Schema::integer().range(1, 4096).def(64)},
-      {"lr", Schema::number().range(0, 1).def(2e-3)},
-      {"warmup", Schema::integer().range(0, std::nullopt).def(100).doc("linear warm-up steps, then cosine decay to 0")},
-      {"weight_decay", Schema::number().range(0, 1).def(0.01)},
-      {"width", Schema::integer().range(8, 512).def(32)},
-      {"seed", Schema::integer().range(0, std::nullopt).def(0)},
-      {"world_seed", Schema::integer().range(0, std::nullopt).def(0)},
-      {"checkpoint_every", Schema::integer().range(1, std::nullopt).def(250).doc("steps between checkpoints")},
-  });
+  static const Schema schema = training_schema("toy-classifier", {3000, 64, 2e-3, 100, 0.01},
+                                                {{"width", Schema::integer().range(8, 512).def(32)}});
   return schema;
 }
 
@@ -50,16 +40,8 @@ TrainSummary train_classifier(const Json& c, const std::filesystem::path& out, b
   models::ToyClassifier model(mc);
   torch::optim::AdamW optimizer(model->parameters(),
                                 torch::optim::AdamWOptions(c["lr"].get<double>()).weight_decay(c["weight_decay"].get<double>()));
-  Progress progress;
-  if (resume) {
-    if (auto p = load_checkpoint(out, *model, optimizer)) {
-      progress = *p;
-      log::info("resuming ", out.string(), " at step ", progress.step);
-    } else {
-      log::info("no checkpoint in ", out.string(), "; starting from scratch");
-    }
-  }
-  const std::int64_t steps = c["steps"], batch = c["batch_size"], every = c["checkpoint_every"];
+  Progress progress = start_or_resume(out, *model, optimizer, resume);
+  const std::int64_t steps = c["steps"], batch = c["batch_size"];
   const std::uint64_t world_seed = c["world_seed"];
   const std::size_t history_start = progress.history.size();
   diffedit::Progress bar("train toy-classifier", steps - progress.step);
@@ -82,13 +64,7 @@ TrainSummary train_classifier(const Json& c, const std::filesystem::path& out, b
     const at::Tensor loss = at::cross_entropy_loss(model->forward(x), y);
     loss.backward();
     optimizer.step();
-    const double value = loss.item<double>();
-    if (!std::isfinite(value)) throw NumericError("train", "loss became non-finite at step " + std::to_string(step));
-    progress.step = step + 1;
-    progress.history.push_back({{"step", step}, {"loss", value}});
-    bar.set_status("loss " + format_loss(progress.history));
-    bar.advance();
-    if (progress.step % every == 0 || progress.step == steps) save_checkpoint(out, *model, optimizer, progress, c);
+    end_step(loss.item<double>(), step, progress, bar, out, *model, optimizer, c);
   }
   bar.finish();
 

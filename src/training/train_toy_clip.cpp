@@ -39,23 +39,16 @@ TORCH_MODULE(ToyClip);
 }  // namespace
 
 const Schema& toy_clip_schema() {
-  static const Schema schema = Schema::object({
-      {"model", Schema::string().choices({"toy-clip"}).required()},
-      {"steps", Schema::integer().range(1, std::nullopt).def(2000)},
-      {"batch_size", Schema::integer().range(2, 4096).def(128)},
-      {"lr", Schema::number().range(0, 1).def(1e-3)},
-      {"warmup", Schema::integer().range(0, std::nullopt).def(100)},
-      {"weight_decay", Schema::number().range(0, 1).def(0.1)},
-      {"class_prompt", Schema::number().range(0, 1).def(0.2).doc("probability of the class-name text instead of the caption")},
-      {"projection_dim", Schema::integer().range(1, 4096).def(64)},
-      {"logit_scale_init", Schema::number().def(2.6592).doc("log(1/0.07), CLIP's initial temperature")},
-      {"seed", Schema::integer().range(0, std::nullopt).def(0)},
-      {"world_seed", Schema::integer().range(0, std::nullopt).def(0)},
-      {"checkpoint_every", Schema::integer().range(1, std::nullopt).def(250)},
-      {"tokenizer", Schema::string().required().doc("directory with the CLIP tokenizer files (copied into the model)")},
-      {"text_config", Schema::any().required()},
-      {"vision_config", Schema::any().required()},
-  });
+  static const Schema schema = training_schema(
+      "toy-clip", {2000, 128, 1e-3, 100, 0.1},
+      {
+          {"class_prompt", Schema::number().range(0, 1).def(0.2).doc("probability of the class-name text instead of the caption")},
+          {"projection_dim", Schema::integer().range(1, 4096).def(64)},
+          {"logit_scale_init", Schema::number().def(2.6592).doc("log(1/0.07), CLIP's initial temperature")},
+          {"tokenizer", Schema::string().required().doc("directory with the CLIP tokenizer files (copied into the model)")},
+          {"text_config", Schema::any().required()},
+          {"vision_config", Schema::any().required()},
+      });
   return schema;
 }
 
@@ -79,17 +72,11 @@ TrainSummary train_toy_clip(const Json& c, const std::filesystem::path& out, boo
   }
   torch::optim::AdamW optimizer(model->parameters(),
                                 torch::optim::AdamWOptions(c["lr"].get<double>()).weight_decay(c["weight_decay"].get<double>()));
-  Progress progress;
-  if (resume) {
-    if (auto p = load_checkpoint(out, *model, optimizer)) {
-      progress = *p;
-      log::info("resuming ", out.string(), " at step ", progress.step);
-    }
-  }
+  Progress progress = start_or_resume(out, *model, optimizer, resume);
   const pipelines::ClipNormalize norm;
   const at::Tensor mean = at::tensor(std::vector<float>(norm.mean.begin(), norm.mean.end())).view({1, 3, 1, 1});
   const at::Tensor stdev = at::tensor(std::vector<float>(norm.std.begin(), norm.std.end())).view({1, 3, 1, 1});
-  const std::int64_t steps = c["steps"], batch = c["batch_size"], every = c["checkpoint_every"];
+  const std::int64_t steps = c["steps"], batch = c["batch_size"];
   const std::uint64_t world_seed = c["world_seed"], seed = c["seed"];
   const double class_prompt = c["class_prompt"];
   const std::size_t history_start = progress.history.size();
@@ -120,13 +107,7 @@ TrainSummary train_toy_clip(const Json& c, const std::filesystem::path& out, boo
     const at::Tensor loss = 0.5 * (-(target * logits.log_softmax(1)).sum(1).mean() - (target * logits.t().log_softmax(1)).sum(1).mean());
     loss.backward();
     optimizer.step();
-    const double value = loss.item<double>();
-    if (!std::isfinite(value)) throw NumericError("train", "loss became non-finite at step " + std::to_string(step));
-    progress.step = step + 1;
-    progress.history.push_back({{"step", step}, {"loss", value}});
-    bar.set_status("loss " + format_loss(progress.history));
-    bar.advance();
-    if (progress.step % every == 0 || progress.step == steps) save_checkpoint(out, *model, optimizer, progress, c);
+    end_step(loss.item<double>(), step, progress, bar, out, *model, optimizer, c);
   }
   bar.finish();
 

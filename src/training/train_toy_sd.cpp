@@ -54,25 +54,18 @@ safetensors::TensorMap tensors_of(const nn::Module& m) {
 }  // namespace
 
 const Schema& toy_sd_schema() {
-  static const Schema schema = Schema::object({
-      {"model", Schema::string().choices({"toy-sd"}).required()},
-      {"steps", Schema::integer().range(1, std::nullopt).def(4000)},
-      {"batch_size", Schema::integer().range(1, 4096).def(64)},
-      {"lr", Schema::number().range(0, 1).def(1e-3)},
-      {"warmup", Schema::integer().range(0, std::nullopt).def(200)},
-      {"weight_decay", Schema::number().range(0, 1).def(0.01)},
-      {"ema_decay", Schema::number().range(0, 1).def(0.999)},
-      {"cond_dropout", Schema::number().range(0, 1).def(0.1).doc("probability of the empty prompt (classifier-free guidance)")},
-      {"class_prompt", Schema::number().range(0, 1).def(0.3).doc("probability of the class-name prompt instead of the caption")},
-      {"seed", Schema::integer().range(0, std::nullopt).def(0)},
-      {"world_seed", Schema::integer().range(0, std::nullopt).def(0)},
-      {"checkpoint_every", Schema::integer().range(1, std::nullopt).def(250)},
-      {"tokenizer", Schema::string().required().doc("directory with the CLIP tokenizer files (copied into the model)")},
-      {"codec", Schema::any().required().doc("vae/config.json: a SpaceToDepthCodec")},
-      {"unet", Schema::any().required().doc("unet/config.json in diffusers' format")},
-      {"text_encoder", Schema::any().required().doc("text_encoder/config.json in transformers' format")},
-      {"scheduler", Schema::any().required().doc("scheduler/scheduler_config.json in diffusers' format")},
-  });
+  static const Schema schema = training_schema(
+      "toy-sd", {4000, 64, 1e-3, 200, 0.01},
+      {
+          {"ema_decay", Schema::number().range(0, 1).def(0.999)},
+          {"cond_dropout", Schema::number().range(0, 1).def(0.1).doc("probability of the empty prompt (classifier-free guidance)")},
+          {"class_prompt", Schema::number().range(0, 1).def(0.3).doc("probability of the class-name prompt instead of the caption")},
+          {"tokenizer", Schema::string().required().doc("directory with the CLIP tokenizer files (copied into the model)")},
+          {"codec", Schema::any().required().doc("vae/config.json: a SpaceToDepthCodec")},
+          {"unet", Schema::any().required().doc("unet/config.json in diffusers' format")},
+          {"text_encoder", Schema::any().required().doc("text_encoder/config.json in transformers' format")},
+          {"scheduler", Schema::any().required().doc("scheduler/scheduler_config.json in diffusers' format")},
+      });
   return schema;
 }
 
@@ -115,19 +108,11 @@ TrainSummary train_toy_sd(const Json& c, const std::filesystem::path& out, bool 
   }
   torch::optim::AdamW optimizer(state->model->parameters(),
                                 torch::optim::AdamWOptions(c["lr"].get<double>()).weight_decay(c["weight_decay"].get<double>()));
-  Progress progress;
-  if (resume) {
-    if (auto p = load_checkpoint(out, *state, optimizer)) {
-      progress = *p;
-      log::info("resuming ", out.string(), " at step ", progress.step);
-    } else {
-      log::info("no checkpoint in ", out.string(), "; starting from scratch");
-    }
-  }
+  Progress progress = start_or_resume(out, *state, optimizer, resume);
 
   const diffusion::NoiseSchedule schedule(scheduler);
   const at::Tensor alpha_bar = schedule.alphas_cumprod.to(at::kFloat);
-  const std::int64_t steps = c["steps"], batch = c["batch_size"], every = c["checkpoint_every"];
+  const std::int64_t steps = c["steps"], batch = c["batch_size"];
   const std::uint64_t world_seed = c["world_seed"], seed = c["seed"];
   const double dropout = c["cond_dropout"], class_prompt = c["class_prompt"];
   const std::size_t history_start = progress.history.size();
@@ -157,13 +142,7 @@ TrainSummary train_toy_sd(const Json& c, const std::filesystem::path& out, bool 
     loss.backward();
     optimizer.step();
     ema_update(*state->ema, *state->model, c["ema_decay"].get<double>(), step);
-    const double value = loss.item<double>();
-    if (!std::isfinite(value)) throw NumericError("train", "loss became non-finite at step " + std::to_string(step));
-    progress.step = step + 1;
-    progress.history.push_back({{"step", step}, {"loss", value}});
-    bar.set_status("loss " + format_loss(progress.history));
-    bar.advance();
-    if (progress.step % every == 0 || progress.step == steps) save_checkpoint(out, *state, optimizer, progress, c);
+    end_step(loss.item<double>(), step, progress, bar, out, *state, optimizer, c);
   }
   bar.finish();
 
