@@ -15,7 +15,7 @@ namespace diffedit::cli {
 Command add_metrics(CLI::App& app) {
   struct Args {
     std::vector<std::string> stats;
-    std::string offset = "auto";
+    std::string offset = "never";
     double eps = 1e-6;
   };
   auto a = std::make_shared<Args>();
@@ -23,8 +23,8 @@ Command add_metrics(CLI::App& app) {
   sub->require_subcommand(1);
   CLI::App* fid = sub->add_subcommand("fid", "Fréchet distance of two HDF5 statistics files (mu, sigma)");
   fid->add_option("--stats", a->stats, "Two statistics files")->required()->expected(2);
-  fid->add_option("--offset", a->offset, "eps I inside the root: auto (rank-deficient covariances), never, always")
-      ->check(CLI::IsMember({"auto", "never", "always"}))
+  fid->add_option("--offset", a->offset, "eps I inside the root: never (exact), always (pytorch-fid's retry branch)")
+      ->check(CLI::IsMember({"never", "always"}))
       ->capture_default_str();
   fid->add_option("--eps", a->eps, "The offset")->capture_default_str();
   return {sub, [a, fid] {
@@ -37,10 +37,13 @@ Command add_metrics(CLI::App& app) {
               throw InputError(a->stats[1], "the feature network's weights differ from those of " + a->stats[0]);
             metrics::FrechetOptions o;
             o.eps = a->eps;
-            o.offset = a->offset == "never" ? metrics::EpsOffset::never : a->offset == "always" ? metrics::EpsOffset::always : metrics::EpsOffset::automatic;
+            o.offset = a->offset == "always" ? metrics::EpsOffset::always : metrics::EpsOffset::never;
             const auto r = metrics::frechet_distance(s1.stats, s2.stats, o);
             log::info("d = ", s1.stats.mu.size(0), ", n = ", s1.stats.n, " / ", s2.stats.n, ", mean term ", r.mean_term,
-                      r.offset_applied ? ", eps offset applied (rank-deficient covariance)" : "");
+                      r.offset_applied ? ", eps offset applied" : "");
+            if (r.repeated_zero_eigenvalue && !r.offset_applied)
+              log::warn("the covariance product is singular (repeated zero eigenvalue): pytorch-fid may take its eps-offset "
+                        "branch here; --offset always reproduces that branch");
             char text[64];
             std::snprintf(text, sizeof text, "%.17g", r.distance);
             std::cout << text << '\n';

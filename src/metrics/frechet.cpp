@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <limits>
 
 #include "core/errors.h"
@@ -20,11 +21,6 @@ void check(const FeatureStats& s, const char* which) {
 // Symmetric eigendecomposition; the input is symmetrised first (rounding can break symmetry).
 std::tuple<at::Tensor, at::Tensor> eigh(const at::Tensor& m) { return at::linalg_eigh(0.5 * (m + m.t())); }
 
-bool rank_deficient(const at::Tensor& eigenvalues) {
-  const double top = eigenvalues.abs().max().item<double>();
-  const double tol = static_cast<double>(eigenvalues.size(0)) * std::numeric_limits<double>::epsilon() * top;
-  return eigenvalues.min().item<double>() <= tol;
-}
 }  // namespace
 
 FeatureStats feature_stats(const at::Tensor& features) {
@@ -51,20 +47,25 @@ FrechetResult frechet_distance(const FeatureStats& a, const FeatureStats& b, con
   r.mean_term = diff.dot(diff).item<double>();
 
   auto [l1, v1] = eigh(s1);
-  bool offset = o.offset == EpsOffset::always;
-  if (o.offset == EpsOffset::automatic) offset = rank_deficient(l1) || rank_deficient(at::linalg_eigvalsh(0.5 * (s2 + s2.t())));
-  at::Tensor b2 = s2;
-  if (offset) {  // (S1 + eps I)(S2 + eps I): shift S1's eigenvalues, add to S2
-    l1 = l1 + o.eps;
-    b2 = s2 + o.eps * at::eye(d, s2.options());
-  }
   // S1^1/2 S2 S1^1/2 = V diag(sqrt l) V^T S2 V diag(sqrt l) V^T has the eigenvalues of
   // diag(sqrt l) (V^T S2 V) diag(sqrt l): one fewer pair of d^3 products.
-  const at::Tensor root = l1.clamp_min(0).sqrt();
-  const at::Tensor inner = root.unsqueeze(1) * at::matmul(at::matmul(v1.t(), b2), v1) * root.unsqueeze(0);
-  const at::Tensor mu = at::linalg_eigvalsh(0.5 * (inner + inner.t()));
-  r.most_negative_eigenvalue = std::min(0.0, mu.min().item<double>());
-  r.trace_sqrt = mu.clamp_min(0).sqrt().sum().item<double>();
+  auto trace_sqrt = [&](const at::Tensor& l, const at::Tensor& s2_used, double* most_negative, std::int64_t* zeros) {
+    const at::Tensor root = l.clamp_min(0).sqrt();
+    const at::Tensor inner = root.unsqueeze(1) * at::matmul(at::matmul(v1.t(), s2_used), v1) * root.unsqueeze(0);
+    const at::Tensor mu = at::linalg_eigvalsh(0.5 * (inner + inner.t()));
+    *most_negative = std::min(0.0, mu.min().item<double>());
+    const double tol = static_cast<double>(d) * std::numeric_limits<double>::epsilon() * std::max(1e-300, mu.abs().max().item<double>());
+    *zeros = (mu.abs() <= tol).sum().item<std::int64_t>();
+    return mu.clamp_min(0).sqrt().sum().item<double>();
+  };
+  std::int64_t zeros = 0;
+  r.trace_sqrt = trace_sqrt(l1, s2, &r.most_negative_eigenvalue, &zeros);
+  // A repeated zero eigenvalue of the product is where the reference's Schur sqrtm may break down
+  // (its recurrence divides by sqrt(a) + sqrt(b)) and retry with the offset; whether it does
+  // depends on LAPACK's rounding, so it is reported, not guessed.
+  r.repeated_zero_eigenvalue = zeros >= 2;
+  const bool offset = o.offset == EpsOffset::always;
+  if (offset) r.trace_sqrt = trace_sqrt(l1 + o.eps, s2 + o.eps * at::eye(d, s2.options()), &r.most_negative_eigenvalue, &zeros);
   r.offset_applied = offset;
   r.distance = r.mean_term + s1.trace().item<double>() + s2.trace().item<double>() - 2 * r.trace_sqrt;
   return r;

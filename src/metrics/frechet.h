@@ -25,15 +25,15 @@ struct FeatureStats {
 // Statistics of features [N, d] (any float dtype; computed in float64 as pytorch-fid does). N >= 2.
 FeatureStats feature_stats(const at::Tensor& features);
 
-enum class EpsOffset {
-  automatic,  // add eps I to both covariances inside the root when either is rank-deficient
-  never,
-  always,
-};
+// pytorch-fid retries with (S1 + eps I)(S2 + eps I) inside the root when scipy's sqrtm returns
+// non-finite values, which happens on some singular products depending on LAPACK's rounding.
+// `never` gives the exact value (equal to the reference whenever its first attempt succeeds, the
+// usual case); `always` reproduces the retry branch.
+enum class EpsOffset { never, always };
 
 struct FrechetOptions {
   double eps = 1e-6;  // pytorch-fid's offset
-  EpsOffset offset = EpsOffset::automatic;
+  EpsOffset offset = EpsOffset::never;
 };
 
 struct FrechetResult {
@@ -41,6 +41,7 @@ struct FrechetResult {
   double mean_term = 0;        // |mu1 - mu2|^2
   double trace_sqrt = 0;       // tr sqrt(S1 S2) as used
   bool offset_applied = false;
+  bool repeated_zero_eigenvalue = false;  // the product is singular where the reference may retry with the offset
   double most_negative_eigenvalue = 0;  // of S1^1/2 S2 S1^1/2 before clipping (0 if none)
 };
 

@@ -51,7 +51,7 @@ TEST(FrechetParity, RegularCasesMatchPytorchFid) {
     const auto b = m::feature_stats(frechet_file().tensor(c + ".feats2"));
     const auto r = m::frechet_distance(a, b);
     const double expected = results()["fid"][c]["fid_pytorch_fid"].get<double>();
-    EXPECT_FALSE(r.offset_applied) << c << ": full-rank covariances take no offset, as in the reference";
+    EXPECT_FALSE(r.repeated_zero_eigenvalue) << c;
     EXPECT_NEAR(r.distance, expected, 1e-9 * expected) << c;
   }
 }
@@ -64,12 +64,13 @@ TEST(FrechetParity, SingularCaseTakesTheEpsBranch) {
   const auto b = m::feature_stats(frechet_file().tensor("c_singular_d128.feats2"));
   const auto& ref = results()["fid"]["c_singular_d128"];
   ASSERT_TRUE(ref["eps_branch_fired"].get<bool>());
-  const auto r = m::frechet_distance(a, b);
-  EXPECT_TRUE(r.offset_applied) << "rank-deficient covariances are detected";
+  const auto r = m::frechet_distance(a, b, {1e-6, m::EpsOffset::always});
+  EXPECT_TRUE(r.offset_applied);
   EXPECT_NEAR(r.distance, ref["fid_pytorch_fid"].get<double>(), 1e-7);
   // Without the offset the 112 null directions contribute square roots of rounding-level
   // eigenvalues (~1e-8 each), so two float64 evaluations agree only to ~1e-5.
-  const auto never = m::frechet_distance(a, b, {1e-6, m::EpsOffset::never});
+  const auto never = m::frechet_distance(a, b);
+  EXPECT_TRUE(never.repeated_zero_eigenvalue) << "the singular product (rank 16 of 128) is reported";
   EXPECT_NEAR(never.distance, ref["fid_eigh_reference_no_eps"].get<double>(), 1e-5);
   EXPECT_GT(std::abs(never.distance - r.distance), 1e-4) << "the two branches are distinguishable";
 }
