@@ -46,12 +46,19 @@ FrechetResult frechet_distance(const FeatureStats& a, const FeatureStats& b, con
   const at::Tensor diff = a.mu.to(at::kDouble) - b.mu.to(at::kDouble);
   r.mean_term = diff.dot(diff).item<double>();
 
-  auto [l1, v1] = eigh(s1);
-  // S1^1/2 S2 S1^1/2 = V diag(sqrt l) V^T S2 V diag(sqrt l) V^T has the eigenvalues of
-  // diag(sqrt l) (V^T S2 V) diag(sqrt l): one fewer pair of d^3 products.
-  auto trace_sqrt = [&](const at::Tensor& l, const at::Tensor& s2_used, double* most_negative, std::int64_t* zeros) {
-    const at::Tensor root = l.clamp_min(0).sqrt();
-    const at::Tensor inner = root.unsqueeze(1) * at::matmul(at::matmul(v1.t(), s2_used), v1) * root.unsqueeze(0);
+  // The eigenvalues of S1 S2 are those of the symmetric L^T S1 L for S2 = L L^T (Cholesky, when
+  // S2 is positive definite: one d^3/3 factorisation), else of S1^1/2 S2 S1^1/2 through an
+  // eigendecomposition of S1. Either way one symmetric eigenvalue problem remains.
+  auto trace_sqrt = [&](const at::Tensor& a1, const at::Tensor& a2, double* most_negative, std::int64_t* zeros) {
+    at::Tensor inner;
+    auto [chol, info] = at::linalg_cholesky_ex(a2);
+    if (info.item<std::int64_t>() == 0) {
+      inner = at::matmul(at::matmul(chol.t(), a1), chol);
+    } else {
+      auto [l, v] = eigh(a1);
+      const at::Tensor root = l.clamp_min(0).sqrt();
+      inner = root.unsqueeze(1) * at::matmul(at::matmul(v.t(), a2), v) * root.unsqueeze(0);
+    }
     const at::Tensor mu = at::linalg_eigvalsh(0.5 * (inner + inner.t()));
     *most_negative = std::min(0.0, mu.min().item<double>());
     const double tol = static_cast<double>(d) * std::numeric_limits<double>::epsilon() * std::max(1e-300, mu.abs().max().item<double>());
@@ -59,13 +66,16 @@ FrechetResult frechet_distance(const FeatureStats& a, const FeatureStats& b, con
     return mu.clamp_min(0).sqrt().sum().item<double>();
   };
   std::int64_t zeros = 0;
-  r.trace_sqrt = trace_sqrt(l1, s2, &r.most_negative_eigenvalue, &zeros);
+  r.trace_sqrt = trace_sqrt(s1, s2, &r.most_negative_eigenvalue, &zeros);
   // A repeated zero eigenvalue of the product is where the reference's Schur sqrtm may break down
   // (its recurrence divides by sqrt(a) + sqrt(b)) and retry with the offset; whether it does
   // depends on LAPACK's rounding, so it is reported, not guessed.
   r.repeated_zero_eigenvalue = zeros >= 2;
   const bool offset = o.offset == EpsOffset::always;
-  if (offset) r.trace_sqrt = trace_sqrt(l1 + o.eps, s2 + o.eps * at::eye(d, s2.options()), &r.most_negative_eigenvalue, &zeros);
+  if (offset) {
+    const at::Tensor eye = o.eps * at::eye(d, s1.options());
+    r.trace_sqrt = trace_sqrt(s1 + eye, s2 + eye, &r.most_negative_eigenvalue, &zeros);
+  }
   r.offset_applied = offset;
   r.distance = r.mean_term + s1.trace().item<double>() + s2.trace().item<double>() - 2 * r.trace_sqrt;
   return r;

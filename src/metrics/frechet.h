@@ -2,11 +2,12 @@
 // (FID when the features are pytorch-fid's Inception pool3; Heusel et al. 2017):
 //   FD = |mu1 - mu2|^2 + tr S1 + tr S2 - 2 tr sqrt(S1 S2).
 // tr sqrt(S1 S2) is computed without a general matrix square root: for symmetric positive
-// semi-definite S1, S2 it equals the sum of the square roots of the eigenvalues of the symmetric
-// matrix S1^1/2 S2 S1^1/2 (similar to S1 S2), so two symmetric eigendecompositions in float64
-// (LAPACK through libtorch) replace scipy's Schur-based sqrtm. Eigenvalues that come out slightly
-// negative are rounding noise of a PSD matrix and are clipped to 0 (the most negative one is
-// reported so a genuinely indefinite input is visible).
+// semi-definite S1, S2 it is the sum of the square roots of the eigenvalues of S1 S2, which are
+// those of the symmetric L^T S1 L with S2 = L L^T (Cholesky; S1^1/2 S2 S1^1/2 from an
+// eigendecomposition of S1 when S2 is singular). So a Cholesky factorisation and one symmetric
+// eigenvalue problem in float64 (LAPACK through libtorch) replace scipy's Schur-based sqrtm.
+// Eigenvalues that come out slightly negative are rounding noise of a PSD matrix and are clipped
+// to 0 (the most negative one is reported so a genuinely indefinite input is visible).
 #pragma once
 
 #include <ATen/core/Tensor.h>
