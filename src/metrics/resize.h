@@ -1,0 +1,28 @@
+// Resizing that matches what the reference metrics do, chosen explicitly by each metric's
+// preprocessing (the two families differ visibly):
+//   PIL (Pillow's Image.resize): separable convolution with the filter's support stretched by the
+//     downscale factor (antialiased when shrinking); bicubic is Keys a = -0.5; the horizontal pass
+//     runs first, then the vertical one; for uint8 images, fixed-point coefficients (22 bits) with
+//     rounding and clamping after each pass. Used by CLIP's preprocessing and clean-fid.
+//   torch (F.interpolate, align_corners=False): fixed support, bicubic a = -0.75, border clamp, no
+//     antialias unless asked. Used inside pytorch-fid's Inception (bilinear to 299).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+
+namespace diffedit::metrics {
+
+enum class Filter { bilinear, bicubic };
+
+// uint8 [H, W, C] -> uint8 [height, width, C], as Pillow 9 for an 8-bit image ("RGB"/"L").
+at::Tensor pil_resize_u8(const at::Tensor& image_hwc, std::int64_t height, std::int64_t width, Filter filter);
+// float [H, W] (one channel, Pillow's "F" mode) -> float32 [height, width], as Pillow's 32-bit path
+// (double accumulation, float32 storage after each pass).
+at::Tensor pil_resize_float(const at::Tensor& image_hw, std::int64_t height, std::int64_t width, Filter filter);
+
+// float [B, C, H, W] -> [B, C, height, width], as torch.nn.functional.interpolate(align_corners=False).
+at::Tensor torch_resize(const at::Tensor& images, std::int64_t height, std::int64_t width, Filter filter, bool antialias = false);
+
+}  // namespace diffedit::metrics
