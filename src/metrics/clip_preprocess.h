@@ -1,0 +1,25 @@
+// CLIP's image preprocessing (OpenAI's clip.py transform, which Hugging Face's CLIPImageProcessor
+// reproduces): resize the shorter side to n with Pillow's bicubic (the longer side to
+// int(n * long / short), truncated), centre-crop n x n (offsets rounded half to even, as Python's
+// round), then (u8 / 255 - mean) / std per channel in float32.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <array>
+#include <cstdint>
+
+namespace diffedit::metrics {
+
+struct ClipPreprocess {
+  std::int64_t size = 224;
+  std::array<float, 3> mean{0.48145466f, 0.4578275f, 0.40821073f};
+  std::array<float, 3> std{0.26862954f, 0.26130258f, 0.27577711f};
+};
+
+// uint8 [H, W, 3] -> the resized and cropped uint8 [n, n, 3] (before normalisation).
+at::Tensor clip_resize_crop(const at::Tensor& image_hwc_u8, std::int64_t size);
+// uint8 [H, W, 3] -> pixel values float32 [3, n, n].
+at::Tensor clip_preprocess(const at::Tensor& image_hwc_u8, const ClipPreprocess& options = {});
+
+}  // namespace diffedit::metrics
