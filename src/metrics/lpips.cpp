@@ -1,0 +1,68 @@
+#include "metrics/lpips.h"
+
+#include <ATen/ATen.h>
+
+#include "core/errors.h"
+#include "models/checkpoint.h"
+
+namespace diffedit::metrics {
+
+namespace nn = torch::nn;
+
+namespace {
+at::Tensor unit_normalize(const at::Tensor& f) { return f / (f.pow(2).sum(1, true).sqrt() + 1e-10); }
+}  // namespace
+
+LpipsImpl::LpipsImpl(const std::string& backbone) {
+  backbone_ = register_module("net", models::LpipsBackbone(backbone));
+  // Parameter names as in lpips' v0.1 files: lin{k}.model.1.weight (model.0 is a dropout).
+  for (std::size_t k = 0; k < backbone_->channels().size(); ++k) {
+    auto lin = register_module("lin" + std::to_string(k), std::make_shared<nn::Module>());
+    auto model = lin->register_module("model", std::make_shared<nn::Module>());
+    lins_.push_back(model->register_module("1", nn::Conv2d(nn::Conv2dOptions(backbone_->channels()[k], 1, 1).bias(false))));
+  }
+}
+
+std::vector<at::Tensor> LpipsImpl::head_outputs(const at::Tensor& in0, const at::Tensor& in1) {
+  // The scaling layer: (x - shift) / scale, float32 constants.
+  const auto options = in0.options();
+  const at::Tensor shift = at::tensor({-.030f, -.088f, -.188f}, options).view({1, 3, 1, 1});
+  const at::Tensor scale = at::tensor({.458f, .448f, .450f}, options).view({1, 3, 1, 1});
+  const auto f0 = backbone_->forward((in0 - shift) / scale), f1 = backbone_->forward((in1 - shift) / scale);
+  std::vector<at::Tensor> out;
+  for (std::size_t k = 0; k < f0.size(); ++k) out.push_back(lins_[k]->forward((unit_normalize(f0[k]) - unit_normalize(f1[k])).pow(2)));
+  return out;
+}
+
+LpipsOutput LpipsImpl::forward(const at::Tensor& a, const at::Tensor& b, bool spatial, bool normalize) {
+  if (a.sizes() != b.sizes() || a.dim() != 4 || a.size(1) != 3)
+    throw InputError("lpips", "needs two [B, 3, H, W] batches of the same size");
+  const at::Tensor in0 = normalize ? 2 * a - 1 : a, in1 = normalize ? 2 * b - 1 : b;
+  LpipsOutput out;
+  for (const auto& h : head_outputs(in0, in1)) {
+    out.layers.push_back(spatial ? at::upsample_bilinear2d(h, {a.size(2), a.size(3)}, false) : h.mean({2, 3}, true));
+    out.distance = out.distance.defined() ? out.distance + out.layers.back() : out.layers.back();
+  }
+  return out;
+}
+
+Lpips load_lpips(const std::string& backbone, const std::filesystem::path& weights) {
+  Lpips lpips(backbone);
+  const auto file = safetensors::File::open(weights);
+  // The module registers the backbone as "net"; files carry torchvision's "features.*" at the root.
+  models::load_state_dict(*lpips->backbone(), file, "", {"lin*", "lins.*"});
+  for (std::size_t k = 0; k < lpips->backbone()->channels().size(); ++k) {
+    const std::string name = "lin" + std::to_string(k) + ".model.1.weight";
+    if (!file.contains(name)) throw FormatError(weights.string(), "no tensor '" + name + "'");
+    auto params = lpips->named_parameters(true);
+    torch::NoGradGuard no_grad;
+    at::Tensor target = params[name];
+    const at::Tensor value = file.tensor(name);
+    if (value.sizes() != target.sizes()) throw FormatError(weights.string(), "'" + name + "' has the wrong shape");
+    target.copy_(value);
+  }
+  lpips->eval();
+  return lpips;
+}
+
+}  // namespace diffedit::metrics
