@@ -1,13 +1,17 @@
 // `diffedit metrics fid --stats A.h5 --stats B.h5`: the Fréchet distance of two statistics files;
 // the number is the last line on stdout. Statistics from different feature networks (or different
 // weights) are refused: their distance means nothing.
+// `diffedit metrics lpips A.png B.png --net alex --weights W.safetensors`: LPIPS v0.1 of two images
+// of the same size (read as RGB in [0, 1], mapped to [-1, 1]); the distance is the last line.
 #include <cstdio>
 #include <iostream>
 
 #include "cli/commands.h"
 #include "core/errors.h"
 #include "core/log.h"
+#include "core/image_io.h"
 #include "metrics/frechet.h"
+#include "metrics/lpips.h"
 #include "metrics/stats_file.h"
 
 namespace diffedit::cli {
@@ -17,6 +21,8 @@ Command add_metrics(CLI::App& app) {
     std::vector<std::string> stats;
     std::string offset = "never";
     double eps = 1e-6;
+    std::vector<std::string> images;
+    std::string net = "alex", weights;
   };
   auto a = std::make_shared<Args>();
   CLI::App* sub = app.add_subcommand("metrics", "Compute metrics from files (fid, ...)");
@@ -27,7 +33,23 @@ Command add_metrics(CLI::App& app) {
       ->check(CLI::IsMember({"never", "always"}))
       ->capture_default_str();
   fid->add_option("--eps", a->eps, "The offset")->capture_default_str();
-  return {sub, [a, fid] {
+  CLI::App* lpips = sub->add_subcommand("lpips", "LPIPS v0.1 distance of two images of the same size");
+  lpips->add_option("images", a->images, "Two images")->required()->expected(2);
+  lpips->add_option("--net", a->net, "Backbone: alex, vgg, squeeze")->check(CLI::IsMember({"alex", "vgg", "squeeze"}))->capture_default_str();
+  lpips->add_option("--weights", a->weights, "Backbone + head weights (.safetensors, from scripts/convert_weights.py)")->required();
+  return {sub, [a, fid, lpips] {
+            if (lpips->parsed()) {
+              const at::Tensor x = image::read(a->images[0]), y = image::read(a->images[1]);
+              if (x.sizes() != y.sizes())
+                throw InputError(a->images[1], "size differs from " + a->images[0] + " (LPIPS compares images of the same size)");
+              auto model = metrics::load_lpips(a->net, a->weights);
+              torch::NoGradGuard no_grad;
+              const double d = model->forward(x.unsqueeze(0), y.unsqueeze(0), false, true).distance.item<double>();
+              char text[64];
+              std::snprintf(text, sizeof text, "%.9g", d);
+              std::cout << text << '\n';
+              return 0;
+            }
             if (!fid->parsed()) return 0;
             const auto s1 = metrics::read_stats(a->stats[0]);
             const auto s2 = metrics::read_stats(a->stats[1]);

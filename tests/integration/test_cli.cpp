@@ -8,6 +8,8 @@
 #include "core/version.h"
 #include "metrics/frechet.h"
 #include "metrics/stats_file.h"
+#include "metrics/lpips.h"
+#include "core/image_io.h"
 #include "test_support.h"
 
 using diffedit::testing::ScratchDir;
@@ -161,4 +163,29 @@ TEST(Cli, MetricsFidPrintsTheDistanceLast) {
   const auto bad = run_cli({"metrics", "fid", "--stats", (dir / "a.h5").string(), "--stats", (dir / "x.h5").string()});
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.err.find("x.h5: not an HDF5 file"), std::string::npos) << bad.err;
+}
+
+TEST(Cli, MetricsLpipsComparesTwoImages) {
+  ScratchDir dir;
+  // Random (not generated-fixture) weights: the CLI path, not parity, is under test here.
+  diffedit::metrics::Lpips model("alex");
+  diffedit::safetensors::TensorMap weights;
+  for (const auto& p : model->named_parameters(true)) {
+    const std::string name = p.key().rfind("net.", 0) == 0 ? p.key().substr(4) : p.key();
+    weights[name] = p.value().detach().abs();
+  }
+  diffedit::safetensors::write(dir / "alex.safetensors", weights);
+  diffedit::image::write(dir / "a.png", at::rand({3, 64, 64}));
+  diffedit::image::write(dir / "b.png", at::rand({3, 64, 64}));
+  diffedit::image::write(dir / "c.png", at::rand({3, 32, 32}));
+  const auto w = (dir / "alex.safetensors").string();
+  const auto same = run_cli({"metrics", "lpips", (dir / "a.png").string(), (dir / "a.png").string(), "--weights", w});
+  ASSERT_EQ(same.exit_code, 0) << same.err;
+  EXPECT_EQ(std::stod(same.out), 0.0);
+  const auto diff = run_cli({"metrics", "lpips", (dir / "a.png").string(), (dir / "b.png").string(), "--weights", w});
+  ASSERT_EQ(diff.exit_code, 0) << diff.err;
+  EXPECT_GT(std::stod(diff.out), 0.0);
+  const auto sizes = run_cli({"metrics", "lpips", (dir / "a.png").string(), (dir / "c.png").string(), "--weights", w});
+  EXPECT_EQ(sizes.exit_code, 2);
+  EXPECT_NE(sizes.err.find("same size"), std::string::npos) << sizes.err;
 }
