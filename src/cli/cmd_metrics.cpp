@@ -11,7 +11,9 @@
 #include "core/log.h"
 #include "core/image_io.h"
 #include "metrics/frechet.h"
+#include "metrics/clip_score.h"
 #include "metrics/lpips.h"
+#include "pipelines/clip_model.h"
 #include "metrics/stats_file.h"
 
 namespace diffedit::cli {
@@ -23,6 +25,7 @@ Command add_metrics(CLI::App& app) {
     double eps = 1e-6;
     std::vector<std::string> images;
     std::string net = "alex", weights;
+    std::string model, image, text;
   };
   auto a = std::make_shared<Args>();
   CLI::App* sub = app.add_subcommand("metrics", "Compute metrics from files (fid, ...)");
@@ -37,7 +40,21 @@ Command add_metrics(CLI::App& app) {
   lpips->add_option("images", a->images, "Two images")->required()->expected(2);
   lpips->add_option("--net", a->net, "Backbone: alex, vgg, squeeze")->check(CLI::IsMember({"alex", "vgg", "squeeze"}))->capture_default_str();
   lpips->add_option("--weights", a->weights, "Backbone + head weights (.safetensors, from scripts/convert_weights.py)")->required();
-  return {sub, [a, fid, lpips] {
+  CLI::App* clip = sub->add_subcommand("clipscore", "CLIPScore of an image and a text (Hessel et al. and torchmetrics conventions)");
+  clip->add_option("--model", a->model, "A CLIP model directory (Hugging Face CLIPModel layout, e.g. models/toy-clip)")->required();
+  clip->add_option("--image", a->image, "Image")->required();
+  clip->add_option("--text", a->text, "Text")->required();
+  return {sub, [a, fid, lpips, clip] {
+            if (clip->parsed()) {
+              auto model = pipelines::ClipModel::load(a->model);
+              torch::NoGradGuard no_grad;
+              const at::Tensor i = model.image_embeds_any(image::read(a->image));
+              const at::Tensor t = model.text_embeds({a->text});
+              const double cos = metrics::paired_cosine(i, t).item<double>();
+              std::printf("cosine %.7f\nhessel_clip_s %.7f\ntorchmetrics_clip_score %.5f\n", cos,
+                          metrics::hessel_clip_s(i, t), metrics::torchmetrics_clip_score(i, t));
+              return 0;
+            }
             if (lpips->parsed()) {
               const at::Tensor x = image::read(a->images[0]), y = image::read(a->images[1]);
               if (x.sizes() != y.sizes())

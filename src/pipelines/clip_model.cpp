@@ -4,6 +4,7 @@
 
 #include "core/errors.h"
 #include "core/safetensors.h"
+#include "metrics/clip_preprocess.h"
 #include "models/checkpoint.h"
 
 namespace diffedit::pipelines {
@@ -54,6 +55,17 @@ at::Tensor ClipModel::image_embeds(const at::Tensor& images01) {
   if (images01.dim() != 4 || images01.size(2) != s || images01.size(3) != s)
     throw InputError("clip", "images must be [B, 3, " + std::to_string(s) + ", " + std::to_string(s) + "] for " + dir.string());
   return vision->forward(normalize(images01)).image_embeds;
+}
+
+at::Tensor ClipModel::image_embeds_any(const at::Tensor& image01) {
+  if (image01.dim() != 3 || image01.size(0) != 3) throw InputError("clip", "expected a [3, H, W] image");
+  // To uint8 as an image file would hold it, then the reference transform.
+  const at::Tensor u8 = (image01.clamp(0, 1) * 255).round().to(at::kByte).permute({1, 2, 0}).contiguous();
+  metrics::ClipPreprocess p;
+  p.size = vision->config().image_size;
+  p.mean = norm.mean;
+  p.std = norm.std;
+  return vision->forward(metrics::clip_preprocess(u8, p).unsqueeze(0)).image_embeds;
 }
 
 at::Tensor ClipModel::text_embeds(const std::vector<std::string>& texts) {

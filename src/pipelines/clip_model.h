@@ -31,6 +31,9 @@ class ClipModel {
   // images [B, 3, S, S] in [0, 1] with S = the vision tower's image_size -> unnormalised embeds [B, P].
   // (Resizing other sizes with CLIP's bicubic transform is the metrics module's job.)
   at::Tensor image_embeds(const at::Tensor& images01);
+  // Any image: float [3, H, W] in [0, 1] -> CLIP's preprocessing (Pillow bicubic resize of the
+  // shorter side, centre crop, normalisation; metrics/clip_preprocess) -> unnormalised embeds [1, P].
+  at::Tensor image_embeds_any(const at::Tensor& image01);
   // texts -> unnormalised embeds [B, P].
   at::Tensor text_embeds(const std::vector<std::string>& texts);
   // (u - mean) / std per channel, in float32, as torchvision's Normalize.

@@ -10,6 +10,7 @@
 #include "metrics/stats_file.h"
 #include "metrics/lpips.h"
 #include "core/image_io.h"
+#include "data/toyworld.h"
 #include "test_support.h"
 
 using diffedit::testing::ScratchDir;
@@ -188,4 +189,21 @@ TEST(Cli, MetricsLpipsComparesTwoImages) {
   const auto sizes = run_cli({"metrics", "lpips", (dir / "a.png").string(), (dir / "c.png").string(), "--weights", w});
   EXPECT_EQ(sizes.exit_code, 2);
   EXPECT_NE(sizes.err.find("same size"), std::string::npos) << sizes.err;
+}
+
+TEST(Cli, MetricsClipScoreWithTheToyClip) {
+  // The embedded toy CLIP scores a toy image higher with its own caption than with another item's.
+  ScratchDir dir;
+  const auto item = diffedit::data::toyworld::generate("test", 5, 0);
+  const auto other = diffedit::data::toyworld::generate("test", 6, 0);
+  diffedit::image::write(dir / "x.png", item.image);
+  const auto model = (diffedit::testing::source_dir() / "models/toy-clip").string();
+  auto score = [&](const std::string& text) {
+    const auto r = run_cli({"metrics", "clipscore", "--model", model, "--image", (dir / "x.png").string(), "--text", text});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("hessel_clip_s "), std::string::npos) << r.out;
+    return std::stod(r.out.substr(r.out.find("cosine ") + 7));
+  };
+  EXPECT_GT(score(item.caption), score(other.caption)) << item.caption << " vs " << other.caption;
+  EXPECT_EQ(run_cli({"metrics", "clipscore", "--model", (dir / "nowhere").string(), "--image", (dir / "x.png").string(), "--text", "a"}).exit_code, 2);
 }
