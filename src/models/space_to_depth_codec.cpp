@@ -30,11 +30,12 @@ config::Json SpaceToDepthConfig::to_json() const {
   return {{"_class_name", "SpaceToDepthCodec"}, {"in_channels", in_channels}, {"factor", factor}, {"scaling_factor", scaling_factor}};
 }
 
-bool is_space_to_depth_codec(const std::filesystem::path& dir) {
+std::optional<SpaceToDepthConfig> load_space_to_depth_codec(const std::filesystem::path& dir) {
   const auto path = dir / "config.json";
-  if (!std::filesystem::exists(path)) return false;
+  if (!std::filesystem::exists(path)) return std::nullopt;
   const config::Json j = config::load_json(path);
-  return j.is_object() && j.value("_class_name", std::string()) == "SpaceToDepthCodec";
+  if (!j.is_object() || j.value("_class_name", std::string()) != "SpaceToDepthCodec") return std::nullopt;
+  return SpaceToDepthConfig::from_json(j, path.string());
 }
 
 at::Tensor space_to_depth(const at::Tensor& image, std::int64_t f) {

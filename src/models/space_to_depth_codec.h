@@ -10,6 +10,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "core/config.h"
@@ -27,8 +28,9 @@ struct SpaceToDepthConfig {
   config::Json to_json() const;
 };
 
-// True when `dir/config.json` names the SpaceToDepthCodec class.
-bool is_space_to_depth_codec(const std::filesystem::path& dir);
+// The codec of `dir/config.json` when that file names the SpaceToDepthCodec class (validated as
+// from_json does); nullopt when it names another class or is absent.
+std::optional<SpaceToDepthConfig> load_space_to_depth_codec(const std::filesystem::path& dir);
 
 // image [B, C, H, W] in [-1, 1] (H, W multiples of factor) -> [B, C f^2, H/f, W/f] (unscaled).
 at::Tensor space_to_depth(const at::Tensor& image, std::int64_t factor);

@@ -71,10 +71,8 @@ StableDiffusion StableDiffusion::load(const std::filesystem::path& dir, const Lo
   sd.dir = dir;
   sd.options = options;
   sd.unet = models::load_unet(dir / "unet", options.variant);
-  if (models::is_space_to_depth_codec(dir / "vae"))
-    sd.codec = models::SpaceToDepthConfig::from_json(config::load_json(dir / "vae" / "config.json"), (dir / "vae" / "config.json").string());
-  else
-    sd.vae = models::load_vae(dir / "vae", options.variant);
+  sd.codec = models::load_space_to_depth_codec(dir / "vae");
+  if (!sd.codec) sd.vae = models::load_vae(dir / "vae", options.variant);
   sd.text_encoder = models::load_clip_text(dir / "text_encoder", options.variant);
   sd.tokenizer = text::CLIPTokenizer::load(dir / "tokenizer");
   sd.scheduler = diffusion::SchedulerConfig::load(dir / "scheduler" / "scheduler_config.json");
