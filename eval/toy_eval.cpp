@@ -11,6 +11,7 @@
 #include "data/toyworld.h"
 #include "editing/method.h"
 #include "editing/noise.h"
+#include "metrics/clip_score.h"
 #include "metrics/region.h"
 #include "models/toy_classifier.h"
 #include "pipelines/clip_model.h"
@@ -86,23 +87,24 @@ double clip_top1_of_100(pipelines::ClipModel& clip, const ToyEvalOptions& o) {
       images.push_back(item.image);
       captions.push_back(item.caption);
     }
-    auto unit = [](const at::Tensor& x) { return x / x.norm(2, {1}, true).clamp_min(1e-12); };
-    const at::Tensor sim = at::matmul(unit(clip.image_embeds(at::stack(images))), unit(clip.text_embeds(captions)).t());
-    const at::Tensor best = sim.argmax(1);
+    const at::Tensor best = metrics::cosine_matrix(clip.image_embeds(at::stack(images)), clip.text_embeds(captions)).argmax(1);
     for (std::int64_t i = 0; i < 100; ++i, ++n) hits += captions[static_cast<std::size_t>(best[i].item<std::int64_t>())] == captions[static_cast<std::size_t>(i)];
   }
   return static_cast<double>(hits) / static_cast<double>(n);
+}
+
+// PSNR of the mean of per-image MSEs (the aggregate convention of the toy-eval keys).
+double psnr_of_mean(const std::vector<double>& mse) {
+  double sum = 0;
+  for (double m : mse) sum += m;
+  return metrics::psnr_from_mse(sum / static_cast<double>(mse.size()));
 }
 
 struct EditStats {
   std::vector<double> iou, unedited_mse, target_mse;
   std::int64_t success = 0, n = 0, evaluations = 0;
   double success_rate() const { return n ? static_cast<double>(success) / static_cast<double>(n) : std::nan(""); }
-  double unedited_psnr() const {
-    double sum = 0;
-    for (double m : unedited_mse) sum += m;
-    return metrics::psnr_from_mse(sum / static_cast<double>(unedited_mse.size()));
-  }
+  double unedited_psnr() const { return psnr_of_mean(unedited_mse); }
 };
 
 // Edits of the first `count` items of toy-imagenet's test split (class edits: "red circle" -> "blue star").
@@ -197,11 +199,7 @@ Json run_toy_eval(const ToyEvalOptions& o, const std::function<void(const std::s
       for (double m : d.unedited_mse) v.push_back(metrics::psnr_from_mse(m));
       return v;
     }());
-    r["diffedit_target_psnr_db"] = [&] {
-      double sum = 0;
-      for (double m : d.target_mse) sum += m;
-      return metrics::psnr_from_mse(sum / static_cast<double>(d.target_mse.size()));
-    }();
+    r["diffedit_target_psnr_db"] = psnr_of_mean(d.target_mse);
     r["diffedit_denoiser_evaluations_per_edit"] = static_cast<double>(d.evaluations) / static_cast<double>(d.n);
     say("diffedit: iou " + r["diffedit_mask_iou_median"].dump() + ", success " + r["diffedit_edit_success"].dump() +
         ", unedited psnr " + r["diffedit_unedited_psnr_db"].dump());

@@ -31,11 +31,15 @@ at::Tensor clip_resize_crop(const at::Tensor& image, std::int64_t n) {
   return resized.slice(0, top, top + n).slice(1, left, left + n).contiguous();
 }
 
+at::Tensor clip_normalize(const at::Tensor& images01, const ClipPreprocess& o) {
+  const auto options = at::TensorOptions().dtype(at::kFloat).device(images01.device());
+  const at::Tensor mean = at::tensor(std::vector<float>(o.mean.begin(), o.mean.end()), options).view({3, 1, 1});
+  const at::Tensor std = at::tensor(std::vector<float>(o.std.begin(), o.std.end()), options).view({3, 1, 1});
+  return ((images01.to(at::kFloat) - mean) / std).contiguous();
+}
+
 at::Tensor clip_preprocess(const at::Tensor& image, const ClipPreprocess& o) {
-  const at::Tensor crop = clip_resize_crop(image, o.size).permute({2, 0, 1}).to(at::kFloat) / 255.0f;
-  const at::Tensor mean = at::tensor(std::vector<float>(o.mean.begin(), o.mean.end())).view({3, 1, 1});
-  const at::Tensor std = at::tensor(std::vector<float>(o.std.begin(), o.std.end())).view({3, 1, 1});
-  return ((crop - mean) / std).contiguous();
+  return clip_normalize(clip_resize_crop(image, o.size).permute({2, 0, 1}).to(at::kFloat) / 255.0f, o);
 }
 
 }  // namespace diffedit::metrics

@@ -21,5 +21,7 @@ struct ClipPreprocess {
 at::Tensor clip_resize_crop(const at::Tensor& image_hwc_u8, std::int64_t size);
 // uint8 [H, W, 3] -> pixel values float32 [3, n, n].
 at::Tensor clip_preprocess(const at::Tensor& image_hwc_u8, const ClipPreprocess& options = {});
+// (x - mean) / std per channel in float32 for images [.., 3, H, W] in [0, 1] (torchvision's Normalize).
+at::Tensor clip_normalize(const at::Tensor& images01, const ClipPreprocess& options = {});
 
 }  // namespace diffedit::metrics

@@ -58,6 +58,12 @@ LoadReport check_state_dict(const torch::nn::Module& module, const safetensors::
   return report;
 }
 
+safetensors::TensorMap parameter_tensors(const torch::nn::Module& module) {
+  safetensors::TensorMap out;
+  for (const auto& p : module.named_parameters(true)) out[p.key()] = p.value().detach().contiguous();
+  return out;
+}
+
 void load_state_dict(torch::nn::Module& module, const safetensors::File& file, const std::string& prefix,
                      const std::vector<std::string>& ignore_unexpected) {
   LoadReport report = check_state_dict(module, file, prefix);

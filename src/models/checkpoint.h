@@ -30,6 +30,9 @@ void load_state_dict(torch::nn::Module& module, const safetensors::File& file, c
                      const std::vector<std::string>& ignore_unexpected = {});
 LoadReport check_state_dict(const torch::nn::Module& module, const safetensors::File& file, const std::string& prefix = "");
 
+// A module's parameters by name (detached, contiguous), as a checkpoint file stores them.
+safetensors::TensorMap parameter_tensors(const torch::nn::Module& module);
+
 // The weights file of a diffusers component directory: `<stem>.safetensors`, or with a variant
 // ("fp16") `<stem>.fp16.safetensors`. FileError listing what was looked for when absent.
 std::filesystem::path find_weights(const std::filesystem::path& dir, const std::string& stem,

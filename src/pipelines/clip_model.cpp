@@ -30,12 +30,13 @@ ClipModel ClipModel::load(const std::filesystem::path& dir) {
   m.text->eval();
   m.vision->eval();
   m.tokenizer = text::CLIPTokenizer::load(dir);
+  m.preprocess.size = vision_config.image_size;
   const auto pre = dir / "preprocessor_config.json";
   if (std::filesystem::exists(pre)) {
     const config::Json p = config::load_json(pre);
     try {
-      if (p.contains("image_mean")) m.norm.mean = p["image_mean"].get<std::array<float, 3>>();
-      if (p.contains("image_std")) m.norm.std = p["image_std"].get<std::array<float, 3>>();
+      if (p.contains("image_mean")) m.preprocess.mean = p["image_mean"].get<std::array<float, 3>>();
+      if (p.contains("image_std")) m.preprocess.std = p["image_std"].get<std::array<float, 3>>();
     } catch (const config::Json::exception&) {
       throw FormatError(pre.string(), "image_mean and image_std must be lists of 3 numbers");
     }
@@ -43,29 +44,18 @@ ClipModel ClipModel::load(const std::filesystem::path& dir) {
   return m;
 }
 
-at::Tensor ClipModel::normalize(const at::Tensor& images01) const {
-  const auto options = at::TensorOptions().dtype(at::kFloat);
-  const at::Tensor mean = at::tensor(std::vector<float>(norm.mean.begin(), norm.mean.end()), options).view({1, 3, 1, 1});
-  const at::Tensor std = at::tensor(std::vector<float>(norm.std.begin(), norm.std.end()), options).view({1, 3, 1, 1});
-  return (images01.to(at::kFloat) - mean.to(images01.device())) / std.to(images01.device());
-}
-
 at::Tensor ClipModel::image_embeds(const at::Tensor& images01) {
   const std::int64_t s = vision->config().image_size;
   if (images01.dim() != 4 || images01.size(2) != s || images01.size(3) != s)
     throw InputError("clip", "images must be [B, 3, " + std::to_string(s) + ", " + std::to_string(s) + "] for " + dir.string());
-  return vision->forward(normalize(images01)).image_embeds;
+  return vision->forward(metrics::clip_normalize(images01, preprocess)).image_embeds;
 }
 
 at::Tensor ClipModel::image_embeds_any(const at::Tensor& image01) {
   if (image01.dim() != 3 || image01.size(0) != 3) throw InputError("clip", "expected a [3, H, W] image");
   // To uint8 as an image file would hold it, then the reference transform.
   const at::Tensor u8 = (image01.clamp(0, 1) * 255).round().to(at::kByte).permute({1, 2, 0}).contiguous();
-  metrics::ClipPreprocess p;
-  p.size = vision->config().image_size;
-  p.mean = norm.mean;
-  p.std = norm.std;
-  return vision->forward(metrics::clip_preprocess(u8, p).unsqueeze(0)).image_embeds;
+  return vision->forward(metrics::clip_preprocess(u8, preprocess).unsqueeze(0)).image_embeds;
 }
 
 at::Tensor ClipModel::text_embeds(const std::vector<std::string>& texts) {

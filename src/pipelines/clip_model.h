@@ -7,22 +7,16 @@
 
 #include <ATen/core/Tensor.h>
 
-#include <array>
 #include <filesystem>
 #include <string>
 #include <vector>
 
+#include "metrics/clip_preprocess.h"
 #include "models/clip_text.h"
 #include "models/clip_vision.h"
 #include "text/clip_tokenizer.h"
 
 namespace diffedit::pipelines {
-
-// CLIP's image normalisation (OpenAI's values unless preprocessor_config.json says otherwise).
-struct ClipNormalize {
-  std::array<float, 3> mean{0.48145466f, 0.4578275f, 0.40821073f};
-  std::array<float, 3> std{0.26862954f, 0.26130258f, 0.27577711f};
-};
 
 class ClipModel {
  public:
@@ -36,14 +30,12 @@ class ClipModel {
   at::Tensor image_embeds_any(const at::Tensor& image01);
   // texts -> unnormalised embeds [B, P].
   at::Tensor text_embeds(const std::vector<std::string>& texts);
-  // (u - mean) / std per channel, in float32, as torchvision's Normalize.
-  at::Tensor normalize(const at::Tensor& images01) const;
 
   std::filesystem::path dir;
   models::CLIPTextModel text{nullptr};
   models::CLIPVisionModel vision{nullptr};
   text::CLIPTokenizer tokenizer;
-  ClipNormalize norm;
+  metrics::ClipPreprocess preprocess;  // size = the vision tower's; OpenAI's mean/std unless preprocessor_config.json says otherwise
   double logit_scale = 0.0;  // log of the temperature's inverse, as stored
 };
 

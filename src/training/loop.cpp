@@ -67,27 +67,43 @@ void end_step(double loss, std::int64_t step, Progress& progress, diffedit::Prog
     save_checkpoint(out, state, optimizer, progress, config);
 }
 
-std::string format_loss(const config::Json& history) {
-  const std::size_t n = history.size(), from = n > 20 ? n - 20 : 0;
+double mean_loss(const config::Json& history, std::size_t from, std::size_t to) {
   double sum = 0;
-  for (std::size_t i = from; i < n; ++i) sum += history[i]["loss"].get<double>();
+  std::size_t n = 0;
+  for (std::size_t i = from; i < to && i < history.size(); ++i, ++n) sum += history[i]["loss"].get<double>();
+  return n ? sum / static_cast<double>(n) : 0.0;
+}
+
+std::string format_loss(const config::Json& history) {
+  const std::size_t n = history.size();
   char text[32];
-  std::snprintf(text, sizeof text, "%.5g", n > from ? sum / static_cast<double>(n - from) : 0.0);
+  std::snprintf(text, sizeof text, "%.5g", mean_loss(history, n > 20 ? n - 20 : 0, n));
   return text;
 }
 
+config::Json loss_curve(const config::Json& history, std::size_t window) {
+  config::Json curve = config::Json::array();
+  for (std::size_t i = 0; i < history.size(); i += window) curve.push_back({{"step", i}, {"loss", mean_loss(history, i, i + window)}});
+  return curve;
+}
+
+std::filesystem::path config_path(const config::Json& config, const std::string& key, const std::filesystem::path& base) {
+  const std::filesystem::path p = config.at(key).get<std::string>();
+  return p.is_relative() ? base / p : p;
+}
+
+void copy_tokenizer_files(const std::filesystem::path& from, const std::filesystem::path& to) {
+  std::filesystem::create_directories(to);
+  for (const char* f : {"vocab.json", "merges.txt", "special_tokens_map.json", "tokenizer_config.json"})
+    if (std::filesystem::exists(from / f)) std::filesystem::copy_file(from / f, to / f, std::filesystem::copy_options::overwrite_existing);
+}
+
 TrainSummary summarise(const config::Json& history, std::size_t from, std::int64_t steps) {
-  auto mean = [&](std::size_t a, std::size_t b) {
-    double sum = 0;
-    std::size_t n = 0;
-    for (std::size_t i = a; i < b && i < history.size(); ++i, ++n) sum += history[i]["loss"].get<double>();
-    return n ? sum / static_cast<double>(n) : 0.0;
-  };
   TrainSummary s;
   s.steps = steps;
   const std::size_t n = history.size();
-  s.first_loss = mean(from, std::min(n, from + 10));
-  s.last_loss = mean(n >= 10 ? n - 10 : 0, n);
+  s.first_loss = mean_loss(history, from, std::min(n, from + 10));
+  s.last_loss = mean_loss(history, n >= 10 ? n - 10 : 0, n);
   return s;
 }
 

@@ -1,5 +1,6 @@
-// Pieces every toy-model training loop shares: the learning-rate schedule, the exponential moving
-// average of weights, and the run summary.
+// Pieces every toy-model training loop shares: the common config fields, resume and per-step
+// bookkeeping (checkpoints, progress line), the learning-rate schedule, the exponential moving
+// average of weights, the loss summaries, and the tokenizer files a trained model carries.
 #pragma once
 
 #include <torch/nn.h>
@@ -30,8 +31,18 @@ void set_lr(torch::optim::Optimizer& optimizer, double lr);
 // not dominated by the initial weights early on. Parameters are matched by name.
 void ema_update(torch::nn::Module& ema, const torch::nn::Module& model, double decay, std::int64_t step);
 
+// The mean loss over history[from, to) (history entries {"step", "loss"}); 0 for an empty range.
+double mean_loss(const config::Json& history, std::size_t from, std::size_t to);
 // The mean loss of the last 20 steps of a history, for the progress line ("0.04812").
 std::string format_loss(const config::Json& history);
+// Mean losses over consecutive windows of `window` steps: [{"step": first step, "loss"}, ...].
+config::Json loss_curve(const config::Json& history, std::size_t window);
+
+// A path from a training config, relative paths taken from the config file's directory `base`.
+std::filesystem::path config_path(const config::Json& config, const std::string& key, const std::filesystem::path& base);
+// Copies the CLIP tokenizer files present in `from` (vocab.json, merges.txt, special_tokens_map.json,
+// tokenizer_config.json) into `to`, so a trained model directory is self-contained.
+void copy_tokenizer_files(const std::filesystem::path& from, const std::filesystem::path& to);
 
 // Config fields every toy-model trainer has (steps, batch_size, lr, warmup, weight_decay, seed,
 // world_seed, checkpoint_every), with the given defaults, followed by `extra`.

@@ -13,6 +13,7 @@
 #include "core/progress.h"
 #include "core/safetensors.h"
 #include "data/toyworld.h"
+#include "models/checkpoint.h"
 #include "models/toy_classifier.h"
 #include "training/checkpoint.h"
 #include "training/loop.h"
@@ -69,9 +70,7 @@ TrainSummary train_classifier(const Json& c, const std::filesystem::path& out, b
   bar.finish();
 
   // The shipped layout: config.json + model.safetensors.
-  safetensors::TensorMap weights;
-  for (const auto& p : model->named_parameters(true)) weights[p.key()] = p.value().detach();
-  safetensors::write(out / "model.safetensors", weights, {{"format", "pt"}, {"producer", "diffedit train"}});
+  safetensors::write(out / "model.safetensors", models::parameter_tensors(*model), {{"format", "pt"}, {"producer", "diffedit train"}});
   fs::write_atomic(out / "config.json", Json{{"_class_name", "ToyClassifier"}, {"num_classes", mc.num_classes}, {"width", mc.width}}.dump(2));
   return summarise(progress.history, history_start, progress.step);
 }

@@ -12,9 +12,11 @@
 #include "core/rng.h"
 #include "core/safetensors.h"
 #include "data/toyworld.h"
+#include "models/checkpoint.h"
 #include "models/clip_text.h"
 #include "models/clip_vision.h"
-#include "pipelines/clip_model.h"
+#include "metrics/clip_preprocess.h"
+#include "metrics/clip_score.h"
 #include "text/clip_tokenizer.h"
 #include "training/checkpoint.h"
 
@@ -59,8 +61,7 @@ TrainSummary train_toy_clip(const Json& c, const std::filesystem::path& out, boo
   text_config.projection_dim = vision_config.projection_dim = c["projection_dim"].get<std::int64_t>();
   if (vision_config.image_size != data::toyworld::WorldSpec{}.image_size)
     throw ConfigError("config: vision_config", "image_size must be the toy world's image size");
-  std::filesystem::path tokenizer_dir = c["tokenizer"].get<std::string>();
-  if (tokenizer_dir.is_relative()) tokenizer_dir = base / tokenizer_dir;
+  const std::filesystem::path tokenizer_dir = config_path(c, "tokenizer", base);
   const auto tokenizer = text::CLIPTokenizer::load(tokenizer_dir);
 
   torch::manual_seed(c["seed"].get<std::uint64_t>());
@@ -73,9 +74,8 @@ TrainSummary train_toy_clip(const Json& c, const std::filesystem::path& out, boo
   torch::optim::AdamW optimizer(model->parameters(),
                                 torch::optim::AdamWOptions(c["lr"].get<double>()).weight_decay(c["weight_decay"].get<double>()));
   Progress progress = start_or_resume(out, *model, optimizer, resume);
-  const pipelines::ClipNormalize norm;
-  const at::Tensor mean = at::tensor(std::vector<float>(norm.mean.begin(), norm.mean.end())).view({1, 3, 1, 1});
-  const at::Tensor stdev = at::tensor(std::vector<float>(norm.std.begin(), norm.std.end())).view({1, 3, 1, 1});
+  metrics::ClipPreprocess norm;
+  norm.size = vision_config.image_size;
   const std::int64_t steps = c["steps"], batch = c["batch_size"];
   const std::uint64_t world_seed = c["world_seed"], seed = c["seed"];
   const double class_prompt = c["class_prompt"];
@@ -94,10 +94,9 @@ TrainSummary train_toy_clip(const Json& c, const std::filesystem::path& out, boo
     }
     set_lr(optimizer, warmup_cosine_lr(c["lr"].get<double>(), c["warmup"].get<std::int64_t>(), step, steps));
     optimizer.zero_grad();
-    auto unit = [](const at::Tensor& x) { return x / x.norm(2, {1}, true).clamp_min(1e-12); };
-    const at::Tensor img = unit(model->vision->forward((at::stack(images) - mean) / stdev).image_embeds);
-    const at::Tensor txt = unit(model->text->forward(tokenizer.encode_batch(texts)).text_embeds);
-    const at::Tensor logits = model->logit_scale.clamp_max(std::log(100.0)).exp() * at::matmul(img, txt.t());
+    const at::Tensor img = model->vision->forward(metrics::clip_normalize(at::stack(images), norm)).image_embeds;
+    const at::Tensor txt = model->text->forward(tokenizer.encode_batch(texts)).text_embeds;
+    const at::Tensor logits = model->logit_scale.clamp_max(std::log(100.0)).exp() * metrics::cosine_matrix(img, txt);
     // Identical texts in a batch are all positives: targets spread over every matching caption.
     std::vector<float> same(static_cast<std::size_t>(batch * batch));
     for (std::int64_t i = 0; i < batch; ++i)
@@ -112,9 +111,8 @@ TrainSummary train_toy_clip(const Json& c, const std::filesystem::path& out, boo
   bar.finish();
 
   // The shipped layout: Hugging Face's CLIPModel.
-  safetensors::TensorMap weights;
-  for (const auto& p : model->text->named_parameters(true)) weights[p.key()] = p.value().detach().contiguous();
-  for (const auto& p : model->vision->named_parameters(true)) weights[p.key()] = p.value().detach().contiguous();
+  safetensors::TensorMap weights = models::parameter_tensors(*model->text);
+  weights.merge(models::parameter_tensors(*model->vision));
   weights["logit_scale"] = model->logit_scale.detach().clone();
   safetensors::write(out / "model.safetensors", weights, {{"format", "pt"}, {"producer", "diffedit train"}});
   Json text_json = c["text_config"], vision_json = c["vision_config"];
@@ -127,11 +125,9 @@ TrainSummary train_toy_clip(const Json& c, const std::filesystem::path& out, boo
                        {"text_config", text_json},
                        {"vision_config", vision_json}};
   fs::write_atomic(out / "config.json", config.dump(2));
-  const Json pre = {{"image_mean", norm.mean}, {"image_std", norm.std}, {"crop_size", vision_config.image_size},
-                    {"size", vision_config.image_size}, {"resample", 3}, {"do_normalize", true}};
+  const Json pre = {{"image_mean", norm.mean}, {"image_std", norm.std}, {"crop_size", norm.size}, {"size", norm.size}, {"resample", 3}, {"do_normalize", true}};
   fs::write_atomic(out / "preprocessor_config.json", pre.dump(2));
-  for (const char* f : {"vocab.json", "merges.txt", "special_tokens_map.json", "tokenizer_config.json"})
-    std::filesystem::copy_file(tokenizer_dir / f, out / f, std::filesystem::copy_options::overwrite_existing);
+  copy_tokenizer_files(tokenizer_dir, out);
   fs::write_atomic(out / "training.json", Json{{"config", c}, {"steps", progress.step}}.dump(1));
   return summarise(progress.history, history_start, progress.step);
 }

@@ -13,6 +13,7 @@
 #include "core/safetensors.h"
 #include "data/toyworld.h"
 #include "diffusion/scheduler_config.h"
+#include "models/checkpoint.h"
 #include "models/clip_text.h"
 #include "models/space_to_depth_codec.h"
 #include "models/unet2d_condition.h"
@@ -45,12 +46,6 @@ class StateImpl : public nn::Module {
   ToySD model, ema;
 };
 TORCH_MODULE(State);
-
-safetensors::TensorMap tensors_of(const nn::Module& m) {
-  safetensors::TensorMap out;
-  for (const auto& p : m.named_parameters(true)) out[p.key()] = p.value().detach().contiguous();
-  return out;
-}
 }  // namespace
 
 const Schema& toy_sd_schema() {
@@ -88,8 +83,7 @@ TrainSummary train_toy_sd(const Json& c, const std::filesystem::path& out, bool 
     throw ConfigError("config: unet", "cross_attention_dim must equal the text encoder's hidden_size");
   if (scheduler.prediction_type != diffusion::PredictionType::epsilon)
     throw ConfigError("config: scheduler", "toy-sd trains epsilon prediction");
-  std::filesystem::path tokenizer_dir = c["tokenizer"].get<std::string>();
-  if (tokenizer_dir.is_relative()) tokenizer_dir = base / tokenizer_dir;
+  const std::filesystem::path tokenizer_dir = config_path(c, "tokenizer", base);
   const auto tokenizer = text::CLIPTokenizer::load(tokenizer_dir);
   if (tokenizer.max_length() > text_config.max_position_embeddings)
     throw ConfigError("config: text_encoder", "max_position_embeddings is below the tokenizer's max length");
@@ -149,8 +143,8 @@ TrainSummary train_toy_sd(const Json& c, const std::filesystem::path& out, bool 
   // The shipped model: the EMA weights in the diffusers layout.
   const std::map<std::string, std::string> meta = {{"format", "pt"}, {"producer", "diffedit train"}};
   for (const char* sub : {"unet", "vae", "text_encoder", "tokenizer", "scheduler"}) std::filesystem::create_directories(out / sub);
-  safetensors::write(out / "unet" / "diffusion_pytorch_model.safetensors", tensors_of(*state->ema->unet), meta);
-  safetensors::write(out / "text_encoder" / "model.safetensors", tensors_of(*state->ema->text_encoder), meta);
+  safetensors::write(out / "unet" / "diffusion_pytorch_model.safetensors", models::parameter_tensors(*state->ema->unet), meta);
+  safetensors::write(out / "text_encoder" / "model.safetensors", models::parameter_tensors(*state->ema->text_encoder), meta);
   Json unet_json = c["unet"];
   unet_json["_class_name"] = "UNet2DConditionModel";
   fs::write_atomic(out / "unet" / "config.json", unet_json.dump(2));
@@ -160,9 +154,7 @@ TrainSummary train_toy_sd(const Json& c, const std::filesystem::path& out, bool 
   fs::write_atomic(out / "vae" / "config.json", codec.to_json().dump(2));
   Json sched_json = c["scheduler"];
   fs::write_atomic(out / "scheduler" / "scheduler_config.json", sched_json.dump(2));
-  for (const char* f : {"vocab.json", "merges.txt", "special_tokens_map.json", "tokenizer_config.json"})
-    if (std::filesystem::exists(tokenizer_dir / f))
-      std::filesystem::copy_file(tokenizer_dir / f, out / "tokenizer" / f, std::filesystem::copy_options::overwrite_existing);
+  copy_tokenizer_files(tokenizer_dir, out / "tokenizer");
   const Json index = {{"_class_name", "StableDiffusionPipeline"},
                       {"_diffusers_version", "0.31.0"},
                       {"unet", {"diffusers", "UNet2DConditionModel"}},
@@ -174,14 +166,8 @@ TrainSummary train_toy_sd(const Json& c, const std::filesystem::path& out, bool 
                       {"feature_extractor", {nullptr, nullptr}}};
   fs::write_atomic(out / "model_index.json", index.dump(2));
   // The loss curve (means over 100-step windows) beside the config, for the model card.
-  Json curve = Json::array();
-  for (std::size_t i = 0; i < progress.history.size(); i += 100) {
-    double sum = 0;
-    std::size_t n = 0;
-    for (std::size_t j = i; j < std::min(progress.history.size(), i + 100); ++j, ++n) sum += progress.history[j]["loss"].get<double>();
-    curve.push_back({{"step", i}, {"loss", sum / static_cast<double>(n)}});
-  }
-  fs::write_atomic(out / "training.json", Json{{"config", c}, {"steps", progress.step}, {"loss_curve", curve}}.dump(1));
+  fs::write_atomic(out / "training.json",
+                   Json{{"config", c}, {"steps", progress.step}, {"loss_curve", loss_curve(progress.history, 100)}}.dump(1));
   return summarise(progress.history, history_start, progress.step);
 }
 
