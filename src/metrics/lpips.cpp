@@ -17,7 +17,7 @@ LpipsImpl::LpipsImpl(const std::string& backbone) {
   backbone_ = register_module("net", models::LpipsBackbone(backbone));
   // Parameter names as in lpips' v0.1 files: lin{k}.model.1.weight (model.0 is a dropout).
   for (std::size_t k = 0; k < backbone_->channels().size(); ++k) {
-    auto lin = register_module("lin" + std::to_string(k), std::make_shared<nn::Module>());
+    auto lin = heads_.emplace_back(register_module("lin" + std::to_string(k), std::make_shared<nn::Module>()));
     auto model = lin->register_module("model", std::make_shared<nn::Module>());
     lins_.push_back(model->register_module("1", nn::Conv2d(nn::Conv2dOptions(backbone_->channels()[k], 1, 1).bias(false))));
   }
@@ -46,21 +46,15 @@ LpipsOutput LpipsImpl::forward(const at::Tensor& a, const at::Tensor& b, bool sp
   return out;
 }
 
+void LpipsImpl::load(const safetensors::File& file) {
+  // The module registers the backbone as "net"; files carry torchvision's "features.*" at the root.
+  models::load_state_dict(*backbone_, file, "", {"lin*", "lins.*"});
+  for (std::size_t k = 0; k < heads_.size(); ++k) models::load_state_dict(*heads_[k], file, "lin" + std::to_string(k) + ".");
+}
+
 Lpips load_lpips(const std::string& backbone, const std::filesystem::path& weights) {
   Lpips lpips(backbone);
-  const auto file = safetensors::File::open(weights);
-  // The module registers the backbone as "net"; files carry torchvision's "features.*" at the root.
-  models::load_state_dict(*lpips->backbone(), file, "", {"lin*", "lins.*"});
-  for (std::size_t k = 0; k < lpips->backbone()->channels().size(); ++k) {
-    const std::string name = "lin" + std::to_string(k) + ".model.1.weight";
-    if (!file.contains(name)) throw FormatError(weights.string(), "no tensor '" + name + "'");
-    auto params = lpips->named_parameters(true);
-    torch::NoGradGuard no_grad;
-    at::Tensor target = params[name];
-    const at::Tensor value = file.tensor(name);
-    if (value.sizes() != target.sizes()) throw FormatError(weights.string(), "'" + name + "' has the wrong shape");
-    target.copy_(value);
-  }
+  lpips->load(safetensors::File::open(weights));
   lpips->eval();
   return lpips;
 }

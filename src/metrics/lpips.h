@@ -28,12 +28,16 @@ class LpipsImpl : public torch::nn::Module {
   // in0, in1 [B, 3, H, W] in [-1, 1] (`normalize`: inputs in [0, 1], mapped to 2x - 1 first).
   LpipsOutput forward(const at::Tensor& in0, const at::Tensor& in1, bool spatial = false, bool normalize = false);
   models::LpipsBackbone backbone() const { return backbone_; }
+  // Loads backbone (torchvision `features.*`) and heads (`lin{k}.model.1.weight`) from one file;
+  // `lins.{k}.*` aliases are ignored.
+  void load(const safetensors::File& file);
   // The head output lin_k(diff_k) before averaging, for inspection.
   std::vector<at::Tensor> head_outputs(const at::Tensor& in0, const at::Tensor& in1);
 
  private:
   models::LpipsBackbone backbone_{nullptr};
   std::vector<torch::nn::Conv2d> lins_;
+  std::vector<std::shared_ptr<torch::nn::Module>> heads_;  // lin{k}, the modules holding lins_[k]
 };
 TORCH_MODULE(Lpips);
 

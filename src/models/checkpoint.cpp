@@ -64,19 +64,35 @@ safetensors::TensorMap parameter_tensors(const torch::nn::Module& module) {
   return out;
 }
 
+namespace {
+// A name pattern: exact, or with one '*' standing for any run of characters ("lin*", "*num_batches_tracked").
+bool matches(const std::string& pattern, const std::string& name) {
+  const auto star = pattern.find('*');
+  if (star == std::string::npos) return name == pattern;
+  const std::string head = pattern.substr(0, star), tail = pattern.substr(star + 1);
+  return name.size() >= head.size() + tail.size() && name.starts_with(head) && name.ends_with(tail);
+}
+bool matches_any(const std::vector<std::string>& patterns, const std::string& name) {
+  return std::any_of(patterns.begin(), patterns.end(), [&](const std::string& p) { return matches(p, name); });
+}
+}  // namespace
+
 void load_state_dict(torch::nn::Module& module, const safetensors::File& file, const std::string& prefix,
-                     const std::vector<std::string>& ignore_unexpected) {
+                     const std::vector<std::string>& ignore_unexpected, const std::vector<std::string>& ignore_missing) {
   LoadReport report = check_state_dict(module, file, prefix);
-  std::erase_if(report.unexpected, [&](const std::string& name) {
-    return std::any_of(ignore_unexpected.begin(), ignore_unexpected.end(), [&](const std::string& pattern) {
-      if (!pattern.empty() && pattern.back() == '*') return name.rfind(pattern.substr(0, pattern.size() - 1), 0) == 0;
-      return name == pattern;
-    });
-  });
-  if (!report.ok()) throw FormatError(file.path().string(), "does not match the model: " + report.summary());
+  std::erase_if(report.unexpected, [&](const std::string& name) { return matches_any(ignore_unexpected, name); });
+  std::erase_if(report.missing, [&](const std::string& name) { return matches_any(ignore_missing, name); });
+  if (!report.ok()) {
+    for (auto* names : {&report.missing, &report.unexpected, &report.mismatched})
+      for (auto& n : *names) n = prefix + n;  // as the file names them
+    throw FormatError(file.path().string(), "does not match the model: " + report.summary());
+  }
   torch::NoGradGuard no_grad;
-  for (auto& p : module.named_parameters(true)) p.value().copy_(file.tensor(prefix + p.key()));
-  for (auto& b : module.named_buffers(true)) b.value().copy_(file.tensor(prefix + b.key()));
+  // Tensors allowed to be missing keep their initial values.
+  for (auto& p : module.named_parameters(true))
+    if (file.contains(prefix + p.key())) p.value().copy_(file.tensor(prefix + p.key()));
+  for (auto& b : module.named_buffers(true))
+    if (file.contains(prefix + b.key())) b.value().copy_(file.tensor(prefix + b.key()));
 }
 
 std::filesystem::path find_weights(const std::filesystem::path& dir, const std::string& stem,

@@ -25,9 +25,10 @@ struct LoadReport {
 // and buffers. Copies values (converting dtype) only when everything lines up; otherwise throws
 // FormatError naming the file and the first names of each kind of problem.
 // Names in `ignore_unexpected` may be in the file without being in the module (legacy buffers, or
-// the other half of a combined checkpoint); an entry ending in '*' matches every name it prefixes.
+// the other half of a combined checkpoint); names in `ignore_missing` may be absent from the file
+// (they keep their initial values). An entry may hold one '*' matching any run of characters.
 void load_state_dict(torch::nn::Module& module, const safetensors::File& file, const std::string& prefix = "",
-                     const std::vector<std::string>& ignore_unexpected = {});
+                     const std::vector<std::string>& ignore_unexpected = {}, const std::vector<std::string>& ignore_missing = {});
 LoadReport check_state_dict(const torch::nn::Module& module, const safetensors::File& file, const std::string& prefix = "");
 
 // A module's parameters by name (detached, contiguous), as a checkpoint file stores them.

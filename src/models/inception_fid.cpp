@@ -151,16 +151,8 @@ at::Tensor InceptionFidImpl::forward(const at::Tensor& images, std::vector<at::T
 
 InceptionFid load_inception_fid(const std::filesystem::path& weights) {
   InceptionFid model;
-  const auto file = safetensors::File::open(weights);
   // fc (the 1008-way classifier) is not used; BatchNorm's num_batches_tracked may be absent.
-  LoadReport report = check_state_dict(*model, file);
-  std::erase_if(report.unexpected, [](const std::string& n) { return n.rfind("fc.", 0) == 0; });
-  std::erase_if(report.missing, [](const std::string& n) { return n.ends_with("num_batches_tracked"); });
-  if (!report.ok()) throw FormatError(weights.string(), "does not match the FID Inception: " + report.summary());
-  torch::NoGradGuard no_grad;
-  for (auto& p : model->named_parameters(true)) p.value().copy_(file.tensor(p.key()));
-  for (auto& b : model->named_buffers(true))
-    if (file.contains(b.key())) b.value().copy_(file.tensor(b.key()));
+  load_state_dict(*model, safetensors::File::open(weights), "", {"fc.*"}, {"*num_batches_tracked"});
   model->eval();
   return model;
 }

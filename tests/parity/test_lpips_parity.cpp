@@ -79,3 +79,16 @@ TEST(LpipsParity, BadInputsAreNamed) {
   torch::NoGradGuard no_grad;
   EXPECT_THROW(lp->forward(at::zeros({1, 3, 64, 64}), at::zeros({1, 3, 32, 32})), diffedit::InputError);
 }
+
+TEST(LpipsParity, MissingHeadIsNamedAsTheFileNamesIt) {
+  diffedit::testing::ScratchDir dir;
+  auto weights = diffedit::testing::generated_network("lpips_alex");
+  weights.erase("lin3.model.1.weight");
+  diffedit::safetensors::write(dir / "w.safetensors", weights);
+  try {
+    m::load_lpips("alex", dir / "w.safetensors");
+    FAIL();
+  } catch (const diffedit::FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("1 missing: lin3.model.1.weight"), std::string::npos) << e.what();
+  }
+}
