@@ -15,7 +15,7 @@ JOBS=${DIFFEDIT_JOBS:-$(nproc)}
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   libtorch-dev            # libtorch 1.13 (CPU) with its CMake config "Torch"
-  libopencv-dev libeigen3-dev libtbb-dev libhdf5-dev nlohmann-json3-dev libcli11-dev libicu-dev
+  libopencv-dev libeigen3-dev libtbb-dev libhdf5-dev nlohmann-json3-dev libcli11-dev libicu-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # libtorch links the generic libblas.so.3, which Debian resolves to the slow reference (netlib)
   # BLAS; OpenBLAS's OpenMP build takes over through Debian's alternatives and shares libtorch's

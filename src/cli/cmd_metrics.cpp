@@ -1,8 +1,11 @@
 // `diffedit metrics fid --stats A.h5 --stats B.h5`: the Fréchet distance of two statistics files;
 // the number is the last line on stdout. Statistics from different feature networks (or different
 // weights) are refused: their distance means nothing.
+// `diffedit metrics stats --images DIR|LIST --net NAME --out S.h5`: features of an image set by a
+// named feature network (through the feature cache) -> mean and covariance in HDF5.
 // `diffedit metrics lpips A.png B.png --net alex --weights W.safetensors`: LPIPS v0.1 of two images
 // of the same size (read as RGB in [0, 1], mapped to [-1, 1]); the distance is the last line.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
@@ -10,6 +13,7 @@
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/image_io.h"
+#include "eval/features.h"
 #include "metrics/frechet.h"
 #include "metrics/clip_score.h"
 #include "metrics/lpips.h"
@@ -26,10 +30,23 @@ Command add_metrics(CLI::App& app) {
     std::vector<std::string> images;
     std::string net = "alex", weights;
     std::string model, image, text;
+    std::string stats_images, stats_net, stats_weights, stats_out, cache;
+    bool no_cache = false;
+    std::int64_t batch = 32;
   };
   auto a = std::make_shared<Args>();
   CLI::App* sub = app.add_subcommand("metrics", "Compute metrics from files (fid, ...)");
   sub->require_subcommand(1);
+  CLI::App* stats = sub->add_subcommand("stats", "Feature statistics (mu, sigma) of an image folder or list, to HDF5");
+  stats->add_option("--images", a->stats_images, "A folder of .png/.jpg images or a text file listing image paths")->required();
+  std::string nets;
+  for (const auto& n : eval::feature_net_catalogue()) nets += "\n  " + n.name + " (--weights " + n.weights + "): " + n.description;
+  stats->add_option("--net", a->stats_net, "Feature network:" + nets)->required();
+  stats->add_option("--weights", a->stats_weights, "Its weights (default for toy-classifier: models/toy-classifier)");
+  stats->add_option("--out", a->stats_out, "Statistics file to write (.h5)")->required();
+  stats->add_option("--cache", a->cache, "Feature cache folder (default: $DIFFEDIT_CACHE, $XDG_CACHE_HOME or ~/.cache, /diffedit-bench/features)");
+  stats->add_flag("--no-cache", a->no_cache, "Neither read nor write the feature cache");
+  stats->add_option("--batch", a->batch, "Images per forward pass")->check(CLI::Range(1, 4096))->capture_default_str();
   CLI::App* fid = sub->add_subcommand("fid", "Fréchet distance of two HDF5 statistics files (mu, sigma)");
   fid->add_option("--stats", a->stats, "Two statistics files")->required()->expected(2);
   fid->add_option("--offset", a->offset, "eps I inside the root: never (exact), always (pytorch-fid's retry branch)")
@@ -44,7 +61,28 @@ Command add_metrics(CLI::App& app) {
   clip->add_option("--model", a->model, "A CLIP model directory (Hugging Face CLIPModel layout, e.g. models/toy-clip)")->required();
   clip->add_option("--image", a->image, "Image")->required();
   clip->add_option("--text", a->text, "Text")->required();
-  return {sub, [a, fid, lpips, clip] {
+  return {sub, [a, fid, lpips, clip, stats] {
+            if (stats->parsed()) {
+              std::filesystem::path weights = a->stats_weights;
+              const auto catalogue = eval::feature_net_catalogue();
+              if (std::none_of(catalogue.begin(), catalogue.end(), [&](const auto& n) { return n.name == a->stats_net; }))
+                eval::make_feature_net(a->stats_net, weights);  // throws the unknown-name error with the known names
+              if (weights.empty()) {
+                if (a->stats_net != "toy-classifier") throw InputError("--weights", "the feature network '" + a->stats_net + "' needs --weights");
+                weights = "models/toy-classifier";
+              }
+              auto net = eval::make_feature_net(a->stats_net, weights);
+              const auto images = eval::list_images(a->stats_images);
+              if (images.size() < 2) throw InputError(a->stats_images, "statistics need at least 2 images, found 1");
+              const std::filesystem::path cache = a->no_cache ? std::filesystem::path() : a->cache.empty() ? eval::default_feature_cache() : std::filesystem::path(a->cache);
+              const auto run = eval::image_features(net, images, cache, a->batch);
+              metrics::StatsFile file{metrics::feature_stats(run.features), net.name, net.weights_hash, net.preprocessing};
+              metrics::write_stats(a->stats_out, file);
+              log::info(images.size(), " images, ", run.features.size(1), " features", run.from_cache ? " (from the cache " : "",
+                        run.from_cache ? run.cache_entry.string() + ")" : "", ", images sha256 ", run.images_hash);
+              std::cout << a->stats_out << '\n';
+              return 0;
+            }
             if (clip->parsed()) {
               auto model = pipelines::ClipModel::load(a->model);
               torch::NoGradGuard no_grad;

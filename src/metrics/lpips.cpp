@@ -23,12 +23,15 @@ LpipsImpl::LpipsImpl(const std::string& backbone) {
   }
 }
 
+at::Tensor LpipsImpl::scaling_layer(const at::Tensor& x) {
+  // (x - shift) / scale, float32 constants.
+  const at::Tensor shift = at::tensor({-.030f, -.088f, -.188f}, x.options()).view({1, 3, 1, 1});
+  const at::Tensor scale = at::tensor({.458f, .448f, .450f}, x.options()).view({1, 3, 1, 1});
+  return (x - shift) / scale;
+}
+
 std::vector<at::Tensor> LpipsImpl::head_outputs(const at::Tensor& in0, const at::Tensor& in1) {
-  // The scaling layer: (x - shift) / scale, float32 constants.
-  const auto options = in0.options();
-  const at::Tensor shift = at::tensor({-.030f, -.088f, -.188f}, options).view({1, 3, 1, 1});
-  const at::Tensor scale = at::tensor({.458f, .448f, .450f}, options).view({1, 3, 1, 1});
-  const auto f0 = backbone_->forward((in0 - shift) / scale), f1 = backbone_->forward((in1 - shift) / scale);
+  const auto f0 = backbone_->forward(scaling_layer(in0)), f1 = backbone_->forward(scaling_layer(in1));
   std::vector<at::Tensor> out;
   for (std::size_t k = 0; k < f0.size(); ++k) out.push_back(lins_[k]->forward((unit_normalize(f0[k]) - unit_normalize(f1[k])).pow(2)));
   return out;

@@ -28,6 +28,8 @@ class LpipsImpl : public torch::nn::Module {
   // in0, in1 [B, 3, H, W] in [-1, 1] (`normalize`: inputs in [0, 1], mapped to 2x - 1 first).
   LpipsOutput forward(const at::Tensor& in0, const at::Tensor& in1, bool spatial = false, bool normalize = false);
   models::LpipsBackbone backbone() const { return backbone_; }
+  // LPIPS' input scaling ahead of the backbone, x in [-1, 1].
+  static at::Tensor scaling_layer(const at::Tensor& x);
   // Loads backbone (torchvision `features.*`) and heads (`lin{k}.model.1.weight`) from one file;
   // `lins.{k}.*` aliases are ignored.
   void load(const safetensors::File& file);
