@@ -21,6 +21,8 @@ PACKAGES=(
   # BLAS; OpenBLAS's OpenMP build takes over through Debian's alternatives and shares libtorch's
   # OpenMP runtime (2.2x faster UNet calls on the tiny model, far more on real sizes).
   libopenblas0-openmp
+  # Debian's Python with PyTorch: the weight converter (scripts/convert_weights.py) and its test.
+  python3-torch python3-torchvision python3-numpy python3-pil
 )
 
 missing=()
