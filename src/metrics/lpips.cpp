@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "core/errors.h"
+#include "metrics/region.h"
 #include "models/checkpoint.h"
 
 namespace diffedit::metrics {
@@ -60,6 +61,11 @@ Lpips load_lpips(const std::string& backbone, const std::filesystem::path& weigh
   lpips->load(safetensors::File::open(weights));
   lpips->eval();
   return lpips;
+}
+
+double masked_lpips(Lpips& model, const at::Tensor& a01, const at::Tensor& b01, const at::Tensor& mask, bool inside) {
+  torch::NoGradGuard no_grad;
+  return masked_mean(model->forward(a01, b01, true, true).distance, mask, inside ? Region::inside : Region::outside);
 }
 
 }  // namespace diffedit::metrics

@@ -43,6 +43,10 @@ class LpipsImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Lpips);
 
+// LPIPS restricted to a region: the mean of the spatial map (images [1, 3, H, W] in [0, 1]) over the
+// pixels inside or outside `mask` (metrics/region.h conventions).
+double masked_lpips(Lpips& model, const at::Tensor& a01, const at::Tensor& b01, const at::Tensor& mask, bool inside);
+
 // Loads backbone (torchvision `features.*`) and head (`lin{k}.model.1.weight`) tensors from one
 // safetensors file (as scripts/convert_weights.py writes it); `lins.{k}.*` aliases are ignored.
 Lpips load_lpips(const std::string& backbone, const std::filesystem::path& weights);
