@@ -83,7 +83,7 @@ FeatureNet make_feature_net(const std::string& name, const std::filesystem::path
     net.extract = [model](const at::Tensor& images) {
       std::vector<at::Tensor> pooled;
       for (const at::Tensor& f : model->backbone()->forward(metrics::LpipsImpl::scaling_layer(2 * images - 1)))
-        pooled.push_back((f / (f.pow(2).sum(1, true).sqrt() + 1e-10)).mean({2, 3}));
+        pooled.push_back(metrics::unit_normalize(f).mean({2, 3}));
       return at::cat(pooled, 1).to(at::kFloat);
     };
   } else {

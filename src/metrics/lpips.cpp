@@ -11,8 +11,26 @@ namespace diffedit::metrics {
 namespace nn = torch::nn;
 
 namespace {
-at::Tensor unit_normalize(const at::Tensor& f) { return f / (f.pow(2).sum(1, true).sqrt() + 1e-10); }
+// Spatial average of each layer term (or bilinear upsampling to h x w), then the sum over layers.
+LpipsOutput combine_layers(const std::vector<at::Tensor>& terms, bool spatial, std::int64_t h, std::int64_t w) {
+  LpipsOutput out;
+  for (const auto& t : terms) {
+    out.layers.push_back(spatial ? at::upsample_bilinear2d(t, {h, w}, false) : t.mean({2, 3}, true));
+    out.distance = out.distance.defined() ? out.distance + out.layers.back() : out.layers.back();
+  }
+  return out;
+}
 }  // namespace
+
+at::Tensor unit_normalize(const at::Tensor& f) { return f / (f.pow(2).sum(1, true).sqrt() + 1e-10); }
+
+LpipsOutput lpips_unweighted(const std::vector<at::Tensor>& f0, const std::vector<at::Tensor>& f1, bool spatial, std::int64_t h,
+                             std::int64_t w) {
+  if (f0.size() != f1.size() || f0.empty()) throw InputError("lpips", "needs the same non-empty list of layers for both images");
+  std::vector<at::Tensor> terms;
+  for (std::size_t k = 0; k < f0.size(); ++k) terms.push_back((unit_normalize(f0[k]) - unit_normalize(f1[k])).pow(2).sum(1, true));
+  return combine_layers(terms, spatial, h, w);
+}
 
 LpipsImpl::LpipsImpl(const std::string& backbone) {
   backbone_ = register_module("net", models::LpipsBackbone(backbone));
@@ -42,12 +60,7 @@ LpipsOutput LpipsImpl::forward(const at::Tensor& a, const at::Tensor& b, bool sp
   if (a.sizes() != b.sizes() || a.dim() != 4 || a.size(1) != 3)
     throw InputError("lpips", "needs two [B, 3, H, W] batches of the same size");
   const at::Tensor in0 = normalize ? 2 * a - 1 : a, in1 = normalize ? 2 * b - 1 : b;
-  LpipsOutput out;
-  for (const auto& h : head_outputs(in0, in1)) {
-    out.layers.push_back(spatial ? at::upsample_bilinear2d(h, {a.size(2), a.size(3)}, false) : h.mean({2, 3}, true));
-    out.distance = out.distance.defined() ? out.distance + out.layers.back() : out.layers.back();
-  }
-  return out;
+  return combine_layers(head_outputs(in0, in1), spatial, a.size(2), a.size(3));
 }
 
 void LpipsImpl::load(const safetensors::File& file) {

@@ -43,6 +43,16 @@ class LpipsImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Lpips);
 
+// f / (sqrt(sum_c f^2) + 1e-10): LPIPS' normalisation of a feature map [B, C, H, W] over channels.
+at::Tensor unit_normalize(const at::Tensor& f);
+
+// LPIPS without learned heads (the lpips=False "baseline" of Zhang et al.): per layer the channel
+// sum of the squared difference of unit-normalised features, spatially averaged (or upsampled to
+// h x w when `spatial`), summed over layers. Used with the toy classifier's stages on the toy world,
+// where no calibrated heads exist.
+LpipsOutput lpips_unweighted(const std::vector<at::Tensor>& f0, const std::vector<at::Tensor>& f1, bool spatial = false,
+                             std::int64_t h = 0, std::int64_t w = 0);
+
 // LPIPS restricted to a region: the mean of the spatial map (images [1, 3, H, W] in [0, 1]) over the
 // pixels inside or outside `mask` (metrics/region.h conventions).
 double masked_lpips(Lpips& model, const at::Tensor& a01, const at::Tensor& b01, const at::Tensor& mask, bool inside);

@@ -30,6 +30,17 @@ at::Tensor ToyClassifierImpl::features(const at::Tensor& images) {
   return body_->forward(images * 2 - 1).mean(at::IntArrayRef{2, 3});
 }
 
+std::vector<at::Tensor> ToyClassifierImpl::stages(const at::Tensor& images) {
+  std::vector<at::Tensor> out;
+  at::Tensor x = images * 2 - 1;
+  std::size_t i = 0;
+  for (auto& layer : *body_) {
+    x = layer.forward(x);
+    if (i++ % 6 == 5) out.push_back(x);  // six modules per stage
+  }
+  return out;
+}
+
 at::Tensor ToyClassifierImpl::forward(const at::Tensor& images) { return head_->forward(features(images)); }
 
 ToyClassifier load_toy_classifier(const std::filesystem::path& dir) {

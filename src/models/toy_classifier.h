@@ -20,6 +20,9 @@ class ToyClassifierImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& images);
   // Penultimate features [B, 4 * width] (global average of the last stage).
   at::Tensor features(const at::Tensor& images);
+  // The outputs of the three stages ([B, width, 16, 16], [B, 2 width, 8, 8], [B, 4 width, 4, 4]
+  // for 32x32 inputs): the layers of the toy world's perceptual distance.
+  std::vector<at::Tensor> stages(const at::Tensor& images);
 
  private:
   torch::nn::Sequential body_{nullptr};

@@ -10,6 +10,7 @@
 #include "core/image_io.h"
 #include "data/toyworld.h"
 #include "eval/features.h"
+#include "metrics/lpips.h"
 #include "metrics/stats_file.h"
 #include "models/toy_classifier.h"
 #include "test_support.h"
@@ -152,4 +153,29 @@ TEST(Cli, MetricsStatsRejectsBadInput) {
   EXPECT_NE(no_weights.err.find("needs --weights"), std::string::npos) << no_weights.err;
 }
 
+}  // namespace
+
+namespace {
+TEST(Features, ToyClassifierStagesGiveAnUnweightedLpips) {
+  auto model = diffedit::models::load_toy_classifier(classifier_dir());
+  torch::NoGradGuard no_grad;
+  std::vector<at::Tensor> items;
+  for (int i = 0; i < 3; ++i) items.push_back(diffedit::data::toyworld::generate("test", i).image);
+  const at::Tensor x = at::stack(items);
+  const auto stages = model->stages(x);
+  ASSERT_EQ(stages.size(), 3u);
+  EXPECT_EQ(stages[0].sizes(), (std::vector<std::int64_t>{3, 32, 16, 16}));
+  EXPECT_TRUE(at::allclose(stages.back().mean({2, 3}), model->features(x), 1e-5, 1e-6));
+
+  const at::Tensor a = x.slice(0, 0, 1), b = x.slice(0, 1, 2);
+  auto d = [&](const at::Tensor& p, const at::Tensor& q) {
+    return diffedit::metrics::lpips_unweighted(model->stages(p), model->stages(q)).distance.item<double>();
+  };
+  EXPECT_EQ(d(a, a), 0.0);
+  EXPECT_GT(d(a, b), 0.0);
+  EXPECT_NEAR(d(a, b), d(b, a), 1e-7);
+  const auto spatial = diffedit::metrics::lpips_unweighted(model->stages(a), model->stages(b), true, 32, 32);
+  EXPECT_EQ(spatial.distance.sizes(), (std::vector<std::int64_t>{1, 1, 32, 32}));
+  EXPECT_EQ(spatial.layers.size(), 3u);
+}
 }  // namespace
