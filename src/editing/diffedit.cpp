@@ -7,6 +7,8 @@
 
 namespace diffedit::editing {
 
+using config::Json;
+
 namespace {
 
 const at::Tensor& or_empty(const at::Tensor& t, const DiffEditTexts& texts) { return t.defined() ? t : texts.empty; }
@@ -32,6 +34,38 @@ DiffEditOptions DiffEditOptions::preset(DiffEditMode mode) {
     o.paste = PasteLevel::step_input;
   }
   return o;
+}
+
+DiffEditOptions diffedit_options(const config::Json& p) {
+  auto o = DiffEditOptions::preset(p["mode"] == "paper" ? DiffEditMode::paper : DiffEditMode::diffusers_compat);
+  o.strength = p["strength"];
+  o.steps = p["steps"];
+  o.guidance = p["guidance"];
+  if (p.contains("threshold")) o.threshold = p["threshold"];
+  if (p.contains("mask_samples")) o.mask_samples = p["mask_samples"];
+  if (p.contains("mask_strength")) o.mask_strength = p["mask_strength"];
+  if (p.contains("clamp_ratio")) o.clamp_ratio = p["clamp_ratio"];
+  if (p.contains("quantile")) o.quantile = p["quantile"];
+  if (p.contains("normalization"))
+    o.normalization = p["normalization"] == "clamp_mean_ratio" ? MaskNormalization::clamp_mean_ratio : MaskNormalization::quantile_minmax;
+  if (p.value("mask_guidance", Json()).is_number()) o.mask_guidance = p["mask_guidance"];
+  else if (o.mask_guidance > 1.0) o.mask_guidance = o.guidance;  // diffusers guides the contrast with the same scale
+  if (p.value("mask_guidance_order", Json()).is_string())
+    o.mask_guidance_order = p["mask_guidance_order"] == "swapped" ? GuidanceOrder::swapped : GuidanceOrder::standard;
+  if (p.value("encode_with_reference", Json()).is_boolean()) o.encode_with_reference = p["encode_with_reference"];
+  if (p.value("sample_posterior", Json()).is_boolean()) o.sample_posterior = p["sample_posterior"];
+  if (p.value("paste", Json()).is_string()) o.paste = p["paste"] == "step_output" ? PasteLevel::step_output : PasteLevel::step_input;
+  return o;
+}
+
+DiffEditTexts encode_texts(pipelines::StableDiffusion& sd, const std::string& query, const std::string& reference) {
+  const at::Tensor e = sd.encode_prompts({query, reference, ""});
+  return {.query = e.slice(0, 0, 1), .reference = e.slice(0, 1, 2), .empty = e.slice(0, 2, 3)};
+}
+
+at::Tensor image_latents(pipelines::StableDiffusion& sd, const at::Tensor& image, bool sample, NoiseSource& noise) {
+  const auto posterior = sd.encode(image);
+  return sample ? sd.to_latents(posterior, noise.randn(posterior.mean.sizes())) : sd.to_latents(posterior);
 }
 
 at::Tensor MaskEstimate::binarize(double threshold) const {

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "core/config.h"
 #include "diffusion/scheduler_config.h"
 #include "editing/noise.h"
 #include "pipelines/pipeline.h"
@@ -82,6 +83,15 @@ struct Inversion {
   // The encoded latent at `level`: x0 below the first level.
   const at::Tensor& at_level(std::int64_t level) const;
 };
+
+// Options from the parameters of a DiffEdit-family method, as validated by the method registry
+// (editing/method.h): the mode's preset with every given parameter applied.
+DiffEditOptions diffedit_options(const config::Json& parameters);
+
+// Prompt embeddings of Q, R and the empty text, in one text-encoder call.
+DiffEditTexts encode_texts(pipelines::StableDiffusion& sd, const std::string& query, const std::string& reference);
+// Latents of an image [1, 3, H, W]: the posterior's mode, or a sample drawn from `noise`.
+at::Tensor image_latents(pipelines::StableDiffusion& sd, const at::Tensor& image, bool sample, NoiseSource& noise);
 
 // Step 1. `x0` are the latents of the input ([1, C, h, w]); for diffusers compatibility one
 // posterior sample per draw may be passed instead ([n, C, h, w]).

@@ -29,6 +29,13 @@ struct EditResult {
   at::Tensor mask_map{};       // [1, 1, h, w] continuous map before thresholding, if any
   std::int64_t denoiser_evaluations = 0;  // per image per UNet evaluation; a guided pair counts 2
   double seconds = 0.0;
+  // Stages other settings of the same input can share (editing/shared_edits.h): their keys and
+  // evaluations, included in denoiser_evaluations (which is the cost of this setting run alone).
+  struct SharedStage {
+    std::string key;
+    std::int64_t evaluations = 0;
+  };
+  std::vector<SharedStage> shared{};
 };
 
 class EditMethod {

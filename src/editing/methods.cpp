@@ -47,28 +47,6 @@ Schema diffedit_schema() {
   });
 }
 
-DiffEditOptions diffedit_options(const Json& p) {
-  auto o = DiffEditOptions::preset(p["mode"] == "paper" ? DiffEditMode::paper : DiffEditMode::diffusers_compat);
-  o.strength = p["strength"];
-  o.steps = p["steps"];
-  o.guidance = p["guidance"];
-  if (p.contains("threshold")) o.threshold = p["threshold"];
-  if (p.contains("mask_samples")) o.mask_samples = p["mask_samples"];
-  if (p.contains("mask_strength")) o.mask_strength = p["mask_strength"];
-  if (p.contains("clamp_ratio")) o.clamp_ratio = p["clamp_ratio"];
-  if (p.contains("quantile")) o.quantile = p["quantile"];
-  if (p.contains("normalization"))
-    o.normalization = p["normalization"] == "clamp_mean_ratio" ? MaskNormalization::clamp_mean_ratio : MaskNormalization::quantile_minmax;
-  if (p.value("mask_guidance", Json()).is_number()) o.mask_guidance = p["mask_guidance"];
-  else if (o.mask_guidance > 1.0) o.mask_guidance = o.guidance;  // diffusers guides the contrast with the same scale
-  if (p.value("mask_guidance_order", Json()).is_string())
-    o.mask_guidance_order = p["mask_guidance_order"] == "swapped" ? GuidanceOrder::swapped : GuidanceOrder::standard;
-  if (p.value("encode_with_reference", Json()).is_boolean()) o.encode_with_reference = p["encode_with_reference"];
-  if (p.value("sample_posterior", Json()).is_boolean()) o.sample_posterior = p["sample_posterior"];
-  if (p.value("paste", Json()).is_string()) o.paste = p["paste"] == "step_output" ? PasteLevel::step_output : PasteLevel::step_input;
-  return o;
-}
-
 // Shared plumbing: texts, latents, timing, counters.
 class MethodBase : public EditMethod {
  public:
@@ -91,12 +69,10 @@ class MethodBase : public EditMethod {
   virtual EditResult run(pipelines::StableDiffusion& sd, const EditRequest& request, NoiseSource& noise) = 0;
 
   static DiffEditTexts texts(pipelines::StableDiffusion& sd, const EditRequest& request) {
-    const at::Tensor e = sd.encode_prompts({request.query, request.reference, ""});
-    return {.query = e.slice(0, 0, 1), .reference = e.slice(0, 1, 2), .empty = e.slice(0, 2, 3)};
+    return encode_texts(sd, request.query, request.reference);
   }
   static at::Tensor latents(pipelines::StableDiffusion& sd, const EditRequest& request, bool sample, NoiseSource& noise) {
-    const auto posterior = sd.encode(request.image);
-    return sample ? sd.to_latents(posterior, noise.randn(posterior.mean.sizes())) : sd.to_latents(posterior);
+    return image_latents(sd, request.image, sample, noise);
   }
 
   // SDEdit's skeleton: noise x0 to the first level of the schedule truncated at `strength`, then

@@ -1,0 +1,164 @@
+#include "editing/shared_edits.h"
+
+#include <ATen/ATen.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+
+#include "core/errors.h"
+#include "diffusion/schedulers.h"
+#include "editing/diffedit.h"
+#include "editing/noise.h"
+
+namespace diffedit::editing {
+
+namespace {
+
+using config::Json;
+
+bool in_family(const std::string& method) { return method == "diffedit" || method == "encode_decode"; }
+
+// What the mask map depends on.
+std::string mask_key(const Json& p) {
+  return Json{{"mode", p["mode"]},           {"steps", p["steps"]},           {"mask_samples", p["mask_samples"]},
+              {"mask_strength", p["mask_strength"]}, {"mask_guidance", p["mask_guidance"]},
+              {"mask_guidance_order", p["mask_guidance_order"]}, {"normalization", p["normalization"]},
+              {"clamp_ratio", p["clamp_ratio"]}, {"quantile", p["quantile"]},  {"sample_posterior", p["sample_posterior"]},
+              {"guidance", diffedit_options(p).mask_guidance > 1.0 ? p["guidance"] : Json()}}
+      .dump();
+}
+
+// What the inversion depends on (besides r); `after` separates posterior samples drawn at
+// different points of the noise stream.
+std::string inversion_key(const Json& p, const std::string& after) {
+  const DiffEditOptions o = diffedit_options(p);
+  Json k = {{"mode", p["mode"]}, {"steps", p["steps"]}, {"encode_with_reference", o.encode_with_reference},
+            {"sample_posterior", o.sample_posterior}, {"guidance", o.encode_with_reference ? p["guidance"] : Json()}};
+  if (o.sample_posterior) k["after"] = after;
+  return k.dump();
+}
+
+std::int64_t inversion_steps(const DiffEditOptions& o, const diffusion::SchedulerConfig& scheduler) {
+  diffusion::DDIMScheduler ddim(scheduler);
+  ddim.set_timesteps(o.steps);
+  return static_cast<std::int64_t>(diffusion::truncate_timesteps(ddim.timesteps(), o.strength).invert.size());
+}
+
+struct MaskEntry {
+  MaskEstimate estimate;
+  std::unique_ptr<SeededNoise> noise;  // the stream after the mask's draws
+  at::Tensor x0;                        // the encoded latent drawn after them (sampled posterior), lazily
+  std::int64_t evaluations = 0;
+};
+
+struct InversionEntry {
+  Inversion inversion;
+  std::int64_t evaluations = 0, steps = 0;
+};
+
+}  // namespace
+
+void edit_shared(pipelines::StableDiffusion& sd, const EditRequest& request, const std::vector<Setting>& settings,
+                 const std::function<void(std::size_t, EditResult&&)>& on_result) {
+  std::vector<std::unique_ptr<EditMethod>> methods;
+  for (const auto& s : settings) methods.push_back(make_method(s.method, s.parameters, s.method));
+
+  // Standalone methods first; then the family, grouped so caches are built once.
+  std::vector<std::size_t> family;
+  for (std::size_t i = 0; i < settings.size(); ++i) {
+    if (in_family(settings[i].method)) {
+      family.push_back(i);
+      continue;
+    }
+    SeededNoise noise(request.seed);
+    on_result(i, methods[i]->edit(sd, request, noise));
+  }
+  if (family.empty()) return;
+
+  torch::NoGradGuard no_grad;
+  const DiffEditTexts texts = encode_texts(sd, request.query, request.reference);
+  std::map<std::string, MaskEntry> masks;
+  std::map<std::string, InversionEntry> inversions;
+  std::map<std::string, double> largest_strength;
+  std::vector<std::string> mask_keys(settings.size()), inversion_keys(settings.size());
+  for (const std::size_t i : family) {
+    const Json& p = methods[i]->parameters();
+    if (settings[i].method == "diffedit") mask_keys[i] = mask_key(p);
+    inversion_keys[i] = inversion_key(p, settings[i].method == "diffedit" ? mask_keys[i] : "fresh");
+    double& r = largest_strength[inversion_keys[i]];
+    r = std::max(r, p["strength"].get<double>());
+  }
+
+  for (const std::size_t i : family) {
+    const auto start = std::chrono::steady_clock::now();
+    const Json& p = methods[i]->parameters();
+    DiffEditOptions o = diffedit_options(p);
+    EditResult r;
+
+    MaskEntry* mask = nullptr;
+    if (!mask_keys[i].empty()) {
+      auto [it, fresh] = masks.try_emplace(mask_keys[i]);
+      mask = &it->second;
+      if (fresh) {
+        const std::int64_t b = sd.denoiser.evaluations();
+        mask->noise = std::make_unique<SeededNoise>(request.seed);
+        const at::Tensor x_mask = image_latents(sd, request.image, o.sample_posterior, *mask->noise);
+        mask->estimate = estimate_mask(sd.denoiser, sd.scheduler, x_mask, texts, o, *mask->noise);
+        mask->evaluations = sd.denoiser.evaluations() - b;
+      }
+      r.mask = mask->estimate.binarize(o.threshold);
+      r.mask_map = mask->estimate.map.unsqueeze(1);
+      r.shared.push_back({"mask " + mask_keys[i], mask->evaluations});
+    }
+
+    auto [it, fresh] = inversions.try_emplace(inversion_keys[i]);
+    InversionEntry& inv = it->second;
+    if (fresh) {
+      at::Tensor x0;
+      if (o.sample_posterior && mask) {
+        if (!mask->x0.defined()) mask->x0 = image_latents(sd, request.image, true, *mask->noise);
+        x0 = mask->x0;
+      } else {
+        SeededNoise noise(request.seed);
+        x0 = image_latents(sd, request.image, o.sample_posterior, noise);
+      }
+      DiffEditOptions deepest = o;
+      deepest.strength = largest_strength[inversion_keys[i]];
+      const std::int64_t b = sd.denoiser.evaluations();
+      inv.inversion = ddim_invert(sd.denoiser, sd.scheduler, x0, texts, deepest);
+      inv.evaluations = sd.denoiser.evaluations() - b;
+      inv.steps = static_cast<std::int64_t>(inv.inversion.latents.size());
+    }
+    // Evaluations per inversion step are constant (1 unguided, 2 guided): the cost to this r.
+    const std::int64_t needed = inversion_steps(o, sd.scheduler);
+    r.shared.push_back({"inversion " + inversion_keys[i], inv.steps ? inv.evaluations / inv.steps * needed : 0});
+
+    const std::int64_t decode_before = sd.denoiser.evaluations();
+    r.image = sd.decode(masked_decode(sd.denoiser, sd.scheduler, inv.inversion, settings[i].method == "diffedit" ? r.mask : at::Tensor(),
+                                      texts, o));
+    if (settings[i].method != "diffedit") r.mask_map = at::Tensor();
+    r.denoiser_evaluations = sd.denoiser.evaluations() - decode_before;
+    for (const auto& s : r.shared) r.denoiser_evaluations += s.evaluations;
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    on_result(i, std::move(r));
+  }
+}
+
+std::int64_t evaluations_with_sharing(const std::vector<const EditResult*>& results) {
+  std::int64_t total = 0;
+  std::map<std::string, std::int64_t> stages;
+  for (const EditResult* r : results) {
+    std::int64_t own = r->denoiser_evaluations;
+    for (const auto& s : r->shared) {
+      own -= s.evaluations;
+      auto& v = stages[s.key];
+      v = std::max(v, s.evaluations);
+    }
+    total += own;
+  }
+  for (const auto& [key, v] : stages) total += v;
+  return total;
+}
+
+}  // namespace diffedit::editing

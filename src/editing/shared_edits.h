@@ -1,0 +1,40 @@
+// One input edited under many settings, doing once what settings share (the hardware-independent
+// speed of a sweep). In the DiffEdit family (`diffedit`, `encode_decode`):
+// - the continuous mask map depends on the mask options (mode, steps, n draws, mask strength,
+//   mask guidance, normalisation) but not on the threshold or the encoding ratio r: it is
+//   estimated once per mask options and thresholded for every setting;
+// - DDIM inversion is deterministic and its trajectory to a larger r passes through every smaller
+//   r's: one inversion per encoding options, to the largest r any setting needs, serves all.
+// When the posterior is sampled (diffusers_compat), the encoded latent is drawn from the noise
+// stream after the mask's draws, so such inversions are shared only by settings with the same mask.
+// Every other method (and any setting that shares nothing) runs alone through the registry.
+//
+// Each result is bit-identical to running its method alone on the same request and seed (test);
+// its `denoiser_evaluations` is that standalone cost and `shared` names the stages it shares.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "editing/method.h"
+
+namespace diffedit::editing {
+
+struct Setting {
+  std::string method;
+  config::Json parameters;  // as written in a config; validated by the method's schema here
+};
+
+// Calls `on_result(i, result)` for each settings[i] as soon as it is done (in an order that
+// reuses the shared stages). Noise: SeededNoise(request.seed), fresh for each standalone method and
+// for each shared stage, consumed in the order the standalone method would consume it.
+void edit_shared(pipelines::StableDiffusion& sd, const EditRequest& request, const std::vector<Setting>& settings,
+                 const std::function<void(std::size_t, EditResult&&)>& on_result);
+
+// Evaluations of a set of results if stages with equal keys are done once: the sum of each
+// result's own evaluations plus, per shared key, the largest evaluation count recorded for it.
+std::int64_t evaluations_with_sharing(const std::vector<const EditResult*>& results);
+
+}  // namespace diffedit::editing
