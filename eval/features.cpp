@@ -129,58 +129,65 @@ std::filesystem::path default_feature_cache() {
   return std::filesystem::temp_directory_path() / "diffedit-bench" / "features";
 }
 
+at::Tensor cached_features(const FeatureNet& net, const std::filesystem::path& cache_dir, const std::string& key,
+                           const std::function<at::Tensor()>& compute, bool* from_cache, std::filesystem::path* entry) {
+  const std::map<std::string, std::string> meta = {
+      {"feature_net", net.name}, {"weights_hash", net.weights_hash}, {"preprocessing", net.preprocessing}, {"inputs", key}};
+  if (from_cache) *from_cache = false;
+  std::filesystem::path path;
+  if (!cache_dir.empty()) {
+    std::string joined;
+    for (const auto& [k, v] : meta) joined += k + "=" + v + "\n";
+    path = cache_dir / (net.name + "-" + hash::sha256(joined).substr(0, 32) + ".safetensors");
+    if (entry) *entry = path;
+    if (std::filesystem::exists(path)) {
+      try {
+        const auto file = safetensors::File::open(path);
+        if (file.metadata() != meta) throw FormatError(path.string(), "its key differs (hash collision or edited file)");
+        at::Tensor f = file.tensor("features");
+        if (f.dim() != 2) throw FormatError(path.string(), "features are not a matrix");
+        if (from_cache) *from_cache = true;
+        return f.to(at::kFloat).clone();
+      } catch (const Error& e) {
+        log::warn("ignoring feature cache entry ", path.string(), ": ", e.problem());
+      }
+    }
+  }
+  at::Tensor features = compute();
+  if (!at::isfinite(features).all().item<bool>()) throw NumericError(net.name, "non-finite features for " + key);
+  if (!path.empty()) {
+    std::filesystem::create_directories(cache_dir);
+    safetensors::write(path, {{"features", features}}, meta);
+  }
+  return features;
+}
+
 FeatureRun image_features(FeatureNet& net, const std::vector<std::filesystem::path>& images, const std::filesystem::path& cache_dir,
                           std::int64_t batch, const std::function<void(std::int64_t)>& progress) {
   FeatureRun run;
   run.images_hash = image_list_hash(images);
-  const std::map<std::string, std::string> key = {{"feature_net", net.name},
-                                                  {"weights_hash", net.weights_hash},
-                                                  {"preprocessing", net.preprocessing},
-                                                  {"images_hash", run.images_hash},
-                                                  {"n", std::to_string(images.size())}};
-  if (!cache_dir.empty()) {
-    std::string joined;
-    for (const auto& [k, v] : key) joined += k + "=" + v + "\n";
-    run.cache_entry = cache_dir / (net.name + "-" + hash::sha256(joined).substr(0, 32) + ".safetensors");
-    if (std::filesystem::exists(run.cache_entry)) {
-      try {
-        const auto file = safetensors::File::open(run.cache_entry);
-        if (file.metadata() != key) throw FormatError(run.cache_entry.string(), "its key differs (hash collision or edited file)");
-        at::Tensor f = file.tensor("features");
-        if (f.dim() != 2 || f.size(0) != static_cast<std::int64_t>(images.size()))
-          throw FormatError(run.cache_entry.string(), "features have the wrong shape");
-        run.features = f.to(at::kFloat).clone();
-        run.from_cache = true;
-        if (progress) progress(static_cast<std::int64_t>(images.size()));
-        return run;
-      } catch (const Error& e) {
-        log::warn("ignoring feature cache entry ", run.cache_entry.string(), ": ", e.problem());
-      }
+  const std::string key = "images sha256 " + run.images_hash + ", n " + std::to_string(images.size());
+  run.features = cached_features(net, cache_dir, key, [&] {
+    torch::NoGradGuard no_grad;
+    std::vector<at::Tensor> parts, pending;
+    std::int64_t done = 0;
+    auto flush = [&] {
+      if (pending.empty()) return;
+      parts.push_back(net.extract(at::stack(pending)));
+      done += static_cast<std::int64_t>(pending.size());
+      pending.clear();
+      if (progress) progress(done);
+    };
+    for (const auto& path : images) {
+      at::Tensor image = image::read(path);
+      if (!pending.empty() && (pending.front().sizes() != image.sizes() || static_cast<std::int64_t>(pending.size()) >= batch)) flush();
+      pending.push_back(image);
     }
-  }
-  torch::NoGradGuard no_grad;
-  std::vector<at::Tensor> parts, pending;
-  std::int64_t done = 0;
-  auto flush = [&] {
-    if (pending.empty()) return;
-    parts.push_back(net.extract(at::stack(pending)));
-    done += static_cast<std::int64_t>(pending.size());
-    pending.clear();
-    if (progress) progress(done);
-  };
-  for (const auto& path : images) {
-    at::Tensor image = image::read(path);
-    if (!pending.empty() && (pending.front().sizes() != image.sizes() || static_cast<std::int64_t>(pending.size()) >= batch)) flush();
-    pending.push_back(image);
-  }
-  flush();
-  run.features = at::cat(parts);
-  if (!at::isfinite(run.features).all().item<bool>())
-    throw NumericError(net.name, "non-finite features (first image of the set: " + images.front().string() + ")");
-  if (!cache_dir.empty()) {
-    std::filesystem::create_directories(cache_dir);
-    safetensors::write(run.cache_entry, {{"features", run.features}}, key);
-  }
+    flush();
+    return at::cat(parts);
+  }, &run.from_cache, &run.cache_entry);
+  if (run.features.size(0) != static_cast<std::int64_t>(images.size()))
+    throw FormatError(run.cache_entry.string(), "cached features have the wrong number of rows");
   return run;
 }
 

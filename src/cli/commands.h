@@ -21,5 +21,7 @@ Command add_train(CLI::App& app);
 Command add_toy_eval(CLI::App& app);
 Command add_convert(CLI::App& app);
 Command add_metrics(CLI::App& app);
+Command add_run(CLI::App& app);
+Command add_merge(CLI::App& app);
 
 }  // namespace diffedit::cli

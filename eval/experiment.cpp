@@ -1,0 +1,146 @@
+#include "eval/experiment.h"
+
+#include <algorithm>
+#include <set>
+
+#include "core/errors.h"
+#include "editing/method.h"
+
+namespace diffedit::eval {
+
+namespace {
+
+using config::Json;
+using config::Schema;
+
+Schema dataset_schema() {
+  return Schema::object({
+      {"name", Schema::string().required().doc("toy-imagenet | toy-coco | toy-generated")},
+      {"split", Schema::string().choices({"train", "val", "test"}).def("test")},
+      {"limit", Schema::integer().range(1, std::nullopt).required().doc("number of items")},
+      {"world_seed", Schema::integer().range(0, std::nullopt).def(0)},
+  });
+}
+
+Schema net_schema() {
+  return Schema::object({{"name", Schema::string().required()}, {"weights", Schema::string().required()}});
+}
+
+const std::vector<std::string> kPerImage = {"lpips", "clip_score", "mask_iou", "edit_success", "unedited_psnr", "unedited_ssim", "target_psnr"};
+const std::vector<std::string> kSet = {"fid", "kid", "csfid"};
+
+std::string format_value(const Json& v) {
+  if (v.is_number_float()) {
+    std::string s = v.dump();
+    return s;
+  }
+  return v.is_string() ? v.get<std::string>() : v.dump();
+}
+
+}  // namespace
+
+const Schema& experiment_schema() {
+  static const Schema schema = Schema::object({
+      {"name", Schema::string().required()},
+      {"description", Schema::string().def("")},
+      {"assumptions", Schema::array(Schema::string()).def(Json::array()).doc("settings the paper leaves open, stated")},
+      {"model", Schema::string().required().doc("diffusers-layout model directory")},
+      {"dataset", dataset_schema().required()},
+      {"steps", Schema::integer().range(1, 1000).def(50)},
+      {"guidance", Schema::number().range(0, std::nullopt).def(7.5)},
+      {"seeds", Schema::array(Schema::integer().range(0, std::nullopt)).non_empty().def(Json::array({0}))},
+      {"methods", Schema::array(Schema::object({
+                                    {"method", Schema::string().required()},
+                                    {"label", Schema::string().nullable().def(nullptr)},
+                                    {"grid", Schema::map(Schema::array(Schema::any()).non_empty()).def(Json::object())},
+                                    {"parameters", Schema::map(Schema::any()).def(Json::object())},
+                                }))
+                      .non_empty()
+                      .required()},
+      {"metrics", Schema::object({
+                      {"per_image", Schema::array(Schema::string().choices(kPerImage)).def(Json::array())},
+                      {"set", Schema::array(Schema::string().choices(kSet)).def(Json::array())},
+                      {"feature_net", net_schema().nullable().def(nullptr)},
+                      {"lpips", net_schema().nullable().def(nullptr)},
+                      {"clip_model", Schema::string().nullable().def(nullptr)},
+                      {"classifier", Schema::string().nullable().def(nullptr)},
+                      {"reference", dataset_schema().nullable().def(nullptr)},
+                  })
+                      .def(Json::object())},
+  });
+  return schema;
+}
+
+std::string item_key(const DatasetSpec& d, std::int64_t index) {
+  return d.name + "/" + d.split + "/" + std::to_string(index) + (d.world_seed ? "@" + std::to_string(d.world_seed) : "");
+}
+
+Experiment make_experiment(const Json& c, const std::string& source) {
+  Experiment e;
+  e.resolved = c;
+  e.name = c["name"];
+  e.model = c["model"].get<std::string>();
+  auto dataset = [](const Json& d) {
+    return DatasetSpec{d["name"], d["split"], d["limit"].get<std::int64_t>(), d["world_seed"].get<std::uint64_t>()};
+  };
+  e.dataset = dataset(c["dataset"]);
+  for (const auto& s : c["seeds"]) e.seeds.push_back(s.get<std::uint64_t>());
+  if (std::set<std::uint64_t>(e.seeds.begin(), e.seeds.end()).size() != e.seeds.size())
+    throw ConfigError(source, "seeds: repeated seed");
+
+  std::set<std::string> names;
+  for (std::size_t m = 0; m < c["methods"].size(); ++m) {
+    const Json& spec = c["methods"][m];
+    const std::string where = source + ": methods[" + std::to_string(m) + "]";
+    const std::string method = spec["method"];
+    const std::string label = spec["label"].is_string() ? spec["label"].get<std::string>() : method;
+    // Cartesian product of the grid, keys in sorted order (nlohmann objects iterate sorted).
+    std::vector<Json> points = {Json::object()};
+    for (const auto& [key, values] : spec["grid"].items()) {
+      std::vector<Json> next;
+      for (const Json& p : points)
+        for (const Json& v : values) {
+          Json q = p;
+          q[key] = v;
+          next.push_back(q);
+        }
+      points = std::move(next);
+    }
+    for (const Json& point : points) {
+      Json p = {{"steps", c["steps"]}, {"guidance", c["guidance"]}};
+      p.update(spec["parameters"]);
+      p.update(point);
+      PlannedSetting s;
+      s.method = method;
+      s.label = label;
+      s.grid_values = point;
+      for (const auto& [k, v] : point.items()) s.name += (s.name.empty() ? "" : ",") + k + "=" + format_value(v);
+      if (s.name.empty()) s.name = "default";
+      s.parameters = editing::make_method(method, p, where)->parameters();
+      if (!names.insert(label + "/" + s.name).second)
+        throw ConfigError(where, "setting " + label + "/" + s.name + " appears twice (give the method another label)");
+      e.settings.push_back(std::move(s));
+    }
+  }
+
+  const Json& m = c["metrics"];
+  for (const auto& x : m["per_image"]) e.metrics.per_image.push_back(x);
+  for (const auto& x : m["set"]) e.metrics.set.push_back(x);
+  auto net = [](const Json& j) { return j.is_null() ? FeatureNetSpec{} : FeatureNetSpec{j["name"], j["weights"].get<std::string>()}; };
+  e.metrics.feature_net = net(m["feature_net"]);
+  e.metrics.lpips = net(m["lpips"]);
+  if (m["clip_model"].is_string()) e.metrics.clip_model = m["clip_model"].get<std::string>();
+  if (m["classifier"].is_string()) e.metrics.classifier = m["classifier"].get<std::string>();
+  if (m["reference"].is_object()) e.metrics.reference = dataset(m["reference"]);
+  auto wants = [](const std::vector<std::string>& v, const std::string& k) { return std::find(v.begin(), v.end(), k) != v.end(); };
+  if (!e.metrics.set.empty() && (e.metrics.feature_net.name.empty() || e.metrics.reference.name.empty()))
+    throw ConfigError(source, "metrics.set needs metrics.feature_net and metrics.reference");
+  if (wants(e.metrics.per_image, "lpips") && e.metrics.lpips.name.empty()) throw ConfigError(source, "metrics lpips needs metrics.lpips");
+  if (wants(e.metrics.per_image, "clip_score") && e.metrics.clip_model.empty())
+    throw ConfigError(source, "metrics clip_score needs metrics.clip_model");
+  if ((wants(e.metrics.per_image, "edit_success")) && e.metrics.classifier.empty())
+    throw ConfigError(source, "metrics edit_success needs metrics.classifier");
+  return e;
+}
+
+}  // namespace diffedit::eval

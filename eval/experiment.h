@@ -1,0 +1,65 @@
+// An experiment: a model, a dataset, methods with parameter grids, seeds and metrics — read from a
+// JSON config (with `defaults` includes and `a.b=value` overrides) and expanded into the plan of
+// work items (item x seed x setting). See configs/README.md for every key.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "editing/shared_edits.h"
+
+namespace diffedit::eval {
+
+// One point of a method's grid: its validated parameters (defaults filled) and a readable name.
+struct PlannedSetting {
+  std::string method;          // registry name, e.g. "diffedit"
+  std::string label;           // table name of the method, e.g. "DiffEdit" (config `label`, default the method)
+  std::string name;            // the grid values, e.g. "strength=0.5,threshold=0.25" ("default" for no grid)
+  config::Json parameters;     // everything the method receives
+  config::Json grid_values;    // {"strength": 0.5, "threshold": 0.25}
+  editing::Setting setting() const { return {method, parameters}; }
+};
+
+struct DatasetSpec {
+  std::string name, split;
+  std::int64_t limit = 0;
+  std::uint64_t world_seed = 0;
+};
+
+struct FeatureNetSpec {
+  std::string name;
+  std::filesystem::path weights;
+};
+
+struct MetricsSpec {
+  std::vector<std::string> per_image;  // lpips, clip_score, mask_iou, edit_success, unedited_psnr, unedited_ssim, target_psnr
+  std::vector<std::string> set;        // fid, kid, csfid
+  FeatureNetSpec feature_net;          // features for fid / kid / csfid
+  FeatureNetSpec lpips;                // lpips-alex|vgg|squeeze with weights, or toy-classifier (unweighted LPIPS)
+  std::filesystem::path clip_model, classifier;
+  DatasetSpec reference;               // real images for fid / kid / csfid (same dataset family)
+};
+
+struct Experiment {
+  config::Json resolved;  // the whole config after includes, overrides and defaults
+  std::string name;
+  std::filesystem::path model;
+  DatasetSpec dataset;
+  std::vector<std::uint64_t> seeds;
+  std::vector<PlannedSetting> settings;
+  MetricsSpec metrics;
+};
+
+const config::Schema& experiment_schema();
+
+// The identity of a dataset item in records: "toy-imagenet/test/7" (with "@<world_seed>" when not 0).
+std::string item_key(const DatasetSpec& dataset, std::int64_t index);
+
+// Validates and expands; ConfigError naming `source` for unknown methods, bad grids (empty lists,
+// unknown parameters, values out of range) and metrics that the dataset cannot support.
+Experiment make_experiment(const config::Json& resolved, const std::string& source);
+
+}  // namespace diffedit::eval

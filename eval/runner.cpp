@@ -1,0 +1,248 @@
+#include "eval/runner.h"
+
+#include <ATen/ATen.h>
+#include <torch/nn.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <optional>
+
+#include "core/errors.h"
+#include "core/fs.h"
+#include "core/image_io.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "core/rng.h"
+#include "core/version.h"
+#include "data/toy_datasets.h"
+#include "editing/shared_edits.h"
+#include "eval/features.h"
+#include "eval/record_store.h"
+#include "eval/summary.h"
+#include "metrics/clip_score.h"
+#include "metrics/lpips.h"
+#include "metrics/region.h"
+#include "models/toy_classifier.h"
+#include "pipelines/clip_model.h"
+#include "pipelines/txt2img.h"
+
+namespace diffedit::eval {
+
+using config::Json;
+
+namespace {
+
+bool wants(const std::vector<std::string>& v, const std::string& k) { return std::find(v.begin(), v.end(), k) != v.end(); }
+
+// The networks of the per-image metrics, loaded once per run.
+struct MetricModels {
+  explicit MetricModels(const MetricsSpec& m) : spec(m) {
+    if (!m.classifier.empty()) classifier = models::load_toy_classifier(m.classifier);
+    if (!m.clip_model.empty() && wants(m.per_image, "clip_score"))
+      clip = std::make_shared<pipelines::ClipModel>(pipelines::ClipModel::load(m.clip_model));
+    if (wants(m.per_image, "lpips")) {
+      if (m.lpips.name == "toy-classifier") lpips_toy = models::load_toy_classifier(m.lpips.weights);
+      else if (m.lpips.name.rfind("lpips-", 0) == 0) lpips = metrics::load_lpips(m.lpips.name.substr(6), m.lpips.weights);
+      else throw ConfigError("metrics.lpips.name", "must be lpips-alex|vgg|squeeze or toy-classifier, not '" + m.lpips.name + "'");
+    }
+    if (!m.set.empty()) features = make_feature_net(m.feature_net.name, m.feature_net.weights);
+  }
+
+  // Per-image metrics of one edit (edited, input: [1, 3, H, W] in [0, 1]).
+  Json measure(const data::EditSample& sample, const editing::EditResult& result, const at::Tensor& edited) {
+    torch::NoGradGuard no_grad;
+    const at::Tensor input = sample.image.unsqueeze(0);
+    Json m = Json::object();
+    for (const auto& name : spec.per_image) {
+      if (name == "lpips") {
+        m["lpips"] = lpips_toy ? metrics::lpips_unweighted(lpips_toy->stages(edited), lpips_toy->stages(input)).distance.item<double>()
+                               : lpips->forward(edited, input, false, true).distance.item<double>();
+      } else if (name == "clip_score") {
+        const double cos = metrics::paired_cosine(clip->image_embeds_any(edited[0]), clip->text_embeds({sample.query})).item<double>();
+        m["clip_cosine"] = cos;
+        m["clip_score"] = 2.5 * std::max(cos, 0.0);  // Hessel et al.'s CLIP-S
+      } else if (name == "mask_iou" && result.mask.defined() && sample.region.defined()) {
+        const at::Tensor mask = at::upsample_nearest2d(result.mask.to(at::kCPU, at::kFloat), {edited.size(2), edited.size(3)});
+        m["mask_iou"] = metrics::mask_iou(mask[0][0], sample.region[0]);
+      } else if (name == "edit_success" && sample.target_label >= 0) {
+        const auto s = metrics::edit_success(classifier->forward(edited), at::tensor({sample.target_label}, at::kLong));
+        m["edit_success"] = s.top1;
+        m["target_probability"] = s.target_probability;
+      } else if (name == "unedited_psnr" && sample.region.defined()) {
+        m["unedited_mse"] = metrics::masked_mse(edited[0], sample.image, sample.region, metrics::Region::outside);
+      } else if (name == "unedited_ssim" && sample.region.defined()) {
+        m["unedited_ssim"] = metrics::masked_ssim(edited[0], sample.image, sample.region, metrics::Region::outside);
+      } else if (name == "target_psnr" && sample.target_image.defined()) {
+        m["target_mse"] = metrics::masked_mse(edited[0], sample.target_image, at::zeros_like(sample.region), metrics::Region::outside);
+      }
+    }
+    for (const auto& [k, v] : m.items())
+      if (!std::isfinite(v.get<double>())) throw NumericError(k, "the metric is not finite");
+    return m;
+  }
+
+  const MetricsSpec& spec;
+  models::ToyClassifier classifier{nullptr};
+  std::shared_ptr<pipelines::ClipModel> clip;
+  metrics::Lpips lpips{nullptr};
+  models::ToyClassifier lpips_toy{nullptr};
+  std::optional<FeatureNet> features;
+};
+
+std::unique_ptr<data::EditDataset> open_dataset(const DatasetSpec& d, pipelines::StableDiffusion* sd, std::int64_t steps, double guidance) {
+  data::ImageGenerator generator;
+  if (d.name == "toy-generated" && sd)
+    generator = [sd, steps, guidance](const std::string& prompt, std::uint64_t seed) {
+      pipelines::Txt2ImgRequest common;
+      common.steps = steps;
+      common.guidance = guidance;
+      return pipelines::txt2img_batch(*sd, {prompt}, {seed}, common).front().image[0];
+    };
+  return data::make_toy_dataset(d.name, d.split, d.limit, d.world_seed, generator);
+}
+
+}  // namespace
+
+void claim_directory(const std::filesystem::path& dir, const Json& resolved, bool force_new) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw FileError(dir.string(), "cannot create the results directory: " + ec.message());
+  const auto path = dir / "config.json";
+  if (std::filesystem::exists(path)) {
+    const Json existing = config::load_json(path);
+    if (existing != resolved) {
+      if (!force_new)
+        throw ConfigError(dir.string(), "holds results of a different config (" + path.string() +
+                                             "); use another --out, or --force-new to discard them");
+      for (const char* sub : {"records", "images", "report"}) std::filesystem::remove_all(dir / sub);
+      std::filesystem::remove(dir / "summary.json");
+    }
+  }
+  try {
+    fs::write_atomic(path, resolved.dump(2) + "\n");
+  } catch (const Error& e) {
+    throw FileError(dir.string(), "not writable: " + e.problem());
+  }
+}
+
+Json write_summary(const Experiment& e, const std::filesystem::path& dir, const std::filesystem::path& cache_dir) {
+  RecordStore store(dir);
+  store.load();
+  Json summary = summarize(e, store.records(), reference_set(e, cache_dir));
+  summary["git_revision"] = std::string(git_revision());
+  fs::write_atomic(dir / "summary.json", summary.dump(2) + "\n");
+  return summary;
+}
+
+Json run_experiment(const Experiment& e, const RunOptions& o) {
+  if (o.shard_count < 1 || o.shard_index < 0 || o.shard_index >= o.shard_count)
+    throw InputError("--shard", "must be i/n with 0 <= i < n");
+  claim_directory(o.out, e.resolved, o.force_new);
+  RecordStore store(o.out);
+  store.load();
+
+  const auto start = std::chrono::steady_clock::now();
+  auto sd = pipelines::StableDiffusion::load(e.model);
+  MetricModels models(e.metrics);
+  const std::int64_t steps = e.resolved["steps"];
+  const auto dataset = open_dataset(e.dataset, &sd, steps, e.resolved["guidance"].get<double>());
+
+  std::vector<std::int64_t> items;
+  for (std::int64_t i = o.shard_index; i < e.dataset.limit; i += o.shard_count) items.push_back(i);
+  const std::int64_t planned = static_cast<std::int64_t>(items.size() * e.seeds.size() * e.settings.size());
+  Progress progress("run " + e.name, planned, o.quiet ? Progress::Style::silent : Progress::Style::automatic);
+  std::int64_t computed = 0, failed = 0;
+  const std::int64_t evaluations_before = sd.denoiser.evaluations();
+
+  for (const std::int64_t index : items) {
+    const std::string item = item_key(e.dataset, index);
+    for (const std::uint64_t seed : e.seeds) {
+      std::vector<std::size_t> missing;
+      std::vector<std::string> keys;
+      for (std::size_t s = 0; s < e.settings.size(); ++s) {
+        keys.push_back(record_key(item, e.settings[s].method, e.settings[s].parameters, seed));
+        if (store.contains(keys.back())) progress.advance();
+        else missing.push_back(s);
+      }
+      if (missing.empty()) continue;
+      const data::EditSample sample = dataset->get(index);
+      editing::EditRequest request;
+      request.image = sample.image.unsqueeze(0);
+      request.query = sample.query;
+      request.reference = sample.reference;
+      if (sample.region.defined()) request.oracle_mask = sample.region.unsqueeze(0);
+      request.seed = rng::derive_seed(seed, item);
+      std::vector<editing::Setting> settings;
+      for (const std::size_t s : missing) settings.push_back(e.settings[s].setting());
+
+      auto base_record = [&](std::size_t s) {
+        const auto& st = e.settings[s];
+        return Json{{"key", keys[s]},       {"item", item},          {"item_index", index}, {"seed", seed},
+                    {"method", st.method},  {"label", st.label},     {"setting", st.name},  {"parameters", st.parameters},
+                    {"query", sample.query}, {"reference", sample.reference}, {"target_label", sample.target_label}};
+      };
+      std::vector<bool> written(missing.size(), false);
+      try {
+        editing::edit_shared(sd, request, settings, [&](std::size_t j, editing::EditResult&& result) {
+          const std::size_t s = missing[j];
+          Json record = base_record(s);
+          const at::Tensor edited = result.image.to(at::kCPU, at::kFloat);
+          if (!at::isfinite(edited).all().item<bool>()) throw NumericError(e.settings[s].label, "the edited image is not finite");
+          record["metrics"] = models.measure(sample, result, edited);
+          if (models.features) {
+            torch::NoGradGuard no_grad;
+            const at::Tensor f = models.features->extract(edited)[0].to(at::kDouble);
+            record["features"] = std::vector<double>(f.data_ptr<double>(), f.data_ptr<double>() + f.numel());
+          }
+          const std::string stem = "images/" + keys[s];
+          std::filesystem::create_directories(o.out / "images");
+          image::write(o.out / (stem + ".png"), edited[0]);
+          record["image"] = stem + ".png";
+          if (result.mask.defined()) {
+            image::write(o.out / (stem + ".mask.png"), result.mask.to(at::kCPU, at::kFloat)[0]);
+            record["mask"] = stem + ".mask.png";
+          }
+          record["denoiser_evaluations"] = result.denoiser_evaluations;
+          Json shared = Json::array();
+          for (const auto& st : result.shared) shared.push_back({{"key", st.key}, {"evaluations", st.evaluations}});
+          record["shared"] = shared;
+          record["seconds"] = result.seconds;
+          record["status"] = "ok";
+          store.put(record);
+          written[j] = true;
+          ++computed;
+          progress.advance();
+        });
+      } catch (const NumericError& err) {
+        // Non-finite values: the item's remaining settings fail with the error (recorded, reported in
+        // the summary, never averaged); the sweep goes on with other items. Other errors (files,
+        // configs) stop the run: nothing is recorded as failed that a re-run could complete.
+        log::warn(item, " seed ", seed, ": ", err.what());
+        for (std::size_t j = 0; j < missing.size(); ++j) {
+          if (written[j]) continue;
+          Json record = base_record(missing[j]);
+          record["status"] = "failed";
+          record["error"] = err.what();
+          record["shared"] = Json::array();
+          record["denoiser_evaluations"] = 0;
+          store.put(record);
+          ++failed;
+          progress.advance();
+        }
+      }
+    }
+  }
+  progress.finish();
+
+  Json summary = write_summary(e, o.out, o.cache_dir);
+  summary["this_invocation"] = {{"records_computed", computed},
+                                {"records_failed", failed},
+                                {"denoiser_evaluations", sd.denoiser.evaluations() - evaluations_before},
+                                {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()},
+                                {"shard", std::to_string(o.shard_index) + "/" + std::to_string(o.shard_count)}};
+  fs::write_atomic(o.out / "summary.json", summary.dump(2) + "\n");
+  return summary;
+}
+
+}  // namespace diffedit::eval

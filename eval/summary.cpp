@@ -1,0 +1,190 @@
+#include "eval/summary.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+
+#include "core/errors.h"
+#include "data/toy_datasets.h"
+#include "editing/method.h"
+#include "eval/features.h"
+#include "eval/record_store.h"
+#include "metrics/csfid.h"
+#include "metrics/frechet.h"
+#include "metrics/kid.h"
+#include "metrics/region.h"
+
+namespace diffedit::eval {
+
+using config::Json;
+
+namespace {
+
+// Per-image metrics averaged as they are; MSEs become a PSNR of their mean (the toy-eval convention).
+const std::map<std::string, std::string> kMseToPsnr = {{"unedited_mse", "unedited_psnr_db"}, {"target_mse", "target_psnr_db"}};
+
+}  // namespace
+
+std::map<std::string, PlannedRecord> plan_records(const Experiment& e) {
+  std::map<std::string, PlannedRecord> plan;
+  for (std::int64_t i = 0; i < e.dataset.limit; ++i)
+    for (const std::uint64_t seed : e.seeds)
+      for (std::size_t s = 0; s < e.settings.size(); ++s) {
+        const std::string item = item_key(e.dataset, i);
+        plan.emplace(record_key(item, e.settings[s].method, e.settings[s].parameters, seed), PlannedRecord{i, item, seed, s});
+      }
+  return plan;
+}
+
+ReferenceSet reference_set(const Experiment& e, const std::filesystem::path& cache_dir) {
+  ReferenceSet r;
+  if (e.metrics.set.empty()) return r;
+  const DatasetSpec& d = e.metrics.reference;
+  FeatureNet net = make_feature_net(e.metrics.feature_net.name, e.metrics.feature_net.weights);
+  const auto dataset = data::make_toy_dataset(d.name, d.split, d.limit, d.world_seed);
+  std::vector<std::int64_t> labels;
+  std::vector<at::Tensor> images;
+  for (std::int64_t i = 0; i < d.limit; ++i) {
+    const auto sample = dataset->get(i);
+    labels.push_back(sample.source_label);
+    images.push_back(sample.image);
+  }
+  const std::string key = "dataset " + Json{{"name", d.name}, {"split", d.split}, {"limit", d.limit}, {"world_seed", d.world_seed}}.dump();
+  r.features = cached_features(net, cache_dir, key, [&] {
+    torch::NoGradGuard no_grad;
+    std::vector<at::Tensor> parts;
+    for (std::size_t i = 0; i < images.size(); i += 256)
+      parts.push_back(net.extract(at::stack(std::vector<at::Tensor>(images.begin() + i, images.begin() + std::min(images.size(), i + 256)))));
+    return at::cat(parts);
+  });
+  r.labels = at::tensor(labels, at::kLong);
+  return r;
+}
+
+Json summarize(const Experiment& e, const std::map<std::string, Json>& records, const ReferenceSet& reference) {
+  const auto plan = plan_records(e);
+  Json metrics = Json::object();
+  Json failures = Json::array();
+  // Records of the plan, grouped by setting and by (item, seed) for the accounting.
+  std::vector<std::vector<const Json*>> by_setting(e.settings.size());
+  std::map<std::pair<std::int64_t, std::uint64_t>, std::vector<editing::EditResult>> by_item;
+  std::int64_t present = 0;
+  for (const auto& [key, planned] : plan) {
+    const auto it = records.find(key);
+    if (it == records.end()) continue;
+    ++present;
+    const Json& r = it->second;
+    if (r.value("status", "") != "ok") {
+      failures.push_back({{"key", key}, {"item", planned.item}, {"setting", e.settings[planned.setting].label + "/" + e.settings[planned.setting].name},
+                          {"error", r.value("error", "unknown")}});
+      continue;
+    }
+    by_setting[planned.setting].push_back(&r);
+    editing::EditResult cost;
+    cost.denoiser_evaluations = r["denoiser_evaluations"];
+    for (const auto& s : r["shared"]) cost.shared.push_back({s["key"], s["evaluations"]});
+    by_item[{planned.item_index, planned.seed}].push_back(std::move(cost));
+  }
+
+  // Per stage kind ("mask", "inversion", and "per_setting" for each setting's own evaluations):
+  // done with sharing, and what every setting run alone would have cost.
+  std::map<std::string, std::pair<std::int64_t, std::int64_t>> stages;
+  for (const auto& [item, costs] : by_item) {
+    std::map<std::string, std::int64_t> shared;  // per key: the largest (the deepest inversion)
+    for (const auto& c : costs) {
+      std::int64_t own = c.denoiser_evaluations;
+      for (const auto& st : c.shared) {
+        own -= st.evaluations;
+        stages[st.key.substr(0, st.key.find(' '))].second += st.evaluations;
+        shared[st.key] = std::max(shared[st.key], st.evaluations);
+      }
+      stages["per_setting"].first += own;
+      stages["per_setting"].second += own;
+    }
+    for (const auto& [key, v] : shared) stages[key.substr(0, key.find(' '))].first += v;
+  }
+  std::int64_t done = 0, independent = 0;
+  Json stage_json = Json::object();
+  for (const auto& [kind, dv] : stages) {
+    done += dv.first;
+    independent += dv.second;
+    stage_json[kind] = {{"done", dv.first}, {"if_independent", dv.second}};
+  }
+
+  std::map<std::int64_t, at::Tensor> reference_means;
+  std::optional<metrics::FeatureStats> reference_stats;
+  if (reference.features.defined()) {
+    reference_means = metrics::class_means(reference.features, reference.labels);
+    reference_stats = metrics::feature_stats(reference.features);
+  }
+
+  for (std::size_t s = 0; s < e.settings.size(); ++s) {
+    const auto& setting = e.settings[s];
+    const auto& rs = by_setting[s];
+    Json m = {{"n", rs.size()}};
+    if (!rs.empty()) {
+      std::map<std::string, std::pair<double, std::int64_t>> sums;
+      for (const Json* r : rs)
+        for (const auto& [k, v] : (*r)["metrics"].items())
+          if (v.is_number() && std::isfinite(v.get<double>())) {
+            auto& [sum, n] = sums[k];
+            sum += v.get<double>();
+            ++n;
+          }
+      for (const auto& [k, sn] : sums) {
+        const double mean = sn.first / static_cast<double>(sn.second);
+        if (const auto p = kMseToPsnr.find(k); p != kMseToPsnr.end()) m[p->second] = metrics::psnr_from_mse(mean);
+        else if (k != "unedited_psnr_db_image" && k != "target_psnr_db_image") m[k] = mean;
+      }
+      if (!e.metrics.set.empty() && rs.size() >= 2) {
+        std::vector<at::Tensor> feats;
+        std::vector<std::int64_t> labels;
+        for (const Json* r : rs) {
+          feats.push_back(at::tensor((*r)["features"].get<std::vector<double>>(), at::kDouble));
+          labels.push_back((*r).value("target_label", std::int64_t{-1}));
+        }
+        const at::Tensor f = at::stack(feats).to(at::kFloat);
+        for (const auto& name : e.metrics.set) {
+          if (name == "fid") m["fid"] = metrics::frechet_distance(metrics::feature_stats(f), *reference_stats).distance;
+          if (name == "kid") m["kid"] = metrics::kid_unbiased(f, reference.features);
+          if (name == "csfid") {
+            std::map<std::int64_t, at::Tensor> present_means;
+            for (const auto l : labels)
+              if (reference_means.count(l)) present_means[l] = reference_means[l];
+            const at::Tensor lt = at::tensor(labels, at::kLong);
+            const at::Tensor keep = lt.ge(0);
+            if (keep.any().item<bool>()) m["csfid"] = metrics::csfid_mean(f.index({keep}), lt.index({keep}), present_means).value;
+          }
+        }
+      }
+    }
+    metrics[setting.label][setting.name] = m;
+  }
+
+  Json summary = {
+      {"name", e.name},
+      {"metrics", metrics},
+      {"records", {{"planned", plan.size()}, {"present", present}, {"failed", failures.size()}}},
+      {"complete", present == static_cast<std::int64_t>(plan.size())},
+      {"failures", failures},
+      {"denoiser_evaluations", done},
+      {"denoiser_evaluations_if_independent", independent},
+      {"sharing_ratio", independent ? static_cast<double>(done) / static_cast<double>(independent) : 1.0},
+      {"stages", stage_json},
+      {"seeds", e.seeds},
+      {"config", e.resolved},
+  };
+  return summary;
+}
+
+std::map<std::string, double> flatten_metrics(const Json& summary) {
+  std::map<std::string, double> out;
+  if (!summary.contains("metrics")) return out;
+  for (const auto& [label, settings] : summary["metrics"].items())
+    for (const auto& [setting, values] : settings.items())
+      for (const auto& [metric, v] : values.items())
+        if (v.is_number()) out[label + "/" + setting + "/" + metric] = v.get<double>();
+  return out;
+}
+
+}  // namespace diffedit::eval

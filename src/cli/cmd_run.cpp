@@ -1,0 +1,132 @@
+// `diffedit run CONFIG [KEY=VALUE...] --out DIR [--shard i/n]`: runs (or resumes) an experiment.
+// `diffedit merge DIR... --out DIR`: pools the records of shards and recomputes the summary.
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/config_args.h"
+#include "core/errors.h"
+#include "core/fs.h"
+#include "core/log.h"
+#include "eval/experiment.h"
+#include "eval/features.h"
+#include "eval/record_store.h"
+#include "eval/runner.h"
+#include "eval/summary.h"
+
+namespace diffedit::cli {
+
+namespace {
+
+struct CacheArgs {
+  std::string cache;
+  bool no_cache = false;
+  std::filesystem::path dir() const {
+    return no_cache ? std::filesystem::path() : cache.empty() ? eval::default_feature_cache() : std::filesystem::path(cache);
+  }
+};
+
+void add_cache_options(CLI::App& sub, CacheArgs& c) {
+  sub.add_option("--cache", c.cache, "Feature cache folder (default ~/.cache/diffedit-bench/features or $DIFFEDIT_CACHE)");
+  sub.add_flag("--no-cache", c.no_cache, "Neither read nor write the feature cache");
+}
+
+void print_headline(const config::Json& s) {
+  std::cout << "records " << s["records"]["present"] << "/" << s["records"]["planned"] << " (failed " << s["records"]["failed"]
+            << "), denoiser evaluations " << s["denoiser_evaluations"] << " (if independent " << s["denoiser_evaluations_if_independent"]
+            << ", ratio " << s["sharing_ratio"] << ")\n";
+}
+
+}  // namespace
+
+Command add_run(CLI::App& app) {
+  struct Args {
+    ConfigArguments config;
+    std::string out, shard = "0/1";
+    bool force_new = false;
+    CacheArgs cache;
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* sub = app.add_subcommand("run", "Run or resume an experiment (configs/quickstart.json, configs/toy/, configs/paper/)");
+  add_config_arguments(*sub, a->config);
+  sub->add_option("--out", a->out, "Results directory (records/, images/, summary.json)")->required();
+  sub->add_option("--shard", a->shard, "Run items with index % n == i (i/n)")->capture_default_str();
+  sub->add_flag("--force-new", a->force_new, "Discard results of a different config in --out");
+  add_cache_options(*sub, a->cache);
+  return {sub, [a, &app] {
+            const auto config = resolve_config(a->config, &eval::experiment_schema());
+            if (!config) return 0;
+            const auto experiment = eval::make_experiment(*config, a->config.file);
+            eval::RunOptions o;
+            o.out = a->out;
+            o.force_new = a->force_new;
+            o.cache_dir = a->cache.dir();
+            o.quiet = app.get_option("--quiet")->as<bool>();
+            const auto slash = a->shard.find('/');
+            try {
+              if (slash == std::string::npos) throw std::invalid_argument("no slash");
+              o.shard_index = std::stoll(a->shard.substr(0, slash));
+              o.shard_count = std::stoll(a->shard.substr(slash + 1));
+            } catch (const std::exception&) {
+              throw InputError("--shard", "expected i/n, e.g. 0/4 (got '" + a->shard + "')");
+            }
+            const auto summary = eval::run_experiment(experiment, o);
+            print_headline(summary);
+            std::cout << (std::filesystem::path(a->out) / "summary.json").string() << '\n';
+            return summary["records"]["failed"].get<std::int64_t>() > 0 ? 1 : 0;
+          }};
+}
+
+Command add_merge(CLI::App& app) {
+  struct Args {
+    std::vector<std::string> dirs;
+    std::string out;
+    CacheArgs cache;
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* sub = app.add_subcommand("merge", "Pool the records of shard directories (same config) and recompute the summary");
+  sub->add_option("dirs", a->dirs, "Shard result directories")->required();
+  sub->add_option("--out", a->out, "Merged results directory")->required();
+  add_cache_options(*sub, a->cache);
+  return {sub, [a] {
+            std::optional<config::Json> resolved;
+            for (const auto& d : a->dirs) {
+              const auto path = std::filesystem::path(d) / "config.json";
+              fs::require_regular_file(path);
+              const config::Json c = config::load_json(path);
+              if (resolved && c != *resolved)
+                throw InputError(d, "was run with a different config than " + a->dirs.front() + " (shards of one experiment only)");
+              resolved = c;
+            }
+            const auto experiment = eval::make_experiment(*resolved, a->dirs.front() + "/config.json");
+            eval::claim_directory(a->out, *resolved, false);
+            eval::RecordStore merged(a->out);
+            merged.load();
+            for (const auto& d : a->dirs) {
+              if (std::filesystem::equivalent(d, a->out)) continue;
+              eval::RecordStore shard(d);
+              shard.load();
+              for (const auto& [key, record] : shard.records()) {
+                if (merged.contains(key)) {
+                  // Overlapping shards must agree (same config, deterministic): a difference is an error.
+                  if (merged.records().at(key)["metrics"] != record["metrics"])
+                    throw InputError(d, "record " + key + " differs from the one already merged (overlapping shards disagree)");
+                  continue;
+                }
+                for (const char* field : {"image", "mask"})
+                  if (record.contains(field)) {
+                    const auto rel = record[field].get<std::string>();
+                    std::filesystem::create_directories((std::filesystem::path(a->out) / rel).parent_path());
+                    std::filesystem::copy_file(std::filesystem::path(d) / rel, std::filesystem::path(a->out) / rel,
+                                               std::filesystem::copy_options::overwrite_existing);
+                  }
+                merged.put(record);
+              }
+            }
+            const auto summary = eval::write_summary(experiment, a->out, a->cache.dir());
+            print_headline(summary);
+            std::cout << (std::filesystem::path(a->out) / "summary.json").string() << '\n';
+            return 0;
+          }};
+}
+
+}  // namespace diffedit::cli
