@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
+#include <set>
 
 #include "core/errors.h"
 #include "data/toy_datasets.h"
@@ -148,12 +149,25 @@ Json summarize(const Experiment& e, const std::map<std::string, Json>& records, 
           if (name == "fid") m["fid"] = metrics::frechet_distance(metrics::feature_stats(f), *reference_stats).distance;
           if (name == "kid") m["kid"] = metrics::kid_unbiased(f, reference.features);
           if (name == "csfid") {
+            // Target classes without reference images cannot enter CSFID: they are left out and
+            // counted, so a too-small reference set is visible in the summary.
             std::map<std::int64_t, at::Tensor> present_means;
-            for (const auto l : labels)
-              if (reference_means.count(l)) present_means[l] = reference_means[l];
-            const at::Tensor lt = at::tensor(labels, at::kLong);
-            const at::Tensor keep = lt.ge(0);
-            if (keep.any().item<bool>()) m["csfid"] = metrics::csfid_mean(f.index({keep}), lt.index({keep}), present_means).value;
+            std::vector<std::int64_t> rows;
+            std::set<std::int64_t> missing;
+            for (std::size_t j = 0; j < labels.size(); ++j) {
+              const auto it = reference_means.find(labels[j]);
+              if (it == reference_means.end()) {
+                missing.insert(labels[j]);
+                continue;
+              }
+              present_means[labels[j]] = it->second;
+              rows.push_back(static_cast<std::int64_t>(j));
+            }
+            m["csfid_classes_without_reference"] = missing.size();
+            if (!rows.empty()) {
+              const at::Tensor idx = at::tensor(rows, at::kLong);
+              m["csfid"] = metrics::csfid_mean(f.index_select(0, idx), at::tensor(labels, at::kLong).index_select(0, idx), present_means).value;
+            }
           }
         }
       }

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <signal.h>
+
+#include <chrono>
+#include <thread>
 #include <unistd.h>
 
 #include <algorithm>
@@ -69,7 +73,7 @@ std::string read_bytes(const std::filesystem::path& path) {
   return s.str();
 }
 
-CliResult run_cli(const std::vector<std::string>& args) {
+CliResult run_cli_killed_after(const std::vector<std::string>& args, int kill_after_ms) {
   ScratchDir dir;
   const auto out_path = dir / "stdout", err_path = dir / "stderr";
   const pid_t pid = ::fork();
@@ -86,12 +90,26 @@ CliResult run_cli(const std::vector<std::string>& args) {
   }
   CliResult result;
   int status = 0;
-  ::waitpid(pid, &status, 0);
+  if (kill_after_ms < 0) {
+    ::waitpid(pid, &status, 0);
+  } else {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kill_after_ms);
+    while (::waitpid(pid, &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &status, 0);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   result.out = read_bytes(out_path);
   result.err = read_bytes(err_path);
   return result;
 }
+
+CliResult run_cli(const std::vector<std::string>& args) { return run_cli_killed_after(args, -1); }
 
 }  // namespace diffedit::testing
 

@@ -42,5 +42,8 @@ struct CliResult {
 };
 // Runs the built `diffedit` executable with `args` (no shell interpretation of the arguments).
 CliResult run_cli(const std::vector<std::string>& args);
+// As run_cli, but sends SIGKILL after `kill_after_ms` if the command is still running then
+// (exit_code 128 + 9 when it was killed).
+CliResult run_cli_killed_after(const std::vector<std::string>& args, int kill_after_ms);
 
 }  // namespace diffedit::testing

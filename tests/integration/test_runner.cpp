@@ -1,0 +1,175 @@
+// `diffedit run` / `merge` end to end on the embedded toy models: resume after SIGKILL gives the
+// records and numbers of an uninterrupted run; two shards merged equal one run; a changed config
+// is refused; bad configs are named.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "core/config.h"
+#include "core/fs.h"
+#include "test_support.h"
+
+namespace {
+
+using diffedit::config::Json;
+using diffedit::testing::run_cli;
+using diffedit::testing::ScratchDir;
+namespace fs = std::filesystem;
+
+std::string models(const std::string& name) { return (diffedit::testing::source_dir() / "models" / name).string(); }
+
+// A small experiment: 3 items, DiffEdit over 2 r x 2 thresholds, encode_decode and SDEdit at 2 r.
+Json small_config() {
+  return {
+      {"name", "small"},
+      {"model", models("toy-sd")},
+      {"dataset", {{"name", "toy-imagenet"}, {"split", "test"}, {"limit", 3}}},
+      {"steps", 10},
+      {"guidance", 5.0},
+      {"seeds", {0}},
+      {"methods",
+       {{{"method", "diffedit"}, {"grid", {{"strength", {0.5, 1.0}}, {"threshold", {0.25, 0.5}}}}, {"parameters", {{"mask_samples", 4}}}},
+        {{"method", "encode_decode"}, {"grid", {{"strength", {0.5, 1.0}}}}},
+        {{"method", "sdedit"}, {"grid", {{"strength", {0.5, 1.0}}}}}}},
+      {"metrics",
+       {{"per_image", {"lpips", "mask_iou", "edit_success", "unedited_psnr"}},
+        {"set", {"fid", "csfid"}},
+        {"feature_net", {{"name", "toy-classifier"}, {"weights", models("toy-classifier")}}},
+        {"lpips", {{"name", "toy-classifier"}, {"weights", models("toy-classifier")}}},
+        {"classifier", models("toy-classifier")},
+        {"reference", {{"name", "toy-imagenet"}, {"split", "val"}, {"limit", 64}}}}},
+  };
+}
+
+fs::path write_config(const fs::path& dir, const Json& c) {
+  fs::create_directories(dir);
+  diffedit::fs::write_atomic(dir / "config.json", c.dump(2));
+  return dir / "config.json";
+}
+
+Json summary(const fs::path& dir) { return diffedit::config::load_json(dir / "summary.json"); }
+
+// Records by key without the fields that may differ between runs (wall time).
+std::map<std::string, Json> records(const fs::path& dir) {
+  std::map<std::string, Json> out;
+  for (const auto& e : fs::directory_iterator(dir / "records")) {
+    if (e.path().extension() != ".json") continue;
+    Json r = diffedit::config::load_json(e.path());
+    r.erase("seconds");
+    out[r["key"]] = r;
+  }
+  return out;
+}
+
+std::vector<std::string> run_args(const fs::path& config, const fs::path& out, std::vector<std::string> extra = {}) {
+  std::vector<std::string> a = {"-q", "run", config.string(), "--out", out.string(), "--no-cache"};
+  a.insert(a.end(), extra.begin(), extra.end());
+  return a;
+}
+
+}  // namespace
+
+TEST(Runner, ResumeAfterSigkillGivesTheUninterruptedResult) {
+  ScratchDir dir;
+  const auto config = write_config(dir / "cfg", small_config());
+  const auto straight = run_cli(run_args(config, dir / "straight"));
+  ASSERT_EQ(straight.exit_code, 0) << straight.err;
+  const Json expected = summary(dir / "straight");
+  EXPECT_EQ(expected["records"]["present"], 24);
+  EXPECT_TRUE(expected["complete"].get<bool>());
+
+  // Kill at random points (start-up, mid-item, while writing), then finish.
+  std::mt19937 rng(7);
+  int killed = 0;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    const int after = std::uniform_int_distribution<int>(300, 2500)(rng);
+    const auto r = diffedit::testing::run_cli_killed_after(run_args(config, dir / "resumed"), after);
+    killed += r.exit_code == 128 + 9;
+  }
+  EXPECT_GE(killed, 1) << "no run was interrupted: the test did not test resumption";
+  const auto last = run_cli(run_args(config, dir / "resumed"));
+  ASSERT_EQ(last.exit_code, 0) << last.err;
+
+  EXPECT_EQ(summary(dir / "resumed")["metrics"], expected["metrics"]);
+  EXPECT_EQ(summary(dir / "resumed")["denoiser_evaluations"], expected["denoiser_evaluations"]);
+  const auto a = records(dir / "straight"), b = records(dir / "resumed");
+  ASSERT_EQ(a.size(), 24u);
+  ASSERT_EQ(b.size(), 24u) << "missing or duplicate records";
+  for (const auto& [key, r] : a) {
+    ASSERT_TRUE(b.count(key)) << key;
+    EXPECT_EQ(b.at(key), r) << key;
+    EXPECT_EQ(diffedit::testing::read_bytes(dir / "straight" / r["image"].get<std::string>()),
+              diffedit::testing::read_bytes(dir / "resumed" / r["image"].get<std::string>()));
+  }
+  // Nothing left behind by the interrupted writes is mistaken for a record.
+  for (const auto& e : fs::directory_iterator(dir / "resumed" / "records"))
+    EXPECT_EQ(e.path().extension(), ".json") << e.path();
+
+  // A re-run of a complete directory computes nothing.
+  const auto again = run_cli(run_args(config, dir / "resumed"));
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(summary(dir / "resumed")["this_invocation"]["denoiser_evaluations"], 0);
+}
+
+TEST(Runner, TwoShardsMergedEqualOneRun) {
+  ScratchDir dir;
+  const auto config = write_config(dir / "cfg", small_config());
+  ASSERT_EQ(run_cli(run_args(config, dir / "one")).exit_code, 0);
+  ASSERT_EQ(run_cli(run_args(config, dir / "s0", {"--shard", "0/2"})).exit_code, 0);
+  ASSERT_EQ(run_cli(run_args(config, dir / "s1", {"--shard", "1/2"})).exit_code, 0);
+  EXPECT_FALSE(summary(dir / "s0")["complete"].get<bool>());
+  const auto merged = run_cli({"-q", "merge", (dir / "s0").string(), (dir / "s1").string(), "--out", (dir / "merged").string(), "--no-cache"});
+  ASSERT_EQ(merged.exit_code, 0) << merged.err;
+  const Json one = summary(dir / "one"), m = summary(dir / "merged");
+  EXPECT_TRUE(m["complete"].get<bool>());
+  EXPECT_EQ(m["metrics"], one["metrics"]);
+  EXPECT_EQ(m["denoiser_evaluations"], one["denoiser_evaluations"]);
+  EXPECT_EQ(m["denoiser_evaluations_if_independent"], one["denoiser_evaluations_if_independent"]);
+  EXPECT_EQ(records(dir / "merged"), records(dir / "one"));
+
+  // Shards of different configs are refused.
+  Json other = small_config();
+  other["steps"] = 8;
+  const auto other_config = write_config(dir / "cfg2", other);
+  ASSERT_EQ(run_cli(run_args(other_config, dir / "o0", {"--shard", "0/2"})).exit_code, 0);
+  const auto bad = run_cli({"merge", (dir / "s0").string(), (dir / "o0").string(), "--out", (dir / "bad").string(), "--no-cache"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("different config"), std::string::npos) << bad.err;
+}
+
+TEST(Runner, SharingRatioAndRefusals) {
+  ScratchDir dir;
+  Json c = small_config();
+  c["dataset"]["limit"] = 1;
+  const auto config = write_config(dir / "cfg", c);
+  ASSERT_EQ(run_cli(run_args(config, dir / "out")).exit_code, 0);
+  const Json s = summary(dir / "out");
+  // Per image: mask 2*4 once, inversion 10 once; decodes 2k per setting (k = 5, 10):
+  // DiffEdit 2*(10+20), encode_decode 10+20, SDEdit 10+20.
+  EXPECT_EQ(s["denoiser_evaluations"], 8 + 10 + 60 + 30 + 30);
+  // Alone: DiffEdit 4 x (8 + k + 2k), encode_decode 2 x 3k summed, SDEdit 2k summed.
+  EXPECT_EQ(s["denoiser_evaluations_if_independent"], 2 * (8 + 15) + 2 * (8 + 30) + 15 + 30 + 30);
+  EXPECT_EQ(s["metrics"]["diffedit"]["strength=0.5,threshold=0.25"]["n"], 1);
+
+  // The same directory with another config: refused, then accepted with --force-new.
+  Json changed = c;
+  changed["guidance"] = 3.0;
+  const auto changed_config = write_config(dir / "cfg2", changed);
+  const auto refused = run_cli(run_args(changed_config, dir / "out"));
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.err.find("holds results of a different config"), std::string::npos) << refused.err;
+  ASSERT_EQ(run_cli(run_args(changed_config, dir / "out", {"--force-new"})).exit_code, 0);
+  EXPECT_EQ(summary(dir / "out")["config"]["guidance"], 3.0);
+
+  // Bad configs are named.
+  Json unknown = c;
+  unknown["methods"][0]["grid"]["treshold"] = {0.5};
+  const auto u = run_cli(run_args(write_config(dir / "cfg3", unknown), dir / "u"));
+  EXPECT_EQ(u.exit_code, 2);
+  EXPECT_NE(u.err.find("treshold"), std::string::npos) << u.err;
+  Json empty = c;
+  empty["methods"][0]["grid"]["strength"] = Json::array();
+  const auto e = run_cli(run_args(write_config(dir / "cfg4", empty), dir / "e"));
+  EXPECT_EQ(e.exit_code, 2);
+  EXPECT_NE(e.err.find("strength"), std::string::npos) << e.err;
+}
