@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Sets up (scripts/setup.sh) and runs the main job on the embedded toy world: the toy models'
-# quality measures with a small DiffEdit vs SDEdit sweep (diffedit toy-eval, about 2-3 minutes on
-# 2 cores) and a PNG grid of inputs, ground truth, DiffEdit and SDEdit edits and generations.
-# Outputs go to results/runs/quickstart/.
+# Sets up (scripts/setup.sh) and runs the main job on the embedded toy world: the experiment
+# configs/quickstart.json (DiffEdit over r x threshold, its encode-decode ablation and SDEdit over
+# r, on 8 toy-world class edits, with LPIPS, CLIPScore, FID/KID/CSFID, mask IoU, edit success and
+# unedited-region PSNR/SSIM; about 40 s on 2 cores), its regression check against
+# results/baselines/quickstart.json, and a PNG grid of world samples, edits and generations.
+# Outputs go to results/runs/quickstart/ (re-running resumes; nothing finished is redone).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=${DIFFEDIT_BUILD_DIR:-$ROOT/build}
@@ -11,7 +13,7 @@ OUT=${DIFFEDIT_QUICKSTART_OUT:-$ROOT/results/runs/quickstart}
 mkdir -p "$OUT"
 cd "$ROOT"
 "$BUILD_DIR/src/diffedit" --version
-"$BUILD_DIR/src/diffedit" toy-eval --models "$ROOT/models" --count 200 --prompts 64 --edits 40 \
-    --sweep-edits 16 --out "$OUT/toy-eval.json"
-"$BUILD_DIR/src/diffedit" toy-samples --model "$ROOT/models/toy-sd" --count 8 --columns 2 --out "$OUT/toy-samples.png"
-echo "results: $OUT/toy-eval.json, $OUT/toy-samples.png"
+"$BUILD_DIR/src/diffedit" run configs/quickstart.json --out "$OUT"
+"$BUILD_DIR/src/diffedit" regress "$OUT" --baseline results/baselines/quickstart.json
+"$BUILD_DIR/src/diffedit" toy-samples --model models/toy-sd --count 8 --columns 2 --out "$OUT/toy-samples.png"
+echo "results: $OUT/summary.json, $OUT/records/, $OUT/toy-samples.png"

@@ -23,5 +23,6 @@ Command add_convert(CLI::App& app);
 Command add_metrics(CLI::App& app);
 Command add_run(CLI::App& app);
 Command add_merge(CLI::App& app);
+Command add_regress(CLI::App& app);
 
 }  // namespace diffedit::cli

@@ -173,3 +173,40 @@ TEST(Runner, SharingRatioAndRefusals) {
   EXPECT_EQ(e.exit_code, 2);
   EXPECT_NE(e.err.find("strength"), std::string::npos) << e.err;
 }
+
+TEST(Runner, RegressFailsOnAPerturbedBaselineAndOnAMissingMetric) {
+  ScratchDir dir;
+  Json c = small_config();
+  c["dataset"]["limit"] = 2;
+  c["methods"] = Json::array({Json{{"method", "diffedit"}, {"grid", {{"strength", {0.5}}}}, {"parameters", {{"mask_samples", 2}}}}});
+  ASSERT_EQ(run_cli(run_args(write_config(dir / "cfg", c), dir / "out")).exit_code, 0);
+  const auto baseline = dir / "baseline.json";
+  ASSERT_EQ(run_cli({"regress", (dir / "out").string(), "--baseline", baseline.string(), "--update"}).exit_code, 0);
+  const auto same = run_cli({"regress", (dir / "out").string(), "--baseline", baseline.string()});
+  EXPECT_EQ(same.exit_code, 0) << same.out;
+
+  Json b = diffedit::config::load_json(baseline);
+  const std::string name = "diffedit/strength=0.5/lpips";
+  ASSERT_TRUE(b["metrics"].contains(name)) << b.dump(1);
+  b["metrics"][name]["value"] = b["metrics"][name]["value"].get<double>() + 3 * b["metrics"][name]["abs_tol"].get<double>() + 1e-9;
+  diffedit::fs::write_atomic(dir / "perturbed.json", b.dump());
+  const auto perturbed = run_cli({"regress", (dir / "out").string(), "--baseline", (dir / "perturbed.json").string()});
+  EXPECT_EQ(perturbed.exit_code, 1);
+  EXPECT_NE(perturbed.out.find(name), std::string::npos) << perturbed.out;
+  EXPECT_NE(perturbed.out.find("CHANGED"), std::string::npos) << perturbed.out;
+
+  Json m = diffedit::config::load_json(baseline);
+  m["metrics"]["diffedit/strength=0.5/not_a_metric"] = {{"value", 1.0}, {"abs_tol", 0.1}};
+  diffedit::fs::write_atomic(dir / "missing.json", m.dump());
+  const auto missing = run_cli({"regress", (dir / "out").string(), "--baseline", (dir / "missing.json").string()});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.out.find("MISSING"), std::string::npos) << missing.out;
+
+  const auto no_file = run_cli({"regress", (dir / "out").string(), "--baseline", (dir / "nowhere.json").string()});
+  EXPECT_EQ(no_file.exit_code, 2);
+  EXPECT_NE(no_file.err.find("nowhere.json"), std::string::npos) << no_file.err;
+  diffedit::fs::write_atomic(dir / "malformed.json", "{\"metrics\": {\"x\": {\"value\": \"a\"}}}");
+  const auto malformed = run_cli({"regress", (dir / "out").string(), "--baseline", (dir / "malformed.json").string()});
+  EXPECT_EQ(malformed.exit_code, 2);
+  EXPECT_NE(malformed.err.find("metrics.x: needs a numeric value"), std::string::npos) << malformed.err;
+}
