@@ -23,6 +23,8 @@ PACKAGES=(
   libopenblas0-openmp
   # Debian's Python with PyTorch: the weight converter (scripts/convert_weights.py) and its test.
   python3-torch python3-torchvision python3-numpy python3-pil
+  # The run report: trade-off plots (matplotlib) and its rendering test (headless Chromium).
+  python3-matplotlib chromium
 )
 
 missing=()

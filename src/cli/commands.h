@@ -24,5 +24,6 @@ Command add_metrics(CLI::App& app);
 Command add_run(CLI::App& app);
 Command add_merge(CLI::App& app);
 Command add_regress(CLI::App& app);
+Command add_report(CLI::App& app);
 
 }  // namespace diffedit::cli

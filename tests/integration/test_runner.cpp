@@ -3,6 +3,8 @@
 // is refused; bad configs are named.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <random>
 
 #include "core/config.h"
@@ -209,4 +211,39 @@ TEST(Runner, RegressFailsOnAPerturbedBaselineAndOnAMissingMetric) {
   const auto malformed = run_cli({"regress", (dir / "out").string(), "--baseline", (dir / "malformed.json").string()});
   EXPECT_EQ(malformed.exit_code, 2);
   EXPECT_NE(malformed.err.find("metrics.x: needs a numeric value"), std::string::npos) << malformed.err;
+}
+
+TEST(Runner, ReportWritesTablesPlotsAndAPageThatRendersInChromium) {
+  ScratchDir dir;
+  Json c = small_config();
+  c["dataset"]["limit"] = 2;
+  ASSERT_EQ(run_cli(run_args(write_config(dir / "cfg", c), dir / "out")).exit_code, 0);
+  const auto r = run_cli({"report", (dir / "out").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto report = dir / "out" / "report";
+  for (const char* f : {"tables.md", "tables.csv", "tables.tex", "index.html", "tradeoff_lpips_vs_csfid.png", "tradeoff_lpips_vs_csfid.pdf",
+                        "tradeoff_unedited_psnr_db_vs_edit_success.png"})
+    EXPECT_TRUE(fs::exists(report / f)) << f << "\n" << r.err;
+  // One table row per setting, with the summary's numbers.
+  const std::string csv = diffedit::testing::read_bytes(report / "tables.csv");
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 1 + 8);
+  EXPECT_NE(csv.find("\"diffedit\",\"strength=0.5,threshold=0.25\""), std::string::npos) << csv;
+  EXPECT_NE(diffedit::testing::read_bytes(report / "tables.tex").find("\\toprule"), std::string::npos);
+
+  // Headless Chromium loads the page from disk; the page's own check reports every <img> loaded.
+  const std::string cmd = "chromium --headless --disable-gpu --no-sandbox --virtual-time-budget=5000 --dump-dom 'file://" +
+                          fs::absolute(report / "index.html").string() + "' 2>/dev/null";
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string dom;
+  char buffer[4096];
+  while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) dom.append(buffer, n);
+  ASSERT_EQ(::pclose(pipe), 0) << "chromium failed (installed by scripts/setup.sh)";
+  const auto at = dom.find("images loaded: ");
+  ASSERT_NE(at, std::string::npos) << dom.substr(0, 2000);
+  const std::string status = dom.substr(at, dom.find('<', at) - at);
+  EXPECT_NE(status.find("; broken: 0"), std::string::npos) << status;
+  // 2 items x (input, target, region + DiffEdit: 2 families x (mask + 2 r) + encode_decode 2 + SDEdit 2) + 2 plots
+  // (the config has no CLIPScore, so the two CLIP trade-offs are not drawn).
+  EXPECT_NE(status.find("images loaded: 28 of 28"), std::string::npos) << status;
 }

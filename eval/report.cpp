@@ -1,0 +1,236 @@
+#include "eval/report.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "core/errors.h"
+#include "core/fs.h"
+#include "core/image_io.h"
+#include "core/log.h"
+#include "data/toy_datasets.h"
+#include "eval/experiment.h"
+#include "eval/record_store.h"
+
+namespace diffedit::eval {
+
+using config::Json;
+
+namespace {
+
+std::string number(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.4g", v);
+  return b;
+}
+
+std::string html_escape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '<') o += "&lt;";
+    else if (c == '>') o += "&gt;";
+    else if (c == '&') o += "&amp;";
+    else if (c == '"') o += "&quot;";
+    else o += c;
+  }
+  return o;
+}
+
+std::string tex_escape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '_' || c == '%' || c == '&' || c == '#') o += '\\';
+    o += c;
+  }
+  return o;
+}
+
+struct Row {
+  std::string label, setting;
+  const Json* values;
+};
+
+}  // namespace
+
+const std::vector<std::string>& table_metric_order() {
+  static const std::vector<std::string> order = {"edit_success", "target_probability", "clip_score", "clip_cosine", "lpips",
+                                                 "fid",          "kid",                "csfid",      "mask_iou",    "unedited_psnr_db",
+                                                 "unedited_ssim", "target_psnr_db",    "n"};
+  return order;
+}
+
+ReportFiles write_report(const std::filesystem::path& run_dir, const std::filesystem::path& plot_script, std::int64_t max_items) {
+  const auto summary_path = run_dir / "summary.json";
+  fs::require_regular_file(summary_path);
+  const Json summary = config::load_json(summary_path);
+  if (!summary.contains("metrics") || !summary["metrics"].is_object()) throw FormatError(summary_path.string(), "no metrics");
+  const Experiment e = make_experiment(config::load_json(run_dir / "config.json"), (run_dir / "config.json").string());
+  ReportFiles out;
+  out.dir = run_dir / "report";
+  std::filesystem::create_directories(out.dir);
+  auto put = [&](const std::string& name, const std::string& content) {
+    fs::write_atomic(out.dir / name, content);
+    out.written.push_back(out.dir / name);
+  };
+
+  // Rows in config order (method, then grid order); columns: the known metrics first.
+  std::vector<Row> rows;
+  std::set<std::string> present;
+  for (const auto& s : e.settings) {
+    const Json* v = nullptr;
+    if (summary["metrics"].contains(s.label) && summary["metrics"][s.label].contains(s.name)) v = &summary["metrics"][s.label][s.name];
+    if (!v) continue;
+    rows.push_back({s.label, s.name, v});
+    for (const auto& [k, x] : v->items())
+      if (x.is_number()) present.insert(k);
+  }
+  std::vector<std::string> columns;
+  for (const auto& m : table_metric_order())
+    if (present.erase(m)) columns.push_back(m);
+  for (const auto& m : present)
+    if (m != "csfid_classes_without_reference") columns.push_back(m);
+  auto cell = [](const Row& r, const std::string& m) { return r.values->contains(m) ? number((*r.values)[m].get<double>()) : std::string(); };
+
+  std::ostringstream md, csv, tex;
+  md << "# " << e.name << "\n\n| method | setting |";
+  csv << "method,setting";
+  tex << "\\begin{tabular}{ll" << std::string(columns.size(), 'r') << "}\n\\toprule\nmethod & setting";
+  for (const auto& c : columns) {
+    md << ' ' << c << " |";
+    csv << ',' << c;
+    tex << " & " << tex_escape(c);
+  }
+  md << "\n|---|---|" << [&] { std::string s; for (std::size_t i = 0; i < columns.size(); ++i) s += "---:|"; return s; }() << '\n';
+  csv << '\n';
+  tex << " \\\\\n\\midrule\n";
+  for (const auto& r : rows) {
+    md << "| " << r.label << " | " << r.setting << " |";
+    csv << '"' << r.label << "\",\"" << r.setting << '"';
+    tex << tex_escape(r.label) << " & " << tex_escape(r.setting);
+    for (const auto& c : columns) {
+      md << ' ' << cell(r, c) << " |";
+      csv << ',' << cell(r, c);
+      tex << " & " << cell(r, c);
+    }
+    md << '\n';
+    csv << '\n';
+    tex << " \\\\\n";
+  }
+  tex << "\\bottomrule\n\\end{tabular}\n";
+  md << "\nDenoiser evaluations: " << summary.value("denoiser_evaluations", 0) << " (if every setting ran alone: "
+     << summary.value("denoiser_evaluations_if_independent", 0) << ").\n";
+  put("tables.md", md.str());
+  put("tables.csv", csv.str());
+  put("tables.tex", tex.str());
+
+  // Plots (matplotlib through Debian's python3).
+  std::vector<std::string> plots;
+  if (std::filesystem::exists(plot_script)) {
+    const std::string cmd = "/usr/bin/python3 '" + plot_script.string() + "' '" + summary_path.string() + "' '" + out.dir.string() + "' > '" +
+                            (out.dir / "plots.log").string() + "' 2>&1";
+    if (std::system(cmd.c_str()) == 0) out.plots = true;
+    else log::warn("trade-off plots not drawn (needs /usr/bin/python3 with python3-matplotlib; see ", (out.dir / "plots.log").string(), ")");
+  } else {
+    log::warn("trade-off plots not drawn: ", plot_script.string(), " not found");
+  }
+  for (const auto& entry : std::filesystem::directory_iterator(out.dir))
+    if (entry.path().extension() == ".png" && entry.path().filename().string().rfind("tradeoff_", 0) == 0) plots.push_back(entry.path().filename());
+  std::sort(plots.begin(), plots.end());
+
+  // Image grids: per item, per method and non-r grid values, the edits across r.
+  RecordStore store(run_dir);
+  store.load();
+  std::map<std::string, const Json*> by_item_setting;  // "item|label|setting" -> record (first seed)
+  for (const auto& [key, r] : store.records())
+    if (r.value("status", "") == "ok") {
+      const std::string k = r["item"].get<std::string>() + "|" + r["label"].get<std::string>() + "|" + r["setting"].get<std::string>();
+      if (!by_item_setting.count(k) || r["seed"] < (*by_item_setting[k])["seed"]) by_item_setting[k] = &r;
+    }
+  std::filesystem::create_directories(out.dir / "inputs");
+  // toy-generated items are images of the model (no ground truth): their inputs are not redrawn here.
+  const bool has_inputs = e.dataset.name != "toy-generated";
+  std::unique_ptr<data::EditDataset> dataset;
+  if (has_inputs) dataset = data::make_toy_dataset(e.dataset.name, e.dataset.split, std::min(e.dataset.limit, max_items), e.dataset.world_seed);
+  std::ostringstream grids;
+  for (std::int64_t i = 0; i < std::min(e.dataset.limit, max_items); ++i) {
+    const std::string item = item_key(e.dataset, i);
+    bool any = false;
+    for (const auto& s : e.settings) any = any || by_item_setting.count(item + "|" + s.label + "|" + s.name);
+    if (!any) continue;
+    grids << "<h3>" << html_escape(item) << "</h3>\n<table class=\"grid\">\n";
+    if (has_inputs) {
+      const auto sample = dataset->get(i);
+      const std::string stem = "inputs/" + std::to_string(i);
+      image::write(out.dir / (stem + ".png"), sample.image);
+      grids << "<tr><td>input<br><img src=\"" << stem << ".png\"></td>";
+      if (sample.target_image.defined()) {
+        image::write(out.dir / (stem + ".target.png"), sample.target_image);
+        image::write(out.dir / (stem + ".region.png"), sample.region);
+        grids << "<td>ground truth<br><img src=\"" << stem << ".target.png\"></td><td>region<br><img src=\"" << stem << ".region.png\"></td>";
+      }
+      grids << "<td class=\"text\">" << html_escape(sample.reference) << " &rarr; <b>" << html_escape(sample.query) << "</b></td></tr>\n";
+    }
+    std::map<std::string, std::vector<std::pair<double, const PlannedSetting*>>> families;  // label + non-r values -> settings by r
+    for (const auto& s : e.settings) {
+      Json rest = s.grid_values;
+      rest.erase("strength");
+      std::string family = s.label;
+      for (const auto& [k, v] : rest.items()) family += " " + k + "=" + v.dump();
+      families[family].push_back({s.grid_values.value("strength", s.parameters.value("strength", 0.0)), &s});
+    }
+    for (auto& [family, members] : families) {
+      std::sort(members.begin(), members.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+      grids << "<tr><td class=\"text\">" << html_escape(family) << "</td>";
+      const Json* mask_record = nullptr;
+      for (const auto& [r, s] : members)
+        if (const auto it = by_item_setting.find(item + "|" + s->label + "|" + s->name); it != by_item_setting.end() && it->second->contains("mask"))
+          mask_record = it->second;
+      if (mask_record) grids << "<td>mask<br><img src=\"../" << (*mask_record)["mask"].get<std::string>() << "\"></td>";
+      for (const auto& [r, s] : members) {
+        const auto it = by_item_setting.find(item + "|" + s->label + "|" + s->name);
+        if (it == by_item_setting.end()) grids << "<td>r=" << number(r) << "<br>(missing)</td>";
+        else grids << "<td>r=" << number(r) << "<br><img src=\"../" << (*it->second)["image"].get<std::string>() << "\"></td>";
+      }
+      grids << "</tr>\n";
+    }
+    grids << "</table>\n";
+  }
+
+  std::ostringstream html;
+  html << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" << html_escape(e.name) << "</title>\n"
+       << "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{padding:2px 6px;font-size:12px}"
+       << "table.metrics td,table.metrics th{border-bottom:1px solid #ddd;text-align:right}table.grid img{width:96px;height:96px;"
+       << "image-rendering:pixelated}td.text{max-width:220px;text-align:left}</style></head><body>\n"
+       << "<h1>" << html_escape(e.name) << "</h1>\n<p>" << html_escape(e.resolved.value("description", "")) << "</p>\n"
+       << "<p>git revision " << html_escape(summary.value("git_revision", "unknown")) << "; records " << summary["records"].dump()
+       << "; denoiser evaluations " << summary.value("denoiser_evaluations", 0) << " (independent "
+       << summary.value("denoiser_evaluations_if_independent", 0) << ")</p>\n<div id=\"image-check\">checking images&hellip;</div>\n"
+       << "<h2>Tables</h2>\n<p><a href=\"tables.md\">tables.md</a> &middot; <a href=\"tables.csv\">tables.csv</a> &middot; "
+       << "<a href=\"tables.tex\">tables.tex</a></p>\n<table class=\"metrics\"><tr><th>method</th><th>setting</th>";
+  for (const auto& c : columns) html << "<th>" << html_escape(c) << "</th>";
+  html << "</tr>\n";
+  for (const auto& r : rows) {
+    html << "<tr><td>" << html_escape(r.label) << "</td><td>" << html_escape(r.setting) << "</td>";
+    for (const auto& c : columns) html << "<td>" << cell(r, c) << "</td>";
+    html << "</tr>\n";
+  }
+  html << "</table>\n<h2>Trade-offs</h2>\n";
+  if (plots.empty()) html << "<p>No plots (python3-matplotlib missing?).</p>\n";
+  for (const auto& p : plots) {
+    const std::string pdf = std::filesystem::path(p).replace_extension(".pdf").string();
+    html << "<a href=\"" << pdf << "\"><img src=\"" << p << "\" alt=\"" << p << "\"></a>\n";
+  }
+  html << "<h2>Edits</h2>\n" << grids.str()
+       << "<script>\nwindow.addEventListener('load', () => {\n  const imgs = [...document.images];\n"
+          "  const broken = imgs.filter(i => !i.complete || i.naturalWidth === 0);\n"
+          "  document.getElementById('image-check').textContent = 'images loaded: ' + (imgs.length - broken.length) + ' of ' + imgs.length +\n"
+          "    '; broken: ' + broken.length + (broken.length ? ' (' + broken.map(i => i.getAttribute('src')).join(', ') + ')' : '');\n"
+          "});\n</script>\n</body></html>\n";
+  put("index.html", html.str());
+  return out;
+}
+
+}  // namespace diffedit::eval
