@@ -25,6 +25,8 @@ PACKAGES=(
   python3-torch python3-torchvision python3-numpy python3-pil
   # The run report: trade-off plots (matplotlib) and its rendering test (headless Chromium).
   python3-matplotlib chromium
+  # `diffedit launch --slurm` and its test on a single-node cluster (scripts/slurm-local.sh).
+  slurmctld slurmd slurm-client munge
 )
 
 missing=()

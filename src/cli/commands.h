@@ -25,5 +25,6 @@ Command add_run(CLI::App& app);
 Command add_merge(CLI::App& app);
 Command add_regress(CLI::App& app);
 Command add_report(CLI::App& app);
+Command add_launch(CLI::App& app);
 
 }  // namespace diffedit::cli

@@ -42,7 +42,7 @@ TEST(Cli, UsageErrorsExitTwo) {
 TEST(Cli, UnknownCommandIsNamed) {
   const auto r = run_cli({"--quiet", "inspcet", "x.safetensors"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_EQ(r.err, "error: unknown command 'inspcet' (did you mean 'inspect'?); commands: inspect, config, txt2img, edit, toy-samples, train, toy-eval, convert, metrics, run, merge, regress, report\n");
+  EXPECT_EQ(r.err, "error: unknown command 'inspcet' (did you mean 'inspect'?); commands: inspect, config, txt2img, edit, toy-samples, train, toy-eval, convert, metrics, run, merge, regress, report, launch\n");
 }
 
 TEST(Cli, InspectShippedExample) {
