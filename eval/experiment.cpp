@@ -15,10 +15,16 @@ using config::Schema;
 
 Schema dataset_schema() {
   return Schema::object({
-      {"name", Schema::string().required().doc("toy-imagenet | toy-coco | toy-generated")},
-      {"split", Schema::string().choices({"train", "val", "test"}).def("test")},
-      {"limit", Schema::integer().range(1, std::nullopt).required().doc("number of items")},
-      {"world_seed", Schema::integer().range(0, std::nullopt).def(0)},
+      {"name", Schema::string().choices(data::dataset_names()).required()},
+      {"split", Schema::string().choices({"train", "val", "test", "dev"}).def("test")},
+      {"limit", Schema::integer().range(1, std::nullopt).required().doc("number of items (the first ones)")},
+      {"world_seed", Schema::integer().range(0, std::nullopt).def(0).doc("toy datasets")},
+      {"root", Schema::string().def("").doc("real datasets: the image folder")},
+      {"annotations", Schema::string().def("").doc("queries.csv, the BISON json or the Imagen pair list")},
+      {"captions", Schema::string().def("").doc("coco-bison: captions_val2014.json")},
+      {"image_size", Schema::integer().range(8, 4096).def(512).doc("real images: Resize + CenterCrop to this size")},
+      {"reference", Schema::string().choices({"default", "none", "source", "caption"}).def("default")},
+      {"max_changed_words", Schema::number().range(0, 1).def(1.0).doc("coco-bison: keep queries changing less than this share")},
   });
 }
 
@@ -81,7 +87,18 @@ Experiment make_experiment(const Json& c, const std::string& source) {
   e.name = c["name"];
   e.model = c["model"].get<std::string>();
   auto dataset = [](const Json& d) {
-    return DatasetSpec{d["name"], d["split"], d["limit"].get<std::int64_t>(), d["world_seed"].get<std::uint64_t>()};
+    DatasetSpec s;
+    s.name = d["name"];
+    s.split = d["split"];
+    s.limit = d["limit"];
+    s.world_seed = d["world_seed"];
+    s.root = d["root"].get<std::string>();
+    s.annotations = d["annotations"].get<std::string>();
+    s.captions = d["captions"].get<std::string>();
+    s.image_size = d["image_size"];
+    s.reference = d["reference"];
+    s.max_changed_words = d["max_changed_words"];
+    return s;
   };
   e.dataset = dataset(c["dataset"]);
   for (const auto& s : c["seeds"]) e.seeds.push_back(s.get<std::uint64_t>());

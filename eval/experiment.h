@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "data/datasets.h"
 #include "editing/shared_edits.h"
 
 namespace diffedit::eval {
@@ -23,11 +24,8 @@ struct PlannedSetting {
   editing::Setting setting() const { return {method, parameters}; }
 };
 
-struct DatasetSpec {
-  std::string name, split;
-  std::int64_t limit = 0;
-  std::uint64_t world_seed = 0;
-};
+// A dataset as data/datasets.h opens it (toy or real), `limit` items.
+using DatasetSpec = data::DatasetOptions;
 
 struct FeatureNetSpec {
   std::string name;

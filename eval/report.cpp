@@ -11,7 +11,7 @@
 #include "core/fs.h"
 #include "core/image_io.h"
 #include "core/log.h"
-#include "data/toy_datasets.h"
+#include "data/datasets.h"
 #include "eval/experiment.h"
 #include "eval/record_store.h"
 
@@ -153,7 +153,11 @@ ReportFiles write_report(const std::filesystem::path& run_dir, const std::filesy
   // toy-generated items are images of the model (no ground truth): their inputs are not redrawn here.
   const bool has_inputs = e.dataset.name != "toy-generated";
   std::unique_ptr<data::EditDataset> dataset;
-  if (has_inputs) dataset = data::make_toy_dataset(e.dataset.name, e.dataset.split, std::min(e.dataset.limit, max_items), e.dataset.world_seed);
+  if (has_inputs) {
+    DatasetSpec shown = e.dataset;
+    shown.limit = std::min(e.dataset.limit, max_items);
+    dataset = data::make_dataset(shown);
+  }
   std::ostringstream grids;
   for (std::int64_t i = 0; i < std::min(e.dataset.limit, max_items); ++i) {
     const std::string item = item_key(e.dataset, i);

@@ -15,7 +15,7 @@
 #include "core/progress.h"
 #include "core/rng.h"
 #include "core/version.h"
-#include "data/toy_datasets.h"
+#include "data/datasets.h"
 #include "editing/shared_edits.h"
 #include "eval/features.h"
 #include "eval/record_store.h"
@@ -99,7 +99,7 @@ std::unique_ptr<data::EditDataset> open_dataset(const DatasetSpec& d, pipelines:
       common.guidance = guidance;
       return pipelines::txt2img_batch(*sd, {prompt}, {seed}, common).front().image[0];
     };
-  return data::make_toy_dataset(d.name, d.split, d.limit, d.world_seed, generator);
+  return data::make_dataset(d, generator);
 }
 
 }  // namespace
@@ -147,6 +147,8 @@ Json run_experiment(const Experiment& e, const RunOptions& o) {
   MetricModels models(e.metrics);
   const std::int64_t steps = e.resolved["steps"];
   const auto dataset = open_dataset(e.dataset, &sd, steps, e.resolved["guidance"].get<double>());
+  if (dataset->size() < e.dataset.limit)
+    throw InputError("dataset.limit", std::to_string(e.dataset.limit) + " items asked, " + e.dataset.name + " has " + std::to_string(dataset->size()));
 
   std::vector<std::int64_t> items;
   for (std::int64_t i = o.shard_index; i < e.dataset.limit; i += o.shard_count) items.push_back(i);

@@ -6,7 +6,7 @@
 #include <set>
 
 #include "core/errors.h"
-#include "data/toy_datasets.h"
+#include "data/datasets.h"
 #include "editing/method.h"
 #include "eval/features.h"
 #include "eval/record_store.h"
@@ -42,7 +42,7 @@ ReferenceSet reference_set(const Experiment& e, const std::filesystem::path& cac
   if (e.metrics.set.empty()) return r;
   const DatasetSpec& d = e.metrics.reference;
   FeatureNet net = make_feature_net(e.metrics.feature_net.name, e.metrics.feature_net.weights);
-  const auto dataset = data::make_toy_dataset(d.name, d.split, d.limit, d.world_seed);
+  const auto dataset = data::make_dataset(d);
   std::vector<std::int64_t> labels;
   std::vector<at::Tensor> images;
   for (std::int64_t i = 0; i < d.limit; ++i) {

@@ -158,4 +158,26 @@ at::Tensor torch_resize(const at::Tensor& images, std::int64_t height, std::int6
   return antialias ? at::_upsample_bicubic2d_aa(images, size, false) : at::upsample_bicubic2d(images, size, false);
 }
 
+namespace {
+// Python's round() of x / 2 for an integer x: half to even.
+std::int64_t half_round_even(std::int64_t twice) {
+  const std::int64_t q = twice / 2;
+  if (twice % 2 == 0) return q;
+  return q % 2 == 0 ? q : q + 1;  // x.5 -> the even neighbour (twice >= 0 here)
+}
+}  // namespace
+
+at::Tensor resize_center_crop_u8(const at::Tensor& image, std::int64_t n, Filter filter) {
+  if (image.dim() != 3 || image.size(2) != 3 || image.scalar_type() != at::kByte)
+    throw InputError("resize", "expected a uint8 [H, W, 3] image");
+  const std::int64_t h = image.size(0), w = image.size(1);
+  std::int64_t rh = n, rw = n;
+  // torchvision Resize(int): the shorter side becomes n, the other int(n * long / short).
+  if (w < h) rh = static_cast<std::int64_t>(static_cast<double>(n) * static_cast<double>(h) / static_cast<double>(w));
+  else if (h < w) rw = static_cast<std::int64_t>(static_cast<double>(n) * static_cast<double>(w) / static_cast<double>(h));
+  const at::Tensor resized = (rh == h && rw == w) ? image : pil_resize_u8(image, rh, rw, filter);
+  const std::int64_t top = half_round_even(rh - n), left = half_round_even(rw - n);
+  return resized.slice(0, top, top + n).slice(1, left, left + n).contiguous();
+}
+
 }  // namespace diffedit::metrics

@@ -25,4 +25,9 @@ at::Tensor pil_resize_float(const at::Tensor& image_hw, std::int64_t height, std
 // float [B, C, H, W] -> [B, C, height, width], as torch.nn.functional.interpolate(align_corners=False).
 at::Tensor torch_resize(const at::Tensor& images, std::int64_t height, std::int64_t width, Filter filter, bool antialias = false);
 
+// torchvision's Resize(n) + CenterCrop(n) on a PIL image: the shorter side becomes n (the longer
+// int(n * long / short)) with Pillow's `filter`, then the centre n x n (offsets rounded half to
+// even). uint8 [H, W, 3] -> uint8 [n, n, 3].
+at::Tensor resize_center_crop_u8(const at::Tensor& image_hwc, std::int64_t n, Filter filter);
+
 }  // namespace diffedit::metrics
