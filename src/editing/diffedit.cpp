@@ -58,6 +58,10 @@ DiffEditOptions diffedit_options(const config::Json& p) {
   return o;
 }
 
+std::string reference_for(const config::Json& parameters, const std::string& reference) {
+  return parameters.value("reference_text", std::string("dataset")) == "none" ? std::string() : reference;
+}
+
 DiffEditTexts encode_texts(pipelines::StableDiffusion& sd, const std::string& query, const std::string& reference) {
   const at::Tensor e = sd.encode_prompts({query, reference, ""});
   return {.query = e.slice(0, 0, 1), .reference = e.slice(0, 1, 2), .empty = e.slice(0, 2, 3)};

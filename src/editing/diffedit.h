@@ -88,6 +88,10 @@ struct Inversion {
 // (editing/method.h): the mode's preset with every given parameter applied.
 DiffEditOptions diffedit_options(const config::Json& parameters);
 
+// The reference text a DiffEdit-family method uses: `reference` unless its parameters say
+// reference_text = none.
+std::string reference_for(const config::Json& parameters, const std::string& reference);
+
 // Prompt embeddings of Q, R and the empty text, in one text-encoder call.
 DiffEditTexts encode_texts(pipelines::StableDiffusion& sd, const std::string& query, const std::string& reference);
 // Latents of an image [1, 3, H, W]: the posterior's mode, or a sample drawn from `noise`.

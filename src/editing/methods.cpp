@@ -32,6 +32,7 @@ Schema common_fields(std::vector<Schema::Field> extra) {
 Schema diffedit_schema() {
   return common_fields({
       {"mode", Schema::string().choices({"paper", "diffusers_compat"}).def("paper")},
+      {"reference_text", Schema::string().choices({"dataset", "none"}).def("dataset").doc("R: the dataset's reference text, or none (empty)")},
       {"threshold", Schema::number().range(0, 1).def(0.5)},
       {"mask_samples", Schema::integer().range(1, 256).def(10)},
       {"mask_strength", Schema::number().range(0, 1).def(0.5)},
@@ -68,8 +69,10 @@ class MethodBase : public EditMethod {
  protected:
   virtual EditResult run(pipelines::StableDiffusion& sd, const EditRequest& request, NoiseSource& noise) = 0;
 
-  static DiffEditTexts texts(pipelines::StableDiffusion& sd, const EditRequest& request) {
-    return encode_texts(sd, request.query, request.reference);
+  // The reference text R as the method's `reference_text` parameter says: the request's
+  // (`dataset`) or the empty text (`none`, the paper's "w/o ref." variant).
+  DiffEditTexts texts(pipelines::StableDiffusion& sd, const EditRequest& request) const {
+    return encode_texts(sd, request.query, reference_for(parameters(), request.reference));
   }
   static at::Tensor latents(pipelines::StableDiffusion& sd, const EditRequest& request, bool sample, NoiseSource& noise) {
     return image_latents(sd, request.image, sample, noise);

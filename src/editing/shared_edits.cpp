@@ -25,7 +25,8 @@ std::string mask_key(const Json& p) {
               {"mask_strength", p["mask_strength"]}, {"mask_guidance", p["mask_guidance"]},
               {"mask_guidance_order", p["mask_guidance_order"]}, {"normalization", p["normalization"]},
               {"clamp_ratio", p["clamp_ratio"]}, {"quantile", p["quantile"]},  {"sample_posterior", p["sample_posterior"]},
-              {"guidance", diffedit_options(p).mask_guidance > 1.0 ? p["guidance"] : Json()}}
+              {"guidance", diffedit_options(p).mask_guidance > 1.0 ? p["guidance"] : Json()},
+              {"reference_text", p.value("reference_text", "dataset")}}
       .dump();
 }
 
@@ -34,7 +35,8 @@ std::string mask_key(const Json& p) {
 std::string inversion_key(const Json& p, const std::string& after) {
   const DiffEditOptions o = diffedit_options(p);
   Json k = {{"mode", p["mode"]}, {"steps", p["steps"]}, {"encode_with_reference", o.encode_with_reference},
-            {"sample_posterior", o.sample_posterior}, {"guidance", o.encode_with_reference ? p["guidance"] : Json()}};
+            {"sample_posterior", o.sample_posterior}, {"guidance", o.encode_with_reference ? p["guidance"] : Json()},
+            {"reference_text", o.encode_with_reference ? Json(p.value("reference_text", "dataset")) : Json()}};
   if (o.sample_posterior) k["after"] = after;
   return k.dump();
 }
@@ -77,7 +79,13 @@ void edit_shared(pipelines::StableDiffusion& sd, const EditRequest& request, con
   if (family.empty()) return;
 
   torch::NoGradGuard no_grad;
-  const DiffEditTexts texts = encode_texts(sd, request.query, request.reference);
+  std::map<std::string, DiffEditTexts> texts_by_reference;  // R as each setting's reference_text picks it
+  auto texts_for = [&](const Json& p) -> const DiffEditTexts& {
+    const std::string r = reference_for(p, request.reference);
+    auto it = texts_by_reference.find(r);
+    if (it == texts_by_reference.end()) it = texts_by_reference.emplace(r, encode_texts(sd, request.query, r)).first;
+    return it->second;
+  };
   std::map<std::string, MaskEntry> masks;
   std::map<std::string, InversionEntry> inversions;
   std::map<std::string, double> largest_strength;
@@ -94,6 +102,7 @@ void edit_shared(pipelines::StableDiffusion& sd, const EditRequest& request, con
     const auto start = std::chrono::steady_clock::now();
     const Json& p = methods[i]->parameters();
     DiffEditOptions o = diffedit_options(p);
+    const DiffEditTexts& texts = texts_for(p);
     EditResult r;
 
     MaskEntry* mask = nullptr;

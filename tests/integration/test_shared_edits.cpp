@@ -88,5 +88,8 @@ TEST(SharedEdits, DiffusersModeSharesOnlyWhatTheNoiseStreamAllows) {
     settings.push_back({"encode_decode", Json{{"strength", r}, {"steps", 6}, {"mode", "diffusers_compat"}}});
   }
   settings.push_back({"diffedit", Json{{"strength", 0.5}, {"threshold", 0.5}, {"steps", 6}, {"mask_samples", 3}}});  // another mask
+  // Without the reference text (the paper's "w/o ref." variant): its own mask, the same inversion.
+  settings.push_back({"diffedit", Json{{"strength", 1.0}, {"threshold", 0.5}, {"steps", 6}, {"mask_samples", 3}, {"reference_text", "none"}}});
+  settings.push_back({"diffedit", Json{{"strength", 0.5}, {"threshold", 0.5}, {"steps", 6}, {"mask_samples", 3}, {"reference_text", "none"}}});
   expect_same_as_alone(sd, req, settings);
 }
