@@ -247,3 +247,20 @@ TEST(Runner, ReportWritesTablesPlotsAndAPageThatRendersInChromium) {
   // (the config has no CLIPScore, so the two CLIP trade-offs are not drawn).
   EXPECT_NE(status.find("images loaded: 28 of 28"), std::string::npos) << status;
 }
+
+TEST(Runner, EveryShippedExperimentConfigValidates) {
+  // configs/quickstart.json, configs/paper/*.json and configs/toy/*.json (files starting with '_' are
+  // includes, not experiments): schemas, includes, method parameters and grids all check out.
+  std::vector<fs::path> files = {diffedit::testing::source_dir() / "configs" / "quickstart.json"};
+  for (const char* sub : {"paper", "toy"})
+    for (const auto& e : fs::directory_iterator(diffedit::testing::source_dir() / "configs" / sub))
+      if (e.path().extension() == ".json" && e.path().filename().string()[0] != '_') files.push_back(e.path());
+  EXPECT_GE(files.size(), 12u);
+  for (const auto& f : files) {
+    const auto r = run_cli({"run", f.string(), "--out", "unused", "--print-config"});
+    EXPECT_EQ(r.exit_code, 0) << f << "\n" << r.err;
+    const Json c = Json::parse(r.out);
+    EXPECT_FALSE(c["methods"].empty()) << f;
+    if (f.parent_path().filename() == "paper") EXPECT_GE(c["assumptions"].size(), 3u) << f << ": real-data configs state what the paper leaves open";
+  }
+}
