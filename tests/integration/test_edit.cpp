@@ -8,6 +8,7 @@
 #include "core/image_io.h"
 #include "editing/method.h"
 #include "editing/noise.h"
+#include "edit_request.h"
 #include "test_support.h"
 #include "tiny_pipeline.h"
 
@@ -19,17 +20,7 @@ using diffedit::testing::run_cli;
 
 namespace {
 
-ed::EditRequest request(const pl::StableDiffusion& sd) {
-  const std::int64_t side = sd.unet->config().sample_size * sd.vae_scale_factor();
-  at::manual_seed(0);
-  ed::EditRequest r;
-  r.image = at::rand({1, 3, side, side});
-  r.query = "a blue square";
-  r.reference = "a red circle";
-  r.oracle_mask = at::zeros({1, 1, side, side});
-  r.oracle_mask.slice(2, 0, side / 2).fill_(1);
-  return r;
-}
+ed::EditRequest request(const pl::StableDiffusion& sd) { return diffedit::testing::tiny_edit_request(sd); }
 
 }  // namespace
 

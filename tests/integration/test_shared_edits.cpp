@@ -7,6 +7,7 @@
 #include "editing/method.h"
 #include "editing/noise.h"
 #include "editing/shared_edits.h"
+#include "edit_request.h"
 #include "test_support.h"
 #include "tiny_pipeline.h"
 
@@ -16,16 +17,7 @@ using diffedit::config::Json;
 
 namespace {
 
-ed::EditRequest request(const pl::StableDiffusion& sd) {
-  const std::int64_t side = sd.unet->config().sample_size * sd.vae_scale_factor();
-  at::manual_seed(0);
-  ed::EditRequest r;
-  r.image = at::rand({1, 3, side, side});
-  r.query = "a blue square";
-  r.reference = "a red circle";
-  r.seed = 1234;
-  return r;
-}
+ed::EditRequest request(const pl::StableDiffusion& sd) { return diffedit::testing::tiny_edit_request(sd, 1234); }
 
 void expect_same_as_alone(pl::StableDiffusion& sd, const ed::EditRequest& req, const std::vector<ed::Setting>& settings) {
   std::vector<ed::EditResult> shared(settings.size());
