@@ -71,8 +71,7 @@ const Schema& experiment_schema() {
                       {"clip_model", Schema::string().nullable().def(nullptr)},
                       {"classifier", Schema::string().nullable().def(nullptr)},
                       {"reference", dataset_schema().nullable().def(nullptr)},
-                  })
-                      .def(Json::object())},
+                  })},  // absent: every field's default
   });
   return schema;
 }

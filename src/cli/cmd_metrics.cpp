@@ -112,6 +112,9 @@ Command add_metrics(CLI::App& app) {
               throw InputError(a->stats[1], "features of '" + s2.feature_net + "' cannot be compared with '" + s1.feature_net + "' (" + a->stats[0] + ")");
             if (!s1.weights_hash.empty() && !s2.weights_hash.empty() && s1.weights_hash != s2.weights_hash)
               throw InputError(a->stats[1], "the feature network's weights differ from those of " + a->stats[0]);
+            if (s1.stats.mu.size(0) != s2.stats.mu.size(0))
+              throw InputError(a->stats[1], "has " + std::to_string(s2.stats.mu.size(0)) + "-dimensional features, " + a->stats[0] + " has " +
+                                                std::to_string(s1.stats.mu.size(0)));
             metrics::FrechetOptions o;
             o.eps = a->eps;
             o.offset = a->offset == "always" ? metrics::EpsOffset::always : metrics::EpsOffset::never;

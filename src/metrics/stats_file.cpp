@@ -110,7 +110,7 @@ StatsFile read_stats(const std::filesystem::path& path) {
                                          std::to_string(f.stats.sigma.size(0)) + ", " +
                                          std::to_string(f.stats.sigma.dim() > 1 ? f.stats.sigma.size(1) : 0) + "])");
   if (!at::isfinite(f.stats.mu).all().item<bool>() || !at::isfinite(f.stats.sigma).all().item<bool>())
-    throw NumericError(path.string(), "mu or sigma contains NaN or infinite values");
+    throw FormatError(path.string(), "mu or sigma contains NaN or infinite values");
   if (H5Aexists(file.id, "n") > 0) {
     Handle n{H5Aopen(file.id, "n", H5P_DEFAULT), H5Aclose};
     std::int64_t count = 0;

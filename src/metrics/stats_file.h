@@ -20,7 +20,7 @@ struct StatsFile {
 // Written to a temporary file and renamed into place.
 void write_stats(const std::filesystem::path& path, const StatsFile& file);
 // FileError when missing; FormatError naming the file when it is not HDF5, lacks a dataset or has
-// inconsistent shapes; NumericError when a value is not finite.
+// inconsistent shapes or a value that is not finite.
 StatsFile read_stats(const std::filesystem::path& path);
 
 }  // namespace diffedit::metrics

@@ -102,7 +102,7 @@ TEST(FrechetParity, StatsFileRoundTripAndErrors) {
 
   f.stats.mu[0] = std::nan("");
   m::write_stats(dir / "nan.h5", f);
-  EXPECT_THROW(m::read_stats(dir / "nan.h5"), diffedit::NumericError);
+  EXPECT_THROW(m::read_stats(dir / "nan.h5"), diffedit::FormatError);
 
   const auto small = m::feature_stats(at::randn({10, 4}, at::kDouble));
   try {
