@@ -9,6 +9,9 @@
 
 #include "core/config.h"
 #include "core/fs.h"
+#include "core/safetensors.h"
+
+#include <cmath>
 #include "test_support.h"
 
 namespace {
@@ -263,4 +266,42 @@ TEST(Runner, EveryShippedExperimentConfigValidates) {
     EXPECT_FALSE(c["methods"].empty()) << f;
     if (f.parent_path().filename() == "paper") EXPECT_GE(c["assumptions"].size(), 3u) << f << ": real-data configs state what the paper leaves open";
   }
+}
+
+TEST(Runner, NonFiniteDenoiserOutputFailsOnlyItsWorkItems) {
+  ScratchDir dir;
+  // The toy model with one NaN in the UNet's output bias: every UNet call is non-finite.
+  fs::copy(models("toy-sd"), dir / "nan-sd", fs::copy_options::recursive);
+  fs::path unet;
+  for (const auto& e : fs::directory_iterator(dir / "nan-sd" / "unet"))
+    if (e.path().extension() == ".safetensors") unet = e.path();
+  auto tensors = diffedit::safetensors::load_all(unet);
+  ASSERT_TRUE(tensors.count("conv_out.bias"));
+  tensors["conv_out.bias"] = tensors["conv_out.bias"].clone();
+  tensors["conv_out.bias"][0] = std::nan("");
+  diffedit::safetensors::write(unet, tensors);
+
+  Json c = small_config();
+  c["model"] = (dir / "nan-sd").string();
+  c["dataset"]["limit"] = 2;
+  // SDEdit at r = 0 never calls the UNet (it returns the encoded input): it must still succeed.
+  c["methods"] = Json::array({Json{{"method", "diffedit"}, {"grid", {{"strength", {0.5}}}}, {"parameters", {{"mask_samples", 2}}}},
+                              Json{{"method", "sdedit"}, {"grid", {{"strength", {0.0}}}}}});
+  const auto r = run_cli(run_args(write_config(dir / "cfg", c), dir / "out"));
+  EXPECT_EQ(r.exit_code, 1) << "failures make the run's exit code 1\n" << r.err;
+  const Json s = summary(dir / "out");
+  EXPECT_EQ(s["records"]["present"], 4);
+  EXPECT_EQ(s["records"]["failed"], 2);
+  ASSERT_EQ(s["failures"].size(), 2u);
+  for (const auto& f : s["failures"]) {
+    EXPECT_NE(f["error"].get<std::string>().find("non-finite prediction at timestep"), std::string::npos) << f.dump();
+    EXPECT_EQ(f["setting"], "diffedit/strength=0.5");
+  }
+  // Nothing non-finite reaches the table: the failed setting has no metric values, the other has all.
+  EXPECT_EQ(s["metrics"]["diffedit"]["strength=0.5"], Json({{"n", 0}}));
+  EXPECT_EQ(s["metrics"]["sdedit"]["strength=0.0"]["n"], 2);
+  for (const auto& [k, v] : s["metrics"]["sdedit"]["strength=0.0"].items()) EXPECT_TRUE(std::isfinite(v.get<double>())) << k;
+  // A re-run does not retry deterministic failures and leaves the same summary.
+  EXPECT_EQ(run_cli(run_args(dir / "cfg" / "config.json", dir / "out")).exit_code, 1);
+  EXPECT_EQ(summary(dir / "out")["failures"], s["failures"]);
 }
