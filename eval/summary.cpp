@@ -7,7 +7,7 @@
 
 #include "core/errors.h"
 #include "data/datasets.h"
-#include "editing/method.h"
+#include "editing/shared_edits.h"
 #include "eval/features.h"
 #include "eval/record_store.h"
 #include "metrics/csfid.h"
@@ -87,29 +87,22 @@ Json summarize(const Experiment& e, const std::map<std::string, Json>& records, 
     by_item[{planned.item_index, planned.seed}].push_back(std::move(cost));
   }
 
-  // Per stage kind ("mask", "inversion", and "per_setting" for each setting's own evaluations):
-  // done with sharing, and what every setting run alone would have cost.
-  std::map<std::string, std::pair<std::int64_t, std::int64_t>> stages;
+  // Per stage kind: done with sharing, and what every setting run alone would have cost.
+  std::map<std::string, editing::StageEvaluations> stages;
   for (const auto& [item, costs] : by_item) {
-    std::map<std::string, std::int64_t> shared;  // per key: the largest (the deepest inversion)
-    for (const auto& c : costs) {
-      std::int64_t own = c.denoiser_evaluations;
-      for (const auto& st : c.shared) {
-        own -= st.evaluations;
-        stages[st.key.substr(0, st.key.find(' '))].second += st.evaluations;
-        shared[st.key] = std::max(shared[st.key], st.evaluations);
-      }
-      stages["per_setting"].first += own;
-      stages["per_setting"].second += own;
+    std::vector<const editing::EditResult*> pointers;
+    for (const auto& c : costs) pointers.push_back(&c);
+    for (const auto& [kind, ev] : editing::evaluations_by_stage(pointers)) {
+      stages[kind].done += ev.done;
+      stages[kind].if_independent += ev.if_independent;
     }
-    for (const auto& [key, v] : shared) stages[key.substr(0, key.find(' '))].first += v;
   }
   std::int64_t done = 0, independent = 0;
   Json stage_json = Json::object();
-  for (const auto& [kind, dv] : stages) {
-    done += dv.first;
-    independent += dv.second;
-    stage_json[kind] = {{"done", dv.first}, {"if_independent", dv.second}};
+  for (const auto& [kind, ev] : stages) {
+    done += ev.done;
+    independent += ev.if_independent;
+    stage_json[kind] = {{"done", ev.done}, {"if_independent", ev.if_independent}};
   }
 
   std::map<std::int64_t, at::Tensor> reference_means;
@@ -135,7 +128,7 @@ Json summarize(const Experiment& e, const std::map<std::string, Json>& records, 
       for (const auto& [k, sn] : sums) {
         const double mean = sn.first / static_cast<double>(sn.second);
         if (const auto p = kMseToPsnr.find(k); p != kMseToPsnr.end()) m[p->second] = metrics::psnr_from_mse(mean);
-        else if (k != "unedited_psnr_db_image" && k != "target_psnr_db_image") m[k] = mean;
+        else m[k] = mean;
       }
       if (!e.metrics.set.empty() && rs.size() >= 2) {
         std::vector<at::Tensor> feats;

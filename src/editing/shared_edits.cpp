@@ -154,20 +154,22 @@ void edit_shared(pipelines::StableDiffusion& sd, const EditRequest& request, con
   }
 }
 
-std::int64_t evaluations_with_sharing(const std::vector<const EditResult*>& results) {
-  std::int64_t total = 0;
-  std::map<std::string, std::int64_t> stages;
+std::map<std::string, StageEvaluations> evaluations_by_stage(const std::vector<const EditResult*>& results) {
+  std::map<std::string, StageEvaluations> stages;
+  std::map<std::string, std::int64_t> shared;  // per key: the largest count (the deepest inversion)
+  auto kind = [](const std::string& key) { return key.substr(0, key.find(' ')); };
   for (const EditResult* r : results) {
     std::int64_t own = r->denoiser_evaluations;
-    for (const auto& s : r->shared) {
-      own -= s.evaluations;
-      auto& v = stages[s.key];
-      v = std::max(v, s.evaluations);
+    for (const auto& st : r->shared) {
+      own -= st.evaluations;
+      stages[kind(st.key)].if_independent += st.evaluations;
+      shared[st.key] = std::max(shared[st.key], st.evaluations);
     }
-    total += own;
+    stages["per_setting"].done += own;
+    stages["per_setting"].if_independent += own;
   }
-  for (const auto& [key, v] : stages) total += v;
-  return total;
+  for (const auto& [key, v] : shared) stages[kind(key)].done += v;
+  return stages;
 }
 
 }  // namespace diffedit::editing

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -33,8 +34,13 @@ struct Setting {
 void edit_shared(pipelines::StableDiffusion& sd, const EditRequest& request, const std::vector<Setting>& settings,
                  const std::function<void(std::size_t, EditResult&&)>& on_result);
 
-// Evaluations of a set of results if stages with equal keys are done once: the sum of each
-// result's own evaluations plus, per shared key, the largest evaluation count recorded for it.
-std::int64_t evaluations_with_sharing(const std::vector<const EditResult*>& results);
+// The evaluation accounting of the results of one input, per stage kind: "mask", "inversion"
+// (the first word of a shared stage's key) and "per_setting" (each result's own evaluations).
+// `done` counts stages with equal keys once (a shared key costs the largest count recorded for
+// it, the deepest inversion); `if_independent` counts every result's stages as if it ran alone.
+struct StageEvaluations {
+  std::int64_t done = 0, if_independent = 0;
+};
+std::map<std::string, StageEvaluations> evaluations_by_stage(const std::vector<const EditResult*>& results);
 
 }  // namespace diffedit::editing
