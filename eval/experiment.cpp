@@ -35,13 +35,8 @@ Schema net_schema() {
 const std::vector<std::string> kPerImage = {"lpips", "clip_score", "mask_iou", "edit_success", "unedited_psnr", "unedited_ssim", "target_psnr"};
 const std::vector<std::string> kSet = {"fid", "kid", "csfid"};
 
-std::string format_value(const Json& v) {
-  if (v.is_number_float()) {
-    std::string s = v.dump();
-    return s;
-  }
-  return v.is_string() ? v.get<std::string>() : v.dump();
-}
+// A grid value in a setting name: strings bare, numbers as JSON writes them ("0.5", "1.0", "4").
+std::string format_value(const Json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
 
 }  // namespace
 
@@ -74,6 +69,10 @@ const Schema& experiment_schema() {
                   })},  // absent: every field's default
   });
   return schema;
+}
+
+bool MetricsSpec::wants(const std::string& metric) const {
+  return std::find(per_image.begin(), per_image.end(), metric) != per_image.end() || std::find(set.begin(), set.end(), metric) != set.end();
 }
 
 std::string item_key(const DatasetSpec& d, std::int64_t index) {
@@ -148,13 +147,12 @@ Experiment make_experiment(const Json& c, const std::string& source) {
   if (m["clip_model"].is_string()) e.metrics.clip_model = m["clip_model"].get<std::string>();
   if (m["classifier"].is_string()) e.metrics.classifier = m["classifier"].get<std::string>();
   if (m["reference"].is_object()) e.metrics.reference = dataset(m["reference"]);
-  auto wants = [](const std::vector<std::string>& v, const std::string& k) { return std::find(v.begin(), v.end(), k) != v.end(); };
   if (!e.metrics.set.empty() && (e.metrics.feature_net.name.empty() || e.metrics.reference.name.empty()))
     throw ConfigError(source, "metrics.set needs metrics.feature_net and metrics.reference");
-  if (wants(e.metrics.per_image, "lpips") && e.metrics.lpips.name.empty()) throw ConfigError(source, "metrics lpips needs metrics.lpips");
-  if (wants(e.metrics.per_image, "clip_score") && e.metrics.clip_model.empty())
+  if (e.metrics.wants("lpips") && e.metrics.lpips.name.empty()) throw ConfigError(source, "metrics lpips needs metrics.lpips");
+  if (e.metrics.wants("clip_score") && e.metrics.clip_model.empty())
     throw ConfigError(source, "metrics clip_score needs metrics.clip_model");
-  if ((wants(e.metrics.per_image, "edit_success")) && e.metrics.classifier.empty())
+  if (e.metrics.wants("edit_success") && e.metrics.classifier.empty())
     throw ConfigError(source, "metrics edit_success needs metrics.classifier");
   return e;
 }

@@ -39,6 +39,7 @@ struct MetricsSpec {
   FeatureNetSpec lpips;                // lpips-alex|vgg|squeeze with weights, or toy-classifier (unweighted LPIPS)
   std::filesystem::path clip_model, classifier;
   DatasetSpec reference;               // real images for fid / kid / csfid (same dataset family)
+  bool wants(const std::string& metric) const;  // listed in per_image or set
 };
 
 struct Experiment {

@@ -75,7 +75,7 @@ FeatureNet make_feature_net(const std::string& name, const std::filesystem::path
       for (std::int64_t i = 0; i < images.size(0); ++i) out.push_back(model->image_embeds_any(images[i]));
       return at::cat(out).to(at::kFloat);
     };
-  } else if (name.rfind("lpips-", 0) == 0 && (name == "lpips-alex" || name == "lpips-vgg" || name == "lpips-squeeze")) {
+  } else if (name == "lpips-alex" || name == "lpips-vgg" || name == "lpips-squeeze") {
     require_file(weights, "LPIPS weights");
     auto model = metrics::load_lpips(name.substr(6), weights);
     net.weights_hash = hash::sha256_file(weights);

@@ -33,15 +33,13 @@ using config::Json;
 
 namespace {
 
-bool wants(const std::vector<std::string>& v, const std::string& k) { return std::find(v.begin(), v.end(), k) != v.end(); }
-
 // The networks of the per-image metrics, loaded once per run.
 struct MetricModels {
   explicit MetricModels(const MetricsSpec& m) : spec(m) {
     if (!m.classifier.empty()) classifier = models::load_toy_classifier(m.classifier);
-    if (!m.clip_model.empty() && wants(m.per_image, "clip_score"))
+    if (!m.clip_model.empty() && m.wants("clip_score"))
       clip = std::make_shared<pipelines::ClipModel>(pipelines::ClipModel::load(m.clip_model));
-    if (wants(m.per_image, "lpips")) {
+    if (m.wants("lpips")) {
       if (m.lpips.name == "toy-classifier") lpips_toy = models::load_toy_classifier(m.lpips.weights);
       else if (m.lpips.name.rfind("lpips-", 0) == 0) lpips = metrics::load_lpips(m.lpips.name.substr(6), m.lpips.weights);
       else throw ConfigError("metrics.lpips.name", "must be lpips-alex|vgg|squeeze or toy-classifier, not '" + m.lpips.name + "'");
@@ -90,14 +88,15 @@ struct MetricModels {
   std::optional<FeatureNet> features;
 };
 
-std::unique_ptr<data::EditDataset> open_dataset(const DatasetSpec& d, pipelines::StableDiffusion* sd, std::int64_t steps, double guidance) {
+// toy-generated draws its inputs with the experiment's model.
+std::unique_ptr<data::EditDataset> open_dataset(const DatasetSpec& d, pipelines::StableDiffusion& sd, std::int64_t steps, double guidance) {
   data::ImageGenerator generator;
-  if (d.name == "toy-generated" && sd)
-    generator = [sd, steps, guidance](const std::string& prompt, std::uint64_t seed) {
+  if (d.name == "toy-generated")
+    generator = [&sd, steps, guidance](const std::string& prompt, std::uint64_t seed) {
       pipelines::Txt2ImgRequest common;
       common.steps = steps;
       common.guidance = guidance;
-      return pipelines::txt2img_batch(*sd, {prompt}, {seed}, common).front().image[0];
+      return pipelines::txt2img_batch(sd, {prompt}, {seed}, common).front().image[0];
     };
   return data::make_dataset(d, generator);
 }
@@ -146,7 +145,7 @@ Json run_experiment(const Experiment& e, const RunOptions& o) {
   auto sd = pipelines::StableDiffusion::load(e.model);
   MetricModels models(e.metrics);
   const std::int64_t steps = e.resolved["steps"];
-  const auto dataset = open_dataset(e.dataset, &sd, steps, e.resolved["guidance"].get<double>());
+  const auto dataset = open_dataset(e.dataset, sd, steps, e.resolved["guidance"].get<double>());
   if (dataset->size() < e.dataset.limit)
     throw InputError("dataset.limit", std::to_string(e.dataset.limit) + " items asked, " + e.dataset.name + " has " + std::to_string(dataset->size()));
 

@@ -3,11 +3,11 @@
 // (eval/slurm.h).
 #include <iostream>
 
+#include "cli/cache_args.h"
 #include "cli/commands.h"
 #include "cli/config_args.h"
 #include "core/errors.h"
 #include "eval/experiment.h"
-#include "eval/features.h"
 #include "eval/slurm.h"
 
 namespace diffedit::cli {
@@ -16,8 +16,9 @@ Command add_launch(CLI::App& app) {
   struct Args {
     ConfigArguments config;
     eval::SlurmOptions slurm;
-    std::string out, cache;
-    bool use_slurm = false, dry_run = false, no_cache = false;
+    std::string out;
+    CacheArgs cache;
+    bool use_slurm = false, dry_run = false;
   };
   auto a = std::make_shared<Args>();
   CLI::App* sub = app.add_subcommand("launch", "Submit an experiment to Slurm: a job array of shards and a dependent merge job");
@@ -30,8 +31,7 @@ Command add_launch(CLI::App& app) {
   sub->add_option("--gpus-per-task", a->slurm.gpus_per_task, "GPUs per task")->check(CLI::Range(0, 64));
   sub->add_option("--cpus-per-task", a->slurm.cpus_per_task, "CPUs per task")->check(CLI::Range(0, 1024));
   sub->add_option("--sbatch-extra", a->slurm.extra_sbatch, "One more #SBATCH line's options, e.g. \"--account=abc\"");
-  sub->add_option("--cache", a->cache, "Feature cache folder for the tasks (default ~/.cache/diffedit-bench/features)");
-  sub->add_flag("--no-cache", a->no_cache, "Tasks neither read nor write the feature cache");
+  add_cache_options(*sub, a->cache);
   sub->add_flag("--dry-run", a->dry_run, "Write the batch scripts (OUT/slurm/) without submitting");
   sub->add_flag("--wait", a->slurm.wait, "Wait until the merge job has ended");
   return {sub, [a] {
@@ -40,7 +40,7 @@ Command add_launch(CLI::App& app) {
             eval::make_experiment(*config, a->config.file);  // every config error before anything is submitted
             a->slurm.out = a->out;
             a->slurm.submit = !a->dry_run;
-            a->slurm.cache_dir = a->no_cache ? std::filesystem::path() : a->cache.empty() ? eval::default_feature_cache() : std::filesystem::path(a->cache);
+            a->slurm.cache_dir = a->cache.dir();
             const auto l = eval::launch_slurm(*config, a->slurm);
             std::cout << "array " << (l.array_job.empty() ? "(not submitted)" : l.array_job) << ": " << l.array_script.string() << '\n'
                       << "merge " << (l.merge_job.empty() ? "(not submitted)" : l.merge_job) << ": " << l.merge_script.string() << '\n';

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "cli/cache_args.h"
 #include "cli/commands.h"
 #include "core/errors.h"
 #include "core/log.h"
@@ -30,8 +31,8 @@ Command add_metrics(CLI::App& app) {
     std::vector<std::string> images;
     std::string net = "alex", weights;
     std::string model, image, text;
-    std::string stats_images, stats_net, stats_weights, stats_out, cache;
-    bool no_cache = false;
+    std::string stats_images, stats_net, stats_weights, stats_out;
+    CacheArgs cache;
     std::int64_t batch = 32;
   };
   auto a = std::make_shared<Args>();
@@ -44,8 +45,7 @@ Command add_metrics(CLI::App& app) {
   stats->add_option("--net", a->stats_net, "Feature network:" + nets)->required();
   stats->add_option("--weights", a->stats_weights, "Its weights (default for toy-classifier: models/toy-classifier)");
   stats->add_option("--out", a->stats_out, "Statistics file to write (.h5)")->required();
-  stats->add_option("--cache", a->cache, "Feature cache folder (default: $DIFFEDIT_CACHE, $XDG_CACHE_HOME or ~/.cache, /diffedit-bench/features)");
-  stats->add_flag("--no-cache", a->no_cache, "Neither read nor write the feature cache");
+  add_cache_options(*stats, a->cache);
   stats->add_option("--batch", a->batch, "Images per forward pass")->check(CLI::Range(1, 4096))->capture_default_str();
   CLI::App* fid = sub->add_subcommand("fid", "Fréchet distance of two HDF5 statistics files (mu, sigma)");
   fid->add_option("--stats", a->stats, "Two statistics files")->required()->expected(2);
@@ -64,18 +64,14 @@ Command add_metrics(CLI::App& app) {
   return {sub, [a, fid, lpips, clip, stats] {
             if (stats->parsed()) {
               std::filesystem::path weights = a->stats_weights;
+              if (weights.empty() && a->stats_net == "toy-classifier") weights = "models/toy-classifier";
               const auto catalogue = eval::feature_net_catalogue();
-              if (std::none_of(catalogue.begin(), catalogue.end(), [&](const auto& n) { return n.name == a->stats_net; }))
-                eval::make_feature_net(a->stats_net, weights);  // throws the unknown-name error with the known names
-              if (weights.empty()) {
-                if (a->stats_net != "toy-classifier") throw InputError("--weights", "the feature network '" + a->stats_net + "' needs --weights");
-                weights = "models/toy-classifier";
-              }
-              auto net = eval::make_feature_net(a->stats_net, weights);
+              const bool known = std::any_of(catalogue.begin(), catalogue.end(), [&](const auto& n) { return n.name == a->stats_net; });
+              if (weights.empty() && known) throw InputError("--weights", "the feature network '" + a->stats_net + "' needs --weights");
+              auto net = eval::make_feature_net(a->stats_net, weights);  // an unknown name is an error listing the known ones
               const auto images = eval::list_images(a->stats_images);
               if (images.size() < 2) throw InputError(a->stats_images, "statistics need at least 2 images, found 1");
-              const std::filesystem::path cache = a->no_cache ? std::filesystem::path() : a->cache.empty() ? eval::default_feature_cache() : std::filesystem::path(a->cache);
-              const auto run = eval::image_features(net, images, cache, a->batch);
+              const auto run = eval::image_features(net, images, a->cache.dir(), a->batch);
               metrics::StatsFile file{metrics::feature_stats(run.features), net.name, net.weights_hash, net.preprocessing};
               metrics::write_stats(a->stats_out, file);
               log::info(images.size(), " images, ", run.features.size(1), " features", run.from_cache ? " (from the cache " : "",

@@ -2,6 +2,7 @@
 // `diffedit merge DIR... --out DIR`: pools the records of shards and recomputes the summary.
 #include <iostream>
 
+#include "cli/cache_args.h"
 #include "cli/commands.h"
 #include "cli/config_args.h"
 #include "core/errors.h"
@@ -16,19 +17,6 @@
 namespace diffedit::cli {
 
 namespace {
-
-struct CacheArgs {
-  std::string cache;
-  bool no_cache = false;
-  std::filesystem::path dir() const {
-    return no_cache ? std::filesystem::path() : cache.empty() ? eval::default_feature_cache() : std::filesystem::path(cache);
-  }
-};
-
-void add_cache_options(CLI::App& sub, CacheArgs& c) {
-  sub.add_option("--cache", c.cache, "Feature cache folder (default ~/.cache/diffedit-bench/features or $DIFFEDIT_CACHE)");
-  sub.add_flag("--no-cache", c.no_cache, "Neither read nor write the feature cache");
-}
 
 void print_headline(const config::Json& s) {
   std::cout << "records " << s["records"]["present"] << "/" << s["records"]["planned"] << " (failed " << s["records"]["failed"]
