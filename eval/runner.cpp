@@ -241,7 +241,8 @@ Json run_experiment(const Experiment& e, const RunOptions& o) {
                                 {"records_failed", failed},
                                 {"denoiser_evaluations", sd.denoiser.evaluations() - evaluations_before},
                                 {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()},
-                                {"shard", std::to_string(o.shard_index) + "/" + std::to_string(o.shard_count)}};
+                                {"shard", std::to_string(o.shard_index) + "/" + std::to_string(o.shard_count)},
+                                {"threads", at::get_num_threads()}};
   fs::write_atomic(o.out / "summary.json", summary.dump(2) + "\n");
   return summary;
 }

@@ -1,5 +1,6 @@
 // `diffedit`: the command-line entry point. Every error is caught here and printed as
 // `error: <source>: <problem>`; the exit code is 2 for bad input and 1 for anything else.
+#include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 
 #include <algorithm>
@@ -11,6 +12,8 @@
 #include "cli/commands.h"
 #include "core/config.h"
 #include "core/errors.h"
+#include "core/image_io.h"
+#include "core/resources.h"
 #include "core/log.h"
 #include "core/version.h"
 
@@ -31,6 +34,17 @@ int run(int argc, char** argv) {
   app.add_flag("-q,--quiet", quiet, "Print errors only; no progress bars");
   app.add_option("--log-level", level, "Log level: error, warn, info, debug")
       ->check(CLI::IsMember({"error", "warn", "info", "debug"}));
+  int threads = 0;
+  app.add_option("--threads", threads,
+                 "CPU threads for libtorch's operators (default: one per core). Results do not depend on it "
+                 "beyond float rounding (README: Determinism)")
+      ->check(CLI::Range(1, 4096));
+  double memory_budget = 0;
+  app.add_option("--memory-budget", memory_budget,
+                 "GiB this process may allocate; work that needs more fails with a clear error instead of "
+                 "being killed by the OS (records already written are kept)");
+  std::int64_t max_image_pixels = 0;
+  app.add_option("--max-image-pixels", max_image_pixels, "Refuse input images with more pixels (default 2^28)");
 
   const std::vector<cli::Command> commands = {cli::add_inspect(app), cli::add_config(app), cli::add_txt2img(app), cli::add_edit(app),
                                                 cli::add_toy_samples(app), cli::add_train(app),
@@ -40,7 +54,7 @@ int run(int argc, char** argv) {
   // CLI11 reports an unknown command as "A subcommand is required"; name it instead.
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--log-level") {
+    if (arg == "--log-level" || arg == "--threads" || arg == "--memory-budget" || arg == "--max-image-pixels") {
       ++i;
       continue;
     }
@@ -66,6 +80,9 @@ int run(int argc, char** argv) {
   }
   log::set_level(*log::parse_level(level));
   log::set_quiet(quiet);
+  if (threads > 0) at::set_num_threads(threads);
+  if (memory_budget != 0) resources::set_memory_budget(memory_budget);
+  if (max_image_pixels != 0) image::set_default_max_pixels(max_image_pixels);
   for (const auto& command : commands)
     if (command.app->parsed()) return command.action();
   return kExitBadInput;
@@ -79,14 +96,13 @@ int main(int argc, char** argv) {
   } catch (const diffedit::Error& e) {
     std::cerr << "error: " << e.what() << '\n';
     return e.exit_code();
-  } catch (const c10::Error& e) {
-    std::cerr << "error: libtorch: " << e.what_without_backtrace() << '\n';
-    return diffedit::kExitFailure;
-  } catch (const std::bad_alloc&) {
-    std::cerr << "error: out of memory\n";
-    return diffedit::kExitFailure;
   } catch (const std::exception& e) {
-    std::cerr << "error: internal: " << e.what() << '\n';
+    if (diffedit::resources::is_allocation_failure(e))
+      std::cerr << "error: " << diffedit::resources::allocation_failure_message(e) << '\n';
+    else if (const auto* torch_error = dynamic_cast<const c10::Error*>(&e))
+      std::cerr << "error: libtorch: " << torch_error->what_without_backtrace() << '\n';
+    else
+      std::cerr << "error: internal: " << e.what() << '\n';
     return diffedit::kExitFailure;
   } catch (...) {
     std::cerr << "error: internal: unknown exception\n";

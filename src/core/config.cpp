@@ -37,6 +37,17 @@ std::string join(const std::vector<std::string>& items, std::string_view separat
   return out;
 }
 
+// nlohmann keeps any bytes in a string but refuses to serialise invalid UTF-8, which would
+// surface far away (an error message or a record that cannot be written): refuse it on entry.
+bool is_utf8(std::string_view text) {
+  try {
+    (void)Json(std::string(text)).dump();
+    return true;
+  } catch (const Json::type_error&) {
+    return false;
+  }
+}
+
 std::string key_label(const std::string& path) { return path.empty() ? "the config" : "key '" + path + "'"; }
 
 }  // namespace
@@ -73,6 +84,8 @@ Json parse_json(std::string_view text, const std::string& source) {
     std::string message = e.what();
     if (const auto pos = message.find(": "); pos != std::string::npos) message = message.substr(pos + 2);
     fail(source, "invalid JSON at line " + std::to_string(line) + ", column " + std::to_string(column) + ": " + message);
+  } catch (const Json::out_of_range&) {
+    fail(source, "invalid JSON: a number is too large for a double");  // nlohmann's own type for 1e400
   }
   if (!duplicate.empty()) fail(source, "duplicate key '" + duplicate + "'");
   return doc;
@@ -147,6 +160,7 @@ void collect(const std::filesystem::path& path, std::vector<std::filesystem::pat
 Json load_with_defaults(const std::filesystem::path& path) { return resolve(path, {}, nullptr); }
 
 Override parse_override(std::string_view argument) {
+  if (!is_utf8(argument)) fail("override", "the argument is not valid UTF-8");
   const std::string text(argument);
   const auto eq = argument.find('=');
   if (eq == std::string_view::npos) fail("override '" + text + "'", "expected KEY=VALUE");
@@ -164,6 +178,8 @@ Override parse_override(std::string_view argument) {
     o.value = Json::parse(value);
   } catch (const Json::parse_error&) {
     o.value = value;  // not JSON: a plain string
+  } catch (const Json::out_of_range&) {
+    fail("override '" + text + "'", "a number is too large for a double");
   }
   return o;
 }
@@ -283,6 +299,10 @@ Schema& Schema::non_empty() { non_empty_ = true; return *this; }
 Schema& Schema::nullable() { nullable_ = true; return *this; }
 Schema& Schema::doc(std::string text) { doc_ = std::move(text); return *this; }
 
+bool Schema::has_field(std::string_view name) const {
+  return std::any_of(fields_.begin(), fields_.end(), [&](const Field& f) { return f.name == name; });
+}
+
 std::string Schema::describe() const {
   switch (type_) {
     case Type::any: return "any value";
@@ -398,7 +418,7 @@ void Schema::visit(const Json& value, const std::string& path, const std::string
       for (const auto& f : fields_) names.push_back(f.name);
       if (out) *out = Json::object();
       for (const auto& [key, item] : value.items()) {
-        const auto it = std::find_if(fields_.begin(), fields_.end(), [&](const Field& f) { return f.name == key; });
+        const auto it = std::find_if(fields_.begin(), fields_.end(), [&k = key](const Field& f) { return f.name == k; });
         const std::string child = path.empty() ? key : path + "." + key;
         if (it == fields_.end()) {
           const auto near = near_keys(key, names);

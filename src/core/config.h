@@ -67,6 +67,7 @@ class Schema {
   Schema& doc(std::string text);
 
   Type type() const { return type_; }
+  bool has_field(std::string_view name) const;  // objects: whether `name` is one of the fields
   std::string describe() const;  // "integer", "array of number", ...
 
   // Checks types and keys only (no required fields, no defaults): used on each file and each

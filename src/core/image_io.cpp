@@ -89,17 +89,29 @@ void silence_opencv() {
   (void)done;
 }
 
+std::int64_t g_default_max_pixels = std::int64_t{1} << 28;
+
 }  // namespace
+
+std::int64_t default_max_pixels() { return g_default_max_pixels; }
+void set_default_max_pixels(std::int64_t pixels) {
+  if (pixels < 1) throw InputError("--max-image-pixels", "must be at least 1");
+  g_default_max_pixels = pixels;
+}
 
 Info probe(const std::filesystem::path& path) { return probe_bytes(fs::read_file(path), path); }
 
 at::Tensor read(const std::filesystem::path& path, const ReadOptions& options) {
+  return decode(fs::read_file(path), path.string(), options);
+}
+
+at::Tensor decode(const std::string& bytes, const std::string& source, const ReadOptions& options) {
   silence_opencv();
-  const std::string bytes = fs::read_file(path);
+  const std::filesystem::path path(source);
   const Info info = probe_bytes(bytes, path);
   if (info.width > 0 && static_cast<std::int64_t>(info.width) * info.height > options.max_pixels)
     fail(path, "image is " + std::to_string(info.width) + "x" + std::to_string(info.height) +
-                   ", more than the limit of " + std::to_string(options.max_pixels) + " pixels");
+                   ", more than the limit of " + std::to_string(options.max_pixels) + " pixels (--max-image-pixels)");
 
   cv::Mat decoded;
   try {
@@ -111,7 +123,7 @@ at::Tensor read(const std::filesystem::path& path, const ReadOptions& options) {
   if (decoded.empty())
     fail(path, info.format == "other" ? "not an image in a format OpenCV can read" : "cannot decode " + info.format + " data");
   if (static_cast<std::int64_t>(decoded.cols) * decoded.rows > options.max_pixels)
-    fail(path, "image has more than the limit of " + std::to_string(options.max_pixels) + " pixels");
+    fail(path, "image has more than the limit of " + std::to_string(options.max_pixels) + " pixels (--max-image-pixels)");
 
   double scale;
   switch (decoded.depth()) {

@@ -26,10 +26,14 @@ enum class Alpha {
   reject,           // an image with alpha is an error
 };
 
+// The process-wide default of ReadOptions::max_pixels (2^28; `diffedit --max-image-pixels`).
+std::int64_t default_max_pixels();
+void set_default_max_pixels(std::int64_t pixels);
+
 struct ReadOptions {
   Color color = Color::rgb;
   Alpha alpha = Alpha::drop;
-  std::int64_t max_pixels = std::int64_t{1} << 28;  // refuse larger images before decoding
+  std::int64_t max_pixels = default_max_pixels();  // refuse larger images before decoding
 };
 
 struct Info {
@@ -40,6 +44,9 @@ struct Info {
 // Reads an image. FileError if missing; FormatError if empty, truncated, not an image, too large
 // or rejected by the alpha policy. The result is float32, contiguous, on the CPU.
 at::Tensor read(const std::filesystem::path& path, const ReadOptions& options = {});
+
+// The same from the bytes of an encoded file; `source` names it in error messages.
+at::Tensor decode(const std::string& bytes, const std::string& source, const ReadOptions& options = {});
 
 // Identifies the format and dimensions from the header bytes only (PNG and JPEG).
 Info probe(const std::filesystem::path& path);

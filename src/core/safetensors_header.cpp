@@ -207,6 +207,9 @@ Header parse_header(std::string_view json, std::uint64_t data_size, const std::s
     doc = nlohmann::json::parse(json);
   } catch (const nlohmann::json::parse_error& e) {
     fail(source, "header is not valid JSON (at byte " + std::to_string(e.byte) + " of the header)");
+  } catch (const nlohmann::json::out_of_range&) {
+    // nlohmann refuses numbers beyond double (1e400) with its own exception type
+    fail(source, "header is not valid JSON (a number is too large for a double)");
   }
   if (!doc.is_object()) fail(source, "header is not a JSON object");
 

@@ -124,6 +124,27 @@ TEST(Config, OverrideErrors) {
   EXPECT_EQ(config_error([&] { apply_override(cfg, parse_override("seeds.4=1")); }), "index 4 is out of range (1 elements)");
 }
 
+// Found by fuzz/fuzz_config: a value that is not UTF-8 became a string that nlohmann cannot
+// serialise, and numbers beyond double threw nlohmann's out_of_range; both escaped as foreign
+// exceptions instead of ConfigErrors naming the file or override.
+TEST(Config, OverridesMustBeUtf8AndNumbersFitADouble) {
+  std::string source;
+  EXPECT_EQ(config_error([] { parse_override("model.dtype=\xa8" "float16"); }, &source), "the argument is not valid UTF-8");
+  EXPECT_EQ(source, "override");
+  EXPECT_EQ(config_error([] { parse_override("guidance=1e400"); }, &source), "a number is too large for a double");
+  EXPECT_EQ(source, "override 'guidance=1e400'");
+  EXPECT_EQ(config_error([] { parse_override("grid=[0.5, -1e999]"); }), "a number is too large for a double");
+  EXPECT_EQ(parse_override("text=café").value, "café");
+}
+
+TEST(Config, NumbersBeyondDoubleAreRejected) {
+  std::string source;
+  EXPECT_EQ(config_error([] { parse_json(R"({"a": {"guidance": 1e400}})", "c.json"); }, &source),
+            "invalid JSON: a number is too large for a double");
+  EXPECT_EQ(source, "c.json");
+  EXPECT_NO_THROW(parse_json(R"({"a": 1.7e308, "b": -1e-400})", "c.json"));
+}
+
 TEST(Config, SchemaFillsDefaultsAndKeepsGivenValues) {
   const Json out = experiment_schema().validate({{"model", "models/toy-sd"}, {"method", {{"strength", 0.8}}}}, "c.json");
   EXPECT_EQ(out["model"], "models/toy-sd");

@@ -155,7 +155,7 @@ TEST(ImageIO, ReadErrors) {
   const unsigned char dims[8] = {0x00, 0x01, 0x86, 0xA0, 0x00, 0x01, 0x86, 0xA0};
   huge.replace(16, 8, reinterpret_cast<const char*>(dims), 8);
   write_bytes(dir / "huge.png", huge);
-  EXPECT_EQ(read_error(dir / "huge.png"), "image is 100000x100000, more than the limit of 268435456 pixels");
+  EXPECT_EQ(read_error(dir / "huge.png"), "image is 100000x100000, more than the limit of 268435456 pixels (--max-image-pixels)");
 }
 
 TEST(ImageIO, WriteErrors) {

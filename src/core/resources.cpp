@@ -1,0 +1,68 @@
+#include "core/resources.h"
+
+#include <sys/resource.h>
+
+#include <c10/util/Exception.h>
+
+#include <cerrno>
+#include <cmath>
+#include <fstream>
+#include <new>
+#include <sstream>
+
+#include "core/errors.h"
+
+namespace diffedit::resources {
+
+namespace {
+
+std::optional<double> g_budget;
+
+// The data segment the process already holds (VmData in /proc/self/status), in bytes: libraries'
+// state, and under AddressSanitizer its shadow reservation, which would exceed any absolute cap.
+std::uint64_t data_in_use() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmData:", 0) == 0) return std::stoull(line.substr(7)) * 1024;  // "VmData:  123 kB"
+  return 0;
+}
+
+}  // namespace
+
+void set_memory_budget(double gib) {
+  if (!std::isfinite(gib) || gib <= 0) throw InputError("--memory-budget", "must be a positive number of GiB");
+  const double bytes = gib * 1024.0 * 1024.0 * 1024.0;
+  rlimit limit{};
+  if (getrlimit(RLIMIT_DATA, &limit) != 0) throw InputError("--memory-budget", errno_message("getrlimit", errno));
+  const auto wanted = static_cast<rlim_t>(bytes) + data_in_use();
+  if (limit.rlim_max != RLIM_INFINITY && wanted > limit.rlim_max)
+    throw InputError("--memory-budget", "larger than the hard limit of this process (ulimit -d)");
+  limit.rlim_cur = wanted;
+  if (setrlimit(RLIMIT_DATA, &limit) != 0) throw InputError("--memory-budget", errno_message("setrlimit", errno));
+  g_budget = gib;
+}
+
+std::optional<double> memory_budget() { return g_budget; }
+
+bool is_allocation_failure(const std::exception& e) {
+  if (dynamic_cast<const std::bad_alloc*>(&e)) return true;
+  if (const auto* c10 = dynamic_cast<const c10::Error*>(&e))
+    return std::string(c10->what_without_backtrace()).find("can't allocate memory") != std::string::npos;
+  return false;
+}
+
+std::string allocation_failure_message(const std::exception& e) {
+  std::ostringstream out;
+  out << "out of memory";
+  if (g_budget) out << ": the memory budget of " << *g_budget << " GiB (--memory-budget) is exceeded";
+  if (const auto* c10 = dynamic_cast<const c10::Error*>(&e)) {
+    std::string detail = c10->what_without_backtrace();
+    if (const auto eol = detail.find('\n'); eol != std::string::npos) detail.resize(eol);
+    out << " (" << detail << ")";
+  }
+  out << "; raise the budget or reduce the work (mask samples, image size); results already written are kept "
+         "and a re-run of `diffedit run` resumes from them";
+  return out.str();
+}
+
+}  // namespace diffedit::resources
