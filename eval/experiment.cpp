@@ -32,8 +32,14 @@ Schema net_schema() {
   return Schema::object({{"name", Schema::string().required()}, {"weights", Schema::string().required()}});
 }
 
-const std::vector<std::string> kPerImage = {"lpips", "clip_score", "mask_iou", "edit_success", "unedited_psnr", "unedited_ssim", "target_psnr"};
-const std::vector<std::string> kSet = {"fid", "kid", "csfid"};
+// flexit_lpips and flexit_accuracy: FlexIT eval.py's LPIPS (x100 after Resize + CenterCrop to
+// metrics.flexit_size) and its accuracy with the classifier's logits restricted to the benchmark's
+// classes (the dataset's target classes).
+const std::vector<std::string> kPerImage = {"lpips", "clip_score", "mask_iou", "edit_success", "unedited_psnr", "unedited_ssim",
+                                            "target_psnr", "flexit_lpips", "flexit_accuracy"};
+// csfid and sfid: FlexIT's mean-only forms (its tables' CSFID/SFID); csfid_frechet: the full
+// class-conditional Fréchet average, a different metric under a different name.
+const std::vector<std::string> kSet = {"fid", "kid", "csfid", "sfid", "csfid_frechet"};
 
 // A grid value in a setting name: strings bare, numbers as JSON writes them ("0.5", "1.0", "4").
 std::string format_value(const Json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
@@ -66,6 +72,7 @@ const Schema& experiment_schema() {
                       {"clip_model", Schema::string().nullable().def(nullptr)},
                       {"classifier", Schema::string().nullable().def(nullptr)},
                       {"reference", dataset_schema().nullable().def(nullptr)},
+                      {"flexit_size", Schema::integer().range(1, 4096).def(256).doc("flexit_lpips: Resize + CenterCrop size (FlexIT: 256)")},
                   })},  // absent: every field's default
   });
   return schema;
@@ -122,7 +129,9 @@ Experiment make_experiment(const Json& c, const std::string& source) {
       points = std::move(next);
     }
     for (const Json& point : points) {
-      Json p = {{"steps", c["steps"]}, {"guidance", c["guidance"]}};
+      Json p = Json::object();  // the experiment's sampler settings, for the methods that take them
+      for (const char* key : {"steps", "guidance"})
+        if (editing::method_has_parameter(method, key)) p[key] = c[key];
       p.update(spec["parameters"]);
       p.update(point);
       PlannedSetting s;
@@ -149,11 +158,15 @@ Experiment make_experiment(const Json& c, const std::string& source) {
   if (m["reference"].is_object()) e.metrics.reference = dataset(m["reference"]);
   if (!e.metrics.set.empty() && (e.metrics.feature_net.name.empty() || e.metrics.reference.name.empty()))
     throw ConfigError(source, "metrics.set needs metrics.feature_net and metrics.reference");
-  if (e.metrics.wants("lpips") && e.metrics.lpips.name.empty()) throw ConfigError(source, "metrics lpips needs metrics.lpips");
+  e.metrics.flexit_size = m["flexit_size"];
+  for (const char* metric : {"lpips", "flexit_lpips"})
+    if (e.metrics.wants(metric) && e.metrics.lpips.name.empty())
+      throw ConfigError(source, std::string("metrics ") + metric + " needs metrics.lpips");
   if (e.metrics.wants("clip_score") && e.metrics.clip_model.empty())
     throw ConfigError(source, "metrics clip_score needs metrics.clip_model");
-  if (e.metrics.wants("edit_success") && e.metrics.classifier.empty())
-    throw ConfigError(source, "metrics edit_success needs metrics.classifier");
+  for (const char* metric : {"edit_success", "flexit_accuracy"})
+    if (e.metrics.wants(metric) && e.metrics.classifier.empty())
+      throw ConfigError(source, std::string("metrics ") + metric + " needs metrics.classifier");
   return e;
 }
 

@@ -33,8 +33,10 @@ struct FeatureNetSpec {
 };
 
 struct MetricsSpec {
-  std::vector<std::string> per_image;  // lpips, clip_score, mask_iou, edit_success, unedited_psnr, unedited_ssim, target_psnr
-  std::vector<std::string> set;        // fid, kid, csfid
+  std::vector<std::string> per_image;  // lpips, clip_score, mask_iou, edit_success, unedited_psnr, unedited_ssim, target_psnr,
+                                       // flexit_lpips, flexit_accuracy
+  std::vector<std::string> set;        // fid, kid, csfid, sfid, csfid_frechet
+  std::int64_t flexit_size = 256;      // flexit_lpips: Resize + CenterCrop size
   FeatureNetSpec feature_net;          // features for fid / kid / csfid
   FeatureNetSpec lpips;                // lpips-alex|vgg|squeeze with weights, or toy-classifier (unweighted LPIPS)
   std::filesystem::path clip_model, classifier;

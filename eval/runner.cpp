@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <optional>
+#include <set>
 
 #include "core/errors.h"
 #include "core/fs.h"
@@ -22,6 +23,8 @@
 #include "eval/summary.h"
 #include "metrics/clip_score.h"
 #include "metrics/lpips.h"
+#include "metrics/perceptual.h"
+#include "metrics/resize.h"
 #include "metrics/region.h"
 #include "models/toy_classifier.h"
 #include "pipelines/clip_model.h"
@@ -39,11 +42,7 @@ struct MetricModels {
     if (!m.classifier.empty()) classifier = models::load_toy_classifier(m.classifier);
     if (!m.clip_model.empty() && m.wants("clip_score"))
       clip = std::make_shared<pipelines::ClipModel>(pipelines::ClipModel::load(m.clip_model));
-    if (m.wants("lpips")) {
-      if (m.lpips.name == "toy-classifier") lpips_toy = models::load_toy_classifier(m.lpips.weights);
-      else if (m.lpips.name.rfind("lpips-", 0) == 0) lpips = metrics::load_lpips(m.lpips.name.substr(6), m.lpips.weights);
-      else throw ConfigError("metrics.lpips.name", "must be lpips-alex|vgg|squeeze or toy-classifier, not '" + m.lpips.name + "'");
-    }
+    if (m.wants("lpips") || m.wants("flexit_lpips")) lpips = metrics::PerceptualDistance::load(m.lpips.name, m.lpips.weights, "metrics.lpips.name");
     if (!m.set.empty()) features = make_feature_net(m.feature_net.name, m.feature_net.weights);
   }
 
@@ -54,8 +53,7 @@ struct MetricModels {
     Json m = Json::object();
     for (const auto& name : spec.per_image) {
       if (name == "lpips") {
-        m["lpips"] = lpips_toy ? metrics::lpips_unweighted(lpips_toy->stages(edited), lpips_toy->stages(input)).distance.item<double>()
-                               : lpips->forward(edited, input, false, true).distance.item<double>();
+        m["lpips"] = (*lpips)(edited, input).item<double>();
       } else if (name == "clip_score") {
         const double cos = metrics::paired_cosine(clip->image_embeds_any(edited[0]), clip->text_embeds({sample.query})).item<double>();
         m["clip_cosine"] = cos;
@@ -67,6 +65,14 @@ struct MetricModels {
         const auto s = metrics::edit_success(classifier->forward(edited), at::tensor({sample.target_label}, at::kLong));
         m["edit_success"] = s.top1;
         m["target_probability"] = s.target_probability;
+      } else if (name == "flexit_lpips") {
+        m["flexit_lpips"] = 100.0 * (*lpips)(flexit_view(edited), flexit_view(input)).item<double>();
+      } else if (name == "flexit_accuracy" && sample.target_label >= 0) {
+        // FlexIT's eval.py: argmax over the benchmark's classes only; correct = target, unedited = source.
+        const at::Tensor idx = at::tensor(benchmark_classes, at::kLong);
+        const std::int64_t pick = benchmark_classes.at(classifier->forward(edited).index_select(1, idx).argmax(1).item<std::int64_t>());
+        m["flexit_correct"] = pick == sample.target_label ? 1.0 : 0.0;
+        m["flexit_unedited"] = pick == sample.source_label ? 1.0 : 0.0;
       } else if (name == "unedited_psnr" && sample.region.defined()) {
         m["unedited_mse"] = metrics::masked_mse(edited[0], sample.image, sample.region, metrics::Region::outside);
       } else if (name == "unedited_ssim" && sample.region.defined()) {
@@ -80,11 +86,19 @@ struct MetricModels {
     return m;
   }
 
+  // FlexIT's eval.py preprocessing: the image as a file holds it (uint8), torchvision's
+  // Resize(n) + CenterCrop(n) with Pillow's bilinear filter, back to [0, 1].
+  at::Tensor flexit_view(const at::Tensor& image) const {
+    const at::Tensor u8 = (image[0].clamp(0, 1) * 255).round().to(at::kByte).permute({1, 2, 0}).contiguous();
+    const at::Tensor r = metrics::resize_center_crop_u8(u8, spec.flexit_size, metrics::Filter::bilinear);
+    return r.permute({2, 0, 1}).to(at::kFloat).div(255).unsqueeze(0);
+  }
+
   const MetricsSpec& spec;
+  std::vector<std::int64_t> benchmark_classes;  // flexit_accuracy: the dataset's target classes, sorted
   models::ToyClassifier classifier{nullptr};
   std::shared_ptr<pipelines::ClipModel> clip;
-  metrics::Lpips lpips{nullptr};
-  models::ToyClassifier lpips_toy{nullptr};
+  std::optional<metrics::PerceptualDistance> lpips;
   std::optional<FeatureNet> features;
 };
 
@@ -149,6 +163,13 @@ Json run_experiment(const Experiment& e, const RunOptions& o) {
   if (dataset->size() < e.dataset.limit)
     throw InputError("dataset.limit", std::to_string(e.dataset.limit) + " items asked, " + e.dataset.name + " has " + std::to_string(dataset->size()));
 
+  if (e.metrics.wants("flexit_accuracy")) {
+    std::set<std::int64_t> classes;
+    for (std::int64_t i = 0; i < e.dataset.limit; ++i) classes.insert(dataset->get(i).target_label);
+    classes.erase(-1);
+    models.benchmark_classes.assign(classes.begin(), classes.end());
+  }
+
   std::vector<std::int64_t> items;
   for (std::int64_t i = o.shard_index; i < e.dataset.limit; i += o.shard_count) items.push_back(i);
   const std::int64_t planned = static_cast<std::int64_t>(items.size() * e.seeds.size() * e.settings.size());
@@ -173,6 +194,8 @@ Json run_experiment(const Experiment& e, const RunOptions& o) {
       request.query = sample.query;
       request.reference = sample.reference;
       if (sample.region.defined()) request.oracle_mask = sample.region.unsqueeze(0);
+      request.source_label = sample.source_label;
+      request.target_label = sample.target_label;
       request.seed = rng::derive_seed(seed, item);
       std::vector<editing::Setting> settings;
       for (const std::size_t s : missing) settings.push_back(e.settings[s].setting());
@@ -209,6 +232,7 @@ Json run_experiment(const Experiment& e, const RunOptions& o) {
           for (const auto& st : result.shared) shared.push_back({{"key", st.key}, {"evaluations", st.evaluations}});
           record["shared"] = shared;
           record["seconds"] = result.seconds;
+          if (!result.details.is_null()) record["details"] = result.details;
           record["status"] = "ok";
           store.put(record);
           written[j] = true;

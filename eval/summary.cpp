@@ -141,6 +141,29 @@ Json summarize(const Experiment& e, const std::map<std::string, Json>& records, 
         for (const auto& name : e.metrics.set) {
           if (name == "fid") m["fid"] = metrics::frechet_distance(metrics::feature_stats(f), *reference_stats).distance;
           if (name == "kid") m["kid"] = metrics::kid_unbiased(f, reference.features);
+          if (name == "sfid") m["sfid"] = metrics::sfid_mean(f, reference.features.mean(0));
+          if (name == "csfid_frechet") {
+            // The full per-class Fréchet average, NOT FlexIT's CSFID. A class enters with at least
+            // two edits and two reference images (a covariance needs two); how many did is reported.
+            std::map<std::int64_t, std::int64_t> edits_per_class, references_per_class;
+            for (const auto l : labels) ++edits_per_class[l];
+            const at::Tensor reference_labels = reference.labels.to(at::kLong).contiguous();
+            for (std::int64_t j = 0; j < reference_labels.numel(); ++j) ++references_per_class[reference_labels.data_ptr<std::int64_t>()[j]];
+            std::vector<std::int64_t> rows;
+            std::set<std::int64_t> used;
+            for (std::size_t j = 0; j < labels.size(); ++j)
+              if (edits_per_class[labels[j]] >= 2 && references_per_class[labels[j]] >= 2) {
+                rows.push_back(static_cast<std::int64_t>(j));
+                used.insert(labels[j]);
+              }
+            m["csfid_frechet_classes"] = used.size();
+            if (!rows.empty()) {
+              const at::Tensor idx = at::tensor(rows, at::kLong);
+              m["csfid_frechet"] = metrics::per_class_frechet_mean(f.index_select(0, idx), at::tensor(labels, at::kLong).index_select(0, idx),
+                                                                   reference.features, reference.labels)
+                                       .value;
+            }
+          }
           if (name == "csfid") {
             // Target classes without reference images cannot enter CSFID: they are left out and
             // counted, so a too-small reference set is visible in the summary.

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""Trade-off plots of a run (the paper's figures): one curve per method across the encoding ratio
-r (`strength`), the other grid parameters (e.g. DiffEdit's mask threshold) as a second family of
-curves. Reads DIR/summary.json, writes <out>/tradeoff_<x>_vs_<y>.png and .pdf for every pair of
+"""Trade-off plots of a run (the paper's figures): one curve per method across its control
+parameter (the encoding ratio r, `strength`, or FlexIT's `iterations`), the other grid parameters
+(e.g. DiffEdit's mask threshold) as a second family of curves; methods without one (Copy,
+Retrieve) are single points. Reads DIR/summary.json, writes <out>/tradeoff_<x>_vs_<y>.png and .pdf for every pair of
 metrics the run has. Needs Debian's python3-matplotlib (run with /usr/bin/python3).
 
 Usage: plot_tradeoffs.py SUMMARY.json OUT_DIR
@@ -38,7 +39,7 @@ def parse_setting(name):
 
 
 def curves(metrics, x, y):
-    """{curve label: [(strength, x, y), ...]} sorted by strength."""
+    """{curve label: [(control value, x, y), ...]} sorted by the control value."""
     out = {}
     for method, settings in metrics.items():
         for setting, values in settings.items():
@@ -46,10 +47,12 @@ def curves(metrics, x, y):
                 continue
             grid = parse_setting(setting)
             strength = grid.pop("strength", None)
+            if strength is None:
+                strength = grid.pop("iterations", None)
             family = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(grid.items()))
             label = method + (f" ({family})" if family else "")
-            out.setdefault(label, []).append((strength if strength is not None else 0.0, values[x], values[y]))
-    return {k: sorted(v) for k, v in out.items()}
+            out.setdefault(label, []).append((strength, values[x], values[y]))
+    return {k: sorted(v, key=lambda p: -1 if p[0] is None else p[0]) for k, v in out.items()}
 
 
 def main():
@@ -68,10 +71,11 @@ def main():
             xs, ys = [p[1] for p in points], [p[2] for p in points]
             ax.plot(xs, ys, marker="o", label=label)
             for s, px, py in points:
-                ax.annotate(f"{s:g}", (px, py), textcoords="offset points", xytext=(3, 3), fontsize=7)
+                if s is not None:
+                    ax.annotate(f"{s:g}", (px, py), textcoords="offset points", xytext=(3, 3), fontsize=7)
         ax.set_xlabel(xl)
         ax.set_ylabel(yl)
-        ax.set_title(f"{summary.get('name', '')}: {y} vs {x} (labels: r)", fontsize=9)
+        ax.set_title(f"{summary.get('name', '')}: {y} vs {x} (labels: r or iterations)", fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
         fig.tight_layout()

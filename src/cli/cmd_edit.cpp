@@ -24,6 +24,7 @@ struct EditArgs {
   std::optional<double> strength, threshold, guidance;
   std::optional<std::int64_t> steps;
   std::uint64_t seed = 0;
+  std::int64_t target_class = -1, source_class = -1;
   std::vector<std::string> overrides;
 };
 
@@ -46,6 +47,8 @@ int run_edit(const EditArgs& a) {
   request.query = a.query;
   request.reference = a.reference;
   request.seed = a.seed;
+  request.target_label = a.target_class;
+  request.source_label = a.source_class;
   if (!a.mask.empty()) request.oracle_mask = (image::read(a.mask, {.color = image::Color::gray}) > 0.5).to(at::kFloat).unsqueeze(0);
 
   pipelines::LoadOptions options;
@@ -74,6 +77,7 @@ int run_edit(const EditArgs& a) {
       {"device", a.device},
       {"counters", {{"denoiser_evaluations", result.denoiser_evaluations}, {"seconds", result.seconds}}},
       {"mask_fraction", result.mask.defined() ? config::Json(result.mask.mean().item<double>()) : config::Json(nullptr)},
+      {"details", result.details},
       {"diffedit_version", std::string(version())},
       {"git_revision", std::string(git_revision())}};
   fs::write_atomic(out / "record.json", record.dump(2) + "\n");
@@ -86,7 +90,7 @@ int run_edit(const EditArgs& a) {
 
 Command add_edit(CLI::App& app) {
   auto a = std::make_shared<EditArgs>();
-  CLI::App* sub = app.add_subcommand("edit", "Edit one image with a text query (DiffEdit, SDEdit, ablations)");
+  CLI::App* sub = app.add_subcommand("edit", "Edit one image with a text query (DiffEdit, its ablations, SDEdit, ILVR, FlexIT, Copy, Retrieve)");
   sub->add_option("--model", a->model, "Model directory in the diffusers layout")->required();
   sub->add_option("--image", a->image, "Input image (PNG/JPEG)")->required();
   sub->add_option("--query", a->query, "Text describing the edited image (Q)")->required();
@@ -97,6 +101,8 @@ Command add_edit(CLI::App& app) {
   sub->add_option("--steps", a->steps, "DDIM steps");
   sub->add_option("--guidance", a->guidance, "Classifier-free guidance scale");
   sub->add_option("--seed", a->seed, "Seed of every random draw")->capture_default_str();
+  sub->add_option("--target-class", a->target_class, "Class id of the wanted edit (retrieve)");
+  sub->add_option("--source-class", a->source_class, "Class id of the input");
   sub->add_option("--mask", a->mask, "Pixel mask for diffedit_oracle_mask (white = edit)");
   sub->add_option("--dtype", a->dtype, "float32, float16 (CUDA) or bfloat16")->capture_default_str();
   sub->add_option("--device", a->device, "cpu or cuda[:N]")->capture_default_str();

@@ -20,6 +20,7 @@ struct EditRequest {
   std::string query{};         // the text describing the edited image (Q)
   std::string reference{};     // the text describing the input (R); empty when none
   at::Tensor oracle_mask{};    // optional [1, 1, H, W] pixel mask (diffedit_oracle_mask)
+  std::int64_t source_label = -1, target_label = -1;  // class ids when the dataset has them (retrieve)
   std::uint64_t seed = 0;
 };
 
@@ -36,6 +37,7 @@ struct EditResult {
     std::int64_t evaluations = 0;
   };
   std::vector<SharedStage> shared{};
+  config::Json details{};  // method-specific facts worth recording (FlexIT: its loss terms)
 };
 
 class EditMethod {
@@ -49,6 +51,9 @@ class EditMethod {
 
 // Names of the registered methods, with one line of description each.
 std::vector<std::pair<std::string, std::string>> method_catalogue();
+// Whether the method's schema has the parameter `key` (the runner passes an experiment's `steps`
+// and `guidance` only to the methods that take them).
+bool method_has_parameter(const std::string& name, const std::string& key);
 // Builds a method from its parameters (validated against its schema; unknown keys are errors that
 // name `source`).
 std::unique_ptr<EditMethod> make_method(const std::string& name, const config::Json& parameters, const std::string& source);

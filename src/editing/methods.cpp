@@ -1,13 +1,21 @@
 // The registry of editing methods and their parameter schemas (defaults from the paper, see
-// ../shared/paper-facts.md): DiffEdit and its ablations, SDEdit.
+// ../shared/paper-facts.md): DiffEdit and its ablations, SDEdit, ILVR, FlexIT, and the reference
+// points Copy and Retrieve.
 #include <ATen/ATen.h>
 
+#include <torch/nn/functional/upsampling.h>
+
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <functional>
 
 #include "core/errors.h"
 #include "diffusion/schedulers.h"
+#include "core/image_io.h"
+#include "data/toyworld.h"
 #include "editing/diffedit.h"
+#include "editing/flexit.h"
 #include "editing/method.h"
 #include "editing/noise.h"
 #include "editing/resizer.h"
@@ -240,6 +248,101 @@ class ILVRMethod : public MethodBase {
   }
 };
 
+// FlexIT (editing/flexit.h) on the pipeline's codec; one setting = one iteration count.
+class FlexITMethod : public MethodBase {
+ public:
+  using MethodBase::MethodBase;
+
+ protected:
+  EditResult run(pipelines::StableDiffusion& sd, const EditRequest& request, NoiseSource& noise) override {
+    EditRequest r = request;
+    if (parameters()["reference_text"] == "none") r.reference.clear();
+    EditResult out;
+    run_flexit(sd, r, flexit_options(parameters()), {parameters()["iterations"].get<std::int64_t>()}, noise,
+               [&](std::size_t, EditResult&& result) { out = std::move(result); });
+    return out;
+  }
+};
+
+// Copy: the input itself (the reference point with LPIPS 0).
+class CopyMethod : public MethodBase {
+ public:
+  using MethodBase::MethodBase;
+
+ protected:
+  EditResult run(pipelines::StableDiffusion&, const EditRequest& request, NoiseSource&) override {
+    return {.image = request.image.clone()};
+  }
+};
+
+// Retrieve: a real image of the target class, chosen deterministically from the request's seed,
+// at the input's size (shorter side resized with antialiased bilinear filtering, centre crop).
+// `folder`: <root>/<class folder>/<images>, class folders in sorted order giving the class ids
+// (the ImageNet train layout); `toy-world`: the first item of the toy world's split, scanning
+// from an index drawn from the seed, whose main object has the target class.
+class RetrieveMethod : public MethodBase {
+ public:
+  using MethodBase::MethodBase;
+
+ protected:
+  EditResult run(pipelines::StableDiffusion&, const EditRequest& request, NoiseSource&) override {
+    const Json& p = parameters();
+    if (request.target_label < 0) throw InputError("retrieve", "the dataset gives no target class for this item");
+    at::Tensor image;
+    Json details;
+    if (p["source"] == "toy-world") {
+      const std::uint64_t world_seed = p["world_seed"];
+      const std::int64_t start = static_cast<std::int64_t>(request.seed % 1000000);
+      for (std::int64_t i = start; i < start + 100000 && !image.defined(); ++i) {
+        const data::toyworld::Item item = data::toyworld::generate(p["split"].get<std::string>(), i, world_seed);
+        if (item.label == request.target_label) {
+          image = item.image;
+          details = {{"retrieved", p["split"].get<std::string>() + "/" + std::to_string(i)}};
+        }
+      }
+      if (!image.defined()) throw InputError("retrieve", "no toy-world item of class " + std::to_string(request.target_label));
+    } else {
+      const std::filesystem::path root = p["root"].get<std::string>();
+      if (!std::filesystem::is_directory(root)) throw FileError(root.string(), "not a directory (retrieve.root)");
+      std::vector<std::filesystem::path> classes;
+      for (const auto& e : std::filesystem::directory_iterator(root))
+        if (e.is_directory()) classes.push_back(e.path());
+      std::sort(classes.begin(), classes.end());
+      if (request.target_label >= static_cast<std::int64_t>(classes.size()))
+        throw InputError(root.string(), "has " + std::to_string(classes.size()) + " class folders, the target class is " +
+                                            std::to_string(request.target_label));
+      const auto& folder = classes[static_cast<std::size_t>(request.target_label)];
+      std::vector<std::filesystem::path> files;
+      for (const auto& e : std::filesystem::directory_iterator(folder))
+        if (e.is_regular_file()) files.push_back(e.path());
+      if (files.empty()) throw InputError(folder.string(), "no images of the target class");
+      std::sort(files.begin(), files.end());
+      const auto& file = files[request.seed % files.size()];
+      image = image::read(file);
+      details = {{"retrieved", std::filesystem::relative(file, root).string()}};
+    }
+    EditResult r{.image = fit(image.unsqueeze(0), request.image.size(2), request.image.size(3))};
+    r.details = details;
+    return r;
+  }
+
+ private:
+  static at::Tensor fit(const at::Tensor& x, std::int64_t h, std::int64_t w) {
+    if (x.size(2) == h && x.size(3) == w) return x.clone();
+    const double k = std::max(static_cast<double>(h) / static_cast<double>(x.size(2)), static_cast<double>(w) / static_cast<double>(x.size(3)));
+    const std::int64_t nh = std::max(h, static_cast<std::int64_t>(std::llround(x.size(2) * k)));
+    const std::int64_t nw = std::max(w, static_cast<std::int64_t>(std::llround(x.size(3) * k)));
+    namespace F = torch::nn::functional;
+    const at::Tensor r = F::interpolate(x, F::InterpolateFuncOptions()
+                                               .size(std::vector<std::int64_t>{nh, nw})
+                                               .mode(torch::kBilinear)
+                                               .align_corners(false)
+                                               .antialias(k < 1.0));
+    const std::int64_t top = (nh - h) / 2, left = (nw - w) / 2;
+    return r.slice(2, top, top + h).slice(3, left, left + w).clamp(0, 1).contiguous();
+  }
+};
+
 struct Entry {
   const char* name;
   const char* description;
@@ -266,6 +369,21 @@ const std::vector<Entry>& registry() {
       {"sdedit", "SDEdit: noise to t0 = strength, denoise under the query (sampler ddim | ddpm)",
        [] { return common_fields({{"sampler", Schema::string().choices({"ddim", "ddpm"}).def("ddim")}}); },
        [](Json p) -> std::unique_ptr<EditMethod> { return std::make_unique<SDEditMethod>("sdedit", std::move(p)); }},
+      {"flexit", "FlexIT: optimise the latent towards a CLIP target point (iterations; FlexIT's defaults)", flexit_schema,
+       [](Json p) -> std::unique_ptr<EditMethod> { return std::make_unique<FlexITMethod>("flexit", std::move(p)); }},
+      {"copy", "Reference point: the input itself", [] { return Schema::object({}); },
+       [](Json p) -> std::unique_ptr<EditMethod> { return std::make_unique<CopyMethod>("copy", std::move(p)); }},
+      {"retrieve", "Reference point: a real image of the target class (source folder | toy-world)",
+       [] {
+         return Schema::object({{"source", Schema::string().choices({"folder", "toy-world"}).def("folder")},
+                                {"root", Schema::string().nullable().def(nullptr).doc("folder: <root>/<class>/<images>, classes sorted")},
+                                {"split", Schema::string().choices({"train", "val", "test"}).def("train").doc("toy-world split")},
+                                {"world_seed", Schema::integer().range(0, std::nullopt).def(0)}});
+       },
+       [](Json p) -> std::unique_ptr<EditMethod> {
+         if (p["source"] == "folder" && !p["root"].is_string()) throw ConfigError("root", "retrieve from a folder needs root");
+         return std::make_unique<RetrieveMethod>("retrieve", std::move(p));
+       }},
   };
   return entries;
 }
@@ -276,6 +394,12 @@ std::vector<std::pair<std::string, std::string>> method_catalogue() {
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& e : registry()) out.emplace_back(e.name, e.description);
   return out;
+}
+
+bool method_has_parameter(const std::string& name, const std::string& key) {
+  for (const auto& e : registry())
+    if (name == e.name) return e.schema().has_field(key);
+  return false;
 }
 
 std::unique_ptr<EditMethod> make_method(const std::string& name, const Json& parameters, const std::string& source) {

@@ -9,6 +9,7 @@
 #include "core/errors.h"
 #include "diffusion/schedulers.h"
 #include "editing/diffedit.h"
+#include "editing/flexit.h"
 #include "editing/noise.h"
 
 namespace diffedit::editing {
@@ -66,15 +67,35 @@ void edit_shared(pipelines::StableDiffusion& sd, const EditRequest& request, con
   std::vector<std::unique_ptr<EditMethod>> methods;
   for (const auto& s : settings) methods.push_back(make_method(s.method, s.parameters, s.method));
 
-  // Standalone methods first; then the family, grouped so caches are built once.
+  // Standalone methods first; then FlexIT, one optimisation run per group of settings that differ
+  // only in their iteration count; then the DiffEdit family, grouped so caches are built once.
   std::vector<std::size_t> family;
+  std::map<std::string, std::vector<std::size_t>> flexit_runs;
   for (std::size_t i = 0; i < settings.size(); ++i) {
     if (in_family(settings[i].method)) {
       family.push_back(i);
       continue;
     }
+    if (settings[i].method == "flexit") {
+      Json p = methods[i]->parameters();
+      p.erase("iterations");
+      flexit_runs["flexit " + p.dump()].push_back(i);
+      continue;
+    }
     SeededNoise noise(request.seed);
     on_result(i, methods[i]->edit(sd, request, noise));
+  }
+  for (const auto& [key, members] : flexit_runs) {
+    const Json& p = methods[members.front()]->parameters();
+    std::vector<std::int64_t> save_points;
+    for (const std::size_t i : members) save_points.push_back(methods[i]->parameters()["iterations"]);
+    EditRequest r = request;
+    if (p["reference_text"] == "none") r.reference.clear();
+    SeededNoise noise(request.seed);  // the same stream a standalone run draws: its augmentations
+    run_flexit(sd, r, flexit_options(p), save_points, noise, [&](std::size_t j, EditResult&& result) {
+      if (members.size() > 1) result.shared.push_back({key, 0});
+      on_result(members[j], std::move(result));
+    });
   }
   if (family.empty()) return;
 

@@ -7,7 +7,8 @@
 //   r's: one inversion per encoding options, to the largest r any setting needs, serves all.
 // When the posterior is sampled (diffusers_compat), the encoded latent is drawn from the noise
 // stream after the mask's draws, so such inversions are shared only by settings with the same mask.
-// Every other method (and any setting that shares nothing) runs alone through the registry.
+// FlexIT's settings that differ only in `iterations` share one optimisation run, saved at each
+// count. Every other method (and any setting that shares nothing) runs alone through the registry.
 //
 // Each result is bit-identical to running its method alone on the same request and seed (test);
 // its `denoiser_evaluations` is that standalone cost and `shared` names the stages it shares.

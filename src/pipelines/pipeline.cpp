@@ -104,6 +104,10 @@ at::Tensor StableDiffusion::encode_prompts(const std::vector<std::string>& promp
 
 at::Tensor StableDiffusion::decode(const at::Tensor& latents) {
   torch::NoGradGuard no_grad;
+  return decode_differentiable(latents);
+}
+
+at::Tensor StableDiffusion::decode_differentiable(const at::Tensor& latents) {
   const at::Tensor image = codec ? models::depth_to_space(latents.to(at::kFloat) / scaling_factor(), codec->factor)
                                  : vae->decode((latents / scaling_factor()).to(vae_dtype));
   return (image.to(at::kFloat) / 2 + 0.5).clamp(0, 1);

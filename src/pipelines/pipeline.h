@@ -42,6 +42,8 @@ class StableDiffusion {
 
   // Images in [0, 1] <-> latents scaled by the VAE's scaling factor (as the pipelines do).
   at::Tensor decode(const at::Tensor& latents);
+  // As decode, recording the graph: differentiable in `latents` (FlexIT optimises through it).
+  at::Tensor decode_differentiable(const at::Tensor& latents);
   // The VAE posterior of images in [0, 1] (unscaled, float32), and latents from it: the mode, or
   // mean + std * noise, times the scaling factor (the order of diffusers' operations).
   models::LatentDistribution encode(const at::Tensor& images01);

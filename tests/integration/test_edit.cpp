@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "core/config.h"
 #include "core/errors.h"
 #include "core/image_io.h"
@@ -84,7 +86,7 @@ TEST(EditMethods, BadParametersAreNamed) {
   };
   EXPECT_EQ(err("difedit", Json::object()),
             "cfg.json: unknown method 'difedit' (did you mean 'diffedit'?); methods: diffedit, diffedit_oracle_mask, "
-            "encode_decode, mask_no_encoding, ilvr, sdedit");
+            "encode_decode, mask_no_encoding, ilvr, sdedit, flexit, copy, retrieve");
   EXPECT_EQ(err("diffedit", {{"treshold", 0.3}}).rfind("cfg.json: unknown key 'treshold' (did you mean 'threshold'?)", 0), 0u);
   EXPECT_EQ(err("sdedit", {{"sampler", "euler"}}), "cfg.json: key 'sampler': \"euler\" is not one of ddim, ddpm");
   EXPECT_EQ(err("diffedit", {{"strength", 1.5}}), "cfg.json: key 'strength': 1.5 is outside the allowed range [0.000000, 1.000000]");
@@ -112,18 +114,26 @@ TEST(Cli, EditWritesImageMaskAndRecord) {
 
   // Every registered method runs through the CLI.
   diffedit::image::write(scratch / "mask.png", req.oracle_mask[0]);
+  const std::string models = (diffedit::testing::source_dir() / "models").string();
+  const std::map<std::string, std::vector<std::string>> extra = {
+      {"flexit", {"iterations=2", "clip_models=[\"" + models + "/toy-clip\"]",
+                  "lpips={\"name\": \"toy-classifier\", \"weights\": \"" + models + "/toy-classifier\"}"}},
+      {"retrieve", {"--target-class", "5", "source=toy-world"}}};
   for (const auto& [name, description] : ed::method_catalogue()) {
     SCOPED_TRACE(name);
-    const auto m = run_cli({"--quiet", "edit", "--model", dir.string(), "--image", (scratch / "in.png").string(), "--query",
-                            "a blue square", "--method", name, "--steps", "4", "--mask", (scratch / "mask.png").string(),
-                            "--out", (scratch / ("out_" + name)).string()});
+    std::vector<std::string> args = {"--quiet", "edit", "--model", dir.string(), "--image", (scratch / "in.png").string(), "--query",
+                                     "a blue square", "--method", name, "--mask", (scratch / "mask.png").string(),
+                                     "--out", (scratch / ("out_" + name)).string()};
+    if (ed::method_has_parameter(name, "steps")) args.insert(args.end(), {"--steps", "4"});
+    if (extra.count(name)) args.insert(args.end(), extra.at(name).begin(), extra.at(name).end());
+    const auto m = run_cli(args);
     ASSERT_EQ(m.exit_code, 0) << m.err;
     EXPECT_EQ(diffedit::config::load_json(scratch / ("out_" + name) / "record.json")["method"], name);
   }
 
   const auto help = run_cli({"edit", "--help"});
   EXPECT_EQ(help.exit_code, 0);
-  for (const char* m : {"diffedit", "diffedit_oracle_mask", "encode_decode", "mask_no_encoding", "ilvr", "sdedit"})
+  for (const char* m : {"diffedit", "diffedit_oracle_mask", "encode_decode", "mask_no_encoding", "ilvr", "sdedit", "flexit", "copy", "retrieve"})
     EXPECT_NE(help.out.find(m), std::string::npos) << m;
   const auto bad = run_cli({"edit", "--model", dir.string(), "--image", (scratch / "in.png").string(), "--query", "x",
                             "--method", "sdedit", "thresold=0.2", "--out", out.string()});
