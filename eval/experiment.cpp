@@ -72,6 +72,7 @@ const Schema& experiment_schema() {
                       {"clip_model", Schema::string().nullable().def(nullptr)},
                       {"classifier", Schema::string().nullable().def(nullptr)},
                       {"reference", dataset_schema().nullable().def(nullptr)},
+                      {"reference_stats", Schema::string().nullable().def(nullptr).doc("HDF5 from `metrics stats --by-class` (e.g. ImageNet train), instead of reference")},
                       {"flexit_size", Schema::integer().range(1, 4096).def(256).doc("flexit_lpips: Resize + CenterCrop size (FlexIT: 256)")},
                   })},  // absent: every field's default
   });
@@ -156,8 +157,14 @@ Experiment make_experiment(const Json& c, const std::string& source) {
   if (m["clip_model"].is_string()) e.metrics.clip_model = m["clip_model"].get<std::string>();
   if (m["classifier"].is_string()) e.metrics.classifier = m["classifier"].get<std::string>();
   if (m["reference"].is_object()) e.metrics.reference = dataset(m["reference"]);
-  if (!e.metrics.set.empty() && (e.metrics.feature_net.name.empty() || e.metrics.reference.name.empty()))
-    throw ConfigError(source, "metrics.set needs metrics.feature_net and metrics.reference");
+  if (m["reference_stats"].is_string()) e.metrics.reference_stats = m["reference_stats"].get<std::string>();
+  if (!e.metrics.reference_stats.empty() && !e.metrics.reference.name.empty())
+    throw ConfigError(source, "metrics: give reference or reference_stats, not both");
+  if (!e.metrics.set.empty() && (e.metrics.feature_net.name.empty() || (e.metrics.reference.name.empty() && e.metrics.reference_stats.empty())))
+    throw ConfigError(source, "metrics.set needs metrics.feature_net and metrics.reference (or metrics.reference_stats)");
+  for (const char* metric : {"kid", "csfid_frechet"})
+    if (e.metrics.wants(metric) && !e.metrics.reference_stats.empty())
+      throw ConfigError(source, std::string("metrics ") + metric + " needs reference images (metrics.reference), not statistics");
   e.metrics.flexit_size = m["flexit_size"];
   for (const char* metric : {"lpips", "flexit_lpips"})
     if (e.metrics.wants(metric) && e.metrics.lpips.name.empty())

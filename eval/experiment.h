@@ -41,6 +41,7 @@ struct MetricsSpec {
   FeatureNetSpec lpips;                // lpips-alex|vgg|squeeze with weights, or toy-classifier (unweighted LPIPS)
   std::filesystem::path clip_model, classifier;
   DatasetSpec reference;               // real images for fid / kid / csfid (same dataset family)
+  std::filesystem::path reference_stats;  // or their statistics (metrics stats --by-class): fid, csfid, sfid
   bool wants(const std::string& metric) const;  // listed in per_image or set
 };
 

@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/safetensors.h"
 #include "metrics/lpips.h"
+#include "metrics/resize.h"
 #include "models/inception_fid.h"
 #include "models/toy_classifier.h"
 #include "pipelines/clip_model.h"
@@ -122,6 +123,13 @@ std::vector<std::filesystem::path> list_images(const std::filesystem::path& sour
 
 std::string image_list_hash(const std::vector<std::filesystem::path>& images) { return hash_files(images); }
 
+FeatureNet with_resize_crop(FeatureNet net, std::int64_t n) {
+  net.preprocessing = "torchvision Resize(" + std::to_string(n) + ") + CenterCrop(" + std::to_string(n) +
+                      ") with Pillow's bilinear filter on the uint8 image; then " + net.preprocessing;
+  net.prepare = [n](const at::Tensor& image) { return metrics::resize_center_crop(image, n, metrics::Filter::bilinear); };
+  return net;
+}
+
 std::filesystem::path default_feature_cache() {
   if (const char* d = std::getenv("DIFFEDIT_CACHE"); d && *d) return std::filesystem::path(d) / "features";
   if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::filesystem::path(x) / "diffedit-bench" / "features";
@@ -180,6 +188,7 @@ FeatureRun image_features(FeatureNet& net, const std::vector<std::filesystem::pa
     };
     for (const auto& path : images) {
       at::Tensor image = image::read(path);
+      if (net.prepare) image = net.prepare(image);
       if (!pending.empty() && (pending.front().sizes() != image.sizes() || static_cast<std::int64_t>(pending.size()) >= batch)) flush();
       pending.push_back(image);
     }

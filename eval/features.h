@@ -23,7 +23,13 @@ struct FeatureNet {
   std::string preprocessing;  // how images become network input, in words (recorded with statistics)
   // images [B, 3, H, W] in [0, 1] (CPU) -> features [B, d] float32 (CPU).
   std::function<at::Tensor(const at::Tensor&)> extract;
+  // Applied to each image file's [3, H, W] before batching, when set (with_resize_crop).
+  std::function<at::Tensor(const at::Tensor&)> prepare;
 };
+
+// `net` reading image files through torchvision's Resize(n) + CenterCrop(n) (Pillow bilinear), as
+// FlexIT's statistics of ImageNet at 256 were made; the preprocessing text says so.
+FeatureNet with_resize_crop(FeatureNet net, std::int64_t n);
 
 struct FeatureNetInfo {
   std::string name, weights, description;

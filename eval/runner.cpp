@@ -89,9 +89,7 @@ struct MetricModels {
   // FlexIT's eval.py preprocessing: the image as a file holds it (uint8), torchvision's
   // Resize(n) + CenterCrop(n) with Pillow's bilinear filter, back to [0, 1].
   at::Tensor flexit_view(const at::Tensor& image) const {
-    const at::Tensor u8 = (image[0].clamp(0, 1) * 255).round().to(at::kByte).permute({1, 2, 0}).contiguous();
-    const at::Tensor r = metrics::resize_center_crop_u8(u8, spec.flexit_size, metrics::Filter::bilinear);
-    return r.permute({2, 0, 1}).to(at::kFloat).div(255).unsqueeze(0);
+    return metrics::resize_center_crop(image[0], spec.flexit_size, metrics::Filter::bilinear).unsqueeze(0);
   }
 
   const MetricsSpec& spec;

@@ -42,6 +42,18 @@ ReferenceSet reference_set(const Experiment& e, const std::filesystem::path& cac
   if (e.metrics.set.empty()) return r;
   const DatasetSpec& d = e.metrics.reference;
   FeatureNet net = make_feature_net(e.metrics.feature_net.name, e.metrics.feature_net.weights);
+  if (!e.metrics.reference_stats.empty()) {
+    // Statistics made elsewhere (ImageNet train): only valid with the same network and weights.
+    const std::string path = e.metrics.reference_stats.string();
+    r.stats = metrics::read_stats(e.metrics.reference_stats);
+    if (r.stats->feature_net != net.name)
+      throw InputError(path, "statistics of '" + r.stats->feature_net + "', the experiment's feature network is '" + net.name + "'");
+    if (r.stats->weights_hash != net.weights_hash)
+      throw InputError(path, "made with other weights of " + net.name + " than metrics.feature_net.weights");
+    if (e.metrics.wants("csfid") && !r.stats->class_means.defined())
+      throw InputError(path, "has no class_means: write it with `diffedit metrics stats --by-class`");
+    return r;
+  }
   const auto dataset = data::make_dataset(d);
   std::vector<std::int64_t> labels;
   std::vector<at::Tensor> images;
@@ -107,7 +119,12 @@ Json summarize(const Experiment& e, const std::map<std::string, Json>& records, 
 
   std::map<std::int64_t, at::Tensor> reference_means;
   std::optional<metrics::FeatureStats> reference_stats;
-  if (reference.features.defined()) {
+  if (reference.stats) {
+    reference_stats = reference.stats->stats;
+    if (reference.stats->class_means.defined())
+      for (std::int64_t k = 0; k < reference.stats->class_means.size(0); ++k)
+        if (reference.stats->class_counts[k].item<double>() > 0) reference_means[k] = reference.stats->class_means[k].to(at::kFloat);
+  } else if (reference.features.defined()) {
     reference_means = metrics::class_means(reference.features, reference.labels);
     reference_stats = metrics::feature_stats(reference.features);
   }
@@ -141,7 +158,7 @@ Json summarize(const Experiment& e, const std::map<std::string, Json>& records, 
         for (const auto& name : e.metrics.set) {
           if (name == "fid") m["fid"] = metrics::frechet_distance(metrics::feature_stats(f), *reference_stats).distance;
           if (name == "kid") m["kid"] = metrics::kid_unbiased(f, reference.features);
-          if (name == "sfid") m["sfid"] = metrics::sfid_mean(f, reference.features.mean(0));
+          if (name == "sfid") m["sfid"] = metrics::sfid_mean(f, reference_stats->mu.to(at::kFloat));
           if (name == "csfid_frechet") {
             // The full per-class Fréchet average, NOT FlexIT's CSFID. A class enters with at least
             // two edits and two reference images (a covariance needs two); how many did is reported.

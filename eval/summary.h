@@ -8,11 +8,13 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/config.h"
 #include "eval/experiment.h"
+#include "metrics/stats_file.h"
 
 namespace diffedit::eval {
 
@@ -28,6 +30,7 @@ std::map<std::string, PlannedRecord> plan_records(const Experiment& e);
 struct ReferenceSet {
   at::Tensor features;  // [N, d]
   at::Tensor labels;    // [N] classes of the reference images (-1 unknown)
+  std::optional<metrics::StatsFile> stats;  // instead of features: metrics.reference_stats
 };
 // Features of the reference dataset's images (through the feature cache); empty without set metrics.
 ReferenceSet reference_set(const Experiment& e, const std::filesystem::path& cache_dir);

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Trade-off plots of a run (the paper's figures): one curve per method across its control
-parameter (the encoding ratio r, `strength`, or FlexIT's `iterations`), the other grid parameters
+parameter (the encoding ratio r, `strength`; FlexIT's `iterations`; ILVR's `factor` when r is
+fixed), the other grid parameters
 (e.g. DiffEdit's mask threshold) as a second family of curves; methods without one (Copy,
 Retrieve) are single points. Reads DIR/summary.json, writes <out>/tradeoff_<x>_vs_<y>.png and .pdf for every pair of
 metrics the run has. Needs Debian's python3-matplotlib (run with /usr/bin/python3).
@@ -25,6 +26,11 @@ PAIRS = [
 ]
 
 
+# The parameter a method's curve runs along, the first of these in its grid: the encoding ratio r,
+# FlexIT's iteration count, ILVR's downsampling factor.
+CONTROLS = ("strength", "iterations", "factor")
+
+
 def parse_setting(name):
     if name == "default":
         return {}
@@ -46,9 +52,11 @@ def curves(metrics, x, y):
             if x not in values or y not in values:
                 continue
             grid = parse_setting(setting)
-            strength = grid.pop("strength", None)
-            if strength is None:
-                strength = grid.pop("iterations", None)
+            strength = None
+            for control in CONTROLS:
+                if control in grid:
+                    strength = grid.pop(control)
+                    break
             family = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(grid.items()))
             label = method + (f" ({family})" if family else "")
             out.setdefault(label, []).append((strength, values[x], values[y]))
@@ -75,7 +83,7 @@ def main():
                     ax.annotate(f"{s:g}", (px, py), textcoords="offset points", xytext=(3, 3), fontsize=7)
         ax.set_xlabel(xl)
         ax.set_ylabel(yl)
-        ax.set_title(f"{summary.get('name', '')}: {y} vs {x} (labels: r or iterations)", fontsize=9)
+        ax.set_title(f"{summary.get('name', '')}: {y} vs {x} (labels: r, iterations or factor)", fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
         fig.tight_layout()

@@ -32,6 +32,8 @@ Command add_metrics(CLI::App& app) {
     std::string net = "alex", weights;
     std::string model, image, text;
     std::string stats_images, stats_net, stats_weights, stats_out;
+    bool by_class = false;
+    std::int64_t resize_crop = 0;
     CacheArgs cache;
     std::int64_t batch = 32;
   };
@@ -45,6 +47,12 @@ Command add_metrics(CLI::App& app) {
   stats->add_option("--net", a->stats_net, "Feature network:" + nets)->required();
   stats->add_option("--weights", a->stats_weights, "Its weights (default for toy-classifier: models/toy-classifier)");
   stats->add_option("--out", a->stats_out, "Statistics file to write (.h5)")->required();
+  stats->add_option("--resize-crop", a->resize_crop,
+                    "First Resize(N) + CenterCrop(N) each image (Pillow bilinear), as FlexIT's ImageNet statistics at 256")
+      ->check(CLI::Range(1, 4096));
+  stats->add_flag("--by-class", a->by_class,
+                  "--images holds one folder per class (sorted names = class ids, the ImageNet train layout): "
+                  "also write per-class means (class_means, class_counts) for CSFID");
   add_cache_options(*stats, a->cache);
   stats->add_option("--batch", a->batch, "Images per forward pass")->check(CLI::Range(1, 4096))->capture_default_str();
   CLI::App* fid = sub->add_subcommand("fid", "Fréchet distance of two HDF5 statistics files (mu, sigma)");
@@ -69,10 +77,38 @@ Command add_metrics(CLI::App& app) {
               const bool known = std::any_of(catalogue.begin(), catalogue.end(), [&](const auto& n) { return n.name == a->stats_net; });
               if (weights.empty() && known) throw InputError("--weights", "the feature network '" + a->stats_net + "' needs --weights");
               auto net = eval::make_feature_net(a->stats_net, weights);  // an unknown name is an error listing the known ones
-              const auto images = eval::list_images(a->stats_images);
-              if (images.size() < 2) throw InputError(a->stats_images, "statistics need at least 2 images, found 1");
+              if (a->resize_crop > 0) net = eval::with_resize_crop(std::move(net), a->resize_crop);
+              std::vector<std::filesystem::path> images;
+              std::vector<std::int64_t> labels;
+              std::int64_t classes = 0;
+              if (a->by_class) {
+                std::vector<std::filesystem::path> folders;
+                if (!std::filesystem::is_directory(a->stats_images)) throw FileError(a->stats_images, "not a directory (--by-class)");
+                for (const auto& e : std::filesystem::directory_iterator(a->stats_images))
+                  if (e.is_directory()) folders.push_back(e.path());
+                std::sort(folders.begin(), folders.end());
+                if (folders.empty()) throw InputError(a->stats_images, "no class folders (--by-class)");
+                for (const auto& folder : folders) {
+                  // A class without images keeps its id (count 0; CSFID leaves it out).
+                  const bool has_images = std::any_of(std::filesystem::directory_iterator(folder), std::filesystem::directory_iterator(),
+                                                      [](const auto& e) { return e.is_regular_file(); });
+                  const auto in_class = has_images ? eval::list_images(folder) : std::vector<std::filesystem::path>{};
+                  images.insert(images.end(), in_class.begin(), in_class.end());
+                  labels.insert(labels.end(), in_class.size(), classes++);
+                }
+              } else {
+                images = eval::list_images(a->stats_images);
+              }
+              if (images.size() < 2) throw InputError(a->stats_images, "statistics need at least 2 images, found " + std::to_string(images.size()));
               const auto run = eval::image_features(net, images, a->cache.dir(), a->batch);
               metrics::StatsFile file{metrics::feature_stats(run.features), net.name, net.weights_hash, net.preprocessing};
+              if (a->by_class) {
+                const at::Tensor l = at::tensor(labels, at::kLong);
+                const at::Tensor f = run.features.to(at::kDouble);
+                file.class_means = at::zeros({classes, f.size(1)}, at::kDouble).index_add_(0, l, f);
+                file.class_counts = at::bincount(l, {}, classes).to(at::kDouble);
+                file.class_means.div_(file.class_counts.clamp_min(1).unsqueeze(1));
+              }
               metrics::write_stats(a->stats_out, file);
               log::info(images.size(), " images, ", run.features.size(1), " features", run.from_cache ? " (from the cache " : "",
                         run.from_cache ? run.cache_entry.string() + ")" : "", ", images sha256 ", run.images_hash);

@@ -180,4 +180,9 @@ at::Tensor resize_center_crop_u8(const at::Tensor& image, std::int64_t n, Filter
   return resized.slice(0, top, top + n).slice(1, left, left + n).contiguous();
 }
 
+at::Tensor resize_center_crop(const at::Tensor& image_chw01, std::int64_t n, Filter filter) {
+  const at::Tensor u8 = (image_chw01.clamp(0, 1) * 255).round().to(at::kByte).permute({1, 2, 0}).contiguous();
+  return resize_center_crop_u8(u8, n, filter).permute({2, 0, 1}).to(at::kFloat).div(255);
+}
+
 }  // namespace diffedit::metrics

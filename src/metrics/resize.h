@@ -29,5 +29,8 @@ at::Tensor torch_resize(const at::Tensor& images, std::int64_t height, std::int6
 // int(n * long / short)) with Pillow's `filter`, then the centre n x n (offsets rounded half to
 // even). uint8 [H, W, 3] -> uint8 [n, n, 3].
 at::Tensor resize_center_crop_u8(const at::Tensor& image_hwc, std::int64_t n, Filter filter);
+// The same for a float image [3, H, W] in [0, 1] as a file would hold it (rounded to uint8 first,
+// as a PNG written and read back by PIL): -> float [3, n, n] in [0, 1].
+at::Tensor resize_center_crop(const at::Tensor& image_chw01, std::int64_t n, Filter filter);
 
 }  // namespace diffedit::metrics

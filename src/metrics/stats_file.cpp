@@ -91,6 +91,10 @@ void write_stats(const std::filesystem::path& path, const StatsFile& f) {
     write_string_attribute(file.id, "feature_net", f.feature_net, path.string());
     write_string_attribute(file.id, "weights_hash", f.weights_hash, path.string());
     write_string_attribute(file.id, "preprocessing", f.preprocessing, path.string());
+    if (f.class_means.defined()) {
+      write_dataset(file.id, "class_means", f.class_means, path.string());
+      write_dataset(file.id, "class_counts", f.class_counts, path.string());
+    }
   }
   std::filesystem::rename(tmp, path);
 }
@@ -119,6 +123,14 @@ StatsFile read_stats(const std::filesystem::path& path) {
   f.feature_net = read_string_attribute(file.id, "feature_net");
   f.weights_hash = read_string_attribute(file.id, "weights_hash");
   f.preprocessing = read_string_attribute(file.id, "preprocessing");
+  if (H5Lexists(file.id, "class_means", H5P_DEFAULT) > 0) {
+    f.class_means = read_dataset(file.id, "class_means", path.string());
+    f.class_counts = read_dataset(file.id, "class_counts", path.string());
+    if (f.class_means.dim() != 2 || f.class_means.size(1) != d || f.class_counts.dim() != 1 ||
+        f.class_counts.size(0) != f.class_means.size(0))
+      throw FormatError(path.string(), "class_means must be [K, d] and class_counts [K]");
+    if (!at::isfinite(f.class_means).all().item<bool>()) throw FormatError(path.string(), "class_means contains NaN or infinite values");
+  }
   return f;
 }
 

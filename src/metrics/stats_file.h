@@ -2,7 +2,8 @@
 // `n` (int64, number of images), `feature_net` (e.g. "inception-fid", "toy-classifier"),
 // `weights_hash` (of the feature network's weights) and `preprocessing` (free text). The layout of
 // pytorch-fid's / clean-fid's stats files, plus the provenance needed to not compare stats made by
-// different networks.
+// different networks. Optionally per class (FlexIT's `classwise` statistics, for CSFID):
+// `class_means` [K, d] and `class_counts` [K] (float64), class k being row k.
 #pragma once
 
 #include <filesystem>
@@ -15,6 +16,7 @@ namespace diffedit::metrics {
 struct StatsFile {
   FeatureStats stats;
   std::string feature_net, weights_hash, preprocessing;
+  at::Tensor class_means, class_counts;  // undefined unless written per class
 };
 
 // Written to a temporary file and renamed into place.

@@ -11,6 +11,7 @@
 #include "core/fs.h"
 #include "core/image_io.h"
 #include "core/safetensors.h"
+#include "data/toyworld.h"
 
 #include <cmath>
 #include "test_support.h"
@@ -336,4 +337,51 @@ TEST(Runner, ThreadCountChangesResultsOnlyByRounding) {
               "difference %.3g (relative)\n", identical_images, a.size(), worst_pixel, worst_metric);
   EXPECT_LE(worst_pixel, 2.0);
   EXPECT_LE(worst_metric, 1e-3);
+}
+
+// FlexIT's protocol takes CSFID's class means from statistics of another image set (ImageNet
+// train): `metrics stats --by-class` writes them and `metrics.reference_stats` uses them. Here the
+// same 64 val-split toy images as image folders give the numbers of the in-memory reference
+// (up to the PNG rounding of the files).
+TEST(Runner, ReferenceStatisticsByClassGiveTheNumbersOfTheReferenceImages) {
+  ScratchDir dir;
+  for (std::int64_t c = 0; c < diffedit::data::toyworld::num_classes(); ++c) {
+    char name[8];
+    std::snprintf(name, sizeof name, "c%02lld", static_cast<long long>(c));
+    fs::create_directories(dir / "ref" / name);
+  }
+  for (std::int64_t i = 0; i < 64; ++i) {
+    const auto item = diffedit::data::toyworld::generate("val", i);
+    char name[8];
+    std::snprintf(name, sizeof name, "c%02lld", static_cast<long long>(item.label));
+    diffedit::image::write(dir / "ref" / name / (std::to_string(i) + ".png"), item.image);
+  }
+  const auto stats = run_cli({"-q", "metrics", "stats", "--images", (dir / "ref").string(), "--by-class", "--net", "toy-classifier",
+                              "--weights", models("toy-classifier"), "--out", (dir / "ref.h5").string(), "--no-cache"});
+  ASSERT_EQ(stats.exit_code, 0) << stats.err;
+
+  Json c = small_config();
+  c["methods"] = Json::array({Json{{"method", "copy"}}, Json{{"method", "sdedit"}, {"grid", {{"strength", {0.5}}}}}});
+  c["dataset"]["limit"] = 4;
+  c["metrics"]["per_image"] = Json::array();
+  c["metrics"]["set"] = {"csfid", "sfid", "fid"};
+  c["metrics"]["reference"] = {{"name", "toy-imagenet"}, {"split", "val"}, {"limit", 64}};
+  ASSERT_EQ(run_cli(run_args(write_config(dir / "a", c), dir / "images")).exit_code, 0);
+  c["metrics"]["reference"] = nullptr;
+  c["metrics"]["reference_stats"] = (dir / "ref.h5").string();
+  const auto r = run_cli(run_args(write_config(dir / "b", c), dir / "stats"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const Json a = summary(dir / "images")["metrics"], b = summary(dir / "stats")["metrics"];
+  for (const char* label : {"copy", "sdedit"})
+    for (const auto& [setting, values] : a[label].items())
+      for (const char* metric : {"csfid", "sfid", "fid"}) {
+        const double x = values[metric], y = b[label][setting][metric];
+        EXPECT_NEAR(y, x, 0.02 * std::abs(x) + 1e-6) << label << " " << setting << " " << metric;
+      }
+
+  // KID and the per-class Fréchet average need the reference images themselves.
+  c["metrics"]["set"] = {"kid"};
+  const auto kid = run_cli(run_args(write_config(dir / "c", c), dir / "kid"));
+  EXPECT_EQ(kid.exit_code, 2);
+  EXPECT_NE(kid.err.find("metrics kid needs reference images"), std::string::npos) << kid.err;
 }
