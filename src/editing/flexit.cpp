@@ -2,7 +2,6 @@
 
 #include <ATen/ATen.h>
 #include <torch/autograd.h>
-#include <torch/nn/functional/upsampling.h>
 
 #include <algorithm>
 #include <chrono>
@@ -15,6 +14,7 @@
 #include "editing/diffedit.h"
 #include "editing/noise.h"
 #include "metrics/perceptual.h"
+#include "metrics/resize.h"
 #include "pipelines/clip_model.h"
 
 namespace diffedit::editing {
@@ -56,20 +56,7 @@ at::Tensor unit(const at::Tensor& v) { return v / v.norm(2, {-1}, true); }
 
 // The image as a CLIP tower of input size s takes it: shorter side resized to s (bicubic,
 // antialiased when shrinking, as CLIP's PIL transform), centre crop. Differentiable.
-at::Tensor clip_view(const at::Tensor& x, std::int64_t s) {
-  const std::int64_t h = x.size(2), w = x.size(3);
-  if (h == s && w == s) return x;
-  const double k = static_cast<double>(s) / static_cast<double>(std::min(h, w));
-  const std::int64_t nh = std::max<std::int64_t>(s, std::llround(h * k)), nw = std::max<std::int64_t>(s, std::llround(w * k));
-  namespace F = torch::nn::functional;
-  at::Tensor r = F::interpolate(x, F::InterpolateFuncOptions()
-                                       .size(std::vector<std::int64_t>{nh, nw})
-                                       .mode(torch::kBicubic)
-                                       .align_corners(false)
-                                       .antialias(k < 1.0));
-  const std::int64_t top = (nh - s) / 2, left = (nw - s) / 2;
-  return r.slice(2, top, top + s).slice(3, left, left + s).clamp(0, 1);
-}
+at::Tensor clip_view(const at::Tensor& x, std::int64_t s) { return metrics::torch_resize_cover_crop(x, s, s, metrics::Filter::bicubic); }
 
 // A random resized crop (scale 0.8-1 of each side, position uniform) and a horizontal flip with
 // probability 1/2, drawn from the noise stream (uniforms from normals through the normal CDF).

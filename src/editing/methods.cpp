@@ -3,8 +3,6 @@
 // points Copy and Retrieve.
 #include <ATen/ATen.h>
 
-#include <torch/nn/functional/upsampling.h>
-
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -19,6 +17,7 @@
 #include "editing/method.h"
 #include "editing/noise.h"
 #include "editing/resizer.h"
+#include "metrics/resize.h"
 
 namespace diffedit::editing {
 
@@ -321,26 +320,13 @@ class RetrieveMethod : public MethodBase {
       image = image::read(file);
       details = {{"retrieved", std::filesystem::relative(file, root).string()}};
     }
-    EditResult r{.image = fit(image.unsqueeze(0), request.image.size(2), request.image.size(3))};
+    EditResult r{.image = metrics::torch_resize_cover_crop(image.unsqueeze(0), request.image.size(2), request.image.size(3),
+                                                           metrics::Filter::bilinear)
+                              .contiguous()};
     r.details = details;
     return r;
   }
 
- private:
-  static at::Tensor fit(const at::Tensor& x, std::int64_t h, std::int64_t w) {
-    if (x.size(2) == h && x.size(3) == w) return x.clone();
-    const double k = std::max(static_cast<double>(h) / static_cast<double>(x.size(2)), static_cast<double>(w) / static_cast<double>(x.size(3)));
-    const std::int64_t nh = std::max(h, static_cast<std::int64_t>(std::llround(x.size(2) * k)));
-    const std::int64_t nw = std::max(w, static_cast<std::int64_t>(std::llround(x.size(3) * k)));
-    namespace F = torch::nn::functional;
-    const at::Tensor r = F::interpolate(x, F::InterpolateFuncOptions()
-                                               .size(std::vector<std::int64_t>{nh, nw})
-                                               .mode(torch::kBilinear)
-                                               .align_corners(false)
-                                               .antialias(k < 1.0));
-    const std::int64_t top = (nh - h) / 2, left = (nw - w) / 2;
-    return r.slice(2, top, top + h).slice(3, left, left + w).clamp(0, 1).contiguous();
-  }
 };
 
 struct Entry {

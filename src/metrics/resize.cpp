@@ -158,6 +158,17 @@ at::Tensor torch_resize(const at::Tensor& images, std::int64_t height, std::int6
   return antialias ? at::_upsample_bicubic2d_aa(images, size, false) : at::upsample_bicubic2d(images, size, false);
 }
 
+at::Tensor torch_resize_cover_crop(const at::Tensor& images, std::int64_t height, std::int64_t width, Filter filter) {
+  const std::int64_t h = images.size(2), w = images.size(3);
+  if (h == height && w == width) return images;
+  const double k = std::max(static_cast<double>(height) / static_cast<double>(h), static_cast<double>(width) / static_cast<double>(w));
+  const std::int64_t nh = std::max(height, static_cast<std::int64_t>(std::llround(static_cast<double>(h) * k)));
+  const std::int64_t nw = std::max(width, static_cast<std::int64_t>(std::llround(static_cast<double>(w) * k)));
+  const at::Tensor r = torch_resize(images, nh, nw, filter, k < 1.0);
+  const std::int64_t top = (nh - height) / 2, left = (nw - width) / 2;
+  return r.slice(2, top, top + height).slice(3, left, left + width).clamp(0, 1);
+}
+
 namespace {
 // Python's round() of x / 2 for an integer x: half to even.
 std::int64_t half_round_even(std::int64_t twice) {

@@ -25,6 +25,10 @@ at::Tensor pil_resize_float(const at::Tensor& image_hw, std::int64_t height, std
 // float [B, C, H, W] -> [B, C, height, width], as torch.nn.functional.interpolate(align_corners=False).
 at::Tensor torch_resize(const at::Tensor& images, std::int64_t height, std::int64_t width, Filter filter, bool antialias = false);
 
+// float [B, C, H, W] -> [B, C, height, width] in [0, 1]: scaled (torch_resize, antialiased when
+// shrinking) until it covers height x width, then the centre crop, clamped. Differentiable.
+at::Tensor torch_resize_cover_crop(const at::Tensor& images, std::int64_t height, std::int64_t width, Filter filter);
+
 // torchvision's Resize(n) + CenterCrop(n) on a PIL image: the shorter side becomes n (the longer
 // int(n * long / short)) with Pillow's `filter`, then the centre n x n (offsets rounded half to
 // even). uint8 [H, W, 3] -> uint8 [n, n, 3].
