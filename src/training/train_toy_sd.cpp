@@ -55,6 +55,7 @@ const Schema& toy_sd_schema() {
           {"ema_decay", Schema::number().range(0, 1).def(0.999)},
           {"cond_dropout", Schema::number().range(0, 1).def(0.1).doc("probability of the empty prompt (classifier-free guidance)")},
           {"class_prompt", Schema::number().range(0, 1).def(0.3).doc("probability of the class-name prompt instead of the caption")},
+          {"snr_gamma", Schema::number().range(0, 1e6).def(0.0).doc("min-SNR-gamma loss weighting (Hang et al. 2023); 0 = unweighted")},
           {"tokenizer", Schema::string().required().doc("directory with the CLIP tokenizer files (copied into the model)")},
           {"codec", Schema::any().required().doc("vae/config.json: a SpaceToDepthCodec")},
           {"unet", Schema::any().required().doc("unet/config.json in diffusers' format")},
@@ -62,6 +63,15 @@ const Schema& toy_sd_schema() {
           {"scheduler", Schema::any().required().doc("scheduler/scheduler_config.json in diffusers' format")},
       });
   return schema;
+}
+
+at::Tensor loss_weights(const at::Tensor& alpha_bar, diffusion::PredictionType prediction, double snr_gamma) {
+  if (snr_gamma <= 0) return at::ones_like(alpha_bar);
+  const at::Tensor snr = alpha_bar / (1 - alpha_bar);
+  // The x0-loss weight min(SNR, gamma), expressed for the network's target: the epsilon loss is
+  // SNR times the x0 loss, the v loss SNR + 1 times.
+  const at::Tensor x0_weight = at::clamp_max(snr, snr_gamma);
+  return prediction == diffusion::PredictionType::v_prediction ? x0_weight / (snr + 1) : x0_weight / snr;
 }
 
 std::string training_prompt(const std::string& caption, const std::string& class_name, double u, double dropout,
@@ -81,8 +91,8 @@ TrainSummary train_toy_sd(const Json& c, const std::filesystem::path& out, bool 
     throw ConfigError("config: unet", "in/out_channels must equal the codec's latent channels " + std::to_string(codec.latent_channels()));
   if (text_config.hidden_size != unet_config.cross_attention_dim)
     throw ConfigError("config: unet", "cross_attention_dim must equal the text encoder's hidden_size");
-  if (scheduler.prediction_type != diffusion::PredictionType::epsilon)
-    throw ConfigError("config: scheduler", "toy-sd trains epsilon prediction");
+  if (scheduler.prediction_type == diffusion::PredictionType::sample)
+    throw ConfigError("config: scheduler", "toy-sd trains epsilon or v_prediction");
   const std::filesystem::path tokenizer_dir = config_path(c, "tokenizer", base);
   const auto tokenizer = text::CLIPTokenizer::load(tokenizer_dir);
   if (tokenizer.max_length() > text_config.max_position_embeddings)
@@ -108,7 +118,8 @@ TrainSummary train_toy_sd(const Json& c, const std::filesystem::path& out, bool 
   const at::Tensor alpha_bar = schedule.alphas_cumprod.to(at::kFloat);
   const std::int64_t steps = c["steps"], batch = c["batch_size"];
   const std::uint64_t world_seed = c["world_seed"], seed = c["seed"];
-  const double dropout = c["cond_dropout"], class_prompt = c["class_prompt"];
+  const double dropout = c["cond_dropout"], class_prompt = c["class_prompt"], snr_gamma = c["snr_gamma"];
+  const bool v_prediction = scheduler.prediction_type == diffusion::PredictionType::v_prediction;
   const std::size_t history_start = progress.history.size();
   diffedit::Progress bar("train toy-sd", steps - progress.step);
   state->model->train();
@@ -132,7 +143,11 @@ TrainSummary train_toy_sd(const Json& c, const std::filesystem::path& out, bool 
     set_lr(optimizer, warmup_cosine_lr(c["lr"].get<double>(), c["warmup"].get<std::int64_t>(), step, steps));
     optimizer.zero_grad();
     const at::Tensor context = state->model->text_encoder->prompt_embeds(tokenizer.encode_batch(prompts));
-    const at::Tensor loss = at::mse_loss(state->model->unet->forward(xt, t, context), noise);
+    // v = sqrt(a) eps - sqrt(1 - a) x0 (Salimans & Ho 2022): its error maps to a bounded x0 error at
+    // every noise level, where epsilon's is amplified by 1/sqrt(a) at high noise.
+    const at::Tensor target = v_prediction ? ab.sqrt() * noise - (1 - ab).sqrt() * x0 : noise;
+    const at::Tensor per_sample = (state->model->unet->forward(xt, t, context) - target).pow(2).mean({1, 2, 3});
+    const at::Tensor loss = (per_sample * loss_weights(ab.flatten(), scheduler.prediction_type, snr_gamma)).mean();
     loss.backward();
     optimizer.step();
     ema_update(*state->ema, *state->model, c["ema_decay"].get<double>(), step);

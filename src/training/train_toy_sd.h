@@ -1,13 +1,16 @@
 // Trains models/toy-sd: a text-to-image latent diffusion model in the Stable Diffusion layout
 // (UNet2DConditionModel + CLIP text encoder, trained jointly from scratch on toy-world image /
-// caption pairs; a lossless SpaceToDepthCodec in place of the VAE). Epsilon prediction on the
-// configured noise schedule, conditioning dropout (empty prompt) for classifier-free guidance,
+// caption pairs; a lossless SpaceToDepthCodec in place of the VAE). Epsilon or v prediction (the
+// scheduler config's prediction_type) on its noise schedule, optional min-SNR-gamma weighting, conditioning dropout (empty prompt) for classifier-free guidance,
 // an EMA of the weights (what is shipped), resumable checkpoints.
 #pragma once
+
+#include <ATen/ATen.h>
 
 #include <filesystem>
 
 #include "core/config.h"
+#include "diffusion/scheduler_config.h"
 #include "training/loop.h"
 
 namespace diffedit::training {
@@ -19,6 +22,11 @@ const config::Schema& toy_sd_schema();
 // are resolved against `base`.
 TrainSummary train_toy_sd(const config::Json& config, const std::filesystem::path& out, bool resume,
                           const std::filesystem::path& base = ".");
+
+// Per-sample loss weights for noise levels alpha_bar (one per sample): min-SNR-gamma weighting
+// (Hang et al. 2023, "Efficient Diffusion Training via Min-SNR Weighting Strategy") of the
+// epsilon or v loss; all ones when snr_gamma is 0.
+at::Tensor loss_weights(const at::Tensor& alpha_bar, diffusion::PredictionType prediction, double snr_gamma);
 
 // The prompt the model is trained on for an item, given a uniform draw u in [0, 1): empty with
 // probability `dropout`, the main object's class name ("blue star") with probability

@@ -106,6 +106,29 @@ TEST(Training, ToySDResumeGivesTheUninterruptedResult) {
   }
 }
 
+TEST(Training, ToySDTrainsVPredictionWithMinSnrWeighting) {
+  ScratchDir dir;
+  Json c = toy_sd_config(40);
+  c["scheduler"]["prediction_type"] = "v_prediction";
+  c["snr_gamma"] = 5.0;
+  const auto s = tr::train_toy_sd(c, dir.path(), false);
+  EXPECT_LT(s.last_loss, 0.8 * s.first_loss) << s.first_loss << " -> " << s.last_loss;
+  // The shipped scheduler config says what the UNet predicts, so the samplers convert its output.
+  auto sd = diffedit::pipelines::StableDiffusion::load(dir.path());
+  EXPECT_EQ(sd.scheduler.prediction_type, diffedit::diffusion::PredictionType::v_prediction);
+}
+
+TEST(Training, MinSnrLossWeights) {
+  using diffedit::diffusion::PredictionType;
+  // alpha_bar 0.9 -> SNR 9; 0.5 -> SNR 1; 0.1 -> SNR 1/9.
+  const at::Tensor ab = at::tensor({0.9, 0.5, 0.1}, at::kDouble);
+  const at::Tensor eps = tr::loss_weights(ab, PredictionType::epsilon, 5);
+  const at::Tensor v = tr::loss_weights(ab, PredictionType::v_prediction, 5);
+  EXPECT_TRUE(at::allclose(eps, at::tensor({5.0 / 9.0, 1.0, 1.0}, at::kDouble)));  // min(SNR, 5) / SNR
+  EXPECT_TRUE(at::allclose(v, at::tensor({0.5, 0.5, 0.1}, at::kDouble)));          // min(SNR, 5) / (SNR + 1)
+  EXPECT_TRUE(at::equal(tr::loss_weights(ab, PredictionType::epsilon, 0), at::ones_like(ab)));
+}
+
 TEST(Training, TrainingPromptMix) {
   EXPECT_EQ(tr::training_prompt("a red circle on a plain background", "red circle", 0.05, 0.1, 0.3), "");
   EXPECT_EQ(tr::training_prompt("a red circle on a plain background", "red circle", 0.2, 0.1, 0.3), "red circle");
