@@ -13,7 +13,8 @@ OUT=${DIFFEDIT_QUICKSTART_OUT:-$ROOT/results/runs/quickstart}
 mkdir -p "$OUT"
 cd "$ROOT"
 "$BUILD_DIR/src/diffedit" --version
-"$BUILD_DIR/src/diffedit" run configs/quickstart.json --out "$OUT"
+# One thread, as the baseline was computed: float sums depend on the thread count (README: Determinism).
+"$BUILD_DIR/src/diffedit" --threads 1 run configs/quickstart.json --out "$OUT"
 "$BUILD_DIR/src/diffedit" regress "$OUT" --baseline results/baselines/quickstart.json
 "$BUILD_DIR/src/diffedit" toy-samples --model models/toy-sd --count 8 --columns 2 --out "$OUT/toy-samples.png"
 echo "results: $OUT/summary.json, $OUT/records/, $OUT/toy-samples.png"

@@ -36,7 +36,8 @@ int run(int argc, char** argv) {
       ->check(CLI::IsMember({"error", "warn", "info", "debug"}));
   int threads = 0;
   app.add_option("--threads", threads,
-                 "CPU threads for libtorch's operators (default: one per core). Results do not depend on it "
+                 "CPU threads for libtorch's operators (default: OMP_NUM_THREADS, else every CPU this process may use). "
+                 "Results do not depend on it "
                  "beyond float rounding (README: Determinism)")
       ->check(CLI::Range(1, 4096));
   double memory_budget = 0;
@@ -80,7 +81,7 @@ int run(int argc, char** argv) {
   }
   log::set_level(*log::parse_level(level));
   log::set_quiet(quiet);
-  if (threads > 0) at::set_num_threads(threads);
+  at::set_num_threads(threads > 0 ? threads : resources::default_threads());
   if (memory_budget != 0) resources::set_memory_budget(memory_budget);
   if (max_image_pixels != 0) image::set_default_max_pixels(max_image_pixels);
   for (const auto& command : commands)

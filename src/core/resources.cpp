@@ -1,11 +1,13 @@
 #include "core/resources.h"
 
+#include <sched.h>
 #include <sys/resource.h>
 
 #include <c10/util/Exception.h>
 
 #include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <new>
 #include <sstream>
@@ -63,6 +65,18 @@ std::string allocation_failure_message(const std::exception& e) {
   out << "; raise the budget or reduce the work (mask samples, image size); results already written are kept "
          "and a re-run of `diffedit run` resumes from them";
   return out.str();
+}
+
+int default_threads() {
+  if (const char* env = std::getenv("OMP_NUM_THREADS")) {
+    char* end = nullptr;
+    const long n = std::strtol(env, &end, 10);
+    if (end != env && *end == '\0' && n > 0 && n <= 4096) return static_cast<int>(n);
+  }
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+  return 1;
 }
 
 }  // namespace diffedit::resources

@@ -1,6 +1,6 @@
 // Process-wide resource limits, set once from the command line: a memory budget that turns an
-// allocation beyond it into a clear error (instead of the OS killing the process), and the
-// largest image the readers accept.
+// allocation beyond it into a clear error (instead of the OS killing the process), the largest
+// image the readers accept, and the default CPU thread count.
 #pragma once
 
 #include <cstdint>
@@ -22,5 +22,11 @@ std::optional<double> memory_budget();
 bool is_allocation_failure(const std::exception& e);
 // The one-line explanation printed for an allocation failure.
 std::string allocation_failure_message(const std::exception& e);
+
+// The CPU threads to use when --threads is not given: OMP_NUM_THREADS when it holds a positive
+// number (the convention libtorch and OpenMP follow), otherwise the CPUs this process may run on
+// (sched_getaffinity). libtorch's own default counts physical cores through cpuinfo, which gives
+// 1 on some virtual machines with 2 usable cores.
+int default_threads();
 
 }  // namespace diffedit::resources
