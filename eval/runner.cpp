@@ -17,6 +17,7 @@
 #include "core/rng.h"
 #include "core/version.h"
 #include "data/datasets.h"
+#include "editing/request.h"
 #include "editing/shared_edits.h"
 #include "eval/features.h"
 #include "eval/record_store.h"
@@ -187,14 +188,7 @@ Json run_experiment(const Experiment& e, const RunOptions& o) {
       }
       if (missing.empty()) continue;
       const data::EditSample sample = dataset->get(index);
-      editing::EditRequest request;
-      request.image = sample.image.unsqueeze(0);
-      request.query = sample.query;
-      request.reference = sample.reference;
-      if (sample.region.defined()) request.oracle_mask = sample.region.unsqueeze(0);
-      request.source_label = sample.source_label;
-      request.target_label = sample.target_label;
-      request.seed = rng::derive_seed(seed, item);
+      const editing::EditRequest request = editing::request_for(sample, rng::derive_seed(seed, item));
       std::vector<editing::Setting> settings;
       for (const std::size_t s : missing) settings.push_back(e.settings[s].setting());
 

@@ -11,6 +11,7 @@
 #include "data/toyworld.h"
 #include "editing/method.h"
 #include "editing/noise.h"
+#include "editing/request.h"
 #include "metrics/clip_score.h"
 #include "metrics/region.h"
 #include "models/toy_classifier.h"
@@ -115,11 +116,7 @@ EditStats run_edits(pipelines::StableDiffusion& sd, models::ToyClassifier& class
   EditStats s;
   for (std::int64_t i = 0; i < count; ++i) {
     const data::EditSample sample = dataset->get(i);
-    editing::EditRequest request;
-    request.image = sample.image.unsqueeze(0);
-    request.query = sample.query;
-    request.reference = sample.reference;
-    request.seed = rng::derive_seed(o.seed, "toy-eval/edit/" + std::to_string(i));
+    const editing::EditRequest request = editing::request_for(sample, rng::derive_seed(o.seed, "toy-eval/edit/" + std::to_string(i)));
     editing::SeededNoise noise(request.seed);
     const auto result = method->edit(sd, request, noise);
     const at::Tensor edited = result.image.to(at::kCPU);

@@ -14,6 +14,7 @@
 #include "editing/flexit.h"
 #include "editing/method.h"
 #include "editing/noise.h"
+#include "editing/request.h"
 #include "editing/shared_edits.h"
 #include "metrics/perceptual.h"
 #include "models/toy_classifier.h"
@@ -36,15 +37,7 @@ Json flexit_parameters(std::int64_t iterations) {
 
 ed::EditRequest toy_request(std::int64_t index) {
   const auto dataset = diffedit::data::make_toy_dataset("toy-imagenet", "test", index + 1);
-  const auto sample = dataset->get(index);
-  ed::EditRequest r;
-  r.image = sample.image.unsqueeze(0);
-  r.query = sample.query;
-  r.reference = sample.reference;
-  r.source_label = sample.source_label;
-  r.target_label = sample.target_label;
-  r.seed = 77 + static_cast<std::uint64_t>(index);
-  return r;
+  return ed::request_for(dataset->get(index), 77 + static_cast<std::uint64_t>(index));
 }
 
 ed::EditResult edit_alone(pl::StableDiffusion& sd, const std::string& method, const Json& p, const ed::EditRequest& r) {
