@@ -36,6 +36,23 @@ std::int64_t predict(models::ToyClassifier& classifier, const at::Tensor& images
   return classifier->forward(images).argmax(1).item<std::int64_t>();
 }
 
+// How often predicted classes match targets: whole class, and its colour and shape separately
+// (a class is shape x colour), which tells a model that draws the right colour but not the shape
+// from one that draws neither.
+struct Agreement {
+  std::int64_t n = 0, whole = 0, colour = 0, shape = 0;
+  void add(std::int64_t predicted, std::int64_t target) {
+    ++n;
+    whole += predicted == target;
+    colour += tw::colour_of(predicted) == tw::colour_of(target);
+    shape += tw::shape_of(predicted) == tw::shape_of(target);
+  }
+  static double rate(std::int64_t k, std::int64_t n) { return n ? static_cast<double>(k) / static_cast<double>(n) : std::nan(""); }
+  double whole_rate() const { return rate(whole, n); }
+  double colour_rate() const { return rate(colour, n); }
+  double shape_rate() const { return rate(shape, n); }
+};
+
 double classifier_accuracy(models::ToyClassifier& classifier, const ToyEvalOptions& o) {
   std::int64_t correct = 0;
   for (std::int64_t start = 0; start < o.classifier_items; start += 100) {
@@ -53,11 +70,11 @@ double classifier_accuracy(models::ToyClassifier& classifier, const ToyEvalOptio
 }
 
 // Class-name prompts cycling through the classes, generated in batches of 64 (one seed each).
-double t2i_class_agreement(pipelines::StableDiffusion& sd, models::ToyClassifier& classifier, const ToyEvalOptions& o) {
+Agreement t2i_class_agreement(pipelines::StableDiffusion& sd, models::ToyClassifier& classifier, const ToyEvalOptions& o) {
   pipelines::Txt2ImgRequest common;
   common.steps = o.steps;
   common.guidance = o.guidance;
-  std::int64_t agree = 0;
+  Agreement agree;
   for (std::int64_t start = 0; start < o.t2i_prompts; start += 64) {
     std::vector<std::string> prompts;
     std::vector<std::uint64_t> seeds;
@@ -71,9 +88,9 @@ double t2i_class_agreement(pipelines::StableDiffusion& sd, models::ToyClassifier
     std::vector<at::Tensor> images;
     for (const auto& r : results) images.push_back(r.image);
     const at::Tensor predicted = classifier->forward(at::stack(images)).argmax(1);
-    agree += (predicted == at::tensor(labels, at::kLong)).sum().item<std::int64_t>();
+    for (std::size_t k = 0; k < labels.size(); ++k) agree.add(predicted[static_cast<std::int64_t>(k)].item<std::int64_t>(), labels[k]);
   }
-  return static_cast<double>(agree) / static_cast<double>(o.t2i_prompts);
+  return agree;
 }
 
 // Image -> caption retrieval among the 100 captions of each block of 100 test items; a hit when
@@ -103,8 +120,9 @@ double psnr_of_mean(const std::vector<double>& mse) {
 
 struct EditStats {
   std::vector<double> iou, unedited_mse, target_mse;
-  std::int64_t success = 0, n = 0, evaluations = 0;
-  double success_rate() const { return n ? static_cast<double>(success) / static_cast<double>(n) : std::nan(""); }
+  Agreement success;  // edited image's predicted class vs the target class
+  std::int64_t n = 0, evaluations = 0;
+  double success_rate() const { return success.whole_rate(); }
   double unedited_psnr() const { return psnr_of_mean(unedited_mse); }
 };
 
@@ -126,7 +144,7 @@ EditStats run_edits(pipelines::StableDiffusion& sd, models::ToyClassifier& class
     }
     s.unedited_mse.push_back(metrics::masked_mse(edited[0], sample.image, sample.region, metrics::Region::outside));
     s.target_mse.push_back(metrics::masked_mse(edited[0], sample.target_image, at::zeros_like(sample.region), metrics::Region::outside));
-    s.success += predict(classifier, edited) == sample.target_label;
+    s.success.add(predict(classifier, edited), sample.target_label);
     s.evaluations += result.denoiser_evaluations;
     ++s.n;
   }
@@ -184,12 +202,18 @@ Json run_toy_eval(const ToyEvalOptions& o, const std::function<void(const std::s
       pending[k] = "needs models/toy-sd";
   } else {
     auto sd = pipelines::StableDiffusion::load(o.models / "toy-sd");
-    r["t2i_class_agreement"] = t2i_class_agreement(sd, classifier, o);
-    say("t2i_class_agreement " + r["t2i_class_agreement"].dump());
+    const Agreement t2i = t2i_class_agreement(sd, classifier, o);
+    r["t2i_class_agreement"] = t2i.whole_rate();
+    r["t2i_colour_agreement"] = t2i.colour_rate();
+    r["t2i_shape_agreement"] = t2i.shape_rate();
+    say("t2i_class_agreement " + r["t2i_class_agreement"].dump() + " (colour " + r["t2i_colour_agreement"].dump() + ", shape " +
+        r["t2i_shape_agreement"].dump() + ")");
 
     const EditStats d = run_edits(sd, classifier, "diffedit", method_parameters(o, o.strength, true), o.edits, o);
     r["diffedit_mask_iou_median"] = median(d.iou);
     r["diffedit_edit_success"] = d.success_rate();
+    r["diffedit_edit_success_colour"] = d.success.colour_rate();
+    r["diffedit_edit_success_shape"] = d.success.shape_rate();
     r["diffedit_unedited_psnr_db"] = d.unedited_psnr();
     r["diffedit_unedited_psnr_db_median_per_image"] = median([&] {
       std::vector<double> v;

@@ -9,6 +9,9 @@
 //   diffedit_unedited_psnr_db  PSNR outside the true region, edited vs input (aggregate MSE)
 //   diffedit_dominates_sdedit  over a sweep of r, DiffEdit's (success, unedited PSNR) points
 //                              dominate SDEdit's (see dominates())
+// and diagnostics beside them: t2i_{colour,shape}_agreement and diffedit_edit_success_{colour,shape}
+// (the predicted class's colour / shape matches the target's), target PSNR, per-image PSNR median,
+// denoiser evaluations per edit, and the sweep's points.
 #pragma once
 
 #include <cstdint>

@@ -135,6 +135,8 @@ std::int64_t num_classes() { return static_cast<std::int64_t>(shape_names().size
 std::int64_t class_of(std::int64_t shape, std::int64_t colour) {
   return shape * static_cast<std::int64_t>(colour_names().size()) + colour;
 }
+std::int64_t shape_of(std::int64_t id) { return id / static_cast<std::int64_t>(colour_names().size()); }
+std::int64_t colour_of(std::int64_t id) { return id % static_cast<std::int64_t>(colour_names().size()); }
 std::string class_name(std::int64_t id) {
   const auto n = static_cast<std::int64_t>(colour_names().size());
   return colour_names()[static_cast<std::size_t>(id % n)] + " " + shape_names()[static_cast<std::size_t>(id / n)];

@@ -20,6 +20,8 @@ const std::vector<std::string>& texture_names();  // plain, striped, checkered, 
 
 std::int64_t num_classes();  // shapes x colours: the ImageNet analogue
 std::int64_t class_of(std::int64_t shape, std::int64_t colour);
+std::int64_t shape_of(std::int64_t class_id);   // inverses of class_of
+std::int64_t colour_of(std::int64_t class_id);
 std::string class_name(std::int64_t class_id);  // "red circle"
 
 struct Object {

@@ -24,7 +24,11 @@ void ema_update(torch::nn::Module& ema, const torch::nn::Module& model, double d
   torch::NoGradGuard no_grad;
   const double d = std::min(decay, (1.0 + static_cast<double>(step)) / (10.0 + static_cast<double>(step)));
   const auto source = model.named_parameters(true);
-  for (auto& p : ema.named_parameters(true)) p.value().mul_(d).add_(source[p.key()].detach(), 1 - d);
+  for (auto& p : ema.named_parameters(true)) {
+    const at::Tensor& s = source[p.key()];
+    // A frozen parameter's average is itself; updating it anyway would only add rounding error.
+    if (s.requires_grad()) p.value().mul_(d).add_(s.detach(), 1 - d);
+  }
 }
 
 config::Schema training_schema(const std::string& model, const CommonDefaults& d, std::vector<config::Schema::Field> extra) {

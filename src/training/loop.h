@@ -28,7 +28,8 @@ double warmup_cosine_lr(double base, std::int64_t warmup, std::int64_t step, std
 void set_lr(torch::optim::Optimizer& optimizer, double lr);
 
 // ema <- d ema + (1 - d) model, with d = min(decay, (1 + step) / (10 + step)) so the average is
-// not dominated by the initial weights early on. Parameters are matched by name.
+// not dominated by the initial weights early on. Parameters are matched by name; frozen ones
+// (requires_grad false in `model`) are left as they are.
 void ema_update(torch::nn::Module& ema, const torch::nn::Module& model, double decay, std::int64_t step);
 
 // The mean loss over history[from, to) (history entries {"step", "loss"}); 0 for an empty range.

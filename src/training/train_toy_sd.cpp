@@ -4,6 +4,7 @@
 #include <torch/optim.h>
 
 #include <cmath>
+#include <optional>
 
 #include "core/errors.h"
 #include "core/fs.h"
@@ -59,7 +60,9 @@ const Schema& toy_sd_schema() {
           {"tokenizer", Schema::string().required().doc("directory with the CLIP tokenizer files (copied into the model)")},
           {"codec", Schema::any().required().doc("vae/config.json: a SpaceToDepthCodec")},
           {"unet", Schema::any().required().doc("unet/config.json in diffusers' format")},
-          {"text_encoder", Schema::any().required().doc("text_encoder/config.json in transformers' format")},
+          {"text_encoder", Schema::any().doc("text_encoder/config.json in transformers' format: a text encoder trained jointly from scratch")},
+          {"text_encoder_from", Schema::string().doc("instead of text_encoder: a trained CLIP model directory (CLIPModel or CLIPTextModel "
+                                                     "layout) whose text tower is copied and kept frozen, as Stable Diffusion keeps CLIP's")},
           {"scheduler", Schema::any().required().doc("scheduler/scheduler_config.json in diffusers' format")},
       });
   return schema;
@@ -81,10 +84,34 @@ std::string training_prompt(const std::string& caption, const std::string& class
   return caption;
 }
 
+FrozenTextEncoder frozen_text_encoder(const std::filesystem::path& dir) {
+  const std::filesystem::path config_file = dir / "config.json";
+  const Json config = config::load_json(config_file);
+  // A CLIPModel nests the text tower's config; a CLIPTextModel is it. Both name weights text_model.*.
+  FrozenTextEncoder f{config.contains("text_config") ? config["text_config"] : config, {}};
+  f.json.erase("architectures");
+  const auto text_config = models::CLIPTextConfig::from_json(f.json, config_file.string());
+  f.weights = models::find_weights(dir, "model");
+  models::CLIPTextModel probe(text_config, false);
+  models::load_state_dict(*probe, safetensors::File::open(f.weights), "", frozen_text_ignored());
+  return f;
+}
+
+std::vector<std::string> frozen_text_ignored() {
+  return {"vision_model.*", "visual_projection.weight", "text_projection.weight", "logit_scale",
+          "text_model.embeddings.position_ids"};
+}
+
 TrainSummary train_toy_sd(const Json& c, const std::filesystem::path& out, bool resume, const std::filesystem::path& base) {
   std::filesystem::create_directories(out);
   const auto unet_config = models::UNetConfig::from_json(c["unet"], "config: unet");
-  const auto text_config = models::CLIPTextConfig::from_json(c["text_encoder"], "config: text_encoder");
+  if (c.contains("text_encoder") == c.contains("text_encoder_from"))
+    throw ConfigError("config", "give exactly one of text_encoder (trained jointly) and text_encoder_from (frozen)");
+  const bool frozen_text = c.contains("text_encoder_from");
+  const std::optional<FrozenTextEncoder> frozen =
+      frozen_text ? std::optional(frozen_text_encoder(config_path(c, "text_encoder_from", base))) : std::nullopt;
+  const Json text_json = frozen ? frozen->json : c["text_encoder"];
+  const auto text_config = models::CLIPTextConfig::from_json(text_json, "config: text_encoder");
   const auto codec = models::SpaceToDepthConfig::from_json(c["codec"], "config: codec");
   const auto scheduler = diffusion::SchedulerConfig::from_json(c["scheduler"], "config: scheduler");
   if (codec.latent_channels() != unet_config.in_channels || unet_config.out_channels != unet_config.in_channels)
@@ -105,12 +132,20 @@ TrainSummary train_toy_sd(const Json& c, const std::filesystem::path& out, bool 
     torch::NoGradGuard no_grad;
     for (auto& p : state->model->text_encoder->named_parameters(true))
       if (p.key().find("embedding") != std::string::npos) p.value().normal_(0, 0.02);
+    if (frozen) {
+      models::load_state_dict(*state->model->text_encoder, safetensors::File::open(frozen->weights), "", frozen_text_ignored());
+      for (auto& p : state->model->text_encoder->parameters()) p.set_requires_grad(false);
+    }
     for (auto& p : state->ema->named_parameters(true)) {
       p.value().copy_(state->model->named_parameters(true)[p.key()]);
       p.value().set_requires_grad(false);
     }
   }
-  torch::optim::AdamW optimizer(state->model->parameters(),
+  // A frozen text encoder is not optimised (its EMA stays equal to it).
+  std::vector<at::Tensor> trained;
+  for (const auto& p : state->model->parameters())
+    if (p.requires_grad()) trained.push_back(p);
+  torch::optim::AdamW optimizer(trained,
                                 torch::optim::AdamWOptions(c["lr"].get<double>()).weight_decay(c["weight_decay"].get<double>()));
   Progress progress = start_or_resume(out, *state, optimizer, resume);
 
@@ -142,7 +177,10 @@ TrainSummary train_toy_sd(const Json& c, const std::filesystem::path& out, bool 
 
     set_lr(optimizer, warmup_cosine_lr(c["lr"].get<double>(), c["warmup"].get<std::int64_t>(), step, steps));
     optimizer.zero_grad();
-    const at::Tensor context = state->model->text_encoder->prompt_embeds(tokenizer.encode_batch(prompts));
+    const at::Tensor context = [&] {
+      torch::AutoGradMode grad(!frozen_text);
+      return state->model->text_encoder->prompt_embeds(tokenizer.encode_batch(prompts));
+    }();
     // v = sqrt(a) eps - sqrt(1 - a) x0 (Salimans & Ho 2022): its error maps to a bounded x0 error at
     // every noise level, where epsilon's is amplified by 1/sqrt(a) at high noise.
     const at::Tensor target = v_prediction ? ab.sqrt() * noise - (1 - ab).sqrt() * x0 : noise;
@@ -163,9 +201,9 @@ TrainSummary train_toy_sd(const Json& c, const std::filesystem::path& out, bool 
   Json unet_json = c["unet"];
   unet_json["_class_name"] = "UNet2DConditionModel";
   fs::write_atomic(out / "unet" / "config.json", unet_json.dump(2));
-  Json text_json = c["text_encoder"];
-  text_json["architectures"] = Json::array({"CLIPTextModel"});
-  fs::write_atomic(out / "text_encoder" / "config.json", text_json.dump(2));
+  Json text_out = text_json;
+  text_out["architectures"] = Json::array({"CLIPTextModel"});
+  fs::write_atomic(out / "text_encoder" / "config.json", text_out.dump(2));
   fs::write_atomic(out / "vae" / "config.json", codec.to_json().dump(2));
   Json sched_json = c["scheduler"];
   fs::write_atomic(out / "scheduler" / "scheduler_config.json", sched_json.dump(2));

@@ -1,6 +1,6 @@
 // Trains models/toy-sd: a text-to-image latent diffusion model in the Stable Diffusion layout
 // (UNet2DConditionModel + CLIP text encoder, trained jointly from scratch on toy-world image /
-// caption pairs; a lossless SpaceToDepthCodec in place of the VAE). Epsilon or v prediction (the
+// caption pairs, or taken frozen from a trained CLIP as Stable Diffusion does; a lossless SpaceToDepthCodec in place of the VAE). Epsilon or v prediction (the
 // scheduler config's prediction_type) on its noise schedule, optional min-SNR-gamma weighting, conditioning dropout (empty prompt) for classifier-free guidance,
 // an EMA of the weights (what is shipped), resumable checkpoints.
 #pragma once
@@ -8,6 +8,8 @@
 #include <ATen/ATen.h>
 
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include "core/config.h"
 #include "diffusion/scheduler_config.h"
@@ -22,6 +24,17 @@ const config::Schema& toy_sd_schema();
 // are resolved against `base`.
 TrainSummary train_toy_sd(const config::Json& config, const std::filesystem::path& out, bool resume,
                           const std::filesystem::path& base = ".");
+
+// A trained CLIP text tower to condition on, frozen (`text_encoder_from`): its config (the
+// text_config of a CLIPModel directory, or a CLIPTextModel's config) and its weights file, checked
+// to load. Throws naming the directory's file when either is missing or does not match.
+struct FrozenTextEncoder {
+  config::Json json;
+  std::filesystem::path weights;
+};
+FrozenTextEncoder frozen_text_encoder(const std::filesystem::path& dir);
+// Tensors of a CLIPModel file that a text tower does not use.
+std::vector<std::string> frozen_text_ignored();
 
 // Per-sample loss weights for noise levels alpha_bar (one per sample): min-SNR-gamma weighting
 // (Hang et al. 2023, "Efficient Diffusion Training via Min-SNR Weighting Strategy") of the

@@ -118,6 +118,39 @@ TEST(Training, ToySDTrainsVPredictionWithMinSnrWeighting) {
   EXPECT_EQ(sd.scheduler.prediction_type, diffedit::diffusion::PredictionType::v_prediction);
 }
 
+TEST(Training, ToySDConditionsOnAFrozenClipTextTower) {
+  ScratchDir dir;
+  Json c = toy_sd_config(40);
+  c.erase("text_encoder");
+  const auto clip_dir = diffedit::testing::source_dir() / "models/toy-clip";
+  c["text_encoder_from"] = clip_dir.string();
+  const auto s = tr::train_toy_sd(c, dir.path(), false);
+  EXPECT_LT(s.last_loss, 0.8 * s.first_loss) << s.first_loss << " -> " << s.last_loss;
+  // The shipped text encoder is toy-clip's text tower, unchanged by training.
+  const auto trained = diffedit::safetensors::load_all(dir / "text_encoder/model.safetensors");
+  const auto clip = diffedit::safetensors::load_all(clip_dir / "model.safetensors");
+  ASSERT_EQ(trained.size(), 36u);
+  for (const auto& [name, t] : trained) EXPECT_TRUE(at::equal(t, clip.at(name).to(at::kFloat))) << name;
+  auto sd = diffedit::pipelines::StableDiffusion::load(dir.path());
+  EXPECT_EQ(sd.encode_prompts({"a red circle"}).sizes(), (std::vector<std::int64_t>{1, 77, 64}));
+}
+
+TEST(Training, ToySDTextEncoderSourceErrorsAreNamed) {
+  ScratchDir dir, empty;
+  Json both = toy_sd_config(2);
+  both["text_encoder_from"] = (diffedit::testing::source_dir() / "models/toy-clip").string();
+  EXPECT_THROW(tr::train_toy_sd(both, dir.path(), false), diffedit::ConfigError);
+  Json missing = toy_sd_config(2);
+  missing.erase("text_encoder");
+  missing["text_encoder_from"] = empty.path().string();
+  try {
+    tr::train_toy_sd(missing, dir.path(), false);
+    FAIL();
+  } catch (const diffedit::Error& e) {
+    EXPECT_NE(std::string(e.what()).find((empty / "config.json").string()), std::string::npos) << e.what();
+  }
+}
+
 TEST(Training, MinSnrLossWeights) {
   using diffedit::diffusion::PredictionType;
   // alpha_bar 0.9 -> SNR 9; 0.5 -> SNR 1; 0.1 -> SNR 1/9.

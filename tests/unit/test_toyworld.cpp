@@ -38,6 +38,8 @@ TEST(ToyWorld, GroundTruthIsExact) {
     EXPECT_LE(item.image.max().item<float>(), 1.0f);
     const auto& main = item.scene.objects[0];
     EXPECT_EQ(item.label, tw::class_of(main.shape, main.colour));
+    EXPECT_EQ(tw::shape_of(item.label), main.shape);
+    EXPECT_EQ(tw::colour_of(item.label), main.colour);
     EXPECT_EQ(tw::class_name(item.label), tw::colour_names()[main.colour] + " " + tw::shape_names()[main.shape]);
     EXPECT_EQ(item.caption.rfind(main.describe(), 0), 0u) << "the caption starts with the main object";
     labels.insert(item.label);
