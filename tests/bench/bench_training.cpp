@@ -1,7 +1,9 @@
-// Cost of one toy-sd training step, by part, with the shipped config (configs/train/toy-sd.json):
+// Cost of one toy-sd training step, by part, with the shipped config (configs/train/toy-sd.json,
+// which conditions on toy-clip's frozen text tower) and the jointly trained text encoder of
+// configs/train/toy-sd-joint.json:
 //   build/tests/bench/bench_training
-// Parts: toy-world batch generation, text encoder forward+backward, UNet forward+backward,
-// optimizer + EMA update. Batch 64 unless the benchmark's argument says otherwise.
+// Parts: toy-world batch generation, text encoder forward (frozen) or forward+backward (joint),
+// UNet forward+backward, optimizer + EMA update. Batch 64 unless the benchmark's argument says otherwise.
 #include <ATen/ATen.h>
 #include <benchmark/benchmark.h>
 #include <torch/optim.h>
@@ -12,12 +14,23 @@
 #include "models/unet2d_condition.h"
 #include "text/clip_tokenizer.h"
 #include "training/loop.h"
+#include "training/train_toy_sd.h"
 
 namespace models = diffedit::models;
 using diffedit::config::Json;
 
 namespace {
 Json shipped() { return diffedit::config::load_json(DIFFEDIT_SOURCE_DIR "/configs/train/toy-sd.json"); }
+models::CLIPTextConfig joint_text_config() {
+  return models::CLIPTextConfig::from_json(diffedit::config::load_json(DIFFEDIT_SOURCE_DIR "/configs/train/toy-sd-joint.json")["text_encoder"], "config");
+}
+models::CLIPTextConfig frozen_text_config() {
+  return models::CLIPTextConfig::from_json(diffedit::training::frozen_text_encoder(DIFFEDIT_SOURCE_DIR "/models/toy-clip").json, "config");
+}
+at::Tensor caption_ids(std::int64_t batch) {
+  const auto tokenizer = diffedit::text::CLIPTokenizer::load(DIFFEDIT_SOURCE_DIR "/models/clip-tokenizer");
+  return tokenizer.encode_batch(std::vector<std::string>(batch, "a red circle above a blue square on a striped background"));
+}
 
 void ToyWorldBatch(benchmark::State& state) {
   std::int64_t i = 0;
@@ -26,17 +39,23 @@ void ToyWorldBatch(benchmark::State& state) {
 }
 BENCHMARK(ToyWorldBatch)->Arg(64)->Unit(benchmark::kMillisecond);
 
-void TextEncoderTrainStep(benchmark::State& state) {
-  const Json c = shipped();
-  models::CLIPTextModel text(models::CLIPTextConfig::from_json(c["text_encoder"], "config"), false);
-  const auto tokenizer = diffedit::text::CLIPTokenizer::load(DIFFEDIT_SOURCE_DIR "/models/clip-tokenizer");
-  const at::Tensor ids = tokenizer.encode_batch(std::vector<std::string>(state.range(0), "a red circle above a blue square on a striped background"));
+void TextEncoderFrozenForward(benchmark::State& state) {
+  models::CLIPTextModel text(frozen_text_config(), false);
+  const at::Tensor ids = caption_ids(state.range(0));
+  torch::NoGradGuard no_grad;
+  for (auto _ : state) benchmark::DoNotOptimize(text->prompt_embeds(ids));
+}
+BENCHMARK(TextEncoderFrozenForward)->Arg(64)->Unit(benchmark::kMillisecond);
+
+void TextEncoderJointTrainStep(benchmark::State& state) {
+  models::CLIPTextModel text(joint_text_config(), false);
+  const at::Tensor ids = caption_ids(state.range(0));
   for (auto _ : state) {
     text->zero_grad();
     text->prompt_embeds(ids).sum().backward();
   }
 }
-BENCHMARK(TextEncoderTrainStep)->Arg(64)->Unit(benchmark::kMillisecond);
+BENCHMARK(TextEncoderJointTrainStep)->Arg(64)->Unit(benchmark::kMillisecond);
 
 void UNetTrainStep(benchmark::State& state) {
   const Json c = shipped();
@@ -85,13 +104,15 @@ void UNetForwardOnly(benchmark::State& state) {
 }
 BENCHMARK(UNetForwardOnly)->Arg(2)->Arg(64)->Unit(benchmark::kMillisecond);
 
+// Argument 0: the UNet alone (shipped, frozen text encoder); 1: UNet and joint text encoder.
 void OptimizerAndEma(benchmark::State& state) {
   const Json c = shipped();
   models::UNet2DConditionModel unet(models::UNetConfig::from_json(c["unet"], "config"));
-  models::CLIPTextModel text(models::CLIPTextConfig::from_json(c["text_encoder"], "config"), false);
+  models::CLIPTextModel text(joint_text_config(), false);
   models::UNet2DConditionModel unet_ema(models::UNetConfig::from_json(c["unet"], "config"));
   std::vector<at::Tensor> params = unet->parameters();
-  for (const auto& p : text->parameters()) params.push_back(p);
+  if (state.range(0))
+    for (const auto& p : text->parameters()) params.push_back(p);
   for (auto& p : params) p.mutable_grad() = at::randn_like(p);
   torch::optim::AdamW optimizer(params, torch::optim::AdamWOptions(1e-3));
   std::int64_t step = 0;
@@ -100,5 +121,5 @@ void OptimizerAndEma(benchmark::State& state) {
     diffedit::training::ema_update(*unet_ema, *unet, 0.999, step++);
   }
 }
-BENCHMARK(OptimizerAndEma)->Unit(benchmark::kMillisecond);
+BENCHMARK(OptimizerAndEma)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 }  // namespace

@@ -59,10 +59,11 @@ TEST(Training, BadConfigIsNamed) {
 // ---- toy-sd -------------------------------------------------------------------------------------
 
 namespace {
-// A deliberately small toy-sd config (the shipped one is configs/train/toy-sd.json), with the
+// A deliberately small toy-sd config with a jointly trained text encoder (the shipped config,
+// configs/train/toy-sd.json, conditions on toy-clip's frozen text tower instead), with the
 // tokenizer taken from the repository's models/clip-tokenizer.
 Json toy_sd_config(std::int64_t steps) {
-  Json c = diffedit::config::load_json(diffedit::testing::source_dir() / "configs/train/toy-sd.json");
+  Json c = diffedit::config::load_json(diffedit::testing::source_dir() / "configs/train/toy-sd-joint.json");
   c["steps"] = steps;
   c["batch_size"] = 16;
   c["warmup"] = 5;
