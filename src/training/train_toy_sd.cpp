@@ -88,18 +88,10 @@ FrozenTextEncoder frozen_text_encoder(const std::filesystem::path& dir) {
   const std::filesystem::path config_file = dir / "config.json";
   const Json config = config::load_json(config_file);
   // A CLIPModel nests the text tower's config; a CLIPTextModel is it. Both name weights text_model.*.
-  FrozenTextEncoder f{config.contains("text_config") ? config["text_config"] : config, {}};
-  f.json.erase("architectures");
-  const auto text_config = models::CLIPTextConfig::from_json(f.json, config_file.string());
-  f.weights = models::find_weights(dir, "model");
-  models::CLIPTextModel probe(text_config, false);
-  models::load_state_dict(*probe, safetensors::File::open(f.weights), "", frozen_text_ignored());
-  return f;
-}
-
-std::vector<std::string> frozen_text_ignored() {
-  return {"vision_model.*", "visual_projection.weight", "text_projection.weight", "logit_scale",
-          "text_model.embeddings.position_ids"};
+  Json json = config.contains("text_config") ? config["text_config"] : config;
+  json.erase("architectures");
+  auto text_config = models::CLIPTextConfig::from_json(json, config_file.string());
+  return {std::move(json), std::move(text_config), models::find_weights(dir, "model")};
 }
 
 TrainSummary train_toy_sd(const Json& c, const std::filesystem::path& out, bool resume, const std::filesystem::path& base) {
@@ -107,11 +99,10 @@ TrainSummary train_toy_sd(const Json& c, const std::filesystem::path& out, bool 
   const auto unet_config = models::UNetConfig::from_json(c["unet"], "config: unet");
   if (c.contains("text_encoder") == c.contains("text_encoder_from"))
     throw ConfigError("config", "give exactly one of text_encoder (trained jointly) and text_encoder_from (frozen)");
-  const bool frozen_text = c.contains("text_encoder_from");
   const std::optional<FrozenTextEncoder> frozen =
-      frozen_text ? std::optional(frozen_text_encoder(config_path(c, "text_encoder_from", base))) : std::nullopt;
+      c.contains("text_encoder_from") ? std::optional(frozen_text_encoder(config_path(c, "text_encoder_from", base))) : std::nullopt;
   const Json text_json = frozen ? frozen->json : c["text_encoder"];
-  const auto text_config = models::CLIPTextConfig::from_json(text_json, "config: text_encoder");
+  const auto text_config = frozen ? frozen->config : models::CLIPTextConfig::from_json(text_json, "config: text_encoder");
   const auto codec = models::SpaceToDepthConfig::from_json(c["codec"], "config: codec");
   const auto scheduler = diffusion::SchedulerConfig::from_json(c["scheduler"], "config: scheduler");
   if (codec.latent_channels() != unet_config.in_channels || unet_config.out_channels != unet_config.in_channels)
@@ -133,7 +124,10 @@ TrainSummary train_toy_sd(const Json& c, const std::filesystem::path& out, bool 
     for (auto& p : state->model->text_encoder->named_parameters(true))
       if (p.key().find("embedding") != std::string::npos) p.value().normal_(0, 0.02);
     if (frozen) {
-      models::load_state_dict(*state->model->text_encoder, safetensors::File::open(frozen->weights), "", frozen_text_ignored());
+      // A CLIPModel file also holds the vision tower and both projections; the text tower uses none of them.
+      models::load_state_dict(*state->model->text_encoder, safetensors::File::open(frozen->weights), "",
+                              {"vision_model.*", "visual_projection.weight", "text_projection.weight", "logit_scale",
+                               "text_model.embeddings.position_ids"});
       for (auto& p : state->model->text_encoder->parameters()) p.set_requires_grad(false);
     }
     for (auto& p : state->ema->named_parameters(true)) {
@@ -178,7 +172,7 @@ TrainSummary train_toy_sd(const Json& c, const std::filesystem::path& out, bool 
     set_lr(optimizer, warmup_cosine_lr(c["lr"].get<double>(), c["warmup"].get<std::int64_t>(), step, steps));
     optimizer.zero_grad();
     const at::Tensor context = [&] {
-      torch::AutoGradMode grad(!frozen_text);
+      torch::AutoGradMode grad(!frozen);
       return state->model->text_encoder->prompt_embeds(tokenizer.encode_batch(prompts));
     }();
     // v = sqrt(a) eps - sqrt(1 - a) x0 (Salimans & Ho 2022): its error maps to a bounded x0 error at

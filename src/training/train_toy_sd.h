@@ -9,10 +9,10 @@
 
 #include <filesystem>
 #include <string>
-#include <vector>
 
 #include "core/config.h"
 #include "diffusion/scheduler_config.h"
+#include "models/clip_text.h"
 #include "training/loop.h"
 
 namespace diffedit::training {
@@ -26,15 +26,15 @@ TrainSummary train_toy_sd(const config::Json& config, const std::filesystem::pat
                           const std::filesystem::path& base = ".");
 
 // A trained CLIP text tower to condition on, frozen (`text_encoder_from`): its config (the
-// text_config of a CLIPModel directory, or a CLIPTextModel's config) and its weights file, checked
-// to load. Throws naming the directory's file when either is missing or does not match.
+// text_config of a CLIPModel directory, or a CLIPTextModel's config), as JSON and parsed, and its
+// weights file. Throws naming the file when the config or the weights are missing or invalid;
+// weights that do not match the config fail when train_toy_sd loads them, naming the file.
 struct FrozenTextEncoder {
   config::Json json;
+  models::CLIPTextConfig config;
   std::filesystem::path weights;
 };
 FrozenTextEncoder frozen_text_encoder(const std::filesystem::path& dir);
-// Tensors of a CLIPModel file that a text tower does not use.
-std::vector<std::string> frozen_text_ignored();
 
 // Per-sample loss weights for noise levels alpha_bar (one per sample): min-SNR-gamma weighting
 // (Hang et al. 2023, "Efficient Diffusion Training via Min-SNR Weighting Strategy") of the

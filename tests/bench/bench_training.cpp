@@ -25,7 +25,7 @@ models::CLIPTextConfig joint_text_config() {
   return models::CLIPTextConfig::from_json(diffedit::config::load_json(DIFFEDIT_SOURCE_DIR "/configs/train/toy-sd-joint.json")["text_encoder"], "config");
 }
 models::CLIPTextConfig frozen_text_config() {
-  return models::CLIPTextConfig::from_json(diffedit::training::frozen_text_encoder(DIFFEDIT_SOURCE_DIR "/models/toy-clip").json, "config");
+  return diffedit::training::frozen_text_encoder(DIFFEDIT_SOURCE_DIR "/models/toy-clip").config;
 }
 at::Tensor caption_ids(std::int64_t batch) {
   const auto tokenizer = diffedit::text::CLIPTokenizer::load(DIFFEDIT_SOURCE_DIR "/models/clip-tokenizer");
