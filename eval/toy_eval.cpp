@@ -9,6 +9,7 @@
 #include "core/rng.h"
 #include "data/toy_datasets.h"
 #include "data/toyworld.h"
+#include "diffusion/schedulers.h"
 #include "editing/method.h"
 #include "editing/noise.h"
 #include "editing/request.h"
@@ -151,12 +152,44 @@ EditStats run_edits(pipelines::StableDiffusion& sd, models::ToyClassifier& class
   return s;
 }
 
+// SDEdit at `strength` under each test image's own class name, guidance 1: how often the classifier
+// still finds the input's class (and its colour and shape) in the reconstruction.
+Agreement retention(pipelines::StableDiffusion& sd, models::ToyClassifier& classifier, double strength, const ToyEvalOptions& o) {
+  auto method = editing::make_method("sdedit", {{"strength", strength}, {"steps", o.steps}, {"guidance", 1.0}}, "toy-eval");
+  Agreement agree;
+  for (std::int64_t i = 0; i < o.retention_items; ++i) {
+    const auto item = tw::generate("test", i, o.world_seed);
+    editing::EditRequest request;
+    request.image = item.image.unsqueeze(0);
+    request.query = request.reference = tw::class_name(item.label);
+    request.seed = rng::derive_seed(o.seed, "toy-eval/retention/" + std::to_string(i));
+    editing::SeededNoise noise(request.seed);
+    agree.add(predict(classifier, method->edit(sd, request, noise).image.to(at::kCPU)), item.label);
+  }
+  return agree;
+}
+
 Json method_parameters(const ToyEvalOptions& o, double strength, bool diffedit) {
   Json p = {{"strength", strength}, {"steps", o.steps}, {"guidance", o.guidance}};
   if (diffedit) p["threshold"] = o.threshold;
   return p;
 }
 }  // namespace
+
+StrengthForSigma strength_for_sigma(const diffusion::SchedulerConfig& scheduler, std::int64_t steps, double sigma) {
+  diffusion::DDIMScheduler ddim(scheduler);
+  ddim.set_timesteps(steps);
+  const auto& descending = ddim.timesteps();
+  const at::Tensor alpha_bar = ddim.schedule().alphas_cumprod.to(at::kDouble);
+  const auto n = static_cast<std::int64_t>(descending.size());
+  for (std::int64_t k = 0; k < n; ++k) {
+    const double a = alpha_bar[descending[static_cast<std::size_t>(k)]].item<double>();
+    // truncate_timesteps starts at index n - int(n * strength); the half step keeps int() off a rounding edge.
+    if (std::sqrt((1 - a) / a) <= sigma)
+      return {std::min((static_cast<double>(n - k) + 0.5) / static_cast<double>(n), 1.0), descending[static_cast<std::size_t>(k)]};
+  }
+  return {};
+}
 
 bool dominates(const std::vector<TradeoffPoint>& a, const std::vector<TradeoffPoint>& b) {
   if (a.empty()) return false;
@@ -241,10 +274,22 @@ Json run_toy_eval(const ToyEvalOptions& o, const std::function<void(const std::s
     }
     r["diffedit_dominates_sdedit"] = dominates(de, sde);
     r["sweep"] = sweep;
+
+    Json kept = Json::array();
+    for (const double sigma : o.retention_sigmas) {
+      const auto [strength, timestep] = strength_for_sigma(sd.scheduler, o.steps, sigma);
+      const Agreement a = retention(sd, classifier, strength, o);
+      kept.push_back({{"sigma", sigma}, {"timestep", timestep}, {"strength", strength}, {"shape", a.shape_rate()},
+                      {"colour", a.colour_rate()}, {"class", a.whole_rate()}, {"images", a.n}});
+      say("retention sigma " + Json(sigma).dump() + " (t=" + std::to_string(timestep) + "): shape " + Json(a.shape_rate()).dump() +
+          ", colour " + Json(a.colour_rate()).dump());
+    }
+    r["retention"] = kept;
   }
   if (!pending.empty()) r["pending"] = pending;
   r["settings"] = {{"classifier_items", o.classifier_items}, {"t2i_prompts", o.t2i_prompts}, {"edits", o.edits},
                    {"sweep_edits", o.sweep_edits},           {"sweep_strengths", o.sweep_strengths}, {"clip_queries", o.clip_queries},
+                   {"retention_items", o.retention_items},   {"retention_sigmas", o.retention_sigmas},
                    {"strength", o.strength},                 {"threshold", o.threshold},
                    {"guidance", o.guidance},                 {"steps", o.steps},
                    {"world_seed", o.world_seed},             {"seed", o.seed}};

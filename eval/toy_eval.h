@@ -11,7 +11,10 @@
 //                              dominate SDEdit's (see dominates())
 // and diagnostics beside them: t2i_{colour,shape}_agreement and diffedit_edit_success_{colour,shape}
 // (the predicted class's colour / shape matches the target's), target PSNR, per-image PSNR median,
-// denoiser evaluations per edit, and the sweep's points.
+// denoiser evaluations per edit, the sweep's points, and `retention`: for test images noised to a
+// level sigma (x_t / sqrt(a_t) = x_0 + sigma eps) and DDIM-denoised back under their own class name
+// (SDEdit reconstructing its input, guidance 1), how often the classifier still finds the input's
+// shape and colour. It measures the image model's grip on outlines apart from how text selects them.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +24,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "diffusion/scheduler_config.h"
 
 namespace diffedit::eval {
 
@@ -36,6 +40,8 @@ struct ToyEvalOptions {
   double strength = 0.5, threshold = 0.5, guidance = 5.0;
   std::int64_t steps = 50;
   std::int64_t clip_queries = 500;
+  std::int64_t retention_items = 128;              // test images per retention level
+  std::vector<double> retention_sigmas = {0.5, 1.0, 2.0};  // objects differ from backgrounds by 0.5-1 in [-1, 1]
   std::uint64_t world_seed = 0, seed = 0;
 };
 
@@ -47,6 +53,14 @@ struct TradeoffPoint {
 // True when every point of `b` is matched by a point of `a` at least as good in both success and
 // PSNR, or lies below the segment joining two of a's points (a's upper-left frontier).
 bool dominates(const std::vector<TradeoffPoint>& a, const std::vector<TradeoffPoint>& b);
+
+// SDEdit's strength on a `steps`-step DDIM grid whose first timestep is the noisiest with
+// sigma_t = sqrt((1 - a_t) / a_t) <= sigma, and that timestep; strength 0 (no noise) when none is.
+struct StrengthForSigma {
+  double strength = 0;
+  std::int64_t timestep = -1;
+};
+StrengthForSigma strength_for_sigma(const diffusion::SchedulerConfig& scheduler, std::int64_t steps, double sigma);
 
 // Runs what the models present allow; a missing model leaves its keys null with a reason under
 // "pending". `log` receives one line per finished part.

@@ -20,8 +20,10 @@ struct ToyEvalArgs {
 
 int run(ToyEvalArgs& a) {
   auto& o = a.options;
-  if (o.classifier_items < 1 || o.t2i_prompts < 1 || o.edits < 1 || o.sweep_edits < 1)
+  if (o.classifier_items < 1 || o.t2i_prompts < 1 || o.edits < 1 || o.sweep_edits < 1 || o.retention_items < 1)
     throw InputError("toy-eval", "counts must be positive");
+  for (const double sigma : o.retention_sigmas)
+    if (!(sigma > 0)) throw InputError("toy-eval", "--retention-sigmas must be positive (got " + std::to_string(sigma) + ")");
   o.models = a.models;
   config::Json result = eval::run_toy_eval(o, [](const std::string& line) { log::info(line); });
   result["git_revision"] = std::string(git_revision());
@@ -44,6 +46,9 @@ Command add_toy_eval(CLI::App& app) {
   sub->add_option("--edits", o.edits, "DiffEdit class edits")->capture_default_str();
   sub->add_option("--sweep-edits", o.sweep_edits, "Edits per point of the DiffEdit vs SDEdit sweep")->capture_default_str();
   sub->add_option("--sweep-strengths", o.sweep_strengths, "Encoding ratios r of the sweep")->capture_default_str();
+  sub->add_option("--retention-items", o.retention_items, "Test images per noise level of the shape-retention diagnostic")
+      ->capture_default_str();
+  sub->add_option("--retention-sigmas", o.retention_sigmas, "Noise levels sigma of the shape-retention diagnostic")->capture_default_str();
   sub->add_option("--strength", o.strength, "DiffEdit's encoding ratio r for the main keys")->capture_default_str();
   sub->add_option("--threshold", o.threshold, "DiffEdit's mask threshold")->capture_default_str();
   sub->add_option("--guidance", o.guidance, "Classifier-free guidance scale")->capture_default_str();
