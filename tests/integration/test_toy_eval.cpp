@@ -91,3 +91,34 @@ TEST(ToyEval, SmallRunWritesEveryKey) {
     EXPECT_LE(all[k].get<double>(), 1.0);
   }
 }
+
+TEST(ToyEval, ClassifierJudgesShapesThroughMildBlurNoiseAndBlocks) {
+  // Generations and edits are judged by the toy classifier. Its shape calls must survive the mild
+  // defects a generator leaves (slight blur, pixel noise, 2x2-block structure from the
+  // space-to-depth latents), or low agreement would measure the judge instead of the generator.
+  auto classifier = diffedit::models::load_toy_classifier(source_dir() / "models" / "toy-classifier");
+  torch::NoGradGuard no_grad;
+  std::vector<at::Tensor> images;
+  std::vector<std::int64_t> shapes;
+  for (int i = 0; i < 256; ++i) {
+    const auto item = diffedit::data::toyworld::generate("test", i, 0);
+    images.push_back(item.image);
+    shapes.push_back(diffedit::data::toyworld::shape_of(item.label));
+  }
+  const at::Tensor x = at::stack(images);
+  const at::Tensor r = at::arange(-2, 3, at::kFloat);
+  at::Tensor k = at::exp(-r * r / (2 * 0.8 * 0.8));
+  k = k / k.sum();
+  const at::Tensor kernel = (k.view({5, 1}) * k.view({1, 5})).view({1, 1, 5, 5}).repeat({3, 1, 1, 1});
+  at::Generator gen = at::detail::createCPUGenerator(7);
+  const std::vector<std::pair<std::string, at::Tensor>> cases = {
+      {"gaussian blur 0.8 px", at::conv2d(at::reflection_pad2d(x, {2, 2, 2, 2}), kernel, at::Tensor(), at::IntArrayRef{1}, at::IntArrayRef{0}, at::IntArrayRef{1}, 3)},
+      {"noise std 0.05", (x + 0.05 * at::randn(x.sizes(), gen)).clamp(0, 1)},
+      {"2x2 block means", at::upsample_nearest2d(at::avg_pool2d(x, 2), {32, 32})}};
+  for (const auto& [name, perturbed] : cases) {
+    const at::Tensor predicted = classifier->forward(perturbed).argmax(1);
+    int right = 0;
+    for (int i = 0; i < 256; ++i) right += diffedit::data::toyworld::shape_of(predicted[i].item<std::int64_t>()) == shapes[static_cast<std::size_t>(i)];
+    EXPECT_GE(right / 256.0, 0.95) << name;
+  }
+}
