@@ -10,6 +10,7 @@ find_package(CLI11 REQUIRED)
 find_package(ICU REQUIRED COMPONENTS uc i18n)  # Unicode data for prompt cleaning (NFC, case mapping, \p{L})
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)  # SHA-256 of weights and image lists (cache keys, provenance)
 find_package(Threads REQUIRED)
+find_package(OpenMP REQUIRED COMPONENTS CXX)  # libtorch's own threading runtime; see diffedit_data
 if(DIFFEDIT_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "core/device.h"
 #include "core/errors.h"
 #include "core/fs.h"
 #include "core/image_io.h"
@@ -53,7 +54,7 @@ int run_edit(const EditArgs& a) {
 
   pipelines::LoadOptions options;
   options.dtype = pipelines::parse_dtype(a.dtype);
-  options.device = pipelines::parse_device(a.device);
+  options.device = parse_device(a.device);
   auto sd = pipelines::StableDiffusion::load(a.model, options);
   editing::SeededNoise noise(a.seed);
   const editing::EditResult result = method->edit(sd, request, noise);

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "core/device.h"
 #include "core/errors.h"
 #include "core/fs.h"
 #include "core/image_io.h"
@@ -27,7 +28,7 @@ int run_txt2img(const Txt2ImgArgs& a) {
   if (a.request.prompt.empty()) throw InputError("--prompt", "the prompt is empty");
   pipelines::LoadOptions options;
   options.dtype = pipelines::parse_dtype(a.dtype);
-  options.device = pipelines::parse_device(a.device);
+  options.device = parse_device(a.device);
   options.variant = a.variant;
   const auto start = std::chrono::steady_clock::now();
   auto sd = pipelines::StableDiffusion::load(a.model, options);

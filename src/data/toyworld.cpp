@@ -1,6 +1,7 @@
 #include "data/toyworld.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <array>
@@ -255,6 +256,17 @@ Item generate(const std::string& split, std::int64_t index, std::uint64_t seed, 
   e.target_image = render(edited, spec);
   e.region = ((footprint(e.from, spec) > 0) | (footprint(e.to, spec) > 0)).to(at::kFloat).unsqueeze(0);
   return item;
+}
+
+std::vector<Item> generate_batch(const std::string& split, std::int64_t first, std::int64_t count, std::uint64_t seed,
+                                 const WorldSpec& spec) {
+  if (count < 0) throw InputError("count", "must be non-negative");
+  std::vector<Item> items(static_cast<std::size_t>(count));
+  // An error inside a worker is rethrown here by parallel_for.
+  at::parallel_for(0, count, 1, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i) items[static_cast<std::size_t>(i)] = generate(split, first + i, seed, spec);
+  });
+  return items;
 }
 
 }  // namespace diffedit::data::toyworld

@@ -76,6 +76,11 @@ struct WorldSpec {
 
 // The item `index` of `split` ("train", "val", "test") under world seed `seed`.
 Item generate(const std::string& split, std::int64_t index, std::uint64_t seed = 0, const WorldSpec& spec = {});
+// Items first .. first + count - 1 of `split`, rendered in parallel on the CPU threads (each item
+// depends on its index alone, so the result equals `count` calls of `generate`). Rendering is a
+// training step's main CPU cost once the networks run on a GPU.
+std::vector<Item> generate_batch(const std::string& split, std::int64_t first, std::int64_t count, std::uint64_t seed = 0,
+                                 const WorldSpec& spec = {});
 
 // Rendering and footprints, exposed for tests and for rendering edits of any object.
 at::Tensor render(const Scene& scene, const WorldSpec& spec = {});

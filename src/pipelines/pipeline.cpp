@@ -4,6 +4,7 @@
 #include <torch/cuda.h>
 
 #include "core/config.h"
+#include "core/device.h"
 #include "core/errors.h"
 #include "core/log.h"
 
@@ -48,18 +49,8 @@ c10::ScalarType parse_dtype(const std::string& name) {
   throw InputError("--dtype", "'" + name + "' is not one of float32, float16, bfloat16");
 }
 
-c10::Device parse_device(const std::string& name) {
-  try {
-    return c10::Device(name);
-  } catch (const c10::Error&) {
-    throw InputError("--device", "'" + name + "' is not a device (cpu, cuda, cuda:N)");
-  }
-}
-
 void check_device_dtype(c10::Device device, c10::ScalarType dtype) {
-  if (device.is_cuda() && !torch::cuda::is_available())
-    throw InputError("--device", "CUDA requested but not available (this libtorch has no CUDA, or no GPU is visible)");
-  if (!device.is_cpu() && !device.is_cuda()) throw InputError("--device", "only cpu and cuda are supported");
+  check_device(device);
   if (device.is_cpu() && dtype == c10::kHalf)
     throw InputError("--dtype", "float16 needs --device cuda (libtorch 1.13 has no float16 CPU convolutions); use bfloat16 or float32");
 }

@@ -27,10 +27,9 @@ struct LoadOptions {
   c10::Device device = c10::kCPU;
 };
 
-// Parses "float32|float16|bfloat16" and "cpu|cuda[:N]"; InputError naming the option otherwise,
-// or when CUDA is requested from a build or machine without it, or float16 on the CPU.
+// Parses "float32|float16|bfloat16" (InputError naming --dtype otherwise). check_device_dtype adds
+// float16 on the CPU to the checks of core/device.h's check_device. Devices: core/device.h.
 c10::ScalarType parse_dtype(const std::string& name);
-c10::Device parse_device(const std::string& name);
 void check_device_dtype(c10::Device device, c10::ScalarType dtype);
 
 class StableDiffusion {

@@ -41,7 +41,8 @@ std::optional<Progress> load_checkpoint(const std::filesystem::path& dir, torch:
   models::load_state_dict(model, safetensors::File::open(ckpt / "model.safetensors"));
   torch::serialize::InputArchive archive;
   try {
-    archive.load_from((ckpt / "optimizer.pt").string());
+    // Onto the CPU whatever device wrote it: the trainer moves the whole state afterwards.
+    archive.load_from((ckpt / "optimizer.pt").string(), c10::Device(c10::kCPU));
   } catch (const c10::Error& e) {
     throw FormatError((ckpt / "optimizer.pt").string(), "cannot read the optimizer state");
   }

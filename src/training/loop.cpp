@@ -102,6 +102,18 @@ void copy_tokenizer_files(const std::filesystem::path& from, const std::filesyst
     if (std::filesystem::exists(from / f)) std::filesystem::copy_file(from / f, to / f, std::filesystem::copy_options::overwrite_existing);
 }
 
+void move_to_device(torch::nn::Module& state, torch::optim::Optimizer& optimizer, c10::Device device) {
+  state.to(device);
+  const auto move = [&](const at::Tensor& t) { return t.defined() ? t.to(device) : t; };
+  for (auto& entry : optimizer.state()) {
+    auto* adamw = dynamic_cast<torch::optim::AdamWParamState*>(entry.second.get());
+    if (!adamw) throw std::logic_error("move_to_device: the trainers use AdamW");
+    adamw->exp_avg(move(adamw->exp_avg()));
+    adamw->exp_avg_sq(move(adamw->exp_avg_sq()));
+    adamw->max_exp_avg_sq(move(adamw->max_exp_avg_sq()));
+  }
+}
+
 TrainSummary summarise(const config::Json& history, std::size_t from, std::int64_t steps) {
   TrainSummary s;
   s.steps = steps;

@@ -65,6 +65,12 @@ Progress start_or_resume(const std::filesystem::path& out, torch::nn::Module& st
 void end_step(double loss, std::int64_t step, Progress& progress, diffedit::Progress& bar, const std::filesystem::path& out,
               torch::nn::Module& state, torch::optim::Optimizer& optimizer, const config::Json& config);
 
+// Moves a training state and its AdamW moment buffers to `device`. Trainers
+// build and resume on the CPU, so the initial weights and a resumed state are the same on every
+// device, then move here. Module::to keeps the parameters' identities, so the optimizer still
+// refers to them.
+void move_to_device(torch::nn::Module& state, torch::optim::Optimizer& optimizer, c10::Device device);
+
 // Summary over history[from, end) (history entries {"step", "loss"}).
 TrainSummary summarise(const config::Json& history, std::size_t from, std::int64_t steps);
 

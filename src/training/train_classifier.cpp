@@ -32,7 +32,7 @@ const Schema& classifier_schema() {
   return schema;
 }
 
-TrainSummary train_classifier(const Json& c, const std::filesystem::path& out, bool resume) {
+TrainSummary train_classifier(const Json& c, const std::filesystem::path& out, bool resume, c10::Device device) {
   std::filesystem::create_directories(out);
   torch::manual_seed(c["seed"].get<std::uint64_t>());
   models::ToyClassifierConfig mc;
@@ -42,6 +42,7 @@ TrainSummary train_classifier(const Json& c, const std::filesystem::path& out, b
   torch::optim::AdamW optimizer(model->parameters(),
                                 torch::optim::AdamWOptions(c["lr"].get<double>()).weight_decay(c["weight_decay"].get<double>()));
   Progress progress = start_or_resume(out, *model, optimizer, resume);
+  move_to_device(*model, optimizer, device);
   const std::int64_t steps = c["steps"], batch = c["batch_size"];
   const std::uint64_t world_seed = c["world_seed"];
   const std::size_t history_start = progress.history.size();
@@ -52,12 +53,11 @@ TrainSummary train_classifier(const Json& c, const std::filesystem::path& out, b
     // sees exactly the data an uninterrupted one would.
     std::vector<at::Tensor> images;
     std::vector<std::int64_t> labels;
-    for (std::int64_t b = 0; b < batch; ++b) {
-      const auto item = data::toyworld::generate("train", step * batch + b, world_seed);
+    for (const auto& item : data::toyworld::generate_batch("train", step * batch, batch, world_seed)) {
       images.push_back(item.image);
       labels.push_back(item.label);
     }
-    const at::Tensor x = at::stack(images), y = at::tensor(labels, at::kLong);
+    const at::Tensor x = at::stack(images).to(device), y = at::tensor(labels, at::kLong).to(device);
     // Learning rate: linear warm-up, then cosine decay to 0 (a function of the step, so resuming
     // needs no extra state).
     set_lr(optimizer, warmup_cosine_lr(c["lr"].get<double>(), c["warmup"].get<std::int64_t>(), step, steps));
@@ -68,6 +68,7 @@ TrainSummary train_classifier(const Json& c, const std::filesystem::path& out, b
     end_step(loss.item<double>(), step, progress, bar, out, *model, optimizer, c);
   }
   bar.finish();
+  model->to(c10::kCPU);
 
   // The shipped layout: config.json + model.safetensors.
   safetensors::write(out / "model.safetensors", models::parameter_tensors(*model), {{"format", "pt"}, {"producer", "diffedit train"}});

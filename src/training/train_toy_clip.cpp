@@ -54,7 +54,8 @@ const Schema& toy_clip_schema() {
   return schema;
 }
 
-TrainSummary train_toy_clip(const Json& c, const std::filesystem::path& out, bool resume, const std::filesystem::path& base) {
+TrainSummary train_toy_clip(const Json& c, const std::filesystem::path& out, bool resume, const std::filesystem::path& base,
+                            c10::Device device) {
   std::filesystem::create_directories(out);
   auto text_config = models::CLIPTextConfig::from_json(c["text_config"], "config: text_config");
   auto vision_config = models::CLIPVisionConfig::from_json(c["vision_config"], "config: vision_config");
@@ -74,6 +75,7 @@ TrainSummary train_toy_clip(const Json& c, const std::filesystem::path& out, boo
   torch::optim::AdamW optimizer(model->parameters(),
                                 torch::optim::AdamWOptions(c["lr"].get<double>()).weight_decay(c["weight_decay"].get<double>()));
   Progress progress = start_or_resume(out, *model, optimizer, resume);
+  move_to_device(*model, optimizer, device);
   metrics::ClipPreprocess norm;
   norm.size = vision_config.image_size;
   const std::int64_t steps = c["steps"], batch = c["batch_size"];
@@ -87,21 +89,22 @@ TrainSummary train_toy_clip(const Json& c, const std::filesystem::path& out, boo
     const at::Tensor u = at::rand({batch}, gen, at::kDouble);
     std::vector<at::Tensor> images;
     std::vector<std::string> texts;
+    const auto items = data::toyworld::generate_batch("train", step * batch, batch, world_seed);
     for (std::int64_t b = 0; b < batch; ++b) {
-      const auto item = data::toyworld::generate("train", step * batch + b, world_seed);
+      const auto& item = items[static_cast<std::size_t>(b)];
       images.push_back(item.image);
       texts.push_back(u[b].item<double>() < class_prompt ? data::toyworld::class_name(item.label) : item.caption);
     }
     set_lr(optimizer, warmup_cosine_lr(c["lr"].get<double>(), c["warmup"].get<std::int64_t>(), step, steps));
     optimizer.zero_grad();
-    const at::Tensor img = model->vision->forward(metrics::clip_normalize(at::stack(images), norm)).image_embeds;
-    const at::Tensor txt = model->text->forward(tokenizer.encode_batch(texts)).text_embeds;
+    const at::Tensor img = model->vision->forward(metrics::clip_normalize(at::stack(images), norm).to(device)).image_embeds;
+    const at::Tensor txt = model->text->forward(tokenizer.encode_batch(texts).to(device)).text_embeds;
     const at::Tensor logits = model->logit_scale.clamp_max(std::log(100.0)).exp() * metrics::cosine_matrix(img, txt);
     // Identical texts in a batch are all positives: targets spread over every matching caption.
     std::vector<float> same(static_cast<std::size_t>(batch * batch));
     for (std::int64_t i = 0; i < batch; ++i)
       for (std::int64_t j = 0; j < batch; ++j) same[static_cast<std::size_t>(i * batch + j)] = texts[i] == texts[j] ? 1.0f : 0.0f;
-    at::Tensor target = at::tensor(same).view({batch, batch});
+    at::Tensor target = at::tensor(same).view({batch, batch}).to(device);
     target = target / target.sum(1, true);
     const at::Tensor loss = 0.5 * (-(target * logits.log_softmax(1)).sum(1).mean() - (target * logits.t().log_softmax(1)).sum(1).mean());
     loss.backward();
@@ -109,6 +112,7 @@ TrainSummary train_toy_clip(const Json& c, const std::filesystem::path& out, boo
     end_step(loss.item<double>(), step, progress, bar, out, *model, optimizer, c);
   }
   bar.finish();
+  model->to(c10::kCPU);
 
   // The shipped layout: Hugging Face's CLIPModel.
   safetensors::TensorMap weights = models::parameter_tensors(*model->text);

@@ -16,6 +16,6 @@ const config::Schema& toy_clip_schema();
 // Trains into `out`; at the end `out` is a CLIPModel directory (config.json, model.safetensors,
 // tokenizer files, preprocessor_config.json). Relative paths in the config are resolved against `base`.
 TrainSummary train_toy_clip(const config::Json& config, const std::filesystem::path& out, bool resume,
-                            const std::filesystem::path& base = ".");
+                            const std::filesystem::path& base = ".", c10::Device device = c10::kCPU);
 
 }  // namespace diffedit::training

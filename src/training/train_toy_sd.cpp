@@ -94,7 +94,8 @@ FrozenTextEncoder frozen_text_encoder(const std::filesystem::path& dir) {
   return {std::move(json), std::move(text_config), models::find_weights(dir, "model")};
 }
 
-TrainSummary train_toy_sd(const Json& c, const std::filesystem::path& out, bool resume, const std::filesystem::path& base) {
+TrainSummary train_toy_sd(const Json& c, const std::filesystem::path& out, bool resume, const std::filesystem::path& base,
+                          c10::Device device) {
   std::filesystem::create_directories(out);
   const auto unet_config = models::UNetConfig::from_json(c["unet"], "config: unet");
   if (c.contains("text_encoder") == c.contains("text_encoder_from"))
@@ -142,6 +143,7 @@ TrainSummary train_toy_sd(const Json& c, const std::filesystem::path& out, bool 
   torch::optim::AdamW optimizer(trained,
                                 torch::optim::AdamWOptions(c["lr"].get<double>()).weight_decay(c["weight_decay"].get<double>()));
   Progress progress = start_or_resume(out, *state, optimizer, resume);
+  move_to_device(*state, optimizer, device);
 
   const diffusion::NoiseSchedule schedule(scheduler);
   const at::Tensor alpha_bar = schedule.alphas_cumprod.to(at::kFloat);
@@ -153,27 +155,30 @@ TrainSummary train_toy_sd(const Json& c, const std::filesystem::path& out, bool 
   diffedit::Progress bar("train toy-sd", steps - progress.step);
   state->model->train();
   for (std::int64_t step = progress.step; step < steps; ++step) {
-    // Everything random in step `step` comes from its own generator: resuming replays it exactly.
+    // Everything random in step `step` comes from its own CPU generator: resuming replays it
+    // exactly, and every device sees the same data, timesteps and noise.
     auto gen = rng::cpu_generator(rng::derive_seed(seed, "toy-sd/step/" + std::to_string(step)));
     const at::Tensor u = at::rand({batch}, gen, at::kDouble);
     std::vector<at::Tensor> images;
     std::vector<std::string> prompts;
+    const auto items = data::toyworld::generate_batch("train", step * batch, batch, world_seed);
     for (std::int64_t b = 0; b < batch; ++b) {
-      const auto item = data::toyworld::generate("train", step * batch + b, world_seed);
+      const auto& item = items[static_cast<std::size_t>(b)];
       images.push_back(item.image);
       prompts.push_back(training_prompt(item.caption, data::toyworld::class_name(item.label), u[b].item<double>(), dropout, class_prompt));
     }
-    const at::Tensor x0 = models::space_to_depth(at::stack(images) * 2 - 1, codec.factor) * codec.scaling_factor;
-    const at::Tensor t = at::randint(0, schedule.size(), {batch}, gen, at::kLong);
-    const at::Tensor noise = at::randn(x0.sizes(), gen, at::kFloat);
-    const at::Tensor ab = alpha_bar.index_select(0, t).view({batch, 1, 1, 1});
+    const at::Tensor x0 = (models::space_to_depth(at::stack(images) * 2 - 1, codec.factor) * codec.scaling_factor).to(device);
+    const at::Tensor t_cpu = at::randint(0, schedule.size(), {batch}, gen, at::kLong);
+    const at::Tensor noise = at::randn(x0.sizes(), gen, at::kFloat).to(device);
+    const at::Tensor t = t_cpu.to(device);
+    const at::Tensor ab = alpha_bar.index_select(0, t_cpu).view({batch, 1, 1, 1}).to(device);
     const at::Tensor xt = ab.sqrt() * x0 + (1 - ab).sqrt() * noise;
 
     set_lr(optimizer, warmup_cosine_lr(c["lr"].get<double>(), c["warmup"].get<std::int64_t>(), step, steps));
     optimizer.zero_grad();
     const at::Tensor context = [&] {
       torch::AutoGradMode grad(!frozen);
-      return state->model->text_encoder->prompt_embeds(tokenizer.encode_batch(prompts));
+      return state->model->text_encoder->prompt_embeds(tokenizer.encode_batch(prompts).to(device));
     }();
     // v = sqrt(a) eps - sqrt(1 - a) x0 (Salimans & Ho 2022): its error maps to a bounded x0 error at
     // every noise level, where epsilon's is amplified by 1/sqrt(a) at high noise.
@@ -186,6 +191,7 @@ TrainSummary train_toy_sd(const Json& c, const std::filesystem::path& out, bool 
     end_step(loss.item<double>(), step, progress, bar, out, *state, optimizer, c);
   }
   bar.finish();
+  state->to(c10::kCPU);
 
   // The shipped model: the EMA weights in the diffusers layout.
   const std::map<std::string, std::string> meta = {{"format", "pt"}, {"producer", "diffedit train"}};

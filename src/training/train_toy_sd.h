@@ -21,9 +21,10 @@ const config::Schema& toy_sd_schema();
 
 // Trains into `out`; at the end `out` is a diffusers-layout model directory (model_index.json,
 // unet/, vae/, text_encoder/, tokenizer/, scheduler/). Relative paths in the config (tokenizer)
-// are resolved against `base`.
+// are resolved against `base`. The networks run on `device`; data, timesteps and noise are drawn
+// on the CPU, so a CUDA run sees the batches a CPU run sees.
 TrainSummary train_toy_sd(const config::Json& config, const std::filesystem::path& out, bool resume,
-                          const std::filesystem::path& base = ".");
+                          const std::filesystem::path& base = ".", c10::Device device = c10::kCPU);
 
 // A trained CLIP text tower to condition on, frozen (`text_encoder_from`): its config (the
 // text_config of a CLIPModel directory, or a CLIPTextModel's config), as JSON and parsed, and its

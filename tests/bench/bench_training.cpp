@@ -2,7 +2,7 @@
 // which conditions on toy-clip's frozen text tower) and the jointly trained text encoder of
 // configs/train/toy-sd-joint.json:
 //   build/tests/bench/bench_training
-// Parts: toy-world batch generation, text encoder forward (frozen) or forward+backward (joint),
+// Parts: toy-world batch generation (item by item, and in parallel as the trainers do), text encoder forward (frozen) or forward+backward (joint),
 // UNet forward+backward, optimizer + EMA update. Batch 64 unless the benchmark's argument says otherwise.
 #include <ATen/ATen.h>
 #include <benchmark/benchmark.h>
@@ -38,6 +38,16 @@ void ToyWorldBatch(benchmark::State& state) {
     for (std::int64_t b = 0; b < state.range(0); ++b) benchmark::DoNotOptimize(diffedit::data::toyworld::generate("train", i++));
 }
 BENCHMARK(ToyWorldBatch)->Arg(64)->Unit(benchmark::kMillisecond);
+
+// What a training step does: the same items rendered on the intra-op threads (generate_batch).
+void ToyWorldBatchParallel(benchmark::State& state) {
+  std::int64_t i = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(diffedit::data::toyworld::generate_batch("train", i, state.range(0)));
+    i += state.range(0);
+  }
+}
+BENCHMARK(ToyWorldBatchParallel)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void TextEncoderFrozenForward(benchmark::State& state) {
   models::CLIPTextModel text(frozen_text_config(), false);

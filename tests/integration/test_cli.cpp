@@ -39,6 +39,15 @@ TEST(Cli, UsageErrorsExitTwo) {
   }
 }
 
+TEST(Cli, TrainRejectsABadDeviceBeforeTraining) {
+  ScratchDir dir;
+  const auto config = diffedit::testing::source_dir() / "configs" / "train" / "toy-classifier.json";
+  const auto r = run_cli({"--quiet", "train", config.string(), "steps=1", "--out", (dir / "out").string(), "--device", "gpu"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.err, "error: --device: 'gpu' is not a device (cpu, cuda, cuda:N)\n");
+  EXPECT_FALSE(std::filesystem::exists(dir / "out" / "checkpoint")) << "nothing trained";
+}
+
 TEST(Cli, UnknownCommandIsNamed) {
   const auto r = run_cli({"--quiet", "inspcet", "x.safetensors"});
   EXPECT_EQ(r.exit_code, 2);

@@ -1,10 +1,12 @@
 // The pipeline loader and txt2img on a tiny pipeline assembled from the fixtures.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <torch/cuda.h>
 
 #include <nlohmann/json.hpp>
 
 #include "core/config.h"
+#include "core/device.h"
 #include "core/errors.h"
 #include "core/image_io.h"
 #include "core/version.h"
@@ -68,6 +70,26 @@ TEST(Pipeline, LoaderNamesTheBrokenPart) {
   EXPECT_EQ(error(), (dir / "model_index.json").string() + ": 'unet' is a UNet2DModel; supported: UNet2DConditionModel");
   EXPECT_THROW(pl::parse_dtype("float64"), diffedit::InputError);
   EXPECT_THROW(pl::check_device_dtype(c10::kCPU, c10::kHalf), diffedit::InputError);
+}
+
+TEST(Pipeline, DeviceNamesAreChecked) {
+  EXPECT_EQ(diffedit::parse_device("cpu"), c10::Device(c10::kCPU));
+  const auto message = [](const std::string& name) {
+    try {
+      diffedit::parse_device(name, "--device");
+    } catch (const diffedit::InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(message("gpu"), "--device: 'gpu' is not a device (cpu, cuda, cuda:N)");
+  EXPECT_EQ(message("meta"), "--device: only cpu and cuda are supported");
+  if (torch::cuda::is_available()) {
+    EXPECT_EQ(diffedit::parse_device("cuda:0"), c10::Device(c10::kCUDA, 0));
+    EXPECT_EQ(message("cuda:99").rfind("--device: cuda:99: only ", 0), 0u) << message("cuda:99");
+  } else {
+    EXPECT_EQ(message("cuda"), "--device: CUDA requested but not available (this libtorch has no CUDA, or no GPU is visible)");
+  }
 }
 
 TEST(Pipeline, Txt2ImgIsDeterministicPerSeed) {

@@ -19,6 +19,23 @@ TEST(ToyWorld, DeterministicPerSplitIndexAndSeed) {
   EXPECT_FALSE(at::equal(tw::generate("test", 6, 0).image, a.image));
 }
 
+TEST(ToyWorld, BatchEqualsItemByItemOnAnyThreadCount) {
+  // generate_batch renders items on several threads: the result must not depend on that.
+  const auto batch = tw::generate_batch("train", 40, 9, 3);
+  ASSERT_EQ(batch.size(), 9u);
+  for (std::int64_t i = 0; i < 9; ++i) {
+    const auto one = tw::generate("train", 40 + i, 3);
+    const auto& b = batch[static_cast<std::size_t>(i)];
+    EXPECT_EQ(b.index, 40 + i);
+    EXPECT_TRUE(at::equal(b.image, one.image)) << i;
+    EXPECT_EQ(b.caption, one.caption);
+    EXPECT_EQ(b.label, one.label);
+    EXPECT_TRUE(at::equal(b.edit.region, one.edit.region)) << i;
+  }
+  EXPECT_TRUE(tw::generate_batch("train", 0, 0).empty());
+  EXPECT_THROW(tw::generate_batch("dev", 0, 4), diffedit::InputError) << "an error inside a worker reaches the caller";
+}
+
 TEST(ToyWorld, SplitsNeverShareSeeds) {
   std::set<std::uint64_t> seen;
   for (const char* split : {"train", "val", "test"})
