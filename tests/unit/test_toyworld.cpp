@@ -1,6 +1,7 @@
 // The toy world: determinism, disjoint splits, and exact ground truth for captions, labels,
 // instance masks and edits.
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
 #include <set>
@@ -20,8 +21,12 @@ TEST(ToyWorld, DeterministicPerSplitIndexAndSeed) {
 }
 
 TEST(ToyWorld, BatchEqualsItemByItemOnAnyThreadCount) {
-  // generate_batch renders items on several threads: the result must not depend on that.
+  // generate_batch renders items on several threads: the result must not depend on that. ctest
+  // runs with one thread (OMP_NUM_THREADS=1), so ask for four here.
+  const int threads = at::get_num_threads();
+  at::set_num_threads(4);
   const auto batch = tw::generate_batch("train", 40, 9, 3);
+  at::set_num_threads(threads);
   ASSERT_EQ(batch.size(), 9u);
   for (std::int64_t i = 0; i < 9; ++i) {
     const auto one = tw::generate("train", 40 + i, 3);
