@@ -61,9 +61,11 @@ Json make_baseline(const Json& summary, const Json& previous, double abs_tol, do
   Json metrics = Json::object();
   const bool has_previous = previous.is_object() && previous.contains("metrics") && previous["metrics"].is_object();
   for (const auto& [name, value] : flatten_metrics(summary)) {
+    // A tolerance widened by hand survives an update, but one set when the value was near zero
+    // must not stay below the relative floor of a value that has since grown.
     double tol = std::max(abs_tol, rel_tol * std::abs(value));
     if (has_previous && previous["metrics"].contains(name) && previous["metrics"][name].contains("abs_tol"))
-      tol = previous["metrics"][name]["abs_tol"].get<double>();
+      tol = std::max(tol, previous["metrics"][name]["abs_tol"].get<double>());
     metrics[name] = {{"value", value}, {"abs_tol", tol}};
   }
   return {{"metrics", metrics}, {"source", {{"name", summary.value("name", "")}, {"git_revision", summary.value("git_revision", "")}}}};

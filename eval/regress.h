@@ -25,8 +25,8 @@ struct RegressReport {
 // FormatError naming `baseline_source` for a baseline not of the documented form.
 RegressReport compare_with_baseline(const config::Json& summary, const config::Json& baseline, const std::string& baseline_source);
 
-// A baseline from a summary: tolerances kept for metrics already in `previous`, else
-// max(abs_tol, rel_tol * |value|).
+// A baseline from a summary: each metric's tolerance is max(abs_tol, rel_tol * |value|), or its
+// tolerance in `previous` where that is larger.
 config::Json make_baseline(const config::Json& summary, const config::Json& previous, double abs_tol, double rel_tol);
 
 }  // namespace diffedit::eval

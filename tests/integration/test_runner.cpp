@@ -216,6 +216,21 @@ TEST(Runner, RegressFailsOnAPerturbedBaselineAndOnAMissingMetric) {
   const auto malformed = run_cli({"regress", (dir / "out").string(), "--baseline", (dir / "malformed.json").string()});
   EXPECT_EQ(malformed.exit_code, 2);
   EXPECT_NE(malformed.err.find("metrics.x: needs a numeric value"), std::string::npos) << malformed.err;
+
+  // --update keeps a tolerance widened by hand, and raises one below the relative floor (1e-4 |v|),
+  // as one left from a time when the value was near zero.
+  Json tuned = diffedit::config::load_json(baseline);
+  const std::string other = "diffedit/strength=0.5/unedited_psnr_db";
+  ASSERT_TRUE(tuned["metrics"].contains(other)) << tuned.dump(1);
+  const double value = tuned["metrics"][other]["value"].get<double>();
+  ASSERT_GT(std::abs(value), 1e-3);
+  tuned["metrics"][name]["abs_tol"] = 0.5;
+  tuned["metrics"][other]["abs_tol"] = 1e-12;
+  diffedit::fs::write_atomic(dir / "tuned.json", tuned.dump());
+  ASSERT_EQ(run_cli({"regress", (dir / "out").string(), "--baseline", (dir / "tuned.json").string(), "--update"}).exit_code, 0);
+  const Json updated = diffedit::config::load_json(dir / "tuned.json");
+  EXPECT_EQ(updated["metrics"][name]["abs_tol"].get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(updated["metrics"][other]["abs_tol"].get<double>(), std::max(1e-6, 1e-4 * std::abs(value)));
 }
 
 TEST(Runner, ReportWritesTablesPlotsAndAPageThatRendersInChromium) {
