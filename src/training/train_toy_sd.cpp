@@ -57,6 +57,8 @@ const Schema& toy_sd_schema() {
           {"cond_dropout", Schema::number().range(0, 1).def(0.1).doc("probability of the empty prompt (classifier-free guidance)")},
           {"class_prompt", Schema::number().range(0, 1).def(0.3).doc("probability of the class-name prompt instead of the caption")},
           {"snr_gamma", Schema::number().range(0, 1e6).def(0.0).doc("min-SNR-gamma loss weighting (Hang et al. 2023); 0 = unweighted")},
+          {"object_weight", Schema::number().range(0, 1e3).def(0.0).doc("extra loss weight on the objects' pixels (instance masks "
+                                                                         "grown by one pixel); 0 = every pixel alike")},
           {"tokenizer", Schema::string().required().doc("directory with the CLIP tokenizer files (copied into the model)")},
           {"codec", Schema::any().required().doc("vae/config.json: a SpaceToDepthCodec")},
           {"unet", Schema::any().required().doc("unet/config.json in diffusers' format")},
@@ -75,6 +77,13 @@ at::Tensor loss_weights(const at::Tensor& alpha_bar, diffusion::PredictionType p
   // SNR times the x0 loss, the v loss SNR + 1 times.
   const at::Tensor x0_weight = at::clamp_max(snr, snr_gamma);
   return prediction == diffusion::PredictionType::v_prediction ? x0_weight / (snr + 1) : x0_weight / snr;
+}
+
+at::Tensor object_weight_map(const std::vector<at::Tensor>& masks, double object_weight, std::int64_t channels, std::int64_t factor) {
+  std::vector<at::Tensor> unions;
+  for (const auto& m : masks) unions.push_back(std::get<0>(m.to(at::kFloat).max(0, true)));  // [1, H, W]
+  const at::Tensor grown = at::max_pool2d(at::stack(unions), {3, 3}, {1, 1}, {1, 1});      // [B, 1, H, W]
+  return models::space_to_depth((1 + object_weight * grown).expand({-1, channels, -1, -1}), factor);
 }
 
 std::string training_prompt(const std::string& caption, const std::string& class_name, double u, double dropout,
@@ -150,6 +159,7 @@ TrainSummary train_toy_sd(const Json& c, const std::filesystem::path& out, bool 
   const std::int64_t steps = c["steps"], batch = c["batch_size"];
   const std::uint64_t world_seed = c["world_seed"], seed = c["seed"];
   const double dropout = c["cond_dropout"], class_prompt = c["class_prompt"], snr_gamma = c["snr_gamma"];
+  const double object_weight = c["object_weight"];
   const bool v_prediction = scheduler.prediction_type == diffusion::PredictionType::v_prediction;
   const std::size_t history_start = progress.history.size();
   diffedit::Progress bar("train toy-sd", steps - progress.step);
@@ -159,12 +169,13 @@ TrainSummary train_toy_sd(const Json& c, const std::filesystem::path& out, bool 
     // exactly, and every device sees the same data, timesteps and noise.
     auto gen = rng::cpu_generator(rng::derive_seed(seed, "toy-sd/step/" + std::to_string(step)));
     const at::Tensor u = at::rand({batch}, gen, at::kDouble);
-    std::vector<at::Tensor> images;
+    std::vector<at::Tensor> images, masks;
     std::vector<std::string> prompts;
     const auto items = data::toyworld::generate_batch("train", step * batch, batch, world_seed);
     for (std::int64_t b = 0; b < batch; ++b) {
       const auto& item = items[static_cast<std::size_t>(b)];
       images.push_back(item.image);
+      masks.push_back(item.instance_masks);
       prompts.push_back(training_prompt(item.caption, data::toyworld::class_name(item.label), u[b].item<double>(), dropout, class_prompt));
     }
     const at::Tensor x0 = (models::space_to_depth(at::stack(images) * 2 - 1, codec.factor) * codec.scaling_factor).to(device);
@@ -183,7 +194,13 @@ TrainSummary train_toy_sd(const Json& c, const std::filesystem::path& out, bool 
     // v = sqrt(a) eps - sqrt(1 - a) x0 (Salimans & Ho 2022): its error maps to a bounded x0 error at
     // every noise level, where epsilon's is amplified by 1/sqrt(a) at high noise.
     const at::Tensor target = v_prediction ? ab.sqrt() * noise - (1 - ab).sqrt() * x0 : noise;
-    const at::Tensor per_sample = (state->model->unet->forward(xt, t, context) - target).pow(2).mean({1, 2, 3});
+    const at::Tensor error = (state->model->unet->forward(xt, t, context) - target).pow(2);
+    // Object weighting keeps each sample's total weight: a weighted mean over its elements.
+    const at::Tensor per_sample = [&] {
+      if (object_weight <= 0) return error.mean({1, 2, 3});
+      const at::Tensor w = object_weight_map(masks, object_weight, codec.in_channels, codec.factor).to(device);
+      return (error * w).sum({1, 2, 3}) / w.sum({1, 2, 3});
+    }();
     const at::Tensor loss = (per_sample * loss_weights(ab.flatten(), scheduler.prediction_type, snr_gamma)).mean();
     loss.backward();
     optimizer.step();

@@ -1,7 +1,7 @@
 // Trains models/toy-sd: a text-to-image latent diffusion model in the Stable Diffusion layout
 // (UNet2DConditionModel + CLIP text encoder, trained jointly from scratch on toy-world image /
 // caption pairs, or taken frozen from a trained CLIP as Stable Diffusion does; a lossless SpaceToDepthCodec in place of the VAE). Epsilon or v prediction (the
-// scheduler config's prediction_type) on its noise schedule, optional min-SNR-gamma weighting, conditioning dropout (empty prompt) for classifier-free guidance,
+// scheduler config's prediction_type) on its noise schedule, optional min-SNR-gamma and object weighting, conditioning dropout (empty prompt) for classifier-free guidance,
 // an EMA of the weights (what is shipped), resumable checkpoints.
 #pragma once
 
@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "core/config.h"
 #include "diffusion/scheduler_config.h"
@@ -41,6 +42,13 @@ FrozenTextEncoder frozen_text_encoder(const std::filesystem::path& dir);
 // (Hang et al. 2023, "Efficient Diffusion Training via Min-SNR Weighting Strategy") of the
 // epsilon or v loss; all ones when snr_gamma is 0.
 at::Tensor loss_weights(const at::Tensor& alpha_bar, diffusion::PredictionType prediction, double snr_gamma);
+
+// Per-element loss weights in the latent layout [B, C*f*f, H/f, W/f] of a SpaceToDepthCodec with
+// factor f: 1 + object_weight on the pixels of any object of each scene (its instance masks grown
+// by one pixel, so both sides of an outline count) and 1 elsewhere. Weighting the objects moves
+// the gradient from the background textures to the outlines the model has to learn to draw.
+// `masks` holds each item's [n_objects, H, W] instance masks; `channels` is the image channels.
+at::Tensor object_weight_map(const std::vector<at::Tensor>& masks, double object_weight, std::int64_t channels, std::int64_t factor);
 
 // The prompt the model is trained on for an item, given a uniform draw u in [0, 1): empty with
 // probability `dropout`, the main object's class name ("blue star") with probability

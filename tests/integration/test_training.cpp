@@ -119,6 +119,17 @@ TEST(Training, ToySDTrainsVPredictionWithMinSnrWeighting) {
   EXPECT_EQ(sd.scheduler.prediction_type, diffedit::diffusion::PredictionType::v_prediction);
 }
 
+TEST(Training, ToySDTrainsWithObjectWeighting) {
+  ScratchDir dir;
+  Json c = toy_sd_config(40);
+  c["object_weight"] = 3.0;
+  const auto s = tr::train_toy_sd(c, dir.path(), false);
+  EXPECT_LT(s.last_loss, 0.8 * s.first_loss) << s.first_loss << " -> " << s.last_loss;
+  Json bad = toy_sd_config(1);
+  bad["object_weight"] = -1.0;
+  EXPECT_THROW(tr::toy_sd_schema().validate(bad, "test"), diffedit::ConfigError);
+}
+
 TEST(Training, ToySDConditionsOnAFrozenClipTextTower) {
   ScratchDir dir;
   Json c = toy_sd_config(40);
@@ -161,6 +172,21 @@ TEST(Training, MinSnrLossWeights) {
   EXPECT_TRUE(at::allclose(eps, at::tensor({5.0 / 9.0, 1.0, 1.0}, at::kDouble)));  // min(SNR, 5) / SNR
   EXPECT_TRUE(at::allclose(v, at::tensor({0.5, 0.5, 0.1}, at::kDouble)));          // min(SNR, 5) / (SNR + 1)
   EXPECT_TRUE(at::equal(tr::loss_weights(ab, PredictionType::epsilon, 0), at::ones_like(ab)));
+}
+
+TEST(Training, ObjectWeightMapFollowsTheGrownMasksInTheLatentLayout) {
+  // One 8x8 item with a single object pixel at (3, 4), another with none: factor 2, 3 channels.
+  at::Tensor a = at::zeros({1, 8, 8});
+  a[0][3][4] = 1;
+  const at::Tensor b = at::zeros({2, 8, 8});
+  const at::Tensor w = tr::object_weight_map({a, b}, 3.0, 3, 2);
+  ASSERT_EQ(w.sizes(), (std::vector<std::int64_t>{2, 12, 4, 4}));
+  // Back to pixels: 4 on the object and its 8 neighbours, 1 elsewhere, in all 3 channels.
+  const at::Tensor pixels = at::pixel_shuffle(w, 2);
+  at::Tensor expected = at::ones({2, 3, 8, 8});
+  expected.index_put_({0, at::indexing::Slice(), at::indexing::Slice(2, 5), at::indexing::Slice(3, 6)}, 4.0);
+  EXPECT_TRUE(at::equal(pixels, expected));
+  EXPECT_TRUE(at::equal(tr::object_weight_map({a, b}, 0.0, 3, 2), at::ones({2, 12, 4, 4})));
 }
 
 TEST(Training, TrainingPromptMix) {
