@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "core/errors.h"
 #include "core/rng.h"
 #include "data/toy_datasets.h"
 #include "data/toyworld.h"
 #include "diffusion/schedulers.h"
+#include "editing/diffedit.h"
 #include "editing/method.h"
 #include "editing/noise.h"
 #include "editing/request.h"
@@ -169,6 +171,73 @@ Agreement retention(pipelines::StableDiffusion& sd, models::ToyClassifier& class
   return agree;
 }
 
+// The same noisy images as `retention` (same seeds and draws) at level `timestep`, but judged on the
+// denoiser's one-step estimate of x0 instead of the DDIM walk back: what the network alone knows
+// of the outline, apart from what the sampler's later steps add or lose.
+// At strength 0 (no level at or below sigma) the images are judged clean, as `retention` returns them.
+Agreement retention_one_step(pipelines::StableDiffusion& sd, models::ToyClassifier& classifier, const StrengthForSigma& level,
+                             const ToyEvalOptions& o) {
+  torch::NoGradGuard no_grad;
+  diffusion::DDIMScheduler ddim(sd.scheduler);
+  const std::int64_t timestep = level.timestep;
+  const float alpha_bar = ddim.schedule().alphas_cumprod[timestep].item<float>();
+  Agreement agree;
+  for (std::int64_t i = 0; i < o.retention_items; ++i) {
+    const auto item = tw::generate("test", i, o.world_seed);
+    if (level.strength == 0) {
+      agree.add(predict(classifier, item.image.unsqueeze(0)), item.label);
+      continue;
+    }
+    const auto texts = editing::encode_texts(sd, tw::class_name(item.label), tw::class_name(item.label));
+    editing::SeededNoise noise(rng::derive_seed(o.seed, "toy-eval/retention/" + std::to_string(i)));
+    const at::Tensor x0 = editing::image_latents(sd, item.image.unsqueeze(0), false, noise);
+    const at::Tensor xt = ddim.add_noise(x0, noise.randn(x0.sizes()).to(x0.device()), {timestep});
+    const at::Tensor out = sd.denoiser.guided(xt, timestep, texts.query, texts.empty, 1.0);
+    agree.add(predict(classifier, sd.decode(diffusion::predict(sd.scheduler, out, xt, alpha_bar).x0).to(at::kCPU)), item.label);
+  }
+  return agree;
+}
+
+// How far apart the generator's text encoder puts class names that differ in one attribute: the
+// mean L2 distance between prompt embeddings ([77, D], what the UNet attends to) over the pairs of
+// class names that differ only in shape, over those that differ only in colour, and the two shapes
+// whose names lie closest (averaged over colours). The text cannot steer the generator, or make
+// DiffEdit's mask, between two shapes it barely tells apart.
+Json text_separation(pipelines::StableDiffusion& sd) {
+  const auto n_colours = static_cast<std::int64_t>(tw::colour_names().size());
+  const auto n_shapes = static_cast<std::int64_t>(tw::shape_names().size());
+  std::vector<std::string> names;
+  for (std::int64_t c = 0; c < tw::num_classes(); ++c) names.push_back(tw::class_name(c));
+  const at::Tensor e = sd.encode_prompts(names).to(at::kCPU, at::kDouble).flatten(1);
+  const at::Tensor d = at::cdist(e.unsqueeze(0), e.unsqueeze(0))[0];
+  auto dist = [&](std::int64_t a, std::int64_t b) { return d[a][b].item<double>(); };
+  double shape_sum = 0, colour_sum = 0, closest = std::numeric_limits<double>::infinity();
+  std::int64_t shape_pairs = 0, colour_pairs = 0;
+  std::string closest_pair;
+  Json per_pair = Json::object();
+  for (std::int64_t s1 = 0; s1 < n_shapes; ++s1)
+    for (std::int64_t s2 = s1 + 1; s2 < n_shapes; ++s2) {
+      double pair = 0;
+      for (std::int64_t c = 0; c < n_colours; ++c) pair += dist(tw::class_of(s1, c), tw::class_of(s2, c));
+      shape_sum += pair;
+      shape_pairs += n_colours;
+      const std::string name = tw::shape_names()[static_cast<std::size_t>(s1)] + "/" + tw::shape_names()[static_cast<std::size_t>(s2)];
+      per_pair[name] = pair / static_cast<double>(n_colours);
+      if (pair / static_cast<double>(n_colours) < closest) {
+        closest = pair / static_cast<double>(n_colours);
+        closest_pair = name;
+      }
+    }
+  for (std::int64_t c1 = 0; c1 < n_colours; ++c1)
+    for (std::int64_t c2 = c1 + 1; c2 < n_colours; ++c2)
+      for (std::int64_t s = 0; s < n_shapes; ++s, ++colour_pairs) colour_sum += dist(tw::class_of(s, c1), tw::class_of(s, c2));
+  return {{"text_shape_distance", shape_sum / static_cast<double>(shape_pairs)},
+          {"text_colour_distance", colour_sum / static_cast<double>(colour_pairs)},
+          {"text_closest_shapes", closest_pair},
+          {"text_closest_shapes_distance", closest},
+          {"text_shape_pair_distances", per_pair}};
+}
+
 Json method_parameters(const ToyEvalOptions& o, double strength, bool diffedit) {
   Json p = {{"strength", strength}, {"steps", o.steps}, {"guidance", o.guidance}};
   if (diffedit) p["threshold"] = o.threshold;
@@ -241,6 +310,10 @@ Json run_toy_eval(const ToyEvalOptions& o, const std::function<void(const std::s
     r["t2i_shape_agreement"] = t2i.shape_rate();
     say("t2i_class_agreement " + r["t2i_class_agreement"].dump() + " (colour " + r["t2i_colour_agreement"].dump() + ", shape " +
         r["t2i_shape_agreement"].dump() + ")");
+    r.update(text_separation(sd));
+    say("text embedding distance between class names differing in shape " + r["text_shape_distance"].dump() + ", in colour " +
+        r["text_colour_distance"].dump() + "; closest shapes " + r["text_closest_shapes"].get<std::string>() + " (" +
+        r["text_closest_shapes_distance"].dump() + ")");
 
     const EditStats d = run_edits(sd, classifier, "diffedit", method_parameters(o, o.strength, true), o.edits, o);
     r["diffedit_mask_iou_median"] = median(d.iou);
@@ -279,10 +352,12 @@ Json run_toy_eval(const ToyEvalOptions& o, const std::function<void(const std::s
     for (const double sigma : o.retention_sigmas) {
       const auto [strength, timestep] = strength_for_sigma(sd.scheduler, o.steps, sigma);
       const Agreement a = retention(sd, classifier, strength, o);
+      const Agreement one = retention_one_step(sd, classifier, {strength, timestep}, o);
       kept.push_back({{"sigma", sigma}, {"timestep", timestep}, {"strength", strength}, {"shape", a.shape_rate()},
-                      {"colour", a.colour_rate()}, {"class", a.whole_rate()}, {"images", a.n}});
+                      {"colour", a.colour_rate()}, {"class", a.whole_rate()}, {"images", a.n},
+                      {"shape_one_step", one.shape_rate()}, {"colour_one_step", one.colour_rate()}});
       say("retention sigma " + Json(sigma).dump() + " (t=" + std::to_string(timestep) + "): shape " + Json(a.shape_rate()).dump() +
-          ", colour " + Json(a.colour_rate()).dump());
+          ", colour " + Json(a.colour_rate()).dump() + "; one-step x0: shape " + Json(one.shape_rate()).dump());
     }
     r["retention"] = kept;
   }

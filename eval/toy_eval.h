@@ -15,6 +15,11 @@
 // level sigma (x_t / sqrt(a_t) = x_0 + sigma eps) and DDIM-denoised back under their own class name
 // (SDEdit reconstructing its input, guidance 1), how often the classifier still finds the input's
 // shape and colour. It measures the image model's grip on outlines apart from how text selects them.
+// Each level also has shape_one_step / colour_one_step: the same noisy images judged on the
+// denoiser's one-step estimate of x0, which separates the network from the sampler's walk back.
+// text_{shape,colour}_distance, text_closest_shapes(_distance) and text_shape_pair_distances: how
+// far apart toy-sd's text encoder puts class names that differ only in shape or only in colour
+// (mean L2 between [77, D] prompt embeddings).
 #pragma once
 
 #include <cstdint>

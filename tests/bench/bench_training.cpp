@@ -69,6 +69,7 @@ BENCHMARK(TextEncoderJointTrainStep)->Arg(64)->Unit(benchmark::kMillisecond);
 
 // Arguments: batch, and the width of the UNet's first (16x16) level, where most of its FLOPs are:
 // 32 is the shipped toy-sd's, 64 the wider variant measured in models/README.md (not shipped).
+// Batches 16 and 32 give the cost per sample of smaller batches (items/s; models/README.md).
 void UNetTrainStep(benchmark::State& state) {
   Json c = shipped();
   c["unet"]["block_out_channels"][0] = state.range(1);
@@ -82,8 +83,14 @@ void UNetTrainStep(benchmark::State& state) {
     unet->zero_grad();
     at::mse_loss(unet->forward(x, t, ctx), x).backward();
   }
+  state.SetItemsProcessed(state.iterations() * b);
 }
-BENCHMARK(UNetTrainStep)->Args({64, 32})->Args({64, 64})->Unit(benchmark::kMillisecond);
+BENCHMARK(UNetTrainStep)
+    ->Args({16, 32})
+    ->Args({32, 32})
+    ->Args({64, 32})
+    ->Args({64, 64})
+    ->Unit(benchmark::kMillisecond);
 
 // The same step with weights and activations in bfloat16: an upper bound on what mixed precision
 // could buy on CPUs with bf16 matrix units (measured 1.3x on a 2-vCPU Sapphire Rapids VM, too

@@ -3,7 +3,9 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "core/config.h"
@@ -83,13 +85,31 @@ TEST(ToyEval, SmallRunWritesEveryKey) {
     right += classifier->forward(item.image.unsqueeze(0)).argmax(1).item<std::int64_t>() == item.label;
   }
   EXPECT_DOUBLE_EQ(none["class"].get<double>(), right / 3.0);
+  // The one-step estimate has no level to start from either: the same clean images.
+  EXPECT_EQ(none["shape_one_step"], none["shape"]);
+  EXPECT_EQ(none["colour_one_step"], none["colour"]);
   // From pure noise (the whole schedule) the result is a generation, bounded like any rate.
   const auto& all = json["retention"][1];
   EXPECT_EQ(all["strength"], 1.0);
-  for (const char* k : {"shape", "colour", "class"}) {
+  for (const char* k : {"shape", "colour", "class", "shape_one_step", "colour_one_step"}) {
     EXPECT_GE(all[k].get<double>(), 0.0);
     EXPECT_LE(all[k].get<double>(), 1.0);
   }
+  // Text separation: 28 shape pairs, each a positive distance; the closest pair is the minimum and
+  // the mean over pairs lies between the extremes.
+  const auto& pairs = json["text_shape_pair_distances"];
+  ASSERT_EQ(pairs.size(), 28u);
+  double lowest = std::numeric_limits<double>::infinity(), highest = 0, sum = 0;
+  for (const auto& [name, d] : pairs.items()) {
+    EXPECT_GT(d.get<double>(), 0.0) << name;
+    lowest = std::min(lowest, d.get<double>());
+    highest = std::max(highest, d.get<double>());
+    sum += d.get<double>();
+  }
+  EXPECT_DOUBLE_EQ(json["text_closest_shapes_distance"].get<double>(), lowest);
+  EXPECT_DOUBLE_EQ(pairs[json["text_closest_shapes"].get<std::string>()].get<double>(), lowest);
+  EXPECT_NEAR(json["text_shape_distance"].get<double>(), sum / 28, 1e-9 * sum);
+  EXPECT_GT(json["text_colour_distance"].get<double>(), 0.0);
 }
 
 TEST(ToyEval, ClassifierJudgesShapesThroughMildBlurNoiseAndBlocks) {
