@@ -45,6 +45,9 @@ const Schema& toy_clip_schema() {
       "toy-clip", {2000, 128, 1e-3, 100, 0.1},
       {
           {"class_prompt", Schema::number().range(0, 1).def(0.2).doc("probability of the class-name text instead of the caption")},
+          {"edit_negatives", Schema::number().range(0, 1).def(0.0).doc(
+                                 "probability that an item adds its edit's text (one object's colour and/or shape changed) as an "
+                                 "extra negative caption: hard negatives that only the changed attribute tells apart")},
           {"projection_dim", Schema::integer().range(1, 4096).def(64)},
           {"logit_scale_init", Schema::number().def(2.6592).doc("log(1/0.07), CLIP's initial temperature")},
           {"tokenizer", Schema::string().required().doc("directory with the CLIP tokenizer files (copied into the model)")},
@@ -80,7 +83,7 @@ TrainSummary train_toy_clip(const Json& c, const std::filesystem::path& out, boo
   norm.size = vision_config.image_size;
   const std::int64_t steps = c["steps"], batch = c["batch_size"];
   const std::uint64_t world_seed = c["world_seed"], seed = c["seed"];
-  const double class_prompt = c["class_prompt"];
+  const double class_prompt = c["class_prompt"], edit_negatives = c["edit_negatives"];
   const std::size_t history_start = progress.history.size();
   diffedit::Progress bar("train toy-clip", steps - progress.step);
   model->train();
@@ -90,23 +93,35 @@ TrainSummary train_toy_clip(const Json& c, const std::filesystem::path& out, boo
     std::vector<at::Tensor> images;
     std::vector<std::string> texts;
     const auto items = data::toyworld::generate_batch("train", step * batch, batch, world_seed);
+    // Drawn only when used, so runs without edit negatives keep their random streams.
+    const at::Tensor v = edit_negatives > 0 ? at::rand({batch}, gen, at::kDouble) : at::ones({batch}, at::kDouble);
+    std::vector<std::string> negatives;
     for (std::int64_t b = 0; b < batch; ++b) {
       const auto& item = items[static_cast<std::size_t>(b)];
       images.push_back(item.image);
-      texts.push_back(u[b].item<double>() < class_prompt ? data::toyworld::class_name(item.label) : item.caption);
+      const bool as_class = u[b].item<double>() < class_prompt;
+      texts.push_back(as_class ? data::toyworld::class_name(item.label) : item.caption);
+      if (v[b].item<double>() < edit_negatives) negatives.push_back(as_class ? item.edit.query_class : item.edit.query_caption);
     }
+    // Texts 0..batch-1 pair with the images; the negatives only compete in the image->text direction.
+    texts.insert(texts.end(), negatives.begin(), negatives.end());
+    const auto n_texts = static_cast<std::int64_t>(texts.size());
     set_lr(optimizer, warmup_cosine_lr(c["lr"].get<double>(), c["warmup"].get<std::int64_t>(), step, steps));
     optimizer.zero_grad();
     const at::Tensor img = model->vision->forward(metrics::clip_normalize(at::stack(images), norm).to(device)).image_embeds;
     const at::Tensor txt = model->text->forward(tokenizer.encode_batch(texts).to(device)).text_embeds;
     const at::Tensor logits = model->logit_scale.clamp_max(std::log(100.0)).exp() * metrics::cosine_matrix(img, txt);
-    // Identical texts in a batch are all positives: targets spread over every matching caption.
-    std::vector<float> same(static_cast<std::size_t>(batch * batch));
+    // Identical texts in a batch are all positives: targets spread over every matching caption
+    // (a negative equal to another image's caption is a positive for that image).
+    std::vector<float> same(static_cast<std::size_t>(batch * n_texts));
     for (std::int64_t i = 0; i < batch; ++i)
-      for (std::int64_t j = 0; j < batch; ++j) same[static_cast<std::size_t>(i * batch + j)] = texts[i] == texts[j] ? 1.0f : 0.0f;
-    at::Tensor target = at::tensor(same).view({batch, batch}).to(device);
-    target = target / target.sum(1, true);
-    const at::Tensor loss = 0.5 * (-(target * logits.log_softmax(1)).sum(1).mean() - (target * logits.t().log_softmax(1)).sum(1).mean());
+      for (std::int64_t j = 0; j < n_texts; ++j) same[static_cast<std::size_t>(i * n_texts + j)] = texts[i] == texts[j] ? 1.0f : 0.0f;
+    const at::Tensor match = at::tensor(same).view({batch, n_texts}).to(device);
+    const at::Tensor image_to_text = match / match.sum(1, true);
+    const at::Tensor paired = match.narrow(1, 0, batch).t();
+    const at::Tensor text_to_image = paired / paired.sum(1, true);
+    const at::Tensor loss = 0.5 * (-(image_to_text * logits.log_softmax(1)).sum(1).mean() -
+                                   (text_to_image * logits.narrow(1, 0, batch).t().log_softmax(1)).sum(1).mean());
     loss.backward();
     optimizer.step();
     end_step(loss.item<double>(), step, progress, bar, out, *model, optimizer, c);

@@ -198,8 +198,8 @@ TEST(Training, TrainingPromptMix) {
 
 // ---- toy-clip -----------------------------------------------------------------------------------
 
-TEST(Training, ToyClipLossFallsAndWritesAClipModelDirectory) {
-  ScratchDir dir;
+namespace {
+Json small_toy_clip_config() {
   Json c = diffedit::config::load_json(diffedit::testing::source_dir() / "configs/train/toy-clip.json");
   c["steps"] = 60;
   c["batch_size"] = 32;
@@ -207,6 +207,13 @@ TEST(Training, ToyClipLossFallsAndWritesAClipModelDirectory) {
   c["checkpoint_every"] = 10;
   c["tokenizer"] = (diffedit::testing::source_dir() / "models/clip-tokenizer").string();
   c["vision_config"]["num_hidden_layers"] = 1;
+  return c;
+}
+}  // namespace
+
+TEST(Training, ToyClipLossFallsAndWritesAClipModelDirectory) {
+  ScratchDir dir;
+  const Json c = small_toy_clip_config();
   const auto s = tr::train_toy_clip(tr::toy_clip_schema().validate(c, "test"), dir.path(), false);
   EXPECT_EQ(s.steps, 60);
   EXPECT_LT(s.last_loss, s.first_loss - 0.5) << s.first_loss << " -> " << s.last_loss;
@@ -217,4 +224,20 @@ TEST(Training, ToyClipLossFallsAndWritesAClipModelDirectory) {
   EXPECT_EQ(clip.text_embeds({"a red circle", ""}).sizes(), (std::vector<std::int64_t>{2, 64}));
   EXPECT_THROW(clip.image_embeds(at::rand({1, 3, 16, 16})), diffedit::InputError);
   EXPECT_NEAR(clip.logit_scale, diffedit::safetensors::load_all(dir / "model.safetensors").at("logit_scale").item<double>(), 0);
+}
+
+TEST(Training, ToyClipTrainsWithEditNegatives) {
+  // Every item adds its edit's text as a negative: 64 texts per 32 images, so the first loss is
+  // higher (about (ln 64 + ln 32) / 2 against ln 32), and it still falls.
+  ScratchDir plain, negatives;
+  Json c = small_toy_clip_config();
+  c["steps"] = 10;  // first_loss averages the first 10 steps
+  const auto without = tr::train_toy_clip(tr::toy_clip_schema().validate(c, "test"), plain.path(), false);
+  c["steps"] = 60;
+  c["edit_negatives"] = 1.0;
+  const auto with = tr::train_toy_clip(tr::toy_clip_schema().validate(c, "test"), negatives.path(), false);
+  EXPECT_GT(with.first_loss, without.first_loss + 0.2) << with.first_loss << " vs " << without.first_loss;
+  EXPECT_LT(with.last_loss, with.first_loss - 0.5) << with.first_loss << " -> " << with.last_loss;
+  c["edit_negatives"] = 1.5;
+  EXPECT_THROW(tr::toy_clip_schema().validate(c, "test"), diffedit::ConfigError);
 }
