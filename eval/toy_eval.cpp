@@ -154,11 +154,21 @@ EditStats run_edits(pipelines::StableDiffusion& sd, models::ToyClassifier& class
   return s;
 }
 
-// SDEdit at `strength` under each test image's own class name, guidance 1: how often the classifier
-// still finds the input's class (and its colour and shape) in the reconstruction.
-Agreement retention(pipelines::StableDiffusion& sd, models::ToyClassifier& classifier, double strength, const ToyEvalOptions& o) {
-  auto method = editing::make_method("sdedit", {{"strength", strength}, {"steps", o.steps}, {"guidance", 1.0}}, "toy-eval");
-  Agreement agree;
+// Shape retention at one noise level: SDEdit at the level's strength under each test image's own
+// class name, guidance 1. `walk`: how often the classifier still finds the input's class (and its
+// colour and shape) in the reconstruction. `one_step`: the same, judged on the denoiser's one-step
+// estimate of x0 from the same noisy latents, which tells what the network alone knows of the
+// outline from what the sampler's later steps add or lose.
+struct Retention {
+  Agreement walk, one_step;
+};
+Retention retention(pipelines::StableDiffusion& sd, models::ToyClassifier& classifier, const StrengthForSigma& level,
+                    const ToyEvalOptions& o) {
+  torch::NoGradGuard no_grad;
+  auto method = editing::make_method("sdedit", {{"strength", level.strength}, {"steps", o.steps}, {"guidance", 1.0}}, "toy-eval");
+  diffusion::DDIMScheduler ddim(sd.scheduler);
+  const float alpha_bar = ddim.schedule().alphas_cumprod[level.timestep].item<float>();
+  Retention r;
   for (std::int64_t i = 0; i < o.retention_items; ++i) {
     const auto item = tw::generate("test", i, o.world_seed);
     editing::EditRequest request;
@@ -166,36 +176,21 @@ Agreement retention(pipelines::StableDiffusion& sd, models::ToyClassifier& class
     request.query = request.reference = tw::class_name(item.label);
     request.seed = rng::derive_seed(o.seed, "toy-eval/retention/" + std::to_string(i));
     editing::SeededNoise noise(request.seed);
-    agree.add(predict(classifier, method->edit(sd, request, noise).image.to(at::kCPU)), item.label);
-  }
-  return agree;
-}
-
-// The same noisy images as `retention` (same seeds and draws) at level `timestep`, but judged on the
-// denoiser's one-step estimate of x0 instead of the DDIM walk back: what the network alone knows
-// of the outline, apart from what the sampler's later steps add or lose.
-// At strength 0 (no level at or below sigma) the images are judged clean, as `retention` returns them.
-Agreement retention_one_step(pipelines::StableDiffusion& sd, models::ToyClassifier& classifier, const StrengthForSigma& level,
-                             const ToyEvalOptions& o) {
-  torch::NoGradGuard no_grad;
-  diffusion::DDIMScheduler ddim(sd.scheduler);
-  const std::int64_t timestep = level.timestep;
-  const float alpha_bar = ddim.schedule().alphas_cumprod[timestep].item<float>();
-  Agreement agree;
-  for (std::int64_t i = 0; i < o.retention_items; ++i) {
-    const auto item = tw::generate("test", i, o.world_seed);
-    if (level.strength == 0) {
-      agree.add(predict(classifier, item.image.unsqueeze(0)), item.label);
+    const std::int64_t walked = predict(classifier, method->edit(sd, request, noise).image.to(at::kCPU));
+    r.walk.add(walked, item.label);
+    if (level.strength == 0) {  // no level at or below sigma: both return the input
+      r.one_step.add(walked, item.label);
       continue;
     }
-    const auto texts = editing::encode_texts(sd, tw::class_name(item.label), tw::class_name(item.label));
-    editing::SeededNoise noise(rng::derive_seed(o.seed, "toy-eval/retention/" + std::to_string(i)));
-    const at::Tensor x0 = editing::image_latents(sd, item.image.unsqueeze(0), false, noise);
-    const at::Tensor xt = ddim.add_noise(x0, noise.randn(x0.sizes()).to(x0.device()), {timestep});
-    const at::Tensor out = sd.denoiser.guided(xt, timestep, texts.query, texts.empty, 1.0);
-    agree.add(predict(classifier, sd.decode(diffusion::predict(sd.scheduler, out, xt, alpha_bar).x0).to(at::kCPU)), item.label);
+    // SDEdit's draws replayed: the posterior mode takes none, then the noise of the first level.
+    editing::SeededNoise replay(request.seed);
+    const at::Tensor x0 = editing::image_latents(sd, request.image, false, replay);
+    const at::Tensor xt = ddim.add_noise(x0, replay.randn(x0.sizes()).to(x0.device()), {level.timestep});
+    const auto texts = editing::encode_texts(sd, request.query, request.reference);
+    const at::Tensor out = sd.denoiser.guided(xt, level.timestep, texts.query, texts.empty, 1.0);
+    r.one_step.add(predict(classifier, sd.decode(diffusion::predict(sd.scheduler, out, xt, alpha_bar).x0).to(at::kCPU)), item.label);
   }
-  return agree;
+  return r;
 }
 
 // How far apart the generator's text encoder puts class names that differ in one attribute: the
@@ -217,14 +212,15 @@ Json text_separation(pipelines::StableDiffusion& sd) {
   Json per_pair = Json::object();
   for (std::int64_t s1 = 0; s1 < n_shapes; ++s1)
     for (std::int64_t s2 = s1 + 1; s2 < n_shapes; ++s2) {
-      double pair = 0;
-      for (std::int64_t c = 0; c < n_colours; ++c) pair += dist(tw::class_of(s1, c), tw::class_of(s2, c));
-      shape_sum += pair;
+      double sum = 0;
+      for (std::int64_t c = 0; c < n_colours; ++c) sum += dist(tw::class_of(s1, c), tw::class_of(s2, c));
+      shape_sum += sum;
       shape_pairs += n_colours;
+      const double mean = sum / static_cast<double>(n_colours);
       const std::string name = tw::shape_names()[static_cast<std::size_t>(s1)] + "/" + tw::shape_names()[static_cast<std::size_t>(s2)];
-      per_pair[name] = pair / static_cast<double>(n_colours);
-      if (pair / static_cast<double>(n_colours) < closest) {
-        closest = pair / static_cast<double>(n_colours);
+      per_pair[name] = mean;
+      if (mean < closest) {
+        closest = mean;
         closest_pair = name;
       }
     }
@@ -350,9 +346,9 @@ Json run_toy_eval(const ToyEvalOptions& o, const std::function<void(const std::s
 
     Json kept = Json::array();
     for (const double sigma : o.retention_sigmas) {
-      const auto [strength, timestep] = strength_for_sigma(sd.scheduler, o.steps, sigma);
-      const Agreement a = retention(sd, classifier, strength, o);
-      const Agreement one = retention_one_step(sd, classifier, {strength, timestep}, o);
+      const StrengthForSigma level = strength_for_sigma(sd.scheduler, o.steps, sigma);
+      const auto [strength, timestep] = level;
+      const auto [a, one] = retention(sd, classifier, level, o);
       kept.push_back({{"sigma", sigma}, {"timestep", timestep}, {"strength", strength}, {"shape", a.shape_rate()},
                       {"colour", a.colour_rate()}, {"class", a.whole_rate()}, {"images", a.n},
                       {"shape_one_step", one.shape_rate()}, {"colour_one_step", one.colour_rate()}});
