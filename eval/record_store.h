@@ -22,7 +22,8 @@ class RecordStore {
   explicit RecordStore(std::filesystem::path dir);
   const std::filesystem::path& dir() const { return dir_; }
   // Reads every DIR/records/*.json; a file that does not parse or lacks its key is reported and
-  // set aside as *.json.corrupt (never silently used).
+  // set aside as *.json.corrupt (never silently used). Temporaries that a killed run left in
+  // DIR, records/ and images/ are removed (fs::remove_stale_temporaries).
   void load();
   bool contains(const std::string& key) const { return records_.count(key) != 0; }
   const std::map<std::string, config::Json>& records() const { return records_; }

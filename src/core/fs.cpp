@@ -1,11 +1,13 @@
 #include "core/fs.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include "core/errors.h"
@@ -38,6 +40,11 @@ std::filesystem::path temporary_sibling(const std::filesystem::path& path) {
   auto name = path.filename().string() + ".tmp." + std::to_string(::getpid()) + "." +
               std::to_string(counter++);
   return path.parent_path() / name;
+}
+
+bool process_alive(long pid) {
+  if (pid <= 0) return true;  // not a pid this code wrote: leave the file alone
+  return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH;
 }
 
 void fsync_path(const std::filesystem::path& path, int flags) {
@@ -79,6 +86,21 @@ void write_atomic(const std::filesystem::path& path,
 
 void write_atomic(const std::filesystem::path& path, std::string_view content) {
   write_atomic(path, [&](std::ostream& out) { out.write(content.data(), std::ssize(content)); });
+}
+
+int remove_stale_temporaries(const std::filesystem::path& dir) {
+  static const std::regex temporary(R"(.+\.tmp\.([0-9]{1,9})\.[0-9]+)");
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) return 0;
+  int removed = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    std::smatch m;
+    const std::string name = entry.path().filename().string();
+    if (!std::regex_match(name, m, temporary) || !entry.is_regular_file(ec)) continue;
+    if (process_alive(std::stol(m[1].str()))) continue;
+    removed += std::filesystem::remove(entry.path(), ec) ? 1 : 0;
+  }
+  return removed;
 }
 
 }  // namespace diffedit::fs

@@ -23,4 +23,9 @@ void write_atomic(const std::filesystem::path& path,
                   const std::function<void(std::ostream& out)>& write);
 void write_atomic(const std::filesystem::path& path, std::string_view content);
 
+// Removes the temporaries that write_atomic left in `dir` (not recursive) when its process was
+// killed mid-write: names `<file>.tmp.<pid>.<n>` whose pid is no live process on this host. A
+// live writer's temporaries are kept. Returns how many were removed.
+int remove_stale_temporaries(const std::filesystem::path& dir);
+
 }  // namespace diffedit::fs

@@ -94,6 +94,10 @@ TEST(Runner, ResumeAfterSigkillGivesTheUninterruptedResult) {
     killed += r.exit_code == 128 + 9;
   }
   EXPECT_GE(killed, 1) << "no run was interrupted: the test did not test resumption";
+  // A kill during an atomic write leaves its temporary file; plant one in case no kill hit a write.
+  const std::string leftover = "0123.json.tmp." + std::to_string(diffedit::testing::dead_pid()) + ".0";
+  fs::create_directories(dir / "resumed" / "records");
+  diffedit::testing::write_bytes(dir / "resumed" / "records" / leftover, "{\"key\": \"01");
   const auto last = run_cli(run_args(config, dir / "resumed"));
   ASSERT_EQ(last.exit_code, 0) << last.err;
 

@@ -111,6 +111,14 @@ CliResult run_cli_killed_after(const std::vector<std::string>& args, int kill_af
 
 CliResult run_cli(const std::vector<std::string>& args) { return run_cli_killed_after(args, -1); }
 
+int dead_pid() {
+  const pid_t child = ::fork();
+  if (child == 0) _exit(0);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return child;
+}
+
 }  // namespace diffedit::testing
 
 #include "parity_support.h"

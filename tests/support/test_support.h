@@ -45,5 +45,8 @@ CliResult run_cli(const std::vector<std::string>& args);
 // As run_cli, but sends SIGKILL after `kill_after_ms` if the command is still running then
 // (exit_code 128 + 9 when it was killed).
 CliResult run_cli_killed_after(const std::vector<std::string>& args, int kill_after_ms);
+// The pid of a child process that has exited and been reaped: no live process has it (until the
+// system reuses it), as for a writer that was killed.
+int dead_pid();
 
 }  // namespace diffedit::testing
