@@ -18,7 +18,7 @@ Schema clip_text_schema() {
       {"vocab_size", Schema::integer().range(1, std::nullopt)},
       {"hidden_size", Schema::integer().range(1, std::nullopt)},
       {"intermediate_size", Schema::integer().range(1, std::nullopt)},
-      {"num_hidden_layers", Schema::integer().range(1, std::nullopt)},
+      {"num_hidden_layers", Schema::integer().range(0, std::nullopt)},
       {"num_attention_heads", Schema::integer().range(1, std::nullopt)},
       {"max_position_embeddings", Schema::integer().range(1, std::nullopt)},
       {"projection_dim", Schema::integer().range(1, std::nullopt)},

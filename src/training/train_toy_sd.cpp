@@ -65,6 +65,9 @@ const Schema& toy_sd_schema() {
           {"text_encoder", Schema::any().doc("text_encoder/config.json in transformers' format: a text encoder trained jointly from scratch")},
           {"text_encoder_from", Schema::string().doc("instead of text_encoder: a trained CLIP model directory (CLIPModel or CLIPTextModel "
                                                      "layout) whose text tower is copied and kept frozen, as Stable Diffusion keeps CLIP's")},
+          {"text_encoder_layers", Schema::integer().range(0, std::nullopt).doc("with text_encoder_from: keep only the tower's first k "
+                                                                              "layers (the prompt embeddings of clip_skip = layers - k); "
+                                                                              "default: all")},
           {"scheduler", Schema::any().required().doc("scheduler/scheduler_config.json in diffusers' format")},
       });
   return schema;
@@ -109,8 +112,20 @@ TrainSummary train_toy_sd(const Json& c, const std::filesystem::path& out, bool 
   const auto unet_config = models::UNetConfig::from_json(c["unet"], "config: unet");
   if (c.contains("text_encoder") == c.contains("text_encoder_from"))
     throw ConfigError("config", "give exactly one of text_encoder (trained jointly) and text_encoder_from (frozen)");
-  const std::optional<FrozenTextEncoder> frozen =
+  std::optional<FrozenTextEncoder> frozen =
       c.contains("text_encoder_from") ? std::optional(frozen_text_encoder(config_path(c, "text_encoder_from", base))) : std::nullopt;
+  if (c.contains("text_encoder_layers") && !frozen) throw ConfigError("config: text_encoder_layers", "needs text_encoder_from");
+  // The layers above k are dropped, so the shipped text_encoder/ is a k-layer CLIPTextModel whose
+  // last_hidden_state is the full tower's clip_skip output: no pipeline needs to know of a skip.
+  std::vector<std::string> dropped_layers;
+  if (frozen && c.contains("text_encoder_layers")) {
+    const std::int64_t k = c["text_encoder_layers"], all = frozen->config.num_hidden_layers;
+    if (k > all)
+      throw ConfigError("config: text_encoder_layers", std::to_string(k) + " exceeds the tower's " + std::to_string(all) + " layers");
+    for (std::int64_t i = k; i < all; ++i) dropped_layers.push_back("text_model.encoder.layers." + std::to_string(i) + ".*");
+    frozen->config.num_hidden_layers = k;
+    frozen->json["num_hidden_layers"] = k;
+  }
   const Json text_json = frozen ? frozen->json : c["text_encoder"];
   const auto text_config = frozen ? frozen->config : models::CLIPTextConfig::from_json(text_json, "config: text_encoder");
   const auto codec = models::SpaceToDepthConfig::from_json(c["codec"], "config: codec");
@@ -135,9 +150,10 @@ TrainSummary train_toy_sd(const Json& c, const std::filesystem::path& out, bool 
       if (p.key().find("embedding") != std::string::npos) p.value().normal_(0, 0.02);
     if (frozen) {
       // A CLIPModel file also holds the vision tower and both projections; the text tower uses none of them.
-      models::load_state_dict(*state->model->text_encoder, safetensors::File::open(frozen->weights), "",
-                              {"vision_model.*", "visual_projection.weight", "text_projection.weight", "logit_scale",
-                               "text_model.embeddings.position_ids"});
+      std::vector<std::string> unused = {"vision_model.*", "visual_projection.weight", "text_projection.weight", "logit_scale",
+                                         "text_model.embeddings.position_ids"};
+      unused.insert(unused.end(), dropped_layers.begin(), dropped_layers.end());
+      models::load_state_dict(*state->model->text_encoder, safetensors::File::open(frozen->weights), "", unused);
       for (auto& p : state->model->text_encoder->parameters()) p.set_requires_grad(false);
     }
     for (auto& p : state->ema->named_parameters(true)) {

@@ -147,6 +147,39 @@ TEST(Training, ToySDConditionsOnAFrozenClipTextTower) {
   EXPECT_EQ(sd.encode_prompts({"a red circle"}).sizes(), (std::vector<std::int64_t>{1, 77, 64}));
 }
 
+TEST(Training, ToySDKeepsTheFirstLayersOfTheFrozenTower) {
+  const auto clip_dir = diffedit::testing::source_dir() / "models/toy-clip";
+  auto full = diffedit::pipelines::StableDiffusion::load(diffedit::testing::source_dir() / "models/toy-sd");
+  const std::vector<std::string> prompts = {"a red circle", "a blue heart above a green star on a striped background"};
+  const std::int64_t layers = full.text_encoder->config().num_hidden_layers;
+  ASSERT_EQ(layers, 2);
+  for (std::int64_t k : {0, 1}) {
+    ScratchDir dir;
+    Json c = toy_sd_config(2);
+    c.erase("text_encoder");
+    c["text_encoder_from"] = clip_dir.string();
+    c["text_encoder_layers"] = k;
+    tr::train_toy_sd(c, dir.path(), false);
+    // A k-layer CLIPTextModel, whose output is the full tower's clip_skip = layers - k.
+    EXPECT_EQ(diffedit::config::load_json(dir / "text_encoder/config.json")["num_hidden_layers"], k);
+    const auto weights = diffedit::safetensors::load_all(dir / "text_encoder/model.safetensors");
+    EXPECT_EQ(weights.size(), 4u + 16u * static_cast<std::size_t>(k));
+    for (const auto& [name, t] : weights) EXPECT_EQ(name.find("layers." + std::to_string(k) + "."), std::string::npos) << name;
+    auto sd = diffedit::pipelines::StableDiffusion::load(dir.path());
+    const at::Tensor kept = sd.encode_prompts(prompts), skipped = full.encode_prompts(prompts, layers - k);
+    EXPECT_TRUE(at::allclose(kept, skipped, 1e-5, 1e-6)) << "k = " << k << ": " << (kept - skipped).abs().max().item<double>();
+    EXPECT_FALSE(at::allclose(kept, full.encode_prompts(prompts), 1e-2, 1e-2)) << "k = " << k;
+  }
+  Json too_many = toy_sd_config(2), without_tower = toy_sd_config(2);
+  too_many.erase("text_encoder");
+  too_many["text_encoder_from"] = clip_dir.string();
+  too_many["text_encoder_layers"] = 3;
+  without_tower["text_encoder_layers"] = 1;
+  ScratchDir dir;
+  EXPECT_THROW(tr::train_toy_sd(too_many, dir.path(), false), diffedit::ConfigError);
+  EXPECT_THROW(tr::train_toy_sd(without_tower, dir.path(), false), diffedit::ConfigError);
+}
+
 TEST(Training, ToySDTextEncoderSourceErrorsAreNamed) {
   ScratchDir dir, empty;
   Json both = toy_sd_config(2);
