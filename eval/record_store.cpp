@@ -17,9 +17,6 @@ RecordStore::RecordStore(std::filesystem::path dir) : dir_(std::move(dir)) {}
 void RecordStore::load() {
   records_.clear();
   const auto records_dir = dir_ / "records";
-  // A run killed mid-write leaves its temporary file behind; no record or image refers to one.
-  for (const auto& sub : {dir_, records_dir, images_dir()})
-    if (const int n = fs::remove_stale_temporaries(sub)) log::info("removed ", n, " temporary files of an interrupted run from ", sub.string());
   if (!std::filesystem::exists(records_dir)) return;
   for (const auto& entry : std::filesystem::directory_iterator(records_dir)) {
     const auto& path = entry.path();
@@ -34,6 +31,12 @@ void RecordStore::load() {
       std::filesystem::rename(path, path.string() + ".corrupt");
     }
   }
+}
+
+void RecordStore::remove_interrupted_writes() {
+  // A run killed mid-write leaves its temporary file behind; no record or image refers to one.
+  for (const auto& sub : {dir_, dir_ / "records", images_dir()})
+    if (const int n = fs::remove_stale_temporaries(sub)) log::info("removed ", n, " temporary files of an interrupted run from ", sub.string());
 }
 
 void RecordStore::put(const config::Json& record) {

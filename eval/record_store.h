@@ -22,9 +22,12 @@ class RecordStore {
   explicit RecordStore(std::filesystem::path dir);
   const std::filesystem::path& dir() const { return dir_; }
   // Reads every DIR/records/*.json; a file that does not parse or lacks its key is reported and
-  // set aside as *.json.corrupt (never silently used). Temporaries that a killed run left in
-  // DIR, records/ and images/ are removed (fs::remove_stale_temporaries).
+  // set aside as *.json.corrupt (never silently used).
   void load();
+  // Removes the temporaries that a killed run left in DIR, records/ and images/
+  // (fs::remove_stale_temporaries). Only the run that writes DIR calls it: readers (merge,
+  // report) leave directories as they find them, and a pid means nothing on another host.
+  void remove_interrupted_writes();
   bool contains(const std::string& key) const { return records_.count(key) != 0; }
   const std::map<std::string, config::Json>& records() const { return records_; }
   // Writes the record (atomically) and keeps it.

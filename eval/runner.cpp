@@ -152,6 +152,7 @@ Json run_experiment(const Experiment& e, const RunOptions& o) {
     throw InputError("--shard", "must be i/n with 0 <= i < n");
   claim_directory(o.out, e.resolved, o.force_new);
   RecordStore store(o.out);
+  store.remove_interrupted_writes();
   store.load();
 
   const auto start = std::chrono::steady_clock::now();
