@@ -4,6 +4,7 @@
 #include <set>
 
 #include "core/errors.h"
+#include "data/toyworld_presets.h"
 #include "editing/method.h"
 
 namespace diffedit::eval {
@@ -18,6 +19,9 @@ Schema dataset_schema() {
       {"name", Schema::string().choices(data::dataset_names()).required()},
       {"split", Schema::string().choices({"train", "val", "test", "dev"}).def("test")},
       {"limit", Schema::integer().range(1, std::nullopt).required().doc("number of items (the first ones)")},
+      {"world", Schema::any().nullable().def(nullptr).doc("toy datasets: a preset name (basic, full) or {\"preset\": ..., changes}; "
+                                                            "unset: the shipped models' world (the main dataset), the dataset's world "
+                                                            "(metrics.reference)")},
       {"world_seed", Schema::integer().range(0, std::nullopt).def(0).doc("toy datasets")},
       {"root", Schema::string().def("").doc("real datasets: the image folder")},
       {"annotations", Schema::string().def("").doc("queries.csv, the BISON json or the Imagen pair list")},
@@ -92,12 +96,13 @@ Experiment make_experiment(const Json& c, const std::string& source) {
   e.resolved = c;
   e.name = c["name"];
   e.model = c["model"].get<std::string>();
-  auto dataset = [](const Json& d) {
+  auto dataset = [&source](const Json& d, const data::toyworld::WorldSpec& default_world) {
     DatasetSpec s;
     s.name = d["name"];
     s.split = d["split"];
     s.limit = d["limit"];
     s.world_seed = d["world_seed"];
+    s.world = d["world"].is_null() ? default_world : data::toyworld::world_from_json(d["world"], source + ": world");
     s.root = d["root"].get<std::string>();
     s.annotations = d["annotations"].get<std::string>();
     s.captions = d["captions"].get<std::string>();
@@ -106,7 +111,7 @@ Experiment make_experiment(const Json& c, const std::string& source) {
     s.max_changed_words = d["max_changed_words"];
     return s;
   };
-  e.dataset = dataset(c["dataset"]);
+  e.dataset = dataset(c["dataset"], data::toyworld::preset(data::toyworld::kDefaultPreset));
   for (const auto& s : c["seeds"]) e.seeds.push_back(s.get<std::uint64_t>());
   if (std::set<std::uint64_t>(e.seeds.begin(), e.seeds.end()).size() != e.seeds.size())
     throw ConfigError(source, "seeds: repeated seed");
@@ -156,7 +161,7 @@ Experiment make_experiment(const Json& c, const std::string& source) {
   e.metrics.lpips = net(m["lpips"]);
   if (m["clip_model"].is_string()) e.metrics.clip_model = m["clip_model"].get<std::string>();
   if (m["classifier"].is_string()) e.metrics.classifier = m["classifier"].get<std::string>();
-  if (m["reference"].is_object()) e.metrics.reference = dataset(m["reference"]);
+  if (m["reference"].is_object()) e.metrics.reference = dataset(m["reference"], e.dataset.world);
   if (m["reference_stats"].is_string()) e.metrics.reference_stats = m["reference_stats"].get<std::string>();
   if (!e.metrics.reference_stats.empty() && !e.metrics.reference.name.empty())
     throw ConfigError(source, "metrics: give reference or reference_stats, not both");

@@ -12,6 +12,7 @@
 #include "core/image_io.h"
 #include "core/log.h"
 #include "data/datasets.h"
+#include "eval/claims.h"
 #include "eval/experiment.h"
 #include "eval/record_store.h"
 
@@ -122,6 +123,13 @@ ReportFiles write_report(const std::filesystem::path& run_dir, const std::filesy
   tex << "\\bottomrule\n\\end{tabular}\n";
   md << "\nDenoiser evaluations: " << summary.value("denoiser_evaluations", 0) << " (if every setting ran alone: "
      << summary.value("denoiser_evaluations_if_independent", 0) << ").\n";
+  // The paper's findings that this run's methods allow, each with whether it holds here.
+  const TradeoffAxes axes = tradeoff_axes(summary);
+  const std::vector<Claim> claims = check_claims(e, summary);
+  const std::string claims_md = claims_markdown(claims, axes);
+  md << '\n' << claims_md;
+  put("claims.md", "# " + e.name + "\n\n" + claims_md);
+  put("claims.json", claims_json(claims, axes).dump(2) + "\n");
   put("tables.md", md.str());
   put("tables.csv", csv.str());
   put("tables.tex", tex.str());
@@ -221,7 +229,18 @@ ReportFiles write_report(const std::filesystem::path& run_dir, const std::filesy
     for (const auto& c : columns) html << "<td>" << cell(r, c) << "</td>";
     html << "</tr>\n";
   }
-  html << "</table>\n<h2>Trade-offs</h2>\n";
+  html << "</table>\n<h2>Claims</h2>\n";
+  if (claims.empty()) html << "<p>No finding of the paper applies to this run's methods and metrics.</p>\n";
+  else {
+    html << "<p>Axes: " << html_escape(axes.edit) << " vs " << html_escape(axes.fidelity)
+         << "; a curve dominates another when every point of the other is matched or beaten on both axes by one of its points "
+            "(<a href=\"claims.md\">claims.md</a>).</p>\n<ul>\n";
+    for (const auto& c : claims)
+      html << "<li><b>" << (c.holds ? "holds" : "does not hold") << "</b> &mdash; " << html_escape(c.figure) << ": "
+           << html_escape(c.statement) << "<br><small>" << html_escape(c.evidence) << "</small></li>\n";
+    html << "</ul>\n";
+  }
+  html << "<h2>Trade-offs</h2>\n";
   if (plots.empty()) html << "<p>No plots (python3-matplotlib missing?).</p>\n";
   for (const auto& p : plots) {
     const std::string pdf = std::filesystem::path(p).replace_extension(".pdf").string();

@@ -197,7 +197,8 @@ Json run_experiment(const Experiment& e, const RunOptions& o) {
         const auto& st = e.settings[s];
         return Json{{"key", keys[s]},       {"item", item},          {"item_index", index}, {"seed", seed},
                     {"method", st.method},  {"label", st.label},     {"setting", st.name},  {"parameters", st.parameters},
-                    {"query", sample.query}, {"reference", sample.reference}, {"target_label", sample.target_label}};
+                    {"query", sample.query}, {"reference", sample.reference}, {"target_label", sample.target_label},
+                    {"world", sample.world.empty() ? Json(nullptr) : Json(sample.world)}};
       };
       std::vector<bool> written(missing.size(), false);
       try {

@@ -2,11 +2,13 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
 #include "core/errors.h"
 #include "data/datasets.h"
+#include "data/toyworld_presets.h"
 #include "editing/shared_edits.h"
 #include "eval/features.h"
 #include "eval/record_store.h"
@@ -62,7 +64,8 @@ ReferenceSet reference_set(const Experiment& e, const std::filesystem::path& cac
     labels.push_back(sample.source_label);
     images.push_back(sample.image);
   }
-  const std::string key = "dataset " + Json{{"name", d.name}, {"split", d.split}, {"limit", d.limit}, {"world_seed", d.world_seed}}.dump();
+  const std::string key = "dataset " + Json{{"name", d.name}, {"split", d.split}, {"limit", d.limit}, {"world_seed", d.world_seed},
+                                              {"world", data::toyworld::world_to_json(d.world)}}.dump();
   r.features = cached_features(net, cache_dir, key, [&] {
     torch::NoGradGuard no_grad;
     std::vector<at::Tensor> parts;
@@ -208,6 +211,8 @@ Json summarize(const Experiment& e, const std::map<std::string, Json>& records, 
     metrics[setting.label][setting.name] = m;
   }
 
+  const auto& toy = data::toy_dataset_names();
+  const bool is_toy = std::find(toy.begin(), toy.end(), e.dataset.name) != toy.end();  // results name the world they came from
   Json summary = {
       {"name", e.name},
       {"metrics", metrics},
@@ -219,6 +224,7 @@ Json summarize(const Experiment& e, const std::map<std::string, Json>& records, 
       {"sharing_ratio", independent ? static_cast<double>(done) / static_cast<double>(independent) : 1.0},
       {"stages", stage_json},
       {"seeds", e.seeds},
+      {"world", is_toy ? data::toyworld::world_to_json(e.dataset.world) : Json(nullptr)},
       {"config", e.resolved},
   };
   return summary;

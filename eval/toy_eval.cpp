@@ -10,6 +10,7 @@
 #include "core/rng.h"
 #include "data/toy_datasets.h"
 #include "data/toyworld.h"
+#include "data/toyworld_presets.h"
 #include "diffusion/schedulers.h"
 #include "editing/diffedit.h"
 #include "editing/method.h"
@@ -62,7 +63,7 @@ double classifier_accuracy(models::ToyClassifier& classifier, const ToyEvalOptio
     std::vector<at::Tensor> images;
     std::vector<std::int64_t> labels;
     for (std::int64_t i = start; i < std::min(o.classifier_items, start + 100); ++i) {
-      const auto item = tw::generate("test", i, o.world_seed);
+      const auto item = tw::generate("test", i, o.world_seed, o.world);
       images.push_back(item.image);
       labels.push_back(item.label);
     }
@@ -72,18 +73,19 @@ double classifier_accuracy(models::ToyClassifier& classifier, const ToyEvalOptio
   return static_cast<double>(correct) / static_cast<double>(o.classifier_items);
 }
 
-// Class-name prompts cycling through the classes, generated in batches of 64 (one seed each).
+// Class-name prompts cycling through the world's classes, generated in batches of 64 (one seed each).
 Agreement t2i_class_agreement(pipelines::StableDiffusion& sd, models::ToyClassifier& classifier, const ToyEvalOptions& o) {
   pipelines::Txt2ImgRequest common;
   common.steps = o.steps;
   common.guidance = o.guidance;
   Agreement agree;
+  const std::vector<std::int64_t> classes = tw::classes(o.world);
   for (std::int64_t start = 0; start < o.t2i_prompts; start += 64) {
     std::vector<std::string> prompts;
     std::vector<std::uint64_t> seeds;
     std::vector<std::int64_t> labels;
     for (std::int64_t i = start; i < std::min(o.t2i_prompts, start + 64); ++i) {
-      labels.push_back(i % tw::num_classes());
+      labels.push_back(classes[static_cast<std::size_t>(i % static_cast<std::int64_t>(classes.size()))]);
       prompts.push_back(tw::class_name(labels.back()));
       seeds.push_back(rng::derive_seed(o.seed, "toy-eval/t2i/" + std::to_string(i)));
     }
@@ -104,7 +106,7 @@ double clip_top1_of_100(pipelines::ClipModel& clip, const ToyEvalOptions& o) {
     std::vector<at::Tensor> images;
     std::vector<std::string> captions;
     for (std::int64_t i = start; i < start + 100; ++i) {
-      const auto item = tw::generate("test", i, o.world_seed);
+      const auto item = tw::generate("test", i, o.world_seed, o.world);
       images.push_back(item.image);
       captions.push_back(item.caption);
     }
@@ -133,7 +135,7 @@ struct EditStats {
 EditStats run_edits(pipelines::StableDiffusion& sd, models::ToyClassifier& classifier, const std::string& method_name,
                     const Json& parameters, std::int64_t count, const ToyEvalOptions& o) {
   auto method = editing::make_method(method_name, parameters, "toy-eval");
-  const auto dataset = data::make_toy_dataset("toy-imagenet", "test", count, o.world_seed);
+  const auto dataset = data::make_toy_dataset("toy-imagenet", "test", count, o.world_seed, {}, o.world);
   EditStats s;
   for (std::int64_t i = 0; i < count; ++i) {
     const data::EditSample sample = dataset->get(i);
@@ -170,7 +172,7 @@ Retention retention(pipelines::StableDiffusion& sd, models::ToyClassifier& class
   const float alpha_bar = ddim.schedule().alphas_cumprod[level.timestep].item<float>();
   Retention r;
   for (std::int64_t i = 0; i < o.retention_items; ++i) {
-    const auto item = tw::generate("test", i, o.world_seed);
+    const auto item = tw::generate("test", i, o.world_seed, o.world);
     editing::EditRequest request;
     request.image = item.image.unsqueeze(0);
     request.query = request.reference = tw::class_name(item.label);
@@ -198,9 +200,9 @@ Retention retention(pipelines::StableDiffusion& sd, models::ToyClassifier& class
 // class names that differ only in shape, over those that differ only in colour, and the two shapes
 // whose names lie closest (averaged over colours). The text cannot steer the generator, or make
 // DiffEdit's mask, between two shapes it barely tells apart.
-Json text_separation(pipelines::StableDiffusion& sd) {
-  const auto n_colours = static_cast<std::int64_t>(tw::colour_names().size());
-  const auto n_shapes = static_cast<std::int64_t>(tw::shape_names().size());
+Json text_separation(pipelines::StableDiffusion& sd, const tw::WorldSpec& world) {
+  const auto& shapes = world.shapes;
+  const auto& colours = world.colours;
   std::vector<std::string> names;
   for (std::int64_t c = 0; c < tw::num_classes(); ++c) names.push_back(tw::class_name(c));
   const at::Tensor e = sd.encode_prompts(names).to(at::kCPU, at::kDouble).flatten(1);
@@ -210,23 +212,27 @@ Json text_separation(pipelines::StableDiffusion& sd) {
   std::int64_t shape_pairs = 0, colour_pairs = 0;
   std::string closest_pair;
   Json per_pair = Json::object();
-  for (std::int64_t s1 = 0; s1 < n_shapes; ++s1)
-    for (std::int64_t s2 = s1 + 1; s2 < n_shapes; ++s2) {
+  for (std::size_t i = 0; i < shapes.size(); ++i)
+    for (std::size_t j = i + 1; j < shapes.size(); ++j) {
       double sum = 0;
-      for (std::int64_t c = 0; c < n_colours; ++c) sum += dist(tw::class_of(s1, c), tw::class_of(s2, c));
+      for (const auto c : colours) sum += dist(tw::class_of(shapes[i], c), tw::class_of(shapes[j], c));
       shape_sum += sum;
-      shape_pairs += n_colours;
-      const double mean = sum / static_cast<double>(n_colours);
-      const std::string name = tw::shape_names()[static_cast<std::size_t>(s1)] + "/" + tw::shape_names()[static_cast<std::size_t>(s2)];
+      shape_pairs += static_cast<std::int64_t>(colours.size());
+      const double mean = sum / static_cast<double>(colours.size());
+      const std::string name =
+          tw::shape_names()[static_cast<std::size_t>(shapes[i])] + "/" + tw::shape_names()[static_cast<std::size_t>(shapes[j])];
       per_pair[name] = mean;
       if (mean < closest) {
         closest = mean;
         closest_pair = name;
       }
     }
-  for (std::int64_t c1 = 0; c1 < n_colours; ++c1)
-    for (std::int64_t c2 = c1 + 1; c2 < n_colours; ++c2)
-      for (std::int64_t s = 0; s < n_shapes; ++s, ++colour_pairs) colour_sum += dist(tw::class_of(s, c1), tw::class_of(s, c2));
+  for (std::size_t i = 0; i < colours.size(); ++i)
+    for (std::size_t j = i + 1; j < colours.size(); ++j)
+      for (const auto shape : shapes) {
+        colour_sum += dist(tw::class_of(shape, colours[i]), tw::class_of(shape, colours[j]));
+        ++colour_pairs;
+      }
   return {{"text_shape_distance", shape_sum / static_cast<double>(shape_pairs)},
           {"text_colour_distance", colour_sum / static_cast<double>(colour_pairs)},
           {"text_closest_shapes", closest_pair},
@@ -306,7 +312,7 @@ Json run_toy_eval(const ToyEvalOptions& o, const std::function<void(const std::s
     r["t2i_shape_agreement"] = t2i.shape_rate();
     say("t2i_class_agreement " + r["t2i_class_agreement"].dump() + " (colour " + r["t2i_colour_agreement"].dump() + ", shape " +
         r["t2i_shape_agreement"].dump() + ")");
-    r.update(text_separation(sd));
+    r.update(text_separation(sd, o.world));
     say("text embedding distance between class names differing in shape " + r["text_shape_distance"].dump() + ", in colour " +
         r["text_colour_distance"].dump() + "; closest shapes " + r["text_closest_shapes"].get<std::string>() + " (" +
         r["text_closest_shapes_distance"].dump() + ")");
@@ -363,7 +369,8 @@ Json run_toy_eval(const ToyEvalOptions& o, const std::function<void(const std::s
                    {"retention_items", o.retention_items},   {"retention_sigmas", o.retention_sigmas},
                    {"strength", o.strength},                 {"threshold", o.threshold},
                    {"guidance", o.guidance},                 {"steps", o.steps},
-                   {"world_seed", o.world_seed},             {"seed", o.seed}};
+                   {"world", tw::world_to_json(o.world)},    {"world_seed", o.world_seed},
+                   {"seed", o.seed}};
   return r;
 }
 

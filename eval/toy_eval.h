@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "data/toyworld.h"
 #include "diffusion/scheduler_config.h"
 
 namespace diffedit::eval {
@@ -46,7 +47,8 @@ struct ToyEvalOptions {
   std::int64_t steps = 50;
   std::int64_t clip_queries = 500;
   std::int64_t retention_items = 128;              // test images per retention level
-  std::vector<double> retention_sigmas = {0.5, 1.0, 2.0};  // objects differ from backgrounds by 0.5-1 in [-1, 1]
+  std::vector<double> retention_sigmas = {0.5, 0.7, 1.0, 2.0};  // objects differ from backgrounds by 0.5-1 in [-1, 1]
+  data::toyworld::WorldSpec world;          // the world the items are drawn from (its classes are the t2i prompts)
   std::uint64_t world_seed = 0, seed = 0;
 };
 

@@ -22,7 +22,7 @@ sources=(
   diffusion/scheduler_config.cpp diffusion/schedulers.cpp
   models/blocks.cpp models/checkpoint.cpp models/unet2d_condition.cpp models/clip_text.cpp models/space_to_depth_codec.cpp
   text/text_fix.cpp text/clip_tokenizer.cpp
-  data/toyworld.cpp
+  data/toyworld.cpp data/toyworld_presets.cpp
   training/checkpoint.cpp training/loop.cpp training/train_toy_sd.cpp
 )
 flags=(-std=c++20 ${OPT:--O2} -fopenmp -DNDEBUG -D_GLIBCXX_USE_CXX11_ABI="$abi" -I"$root/src"

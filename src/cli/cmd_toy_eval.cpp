@@ -8,6 +8,7 @@
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/version.h"
+#include "data/toyworld_presets.h"
 #include "eval/toy_eval.h"
 
 namespace diffedit::cli {
@@ -15,7 +16,7 @@ namespace diffedit::cli {
 namespace {
 struct ToyEvalArgs {
   eval::ToyEvalOptions options;
-  std::string out, models = "models";
+  std::string out, models = "models", world = data::toyworld::kDefaultPreset;
 };
 
 int run(ToyEvalArgs& a) {
@@ -25,6 +26,7 @@ int run(ToyEvalArgs& a) {
   for (const double sigma : o.retention_sigmas)
     if (!(sigma > 0)) throw InputError("toy-eval", "--retention-sigmas must be positive (got " + std::to_string(sigma) + ")");
   o.models = a.models;
+  o.world = data::toyworld::world_from_text(a.world, "--world");
   config::Json result = eval::run_toy_eval(o, [](const std::string& line) { log::info(line); });
   result["git_revision"] = std::string(git_revision());
   std::cout << std::left << std::setw(44) << "key" << "value\n";
@@ -53,6 +55,8 @@ Command add_toy_eval(CLI::App& app) {
   sub->add_option("--threshold", o.threshold, "DiffEdit's mask threshold")->capture_default_str();
   sub->add_option("--guidance", o.guidance, "Classifier-free guidance scale")->capture_default_str();
   sub->add_option("--steps", o.steps, "DDIM steps")->capture_default_str();
+  sub->add_option("--world", a->world, "Toy world: a preset (basic, full) or a JSON object {\"preset\": ..., changes}")
+      ->capture_default_str();
   sub->add_option("--world-seed", o.world_seed, "World seed")->capture_default_str();
   sub->add_option("--seed", o.seed, "Noise seed")->capture_default_str();
   return {sub, [a] { return run(*a); }};

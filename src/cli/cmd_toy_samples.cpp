@@ -13,6 +13,7 @@
 #include "core/image_io.h"
 #include "core/rng.h"
 #include "data/toyworld.h"
+#include "data/toyworld_presets.h"
 #include "editing/method.h"
 #include "editing/noise.h"
 #include "pipelines/pipeline.h"
@@ -22,7 +23,7 @@ namespace diffedit::cli {
 
 namespace {
 struct ToySamplesArgs {
-  std::string out, split = "test", model;
+  std::string out, split = "test", model, world = data::toyworld::kDefaultPreset;
   double strength = 0.5, guidance = 5.0;
   std::int64_t count = 12, columns = 4, scale = 4;
   std::uint64_t seed = 0;
@@ -31,6 +32,7 @@ struct ToySamplesArgs {
 int run_toy_samples(const ToySamplesArgs& a) {
   if (a.count < 1 || a.columns < 1 || a.scale < 1) throw InputError("--count/--columns/--scale", "must be positive");
   namespace tw = data::toyworld;
+  const tw::WorldSpec world = tw::world_from_text(a.world, "--world");
   std::optional<pipelines::StableDiffusion> sd;
   std::unique_ptr<editing::EditMethod> diffedit, sdedit;
   if (!a.model.empty()) {
@@ -42,7 +44,7 @@ int run_toy_samples(const ToySamplesArgs& a) {
   torch::NoGradGuard no_grad;
   std::vector<at::Tensor> cells;
   for (std::int64_t i = 0; i < a.count; ++i) {
-    const tw::Item item = tw::generate(a.split, i, a.seed);
+    const tw::Item item = tw::generate(a.split, i, a.seed, world);
     std::cout << a.split << "/" << i << ": " << item.caption << "\n    edit (" << item.edit.kind << "): \""
               << item.edit.query_caption << "\"  [" << item.edit.reference_class << " -> " << item.edit.query_class << "]\n";
     const at::Tensor region = item.edit.region.expand({3, -1, -1});
@@ -99,6 +101,8 @@ Command add_toy_samples(CLI::App& app) {
   sub->add_option("--columns", a->columns, "Cells per row")->capture_default_str();
   sub->add_option("--scale", a->scale, "Pixel magnification")->capture_default_str();
   sub->add_option("--seed", a->seed, "World seed")->capture_default_str();
+  sub->add_option("--world", a->world, "Toy world: a preset (basic, full) or a JSON object {\"preset\": ..., changes}")
+      ->capture_default_str();
   sub->add_option("--model", a->model, "A toy-sd model directory: add DiffEdit and SDEdit edits and a generation per item");
   sub->add_option("--strength", a->strength, "Encoding ratio r of the edits")->capture_default_str();
   sub->add_option("--guidance", a->guidance, "Classifier-free guidance scale")->capture_default_str();

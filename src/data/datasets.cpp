@@ -205,7 +205,7 @@ std::unique_ptr<EditDataset> make_dataset(const DatasetOptions& o, ImageGenerato
   if (o.name == "imagenet-flexit") return imagenet_flexit(o);
   if (o.name == "coco-bison") return coco_bison(o);
   if (o.name == "imagen-pairs") return imagen_pairs(o);
-  return make_toy_dataset(o.name, o.split, o.limit, o.world_seed, std::move(generator));
+  return make_toy_dataset(o.name, o.split, o.limit, o.world_seed, std::move(generator), o.world);
 }
 
 double changed_word_share(const std::string& a, const std::string& b) {

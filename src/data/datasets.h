@@ -31,6 +31,7 @@ struct DatasetOptions {
   std::string name, split = "test";
   std::int64_t limit = 0;           // 0: all items
   std::uint64_t world_seed = 0;     // toy datasets
+  toyworld::WorldSpec world;        // toy datasets: the world they draw from
   std::filesystem::path root;       // image folder (ImageNet val root, COCO val2014 folder, Imagen images)
   std::filesystem::path annotations;  // queries.csv, BISON json or the Imagen pair list
   std::filesystem::path captions;   // COCO captions json

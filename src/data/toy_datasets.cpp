@@ -12,8 +12,8 @@ namespace tw = toyworld;
 class ToyDataset : public EditDataset {
  public:
   enum class Kind { imagenet, coco, generated };
-  ToyDataset(Kind kind, std::string split, std::int64_t count, std::uint64_t seed, ImageGenerator generator)
-      : kind_(kind), split_(std::move(split)), count_(count), seed_(seed), generator_(std::move(generator)) {}
+  ToyDataset(Kind kind, std::string split, std::int64_t count, std::uint64_t seed, ImageGenerator generator, tw::WorldSpec world)
+      : kind_(kind), split_(std::move(split)), count_(count), seed_(seed), generator_(std::move(generator)), world_(std::move(world)) {}
 
   std::string name() const override {
     return kind_ == Kind::imagenet ? "toy-imagenet" : kind_ == Kind::coco ? "toy-coco" : "toy-generated";
@@ -22,9 +22,10 @@ class ToyDataset : public EditDataset {
 
   EditSample get(std::int64_t index) const override {
     if (index < 0 || index >= count_) throw InputError(name(), "index " + std::to_string(index) + " out of range");
-    const tw::Item item = tw::generate(split_, index, seed_);
+    const tw::Item item = tw::generate(split_, index, seed_, world_);
     EditSample s;
     s.id = name() + "/" + split_ + "/" + std::to_string(index);
+    s.world = item.world;
     s.source_label = item.edit.source_label;
     s.target_label = item.edit.target_label;
     if (kind_ == Kind::imagenet) {
@@ -52,6 +53,7 @@ class ToyDataset : public EditDataset {
   std::int64_t count_;
   std::uint64_t seed_;
   ImageGenerator generator_;
+  tw::WorldSpec world_;
 };
 }  // namespace
 
@@ -61,7 +63,7 @@ const std::vector<std::string>& toy_dataset_names() {
 }
 
 std::unique_ptr<EditDataset> make_toy_dataset(const std::string& name, const std::string& split, std::int64_t count,
-                                              std::uint64_t world_seed, ImageGenerator generator) {
+                                              std::uint64_t world_seed, ImageGenerator generator, const toyworld::WorldSpec& world) {
   if (split != "train" && split != "val" && split != "test") throw InputError("split", "'" + split + "' is not one of train, val, test");
   if (count < 0) throw InputError(name, "negative item count");
   ToyDataset::Kind kind;
@@ -71,7 +73,8 @@ std::unique_ptr<EditDataset> make_toy_dataset(const std::string& name, const std
   else throw InputError("dataset", "unknown toy dataset '" + name + "' (known: toy-imagenet, toy-coco, toy-generated)");
   if (kind == ToyDataset::Kind::generated && !generator)
     throw InputError(name, "needs a text-to-image model (the toy-sd directory) to generate its images");
-  return std::make_unique<ToyDataset>(kind, split, count, world_seed, std::move(generator));
+  toyworld::validate(world, name + ": world");
+  return std::make_unique<ToyDataset>(kind, split, count, world_seed, std::move(generator), world);
 }
 
 }  // namespace diffedit::data

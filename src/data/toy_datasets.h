@@ -14,10 +14,13 @@
 #include <string>
 #include <vector>
 
+#include "data/toyworld.h"
+
 namespace diffedit::data {
 
 struct EditSample {
   std::string id;                   // "toy-coco/test/17"
+  std::string world;                // toy datasets: the world preset the item was drawn from (toyworld::WorldSpec::preset)
   at::Tensor image;                 // [3, H, W] in [0, 1]
   std::string reference, query;     // texts describing the input and the wanted edit
   std::int64_t source_label = -1, target_label = -1;  // classes of the main object, -1 if unknown
@@ -39,9 +42,11 @@ using ImageGenerator = std::function<at::Tensor(const std::string& prompt, std::
 // Names of the toy datasets.
 const std::vector<std::string>& toy_dataset_names();
 
-// `count` items of `split` under `world_seed`. toy-generated needs `generator`; InputError for an
-// unknown name (listing the known ones), a bad split or a missing generator.
+// `count` items of `split` of the world `world` under `world_seed`. toy-generated needs
+// `generator`; InputError for an unknown name (listing the known ones), a bad split or world, or a
+// missing generator.
 std::unique_ptr<EditDataset> make_toy_dataset(const std::string& name, const std::string& split, std::int64_t count,
-                                              std::uint64_t world_seed = 0, ImageGenerator generator = {});
+                                              std::uint64_t world_seed = 0, ImageGenerator generator = {},
+                                              const toyworld::WorldSpec& world = {});
 
 }  // namespace diffedit::data

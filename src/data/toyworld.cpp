@@ -78,19 +78,33 @@ void fill_background(const Background& b, std::int64_t n, float* out /* [3, n, n
     }
 }
 
-// `max_size` bounds the size index: the main object is medium or large and every other object
+template <typename T>
+T pick(Random& r, const std::vector<T>& from) {
+  return from[static_cast<std::size_t>(r.below(static_cast<std::int64_t>(from.size())))];
+}
+
+// `sizes` are the allowed size indices: the main object's from the spec, every other object's
 // strictly smaller, so the main object (the class label, as ImageNet's dominant object) is
 // identifiable from the image alone.
-Object random_object(Random& r, std::int64_t n, std::int64_t min_size, std::int64_t max_size) {
+Object random_object(Random& r, const WorldSpec& spec, const std::vector<std::int64_t>& sizes) {
+  const auto n = static_cast<double>(spec.image_size);
   Object o;
-  o.shape = r.below(static_cast<std::int64_t>(shape_names().size()));
-  o.colour = r.below(static_cast<std::int64_t>(colour_names().size()));
-  o.size = min_size + r.below(max_size - min_size + 1);
-  const double margin = kRadius[static_cast<std::size_t>(o.size)] + 1;
-  o.cx = r.uniform(margin, static_cast<double>(n) - margin);
-  o.cy = r.uniform(margin, static_cast<double>(n) - margin);
-  o.angle = o.shape == 1 || o.shape == 5 ? 0.0 : r.uniform(-0.35, 0.35);
+  o.shape = pick(r, spec.shapes);
+  o.colour = pick(r, spec.colours);
+  o.size = pick(r, sizes);
+  const double margin = kRadius[static_cast<std::size_t>(o.size)] * n / 32.0 + 1;
+  o.cx = r.uniform(margin, n - margin);
+  o.cy = r.uniform(margin, n - margin);
+  o.angle = o.shape == 1 || o.shape == 5 ? 0.0 : r.uniform(-spec.max_rotation, spec.max_rotation);
   return o;
+}
+
+// The next entry of `from` after `current`, `1 + r.below(|from| - 1)` places on (cyclically): any
+// other entry, uniformly.
+std::int64_t other_than(Random& r, const std::vector<std::int64_t>& from, std::int64_t current) {
+  const auto n = static_cast<std::int64_t>(from.size());
+  const auto at = std::find(from.begin(), from.end(), current) - from.begin();
+  return from[static_cast<std::size_t>((at + 1 + r.below(n - 1)) % n)];
 }
 
 std::string relation(const Object& a, const Object& b) {
@@ -99,9 +113,9 @@ std::string relation(const Object& a, const Object& b) {
   return dx > 0 ? "left of" : "right of";
 }
 
-Background random_background(Random& r) {
+Background random_background(Random& r, const WorldSpec& spec) {
   Background b;
-  b.texture = r.below(static_cast<std::int64_t>(texture_names().size()));
+  b.texture = pick(r, spec.backgrounds);
   // Muted, greyish tones so every object colour stands out.
   const float grey = static_cast<float>(r.uniform(0.25, 0.7));
   for (float& c : b.base) c = grey + static_cast<float>(r.uniform(-0.06, 0.06));
@@ -147,6 +161,43 @@ std::string Object::describe() const {
   const std::string& c = colour_names()[static_cast<std::size_t>(colour)];
   const bool vowel = std::string("aeiou").find(c[0]) != std::string::npos;
   return (vowel ? "an " : "a ") + c + " " + shape_names()[static_cast<std::size_t>(shape)];
+}
+
+void validate(const WorldSpec& s, const std::string& where) {
+  const auto check_list = [&](const std::vector<std::int64_t>& list, const std::vector<std::string>& vocabulary, const char* what,
+                              std::size_t minimum) {
+    if (list.size() < minimum)
+      throw InputError(where, std::string(what) + ": needs at least " + std::to_string(minimum) + " entr" + (minimum == 1 ? "y" : "ies"));
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      if (list[i] < 0 || list[i] >= static_cast<std::int64_t>(vocabulary.size()))
+        throw InputError(where, std::string(what) + ": index " + std::to_string(list[i]) + " is outside the vocabulary");
+      if (std::find(list.begin(), list.begin() + static_cast<std::ptrdiff_t>(i), list[i]) != list.begin() + static_cast<std::ptrdiff_t>(i))
+        throw InputError(where, std::string(what) + ": " + vocabulary[static_cast<std::size_t>(list[i])] + " is listed twice");
+    }
+  };
+  check_list(s.shapes, shape_names(), "shapes", 2);  // two at least: a shape edit needs another shape
+  check_list(s.colours, colour_names(), "colours", 2);
+  check_list(s.backgrounds, texture_names(), "backgrounds", 1);
+  check_list(s.main_sizes, size_names(), "main_sizes", 1);
+  check_list(s.other_sizes, size_names(), "other_sizes", s.max_objects > 1 ? 1 : 0);
+  if (s.image_size < 8 || s.image_size > 1024) throw InputError(where, "image_size must be in [8, 1024]");
+  if (s.supersample < 1 || s.supersample > 16) throw InputError(where, "supersample must be in [1, 16]");
+  if (s.min_objects < 1 || s.max_objects < s.min_objects || s.max_objects > 8)
+    throw InputError(where, "objects: need 1 <= min_objects <= max_objects <= 8");
+  if (!(s.max_rotation >= 0 && s.max_rotation <= std::numbers::pi)) throw InputError(where, "max_rotation must be in [0, pi]");
+  if (s.max_objects > 1) {
+    const auto smallest_main = *std::min_element(s.main_sizes.begin(), s.main_sizes.end());
+    if (std::none_of(s.other_sizes.begin(), s.other_sizes.end(), [&](std::int64_t z) { return z < smallest_main; }))
+      throw InputError(where, "other_sizes: secondary objects need a size below every main size");
+  }
+}
+
+std::vector<std::int64_t> classes(const WorldSpec& spec) {
+  std::vector<std::int64_t> out;
+  for (const auto shape : spec.shapes)
+    for (const auto colour : spec.colours) out.push_back(class_of(shape, colour));
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 at::Tensor footprint(const Object& o, const WorldSpec& spec) {
@@ -197,7 +248,9 @@ Item generate(const std::string& split, std::int64_t index, std::uint64_t seed, 
   if (split != "train" && split != "val" && split != "test")
     throw InputError("split", "'" + split + "' is not one of train, val, test");
   if (index < 0) throw InputError("index", "must be non-negative");
+  validate(spec);
   Item item;
+  item.world = spec.preset;
   item.split = split;
   item.index = index;
   // The split name is part of the key: splits draw from disjoint seed streams.
@@ -205,20 +258,21 @@ Item generate(const std::string& split, std::int64_t index, std::uint64_t seed, 
   Random r(item.seed);
   const std::int64_t n = spec.image_size;
 
-  item.scene.background = random_background(r);
-  const std::int64_t count = 1 + r.below(spec.max_objects);
-  for (std::int64_t k = 0; k < count; ++k) {
-    if (k == 0) {
-      item.scene.objects.push_back(random_object(r, n, 1, 2));
-      continue;
-    }
-    // Secondary objects: smaller than the main one, of another class, mild overlap at most.
-    const Object& main_object = item.scene.objects[0];
-    Object o = random_object(r, n, 0, main_object.size - 1);
+  item.scene.background = random_background(r, spec);
+  const std::int64_t count = spec.min_objects + r.below(spec.max_objects - spec.min_objects + 1);
+  item.scene.objects.push_back(random_object(r, spec, spec.main_sizes));
+  // Secondary objects: smaller than the main one, of another class, mild overlap at most.
+  const Object main_object = item.scene.objects[0];
+  std::vector<std::int64_t> smaller;
+  for (const auto z : spec.other_sizes)
+    if (z < main_object.size) smaller.push_back(z);
+  const double min_distance = 8.0 * static_cast<double>(n) / 32.0;
+  for (std::int64_t k = 1; k < count; ++k) {
+    Object o = random_object(r, spec, smaller);
     for (int attempt = 0; attempt < 8 && (class_of(o.shape, o.colour) == class_of(main_object.shape, main_object.colour) ||
-                                          std::hypot(o.cx - main_object.cx, o.cy - main_object.cy) < 8.0);
+                                          std::hypot(o.cx - main_object.cx, o.cy - main_object.cy) < min_distance);
          ++attempt)
-      o = random_object(r, n, 0, main_object.size - 1);
+      o = random_object(r, spec, smaller);
     item.scene.objects.push_back(o);
   }
   item.image = render(item.scene, spec);
@@ -241,9 +295,8 @@ Item generate(const std::string& split, std::int64_t index, std::uint64_t seed, 
   e.kind = kind == 0 ? "colour" : kind == 1 ? "shape" : "both";
   e.from = main;
   e.to = main;
-  const auto n_colours = static_cast<std::int64_t>(colour_names().size()), n_shapes = static_cast<std::int64_t>(shape_names().size());
-  if (kind != 1) e.to.colour = (main.colour + 1 + r.below(n_colours - 1)) % n_colours;
-  if (kind != 0) e.to.shape = (main.shape + 1 + r.below(n_shapes - 1)) % n_shapes;
+  if (kind != 1) e.to.colour = other_than(r, spec.colours, main.colour);
+  if (kind != 0) e.to.shape = other_than(r, spec.shapes, main.shape);
   if (e.to.shape != main.shape) e.to.angle = e.to.shape == 1 || e.to.shape == 5 ? 0.0 : main.angle;
   Scene edited = item.scene;
   edited.objects[0] = e.to;

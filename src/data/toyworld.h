@@ -1,8 +1,9 @@
-// The toy world: procedurally generated 32x32 scenes of 1-3 coloured shapes on a textured
-// background, with exact ground truth the real datasets lack (instance masks, class labels,
-// captions, and edit queries with their true edit region and rendered target image).
-// Deterministic from (split, index, seed); the splits draw from disjoint seed streams.
-// Specification: datasets/toyworld/README.md.
+// The toy world: procedurally generated scenes of coloured shapes on a background, with exact
+// ground truth the real datasets lack (instance masks, class labels, captions, and edit queries
+// with their true edit region and rendered target image). What a world draws from (shapes,
+// colours, backgrounds, sizes, object count, rotation) is a WorldSpec; named presets and their
+// JSON form are in data/toyworld_presets.h. Deterministic from (split, index, seed, spec); the
+// splits draw from disjoint seed streams. Specification: datasets/toyworld/README.md.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -18,7 +19,9 @@ const std::vector<std::string>& colour_names();   // red, orange, yellow, green,
 const std::vector<std::string>& size_names();     // small, medium, large
 const std::vector<std::string>& texture_names();  // plain, striped, checkered, gradient, noisy
 
-std::int64_t num_classes();  // shapes x colours: the ImageNet analogue
+// The vocabulary is the same in every world: class ids, names and the classifier's outputs do not
+// depend on the preset, which only restricts what is drawn (WorldSpec::shapes, ::colours).
+std::int64_t num_classes();  // shapes x colours of the whole vocabulary: the ImageNet analogue
 std::int64_t class_of(std::int64_t shape, std::int64_t colour);
 std::int64_t shape_of(std::int64_t class_id);   // inverses of class_of
 std::int64_t colour_of(std::int64_t class_id);
@@ -57,6 +60,7 @@ struct Edit {
 };
 
 struct Item {
+  std::string world;          // the preset (WorldSpec::preset) the item was drawn from
   std::string split;
   std::int64_t index = 0;
   std::uint64_t seed = 0;
@@ -68,11 +72,27 @@ struct Item {
   Edit edit;
 };
 
+// What a world draws from. Lists hold indices into the vocabulary (shape_names(), ...). The
+// default is the `full` preset: the world every model before the presets was trained on.
 struct WorldSpec {
+  std::string preset = "full";   // the preset's name, or "custom" when a JSON config changed it
   std::int64_t image_size = 32;
   std::int64_t supersample = 4;  // anti-aliasing: samples per pixel side
-  std::int64_t max_objects = 3;
+  std::vector<std::int64_t> shapes = {0, 1, 2, 3, 4, 5, 6, 7};
+  std::vector<std::int64_t> colours = {0, 1, 2, 3, 4, 5, 6, 7};
+  std::vector<std::int64_t> backgrounds = {0, 1, 2, 3, 4};  // texture_names() indices
+  std::vector<std::int64_t> main_sizes = {1, 2};     // the main object's size_names() indices
+  std::vector<std::int64_t> other_sizes = {0, 1, 2};  // secondary objects: those strictly smaller than the main one
+  std::int64_t min_objects = 1, max_objects = 3;
+  double max_rotation = 0.35;  // radians, uniform in [-max, max]; circles and rings are never rotated
 };
+
+// InputError naming `where` when the spec cannot generate items (an empty or out-of-vocabulary
+// list, fewer than two shapes or colours to edit between, secondary objects without a size below
+// the main object's, a bad object count or image size).
+void validate(const WorldSpec& spec, const std::string& where = "world");
+// The class ids a world draws its main objects from: its shapes x colours, ascending.
+std::vector<std::int64_t> classes(const WorldSpec& spec);
 
 // The item `index` of `split` ("train", "val", "test") under world seed `seed`.
 Item generate(const std::string& split, std::int64_t index, std::uint64_t seed = 0, const WorldSpec& spec = {});

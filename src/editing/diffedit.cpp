@@ -26,7 +26,12 @@ diffusion::TruncatedTimesteps schedule_for(const diffusion::SchedulerConfig& sch
 
 DiffEditOptions DiffEditOptions::preset(DiffEditMode mode) {
   DiffEditOptions o;
+  // The paper: "remove extreme values" and "rescaled to the range [0, 1]" (§3.2): outliers clipped
+  // at the 0.99 quantile, then min-max, so thresholds 0.25 / 0.5 / 0.75 are fractions of the
+  // map's range. diffusers divides by a clamp at 3x the mean instead: fractions of that clamp.
+  o.normalization = MaskNormalization::quantile_minmax;
   if (mode == DiffEditMode::diffusers_compat) {
+    o.normalization = MaskNormalization::clamp_mean_ratio;
     o.mask_guidance = 7.5;
     o.mask_guidance_order = GuidanceOrder::swapped;
     o.encode_with_reference = true;
@@ -46,7 +51,7 @@ DiffEditOptions diffedit_options(const config::Json& p) {
   if (p.contains("mask_strength")) o.mask_strength = p["mask_strength"];
   if (p.contains("clamp_ratio")) o.clamp_ratio = p["clamp_ratio"];
   if (p.contains("quantile")) o.quantile = p["quantile"];
-  if (p.contains("normalization"))
+  if (p.value("normalization", Json()).is_string())
     o.normalization = p["normalization"] == "clamp_mean_ratio" ? MaskNormalization::clamp_mean_ratio : MaskNormalization::quantile_minmax;
   if (p.value("mask_guidance", Json()).is_number()) o.mask_guidance = p["mask_guidance"];
   else if (o.mask_guidance > 1.0) o.mask_guidance = o.guidance;  // diffusers guides the contrast with the same scale

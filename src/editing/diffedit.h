@@ -44,7 +44,7 @@ struct DiffEditOptions {
   double mask_strength = 0.5;         // noise strength for the mask
   double mask_guidance = 1.0;         // > 1: guided predictions in the contrast (diffusers: 7.5)
   GuidanceOrder mask_guidance_order = GuidanceOrder::standard;
-  MaskNormalization normalization = MaskNormalization::clamp_mean_ratio;
+  MaskNormalization normalization = MaskNormalization::quantile_minmax;  // the mode's (see preset)
   double clamp_ratio = 3.0;
   double quantile = 0.99;
   double threshold = 0.5;             // mask = map > threshold

@@ -12,6 +12,7 @@
 #include "diffusion/schedulers.h"
 #include "core/image_io.h"
 #include "data/toyworld.h"
+#include "data/toyworld_presets.h"
 #include "editing/diffedit.h"
 #include "editing/flexit.h"
 #include "editing/method.h"
@@ -46,7 +47,8 @@ Schema diffedit_schema() {
       // Unset (null): the mode's value. Set: overrides it (for ablations).
       {"mask_guidance", Schema::number().nullable().def(nullptr)},
       {"mask_guidance_order", Schema::string().choices({"standard", "swapped"}).nullable().def(nullptr)},
-      {"normalization", Schema::string().choices({"clamp_mean_ratio", "quantile_minmax"}).def("clamp_mean_ratio")},
+      {"normalization", Schema::string().choices({"clamp_mean_ratio", "quantile_minmax"}).nullable().def(nullptr)
+                            .doc("mask map to [0, 1]; unset: the mode's (paper: quantile_minmax, diffusers_compat: clamp_mean_ratio)")},
       {"clamp_ratio", Schema::number().range(0, std::nullopt).def(3.0)},
       {"quantile", Schema::number().range(0, 1).def(0.99)},
       {"encode_with_reference", Schema::boolean().nullable().def(nullptr)},
@@ -291,9 +293,10 @@ class RetrieveMethod : public MethodBase {
     Json details;
     if (p["source"] == "toy-world") {
       const std::uint64_t world_seed = p["world_seed"];
+      const auto world = data::toyworld::world_from_json(p["world"], "retrieve: world");
       const std::int64_t start = static_cast<std::int64_t>(request.seed % 1000000);
       for (std::int64_t i = start; i < start + 100000 && !image.defined(); ++i) {
-        const data::toyworld::Item item = data::toyworld::generate(p["split"].get<std::string>(), i, world_seed);
+        const data::toyworld::Item item = data::toyworld::generate(p["split"].get<std::string>(), i, world_seed, world);
         if (item.label == request.target_label) {
           image = item.image;
           details = {{"retrieved", p["split"].get<std::string>() + "/" + std::to_string(i)}};
@@ -364,6 +367,7 @@ const std::vector<Entry>& registry() {
          return Schema::object({{"source", Schema::string().choices({"folder", "toy-world"}).def("folder")},
                                 {"root", Schema::string().nullable().def(nullptr).doc("folder: <root>/<class>/<images>, classes sorted")},
                                 {"split", Schema::string().choices({"train", "val", "test"}).def("train").doc("toy-world split")},
+                                {"world", data::toyworld::world_schema(data::toyworld::kDefaultPreset)},
                                 {"world_seed", Schema::integer().range(0, std::nullopt).def(0)}});
        },
        [](Json p) -> std::unique_ptr<EditMethod> {

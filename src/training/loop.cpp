@@ -7,6 +7,7 @@
 
 #include "core/errors.h"
 #include "core/log.h"
+#include "data/toyworld_presets.h"
 
 namespace diffedit::training {
 
@@ -41,6 +42,7 @@ config::Schema training_schema(const std::string& model, const CommonDefaults& d
       {"warmup", Schema::integer().range(0, std::nullopt).def(d.warmup).doc("linear warm-up steps, then cosine decay to 0")},
       {"weight_decay", Schema::number().range(0, 1).def(d.weight_decay)},
       {"seed", Schema::integer().range(0, std::nullopt).def(0)},
+      {"world", data::toyworld::world_schema(data::toyworld::kDefaultPreset)},
       {"world_seed", Schema::integer().range(0, std::nullopt).def(0)},
       {"checkpoint_every", Schema::integer().range(1, std::nullopt).def(250).doc("steps between checkpoints")},
   };

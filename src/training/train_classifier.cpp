@@ -13,6 +13,7 @@
 #include "core/progress.h"
 #include "core/safetensors.h"
 #include "data/toyworld.h"
+#include "data/toyworld_presets.h"
 #include "models/checkpoint.h"
 #include "models/toy_classifier.h"
 #include "training/checkpoint.h"
@@ -45,6 +46,7 @@ TrainSummary train_classifier(const Json& c, const std::filesystem::path& out, b
   move_to_device(*model, optimizer, device);
   const std::int64_t steps = c["steps"], batch = c["batch_size"];
   const std::uint64_t world_seed = c["world_seed"];
+  const auto world = data::toyworld::world_from_json(c["world"], "config: world");
   const std::size_t history_start = progress.history.size();
   diffedit::Progress bar("train toy-classifier", steps - progress.step);
   model->train();
@@ -53,7 +55,7 @@ TrainSummary train_classifier(const Json& c, const std::filesystem::path& out, b
     // sees exactly the data an uninterrupted one would.
     std::vector<at::Tensor> images;
     std::vector<std::int64_t> labels;
-    for (const auto& item : data::toyworld::generate_batch("train", step * batch, batch, world_seed)) {
+    for (const auto& item : data::toyworld::generate_batch("train", step * batch, batch, world_seed, world)) {
       images.push_back(item.image);
       labels.push_back(item.label);
     }

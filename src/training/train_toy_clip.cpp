@@ -12,6 +12,7 @@
 #include "core/rng.h"
 #include "core/safetensors.h"
 #include "data/toyworld.h"
+#include "data/toyworld_presets.h"
 #include "models/checkpoint.h"
 #include "models/clip_text.h"
 #include "models/clip_vision.h"
@@ -63,7 +64,8 @@ TrainSummary train_toy_clip(const Json& c, const std::filesystem::path& out, boo
   auto text_config = models::CLIPTextConfig::from_json(c["text_config"], "config: text_config");
   auto vision_config = models::CLIPVisionConfig::from_json(c["vision_config"], "config: vision_config");
   text_config.projection_dim = vision_config.projection_dim = c["projection_dim"].get<std::int64_t>();
-  if (vision_config.image_size != data::toyworld::WorldSpec{}.image_size)
+  const auto world = data::toyworld::world_from_json(c["world"], "config: world");
+  if (vision_config.image_size != world.image_size)
     throw ConfigError("config: vision_config", "image_size must be the toy world's image size");
   const std::filesystem::path tokenizer_dir = config_path(c, "tokenizer", base);
   const auto tokenizer = text::CLIPTokenizer::load(tokenizer_dir);
@@ -92,7 +94,7 @@ TrainSummary train_toy_clip(const Json& c, const std::filesystem::path& out, boo
     const at::Tensor u = at::rand({batch}, gen, at::kDouble);
     std::vector<at::Tensor> images;
     std::vector<std::string> texts;
-    const auto items = data::toyworld::generate_batch("train", step * batch, batch, world_seed);
+    const auto items = data::toyworld::generate_batch("train", step * batch, batch, world_seed, world);
     // Drawn only when used, so runs without edit negatives keep their random streams.
     const at::Tensor v = edit_negatives > 0 ? at::rand({batch}, gen, at::kDouble) : at::ones({batch}, at::kDouble);
     std::vector<std::string> negatives;

@@ -13,6 +13,7 @@
 #include "core/rng.h"
 #include "core/safetensors.h"
 #include "data/toyworld.h"
+#include "data/toyworld_presets.h"
 #include "diffusion/scheduler_config.h"
 #include "models/checkpoint.h"
 #include "models/clip_text.h"
@@ -174,6 +175,7 @@ TrainSummary train_toy_sd(const Json& c, const std::filesystem::path& out, bool 
   const at::Tensor alpha_bar = schedule.alphas_cumprod.to(at::kFloat);
   const std::int64_t steps = c["steps"], batch = c["batch_size"];
   const std::uint64_t world_seed = c["world_seed"], seed = c["seed"];
+  const auto world = data::toyworld::world_from_json(c["world"], "config: world");
   const double dropout = c["cond_dropout"], class_prompt = c["class_prompt"], snr_gamma = c["snr_gamma"];
   const double object_weight = c["object_weight"];
   const bool v_prediction = scheduler.prediction_type == diffusion::PredictionType::v_prediction;
@@ -187,7 +189,7 @@ TrainSummary train_toy_sd(const Json& c, const std::filesystem::path& out, bool 
     const at::Tensor u = at::rand({batch}, gen, at::kDouble);
     std::vector<at::Tensor> images, masks;
     std::vector<std::string> prompts;
-    const auto items = data::toyworld::generate_batch("train", step * batch, batch, world_seed);
+    const auto items = data::toyworld::generate_batch("train", step * batch, batch, world_seed, world);
     for (std::int64_t b = 0; b < batch; ++b) {
       const auto& item = items[static_cast<std::size_t>(b)];
       images.push_back(item.image);

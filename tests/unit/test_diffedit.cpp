@@ -44,6 +44,41 @@ TEST(DiffEdit, MaskIsExactlyTheRegionWherePredictionsDiffer) {
   EXPECT_EQ(m.binarize(1.0).sum().item<float>(), 0.0f) << "threshold 1 gives an empty mask";
 }
 
+TEST(DiffEdit, PaperModeRescalesTheMapMinMaxDiffusersDividesByThreeTimesTheMean) {
+  // Predictions differ by 0.5 everywhere and by 1.5 inside the region: the paper's rule (outliers
+  // clipped at the 0.99 quantile, then min-max to [0, 1]) maps them to exactly 0 and 1; diffusers'
+  // rule (clamp at 3x the mean, divide by the clamp) leaves the outside at 0.5 / clamp.
+  at::Tensor region = at::zeros({8, 8});
+  region.slice(0, 1, 5).slice(1, 2, 6).fill_(1);
+  pl::Denoiser denoiser([region](const at::Tensor& x, std::int64_t, const at::Tensor& ctx) {
+    const at::Tensor is_query = (ctx.select(1, 0).select(1, 0) == 2).to(at::kFloat).view({-1, 1, 1, 1});
+    return x * 0.1 + is_query * (0.5 + region.view({1, 1, 8, 8}));
+  });
+  const diffedit::config::Json base = {{"strength", 0.5}, {"steps", 10}, {"guidance", 1.0}};
+  auto options = [&](const char* mode, diffedit::config::Json extra = diffedit::config::Json::object()) {
+    diffedit::config::Json p = base;
+    p["mode"] = mode;
+    p.update(extra);
+    return ed::diffedit_options(p);
+  };
+  auto map = [&](const ed::DiffEditOptions& o) {
+    ed::SeededNoise noise(0);
+    return ed::estimate_mask(denoiser, sd_schedule(), at::randn({1, 4, 8, 8}), texts(), o, noise).map[0];
+  };
+  const auto paper = options("paper");
+  EXPECT_EQ(paper.normalization, ed::MaskNormalization::quantile_minmax);
+  const at::Tensor m = map(paper);
+  EXPECT_NEAR((m - region).abs().max().item<double>(), 0.0, 1e-6) << "outside 0, inside 1";
+  const auto compat = options("diffusers_compat", {{"mask_guidance", 1.0}});
+  EXPECT_EQ(compat.normalization, ed::MaskNormalization::clamp_mean_ratio);
+  const double mean = 0.5 + region.mean().item<double>(), clamp = 3 * mean;
+  EXPECT_NEAR(map(compat)[0][0].item<double>(), 0.5 / clamp, 1e-6);
+  EXPECT_NEAR(map(compat)[2][3].item<double>(), 1.5 / clamp, 1e-6);
+  // An explicit normalisation overrides the mode's.
+  EXPECT_EQ(options("paper", {{"normalization", "clamp_mean_ratio"}}).normalization, ed::MaskNormalization::clamp_mean_ratio);
+  EXPECT_EQ(options("diffusers_compat", {{"normalization", "quantile_minmax"}}).normalization, ed::MaskNormalization::quantile_minmax);
+}
+
 TEST(DiffEdit, EmptyMaskReturnsTheEncodedInputAndStrengthZeroTheInput) {
   auto denoiser = region_denoiser(at::ones({8, 8}));
   auto o = ed::DiffEditOptions::preset(ed::DiffEditMode::paper);

@@ -1,0 +1,206 @@
+#include "eval/claims.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+
+namespace diffedit::eval {
+
+using config::Json;
+
+namespace {
+
+std::string format(double v, int digits = 3) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.*g", digits, v);
+  return b;
+}
+
+// The grid key a method's curve sweeps.
+std::string swept_key(const Json& grid_values) {
+  for (const char* k : {"strength", "factor", "iterations"})
+    if (grid_values.contains(k)) return k;
+  return "";
+}
+
+std::string describe(const CurvePoint& p) {
+  std::string s = p.setting + " (" + format(p.edit);
+  if (p.edit_se >= 0) s += " ± " + format(p.edit_se, 2);
+  return s + ", " + format(p.fidelity) + ")";
+}
+
+std::string describe(const Curve& c) {
+  std::string s = c.name + ": ";
+  for (std::size_t i = 0; i < c.points.size(); ++i) s += (i ? "; " : "") + describe(c.points[i]);
+  return s;
+}
+
+bool better_or_equal(double x, double y, bool higher_is_better) { return higher_is_better ? x >= y : x <= y; }
+
+// The curves of one method; when several, the one at `preferred` grid values (each key either
+// fixed at that value or not varied), else none.
+const Curve* curve_of(const std::vector<Curve>& curves, const std::string& method, const Json& preferred = Json::object()) {
+  std::vector<const Curve*> found;
+  for (const auto& c : curves)
+    if (c.method == method) found.push_back(&c);
+  if (found.size() == 1) return found.front();
+  for (const Curve* c : found) {
+    bool match = !c->fixed.empty();
+    for (const auto& [k, v] : c->fixed.items()) match = match && preferred.contains(k) && preferred[k] == v;
+    if (match) return c;
+  }
+  return nullptr;
+}
+
+Claim dominance_claim(const std::string& figure, const Curve& a, const Curve& b, const TradeoffAxes& axes) {
+  Claim c;
+  c.figure = figure;
+  c.statement = a.name + " dominates " + b.name;
+  c.holds = curve_dominates(a, b, axes);
+  std::string unmatched;
+  for (const auto& p : b.points) {
+    const bool matched = std::any_of(a.points.begin(), a.points.end(), [&](const CurvePoint& q) {
+      return better_or_equal(q.edit, p.edit, axes.edit_higher_is_better) &&
+             better_or_equal(q.fidelity, p.fidelity, axes.fidelity_higher_is_better);
+    });
+    if (!matched) unmatched += (unmatched.empty() ? "" : ", ") + p.setting;
+  }
+  c.evidence = describe(a) + " | " + describe(b) +
+               (unmatched.empty() ? "" : " | " + b.name + " points no " + a.name + " point matches: " + unmatched);
+  return c;
+}
+
+}  // namespace
+
+TradeoffAxes tradeoff_axes(const Json& summary) {
+  std::map<std::string, bool> present;
+  if (summary.contains("metrics"))
+    for (const auto& [label, settings] : summary["metrics"].items())
+      for (const auto& [setting, values] : settings.items())
+        for (const auto& [k, v] : values.items())
+          if (v.is_number()) present[k] = true;
+  TradeoffAxes a;
+  for (const auto& [name, higher] : std::vector<std::pair<std::string, bool>>{{"edit_success", true}, {"csfid", false}, {"clip_score", true}})
+    if (present.count(name)) {
+      a.edit = name;
+      a.edit_higher_is_better = higher;
+      break;
+    }
+  for (const auto& [name, higher] : std::vector<std::pair<std::string, bool>>{{"unedited_psnr_db", true}, {"lpips", false}})
+    if (present.count(name)) {
+      a.fidelity = name;
+      a.fidelity_higher_is_better = higher;
+      break;
+    }
+  return a;
+}
+
+std::vector<Curve> tradeoff_curves(const Experiment& e, const Json& summary, const TradeoffAxes& axes) {
+  std::vector<Curve> curves;
+  if (axes.edit.empty() || axes.fidelity.empty() || !summary.contains("metrics")) return curves;
+  const Json& metrics = summary["metrics"];
+  for (const auto& s : e.settings) {
+    if (!metrics.contains(s.label) || !metrics[s.label].contains(s.name)) continue;
+    const Json& v = metrics[s.label][s.name];
+    if (!v.contains(axes.edit) || !v.contains(axes.fidelity)) continue;
+    const std::string key = swept_key(s.grid_values);
+    Json fixed = s.grid_values;
+    if (!key.empty()) fixed.erase(key);
+    auto it = std::find_if(curves.begin(), curves.end(), [&](const Curve& c) { return c.label == s.label && c.method == s.method && c.fixed == fixed; });
+    if (it == curves.end()) {
+      Curve c;
+      c.method = s.method;
+      c.label = s.label;
+      c.fixed = fixed;
+      c.name = s.label;
+      if (!fixed.empty()) {
+        std::string f;
+        for (const auto& [k, x] : fixed.items()) f += (f.empty() ? "" : ", ") + k + "=" + (x.is_string() ? x.get<std::string>() : x.dump());
+        c.name += " (" + f + ")";
+      }
+      curves.push_back(c);
+      it = curves.end() - 1;
+    }
+    CurvePoint p;
+    p.setting = s.name;
+    p.sweep = key.empty() ? 0.0 : s.grid_values[key].get<double>();
+    p.edit = v[axes.edit];
+    p.fidelity = v[axes.fidelity];
+    p.n = v.value("n", std::int64_t{0});
+    if (axes.edit == "edit_success" && p.n > 0) p.edit_se = std::sqrt(std::max(0.0, p.edit * (1 - p.edit)) / static_cast<double>(p.n));
+    it->points.push_back(p);
+  }
+  for (auto& c : curves)
+    std::stable_sort(c.points.begin(), c.points.end(), [](const CurvePoint& x, const CurvePoint& y) { return x.sweep < y.sweep; });
+  return curves;
+}
+
+bool curve_dominates(const Curve& a, const Curve& b, const TradeoffAxes& axes) {
+  if (a.points.empty() || b.points.empty()) return false;
+  return std::all_of(b.points.begin(), b.points.end(), [&](const CurvePoint& p) {
+    return std::any_of(a.points.begin(), a.points.end(), [&](const CurvePoint& q) {
+      return better_or_equal(q.edit, p.edit, axes.edit_higher_is_better) &&
+             better_or_equal(q.fidelity, p.fidelity, axes.fidelity_higher_is_better);
+    });
+  });
+}
+
+std::vector<Claim> check_claims(const Experiment& e, const Json& summary) {
+  const TradeoffAxes axes = tradeoff_axes(summary);
+  const std::vector<Curve> curves = tradeoff_curves(e, summary, axes);
+  std::vector<Claim> claims;
+  const Json paper = {{"threshold", 0.5}, {"reference_text", "dataset"}};
+  const Curve* diffedit = curve_of(curves, "diffedit", paper);
+  const Curve* sdedit = curve_of(curves, "sdedit");
+  const Curve* ilvr = curve_of(curves, "ilvr");
+  const Curve* encode_decode = curve_of(curves, "encode_decode");
+  const Curve* no_encoding = curve_of(curves, "mask_no_encoding");
+  if (diffedit && sdedit) claims.push_back(dominance_claim("Figure 4", *diffedit, *sdedit, axes));
+  if (diffedit && ilvr) claims.push_back(dominance_claim("Figure 4", *diffedit, *ilvr, axes));
+  if (encode_decode && sdedit) claims.push_back(dominance_claim("Figure 6 left", *encode_decode, *sdedit, axes));
+  if (no_encoding && sdedit) claims.push_back(dominance_claim("Figure 6 left", *no_encoding, *sdedit, axes));
+  if (diffedit && encode_decode) claims.push_back(dominance_claim("Figure 6 left", *diffedit, *encode_decode, axes));
+  if (diffedit && no_encoding) claims.push_back(dominance_claim("Figure 6 left", *diffedit, *no_encoding, axes));
+  // Thresholds: DiffEdit's curves that differ only in the threshold.
+  std::map<double, const Curve*> by_threshold;
+  for (const auto& c : curves)
+    if (c.method == "diffedit" && c.fixed.contains("threshold")) {
+      Json rest = c.fixed;
+      rest.erase("threshold");
+      bool paper_rest = true;
+      for (const auto& [k, v] : rest.items()) paper_rest = paper_rest && paper.contains(k) && paper[k] == v;
+      if (paper_rest) by_threshold[c.fixed["threshold"].get<double>()] = &c;
+    }
+  if (by_threshold.count(0.5))
+    for (const double other : {0.25, 0.75})
+      if (by_threshold.count(other)) claims.push_back(dominance_claim("Figure 6 right", *by_threshold[0.5], *by_threshold[other], axes));
+  // Reference text on generated images.
+  if (e.dataset.name == "toy-generated" || e.dataset.name == "imagen-pairs") {
+    const Curve* with = curve_of(curves, "diffedit", {{"threshold", 0.5}, {"reference_text", "dataset"}});
+    const Curve* without = curve_of(curves, "diffedit", {{"threshold", 0.5}, {"reference_text", "none"}});
+    if (with && without && with != without) claims.push_back(dominance_claim("Figure 7", *with, *without, axes));
+  }
+  return claims;
+}
+
+std::string claims_markdown(const std::vector<Claim>& claims, const TradeoffAxes& axes) {
+  std::string s = "## Claims\n\n";
+  if (claims.empty()) return s + "No finding of the paper applies to this run's methods and metrics.\n";
+  s += "Axes: " + axes.edit + (axes.edit_higher_is_better ? " (higher is better)" : " (lower is better)") + " vs " + axes.fidelity +
+       (axes.fidelity_higher_is_better ? " (higher is better)" : " (lower is better)") +
+       ". A curve dominates another when every point of the other is matched or beaten on both axes by one of its points. "
+       "Points: setting (" + axes.edit + (axes.edit == "edit_success" ? " ± standard error" : "") + ", " + axes.fidelity + ").\n\n";
+  for (const auto& c : claims)
+    s += "- **" + std::string(c.holds ? "holds" : "does not hold") + "** — " + c.figure + ": " + c.statement + ". " + c.evidence + "\n";
+  return s;
+}
+
+Json claims_json(const std::vector<Claim>& claims, const TradeoffAxes& axes) {
+  Json list = Json::array();
+  for (const auto& c : claims)
+    list.push_back({{"figure", c.figure}, {"statement", c.statement}, {"holds", c.holds}, {"evidence", c.evidence}});
+  return {{"axes", {{"edit", axes.edit}, {"fidelity", axes.fidelity}}}, {"claims", list}};
+}
+
+}  // namespace diffedit::eval
