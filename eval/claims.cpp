@@ -38,17 +38,14 @@ std::string describe(const Curve& c) {
 
 bool better_or_equal(double x, double y, bool higher_is_better) { return higher_is_better ? x >= y : x <= y; }
 
-// The curves of one method; when several, the one at `preferred` grid values (each key either
-// fixed at that value or not varied), else none.
+// The first curve of `method` (config order) whose parameters agree with `preferred` on every key
+// it has.
 const Curve* curve_of(const std::vector<Curve>& curves, const std::string& method, const Json& preferred = Json::object()) {
-  std::vector<const Curve*> found;
-  for (const auto& c : curves)
-    if (c.method == method) found.push_back(&c);
-  if (found.size() == 1) return found.front();
-  for (const Curve* c : found) {
-    bool match = !c->fixed.empty();
-    for (const auto& [k, v] : c->fixed.items()) match = match && preferred.contains(k) && preferred[k] == v;
-    if (match) return c;
+  for (const auto& c : curves) {
+    if (c.method != method) continue;
+    bool match = true;
+    for (const auto& [k, v] : preferred.items()) match = match && (!c.parameters.contains(k) || c.parameters[k] == v);
+    if (match) return &c;
   }
   return nullptr;
 }
@@ -113,6 +110,8 @@ std::vector<Curve> tradeoff_curves(const Experiment& e, const Json& summary, con
       c.method = s.method;
       c.label = s.label;
       c.fixed = fixed;
+      c.parameters = s.parameters;
+      if (!key.empty()) c.parameters.erase(key);
       c.name = s.label;
       if (!fixed.empty()) {
         std::string f;
@@ -150,7 +149,7 @@ std::vector<Claim> check_claims(const Experiment& e, const Json& summary) {
   const TradeoffAxes axes = tradeoff_axes(summary);
   const std::vector<Curve> curves = tradeoff_curves(e, summary, axes);
   std::vector<Claim> claims;
-  const Json paper = {{"threshold", 0.5}, {"reference_text", "dataset"}};
+  const Json paper = {{"threshold", 0.5}, {"reference_text", "dataset"}, {"mask_operator", "latent"}};
   const Curve* diffedit = curve_of(curves, "diffedit", paper);
   const Curve* sdedit = curve_of(curves, "sdedit");
   const Curve* ilvr = curve_of(curves, "ilvr");
@@ -165,22 +164,26 @@ std::vector<Claim> check_claims(const Experiment& e, const Json& summary) {
   // Thresholds: DiffEdit's curves that differ only in the threshold.
   std::map<double, const Curve*> by_threshold;
   for (const auto& c : curves)
-    if (c.method == "diffedit" && c.fixed.contains("threshold")) {
-      Json rest = c.fixed;
-      rest.erase("threshold");
-      bool paper_rest = true;
-      for (const auto& [k, v] : rest.items()) paper_rest = paper_rest && paper.contains(k) && paper[k] == v;
-      if (paper_rest) by_threshold[c.fixed["threshold"].get<double>()] = &c;
+    if (c.method == "diffedit" && c.parameters.contains("threshold")) {
+      Json others = paper;
+      others.erase("threshold");
+      const double t = c.parameters["threshold"];
+      if (curve_of({c}, "diffedit", others) && !by_threshold.count(t)) by_threshold[t] = &c;
     }
   if (by_threshold.count(0.5))
     for (const double other : {0.25, 0.75})
       if (by_threshold.count(other)) claims.push_back(dominance_claim("Figure 6 right", *by_threshold[0.5], *by_threshold[other], axes));
   // Reference text on generated images.
   if (e.dataset.name == "toy-generated" || e.dataset.name == "imagen-pairs") {
-    const Curve* with = curve_of(curves, "diffedit", {{"threshold", 0.5}, {"reference_text", "dataset"}});
-    const Curve* without = curve_of(curves, "diffedit", {{"threshold", 0.5}, {"reference_text", "none"}});
-    if (with && without && with != without) claims.push_back(dominance_claim("Figure 7", *with, *without, axes));
+    Json none = paper;
+    none["reference_text"] = "none";
+    const Curve* without = curve_of(curves, "diffedit", none);
+    if (diffedit && without && diffedit != without) claims.push_back(dominance_claim("Figure 7", *diffedit, *without, axes));
   }
+  Json glide = paper;
+  glide["mask_operator"] = "glide";
+  const Curve* glide_curve = curve_of(curves, "diffedit", glide);
+  if (diffedit && glide_curve && diffedit != glide_curve) claims.push_back(dominance_claim("§4.2", *diffedit, *glide_curve, axes));
   return claims;
 }
 

@@ -1,6 +1,7 @@
 #include "eval/experiment.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "core/errors.h"
@@ -180,6 +181,45 @@ Experiment make_experiment(const Json& c, const std::string& source) {
     if (e.metrics.wants(metric) && e.metrics.classifier.empty())
       throw ConfigError(source, std::string("metrics ") + metric + " needs metrics.classifier");
   return e;
+}
+
+Json plan_json(const Experiment& e) {
+  Json settings = Json::array();
+  for (const auto& s : e.settings) settings.push_back({{"label", s.label}, {"setting", s.name}, {"method", s.method}});
+  const auto& toy = data::toy_dataset_names();
+  const bool is_toy = std::find(toy.begin(), toy.end(), e.dataset.name) != toy.end();
+  const auto path = [](const std::filesystem::path& p) { return p.empty() ? Json(nullptr) : Json(p.string()); };
+  const Json reference = !e.metrics.reference_stats.empty()  ? Json{{"stats", e.metrics.reference_stats.string()}}
+                         : !e.metrics.reference.name.empty() ? Json{{"dataset", e.metrics.reference.name},
+                                                                    {"split", e.metrics.reference.split},
+                                                                    {"limit", e.metrics.reference.limit}}
+                                                             : Json(nullptr);
+  // What each metric reads besides the edited image.
+  const std::map<std::string, Json> needs = {
+      {"lpips", {{"network", e.metrics.lpips.name}, {"weights", path(e.metrics.lpips.weights)}, {"compares", "input"}}},
+      {"flexit_lpips", {{"network", e.metrics.lpips.name}, {"weights", path(e.metrics.lpips.weights)}, {"compares", "input"}}},
+      {"clip_score", {{"clip_model", path(e.metrics.clip_model)}, {"compares", "query"}}},
+      {"edit_success", {{"classifier", path(e.metrics.classifier)}, {"compares", "target class"}}},
+      {"flexit_accuracy", {{"classifier", path(e.metrics.classifier)}, {"compares", "target class"}}},
+      {"mask_iou", {{"ground_truth", "edit region"}}},
+      {"unedited_psnr", {{"ground_truth", "edit region"}, {"compares", "input"}}},
+      {"unedited_ssim", {{"ground_truth", "edit region"}, {"compares", "input"}}},
+      {"target_psnr", {{"ground_truth", "target image"}}},
+  };
+  Json metrics = Json::object();
+  for (const auto& m : e.metrics.per_image) metrics[m] = needs.count(m) ? needs.at(m) : Json::object();
+  for (const auto& m : e.metrics.set)
+    metrics[m] = {{"network", e.metrics.feature_net.name}, {"weights", path(e.metrics.feature_net.weights)}, {"reference", reference}};
+  const auto records = static_cast<std::int64_t>(e.dataset.limit) * static_cast<std::int64_t>(e.seeds.size()) *
+                       static_cast<std::int64_t>(e.settings.size());
+  return {{"name", e.name},
+          {"model", e.model.string()},
+          {"dataset", {{"name", e.dataset.name}, {"split", e.dataset.split}, {"limit", e.dataset.limit},
+                       {"world", is_toy ? data::toyworld::world_to_json(e.dataset.world) : Json(nullptr)}}},
+          {"seeds", e.seeds},
+          {"settings", settings},
+          {"records", records},
+          {"metrics", metrics}};
 }
 
 }  // namespace diffedit::eval

@@ -64,4 +64,9 @@ std::string item_key(const DatasetSpec& dataset, std::int64_t index);
 // unknown parameters, values out of range) and metrics that the dataset cannot support.
 Experiment make_experiment(const config::Json& resolved, const std::string& source);
 
+// The plan of an experiment without running it (`diffedit run --dry-run`): the dataset (and its
+// toy world), the settings, the record count (items x seeds x settings), and each metric with the
+// inputs it needs (network, reference set, ground truth).
+config::Json plan_json(const Experiment& e);
+
 }  // namespace diffedit::eval

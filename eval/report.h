@@ -1,8 +1,9 @@
 // `diffedit report DIR`: DIR/report/ with the tables (tables.md, tables.csv, tables.tex: one row per
 // method and setting, one column per metric, as the paper lays them out), trade-off plots (PNG and
-// PDF, drawn by scripts/plot_tradeoffs.py with Debian's python3-matplotlib) and index.html: the
-// tables, the plots and image grids (input | ground truth | mask | edits across r, per method) that
-// a browser shows directly from the files.
+// PDF, drawn by scripts/plot_tradeoffs.py with Debian's python3-matplotlib), the paper's findings
+// checked on the run (claims.md, claims.json and a "Claims" section; eval/claims.h) and
+// index.html: the tables, the claims, the plots and image grids (input | ground truth | mask |
+// edits across r, per method) that a browser shows directly from the files.
 #pragma once
 
 #include <filesystem>

@@ -57,6 +57,11 @@ struct Agreement {
   double shape_rate() const { return rate(shape, n); }
 };
 
+// Binomial standard error of a rate p over n trials.
+double standard_error(double p, std::int64_t n) {
+  return n > 0 ? std::sqrt(std::max(0.0, p * (1 - p)) / static_cast<double>(n)) : std::nan("");
+}
+
 double classifier_accuracy(models::ToyClassifier& classifier, const ToyEvalOptions& o) {
   std::int64_t correct = 0;
   for (std::int64_t start = 0; start < o.classifier_items; start += 100) {
@@ -128,6 +133,7 @@ struct EditStats {
   Agreement success;  // edited image's predicted class vs the target class
   std::int64_t n = 0, evaluations = 0;
   double success_rate() const { return success.whole_rate(); }
+  double success_se() const { return standard_error(success.whole_rate(), success.n); }
   double unedited_psnr() const { return psnr_of_mean(unedited_mse); }
 };
 
@@ -320,6 +326,7 @@ Json run_toy_eval(const ToyEvalOptions& o, const std::function<void(const std::s
     const EditStats d = run_edits(sd, classifier, "diffedit", method_parameters(o, o.strength, true), o.edits, o);
     r["diffedit_mask_iou_median"] = median(d.iou);
     r["diffedit_edit_success"] = d.success_rate();
+    r["diffedit_edit_success_se"] = d.success_se();
     r["diffedit_edit_success_colour"] = d.success.colour_rate();
     r["diffedit_edit_success_shape"] = d.success.shape_rate();
     r["diffedit_unedited_psnr_db"] = d.unedited_psnr();
@@ -341,7 +348,7 @@ Json run_toy_eval(const ToyEvalOptions& o, const std::function<void(const std::s
                                       method_parameters(o, strength, is_diffedit), o.sweep_edits, o);
         const TradeoffPoint p{strength, s.success_rate(), s.unedited_psnr()};
         (is_diffedit ? de : sde).push_back(p);
-        sweep.push_back({{"method", is_diffedit ? "diffedit" : "sdedit"}, {"strength", strength}, {"edit_success", p.success},
+        sweep.push_back({{"method", is_diffedit ? "diffedit" : "sdedit"}, {"strength", strength}, {"edit_success", p.success}, {"edit_success_se", s.success_se()},
                          {"unedited_psnr_db", p.psnr_db}, {"edits", s.n}});
         say(std::string(is_diffedit ? "diffedit" : "sdedit") + " r=" + Json(strength).dump() + ": success " +
             Json(p.success).dump() + ", unedited psnr " + Json(p.psnr_db).dump());

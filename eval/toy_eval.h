@@ -9,6 +9,8 @@
 //   diffedit_unedited_psnr_db  PSNR outside the true region, edited vs input (aggregate MSE)
 //   diffedit_dominates_sdedit  over a sweep of r, DiffEdit's (success, unedited PSNR) points
 //                              dominate SDEdit's (see dominates())
+// Edit-success rates (the main key and each sweep point's) carry their binomial standard error
+// sqrt(p (1 - p) / n) under the same key with "_se" appended.
 // and diagnostics beside them: t2i_{colour,shape}_agreement and diffedit_edit_success_{colour,shape}
 // (the predicted class's colour / shape matches the target's), target PSNR, per-image PSNR median,
 // denoiser evaluations per edit, the sweep's points, and `retention`: for test images noised to a
@@ -43,7 +45,7 @@ struct ToyEvalOptions {
   // standard error of about 0.04, more than the gaps the dominance test compares.
   std::int64_t sweep_edits = 200;
   std::vector<double> sweep_strengths = {0.3, 0.5, 0.7, 0.9};
-  double strength = 0.5, threshold = 0.5, guidance = 5.0;
+  double strength = 0.8, threshold = 0.5, guidance = 5.0;  // r = 0.8: the paper's ImageNet point
   std::int64_t steps = 50;
   std::int64_t clip_queries = 500;
   std::int64_t retention_items = 128;              // test images per retention level

@@ -19,10 +19,10 @@ names=("$@")
 
 world_of() {
   case "$1" in
-    basic) echo '"basic"' ;;
+    basic) echo 'basic' ;;
     single) echo '{"preset":"basic","max_objects":1}' ;;
     six) echo '{"preset":"basic","shapes":["circle","triangle","cross","star","ring","heart"]}' ;;
-    full) echo '"full"' ;;
+    full) echo 'full' ;;
     *) echo "unknown candidate $1" >&2; exit 2 ;;
   esac
 }
@@ -36,7 +36,7 @@ for name in "${names[@]}"; do
   fi
   ln -sfn "$ROOT/models/toy-classifier" "$dir/models/toy-classifier"
   if [ ! -f "$dir/toy-eval.json" ]; then
-    "$DIFFEDIT" toy-eval --models "$dir/models" --world "$world" --count 256 --prompts 256 --edits 64 \
+    "$DIFFEDIT" toy-eval --models "$dir/models" --world "$world" --count 256 --prompts 256 --edits 64 --strength 0.8 \
       --sweep-edits 1 --sweep-strengths 0.8 --retention-items 128 --retention-sigmas 0.5 0.7 1 --out "$dir/toy-eval.json"
   fi
 done

@@ -30,7 +30,7 @@ Command add_run(CLI::App& app) {
   struct Args {
     ConfigArguments config;
     std::string out, shard = "0/1";
-    bool force_new = false;
+    bool force_new = false, dry_run = false;
     CacheArgs cache;
   };
   auto a = std::make_shared<Args>();
@@ -39,11 +39,16 @@ Command add_run(CLI::App& app) {
   sub->add_option("--out", a->out, "Results directory (records/, images/, summary.json)")->required();
   sub->add_option("--shard", a->shard, "Run items with index % n == i (i/n)")->capture_default_str();
   sub->add_flag("--force-new", a->force_new, "Discard results of a different config in --out");
+  sub->add_flag("--dry-run", a->dry_run, "Print the plan (settings, records, metrics and what each needs) as JSON; run nothing");
   add_cache_options(*sub, a->cache);
   return {sub, [a, &app] {
             const auto config = resolve_config(a->config, &eval::experiment_schema());
             if (!config) return 0;
             const auto experiment = eval::make_experiment(*config, a->config.file);
+            if (a->dry_run) {
+              std::cout << eval::plan_json(experiment).dump(2) << '\n';
+              return 0;
+            }
             eval::RunOptions o;
             o.out = a->out;
             o.force_new = a->force_new;

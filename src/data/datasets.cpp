@@ -109,6 +109,7 @@ std::unique_ptr<EditDataset> imagenet_flexit(const DatasetOptions& o) {
     r.sample.id = f[0];
     r.sample.query = f[4];
     r.sample.reference = o.reference == "source" ? f[2] : "";
+    r.sample.source = f[2];
     r.image = o.root / f[1];
     rows.push_back(std::move(r));
   }
@@ -144,6 +145,7 @@ std::unique_ptr<EditDataset> coco_bison(const DatasetOptions& o) {
         r.sample.id = std::to_string(q.at("bison_query_id").get<std::int64_t>());
         r.sample.query = q.at("caption");
         r.sample.reference = o.reference == "none" ? "" : first_caption[id];
+        r.sample.source = first_caption[id];
         if (changed_word_share(r.sample.query, first_caption[id]) >= o.max_changed_words && o.max_changed_words < 1.0) break;
         r.image = o.root / files[id];
         rows.push_back(std::move(r));
@@ -183,6 +185,7 @@ std::unique_ptr<EditDataset> imagen_pairs(const DatasetOptions& o) {
     r.sample.id = f[0];
     r.sample.query = f[1].substr(0, pos) + f[3] + f[1].substr(pos + f[2].size());
     r.sample.reference = o.reference == "none" ? "" : f[1];
+    r.sample.source = f[1];
     r.image = o.root / (f[0] + ".png");
     rows.push_back(std::move(r));
   }

@@ -35,6 +35,7 @@ class ToyDataset : public EditDataset {
       s.reference = item.edit.reference_caption;
       s.query = item.edit.query_caption;
     }
+    s.source = s.reference;
     if (kind_ == Kind::generated) {
       // The model draws the scene from its caption; where the objects land is its own choice, so
       // no region or target image is known (as for the paper's Imagen images).

@@ -114,8 +114,9 @@ WorldSpec world_from_json(const Json& value, const std::string& where) {
 }
 
 WorldSpec world_from_text(const std::string& text, const std::string& where) {
-  const bool is_object = text.find('{') != std::string::npos;
-  return world_from_json(is_object ? config::parse_json(text, where) : Json(text), where);
+  // JSON (an object, or a quoted name) as it is; anything else is a preset name.
+  const bool is_json = !text.empty() && (text.front() == '{' || text.front() == '"');
+  return world_from_json(is_json ? config::parse_json(text, where) : Json(text), where);
 }
 
 Json world_to_json(const WorldSpec& s) {

@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include <cmath>
+
 #include "core/errors.h"
 #include "diffusion/schedulers.h"
 
@@ -60,6 +62,7 @@ DiffEditOptions diffedit_options(const config::Json& p) {
   if (p.value("encode_with_reference", Json()).is_boolean()) o.encode_with_reference = p["encode_with_reference"];
   if (p.value("sample_posterior", Json()).is_boolean()) o.sample_posterior = p["sample_posterior"];
   if (p.value("paste", Json()).is_string()) o.paste = p["paste"] == "step_output" ? PasteLevel::step_output : PasteLevel::step_input;
+  if (p.value("mask_operator", Json()).is_string()) o.mask_operator = p["mask_operator"] == "glide" ? MaskOperator::glide : MaskOperator::latent;
   return o;
 }
 
@@ -169,8 +172,15 @@ at::Tensor masked_decode(pipelines::Denoiser& denoiser, const diffusion::Schedul
   for (std::size_t i = 0; i < ts.size(); ++i) {
     const std::int64_t t = ts[i];
     const at::Tensor eps = denoiser.guided(latents, t, texts.query, or_empty(texts.decode_negative, texts), o.guidance);
-    latents = ddim.step(eps, t, latents).prev_sample;
-    if (mask.defined()) {
+    const auto step = ddim.step(eps, t, latents);
+    latents = step.prev_sample;
+    if (mask.defined() && o.mask_operator == MaskOperator::glide) {
+      // x_{t-1} = sqrt(a_prev) x0_hat + sqrt(1 - a_prev) eps: taking it from x0_hat' = M x0_hat +
+      // (1 - M) x0 moves it by sqrt(a_prev) (1 - M) (x0 - x0_hat).
+      const std::int64_t prev_t = t - scheduler.num_train_timesteps / o.steps;
+      const double a_prev = prev_t >= 0 ? ddim.schedule().alpha_bar(prev_t) : ddim.final_alpha_cumprod();
+      latents = latents + (inversion.x0 - step.pred_original_sample) * (1 - mask) * std::sqrt(a_prev);
+    } else if (mask.defined()) {
       // The step's output level is the next timestep of the schedule (the clean latent after the last).
       const at::Tensor& encoded = o.paste == PasteLevel::step_input ? inversion.at_level(t)
                                   : i + 1 < ts.size()              ? inversion.at_level(ts[i + 1])

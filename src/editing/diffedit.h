@@ -38,6 +38,12 @@ enum class PasteLevel {
   step_input,   // the encoded latent at level t, the step's input (diffusers)
 };
 
+// How the decoding keeps the input outside the mask (§4.2 compares the two at r = 0.8).
+enum class MaskOperator {
+  latent,  // DiffEdit: y~_t = M y_t + (1 - M) x_t, the encoded latent pasted after each step
+  glide,   // GLIDE-style: each step taken from x0_hat corrected to the input's latent outside M
+};
+
 struct DiffEditOptions {
   // Step 1: mask
   std::int64_t mask_samples = 10;     // n noise draws
@@ -56,6 +62,7 @@ struct DiffEditOptions {
   std::int64_t steps = 50;
   double guidance = 7.5;
   PasteLevel paste = PasteLevel::step_output;
+  MaskOperator mask_operator = MaskOperator::latent;
 
   static DiffEditOptions preset(DiffEditMode mode);
 };

@@ -89,12 +89,20 @@ Schema flexit_schema() {
                     .doc("the regulariser's network (FlexIT: VGG LPIPS); needed when lpips_weight > 0")},
       {"znorm_weight", Schema::number().range(0, std::nullopt).def(0.05).doc("weight of mean|z - z0| + mean (z - z0)^2")},
       {"n_augment", Schema::integer().range(0, 64).def(1)},
-      {"reference_text", Schema::string().choices({"dataset", "none"}).def("dataset").doc("the source text: the dataset's, or none")},
+      {"source_text", Schema::string().choices({"dataset", "reference", "none"}).def("dataset")
+                          .doc("S: the dataset's description of the input (source class name or caption), R, or none")},
   });
+}
+
+std::string flexit_source(const EditRequest& request, const FlexITOptions& o) {
+  if (o.source_text == "none") return "";
+  if (o.source_text == "reference" || request.source.empty()) return request.reference;
+  return request.source;
 }
 
 FlexITOptions flexit_options(const Json& p) {
   FlexITOptions o;
+  o.source_text = p["source_text"];
   for (const auto& m : p["clip_models"]) o.clip_models.push_back(m);
   o.im0_coef = p["im0_coef"];
   o.source_coef = p["source_coef"];
@@ -138,7 +146,7 @@ void run_flexit(pipelines::StableDiffusion& sd, const EditRequest& request, cons
       auto& m = clip_model(dir, device);
       const std::int64_t s = m.vision->config().image_size;
       const at::Tensor image = m.image_embeds(clip_view(x0, s));
-      const at::Tensor texts = m.text_embeds({request.reference, request.query});
+      const at::Tensor texts = m.text_embeds({flexit_source(request, o), request.query});
       nets.push_back({&m, flexit_target(image, texts.slice(0, 0, 1), texts.slice(0, 1, 2), o)});
     }
   }

@@ -34,6 +34,10 @@ struct FlexITOptions {
   std::string lpips_net = "lpips-vgg", lpips_weights;
   double znorm_weight = 0.05;
   std::int64_t n_augment = 1;  // augmented views per network and iteration; 0: the image itself
+  // The source text S: "dataset" (the dataset's own description of the input: the source class
+  // name on ImageNet, the caption on COCO and Imagen, as FlexIT's transform_dataset.py passes it,
+  // whatever DiffEdit's reference R is set to), "reference" (R) or "none" (empty).
+  std::string source_text = "dataset";
 };
 
 config::Schema flexit_schema();
@@ -42,6 +46,10 @@ FlexITOptions flexit_options(const config::Json& parameters);
 // The target point of one network from unnormalised embeddings [1, P].
 at::Tensor flexit_target(const at::Tensor& image_embed, const at::Tensor& source_embed, const at::Tensor& target_embed,
                          const FlexITOptions& o);
+
+// The source text S that `o.source_text` picks from the request ("dataset": request.source, or R
+// when the request has no source, as from `diffedit edit --reference`).
+std::string flexit_source(const EditRequest& request, const FlexITOptions& o);
 
 // One optimisation run to the largest of `save_points` (iteration counts, 0 allowed: the
 // encoded-decoded input); `on_save(i, result)` receives the image after save_points[i] iterations.

@@ -19,6 +19,8 @@ struct EditRequest {
   at::Tensor image{};          // [1, 3, H, W] in [0, 1]
   std::string query{};         // the text describing the edited image (Q)
   std::string reference{};     // the text describing the input (R); empty when none
+  std::string source{};        // the dataset's own description of the input (source class name or caption), whatever R is
+                               // set to: FlexIT's source text
   at::Tensor oracle_mask{};    // optional [1, 1, H, W] pixel mask (diffedit_oracle_mask)
   std::int64_t source_label = -1, target_label = -1;  // class ids when the dataset has them (retrieve)
   std::uint64_t seed = 0;

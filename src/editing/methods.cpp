@@ -54,6 +54,8 @@ Schema diffedit_schema() {
       {"encode_with_reference", Schema::boolean().nullable().def(nullptr)},
       {"sample_posterior", Schema::boolean().nullable().def(nullptr)},
       {"paste", Schema::string().choices({"step_output", "step_input"}).nullable().def(nullptr)},
+      {"mask_operator", Schema::string().choices({"latent", "glide"}).def("latent")
+                            .doc("latent: paste the encoded latents outside the mask (DiffEdit); glide: correct x0_hat outside it (§4.2)")},
   });
 }
 
@@ -226,7 +228,10 @@ class SDEditMethod : public MethodBase {
 // replace the sample's low frequencies by those of the reference noised to the step's level:
 // x <- x - up(down(x)) + up(down(q_sample(x_ref, t))), with ILVR's MATLAB-style resizer and factor N.
 // The paper ran ILVR with a pixel-space ImageNet model; here it runs on the pipeline's model, on
-// latents for latent models (the low-pass then acts on the latent grid).
+// latents for latent models. N is given in pixels of the input, as in ILVR; the low-pass acts on
+// the latent grid with factor N / vae_scale_factor, so N must be a multiple of the VAE's factor
+// (N equal to it replaces the whole latent: the output is the input; below it, no latent filter
+// exists).
 class ILVRMethod : public MethodBase {
  public:
   using MethodBase::MethodBase;
@@ -234,7 +239,11 @@ class ILVRMethod : public MethodBase {
  protected:
   EditResult run(pipelines::StableDiffusion& sd, const EditRequest& request, NoiseSource& noise) override {
     const Json& p = parameters();
-    const std::int64_t factor = p["factor"];
+    const std::int64_t pixels = p["factor"], scale = sd.vae_scale_factor();
+    if (pixels % scale != 0)
+      throw InputError("ilvr: factor", std::to_string(pixels) + " pixels is not a multiple of the VAE's scale factor " + std::to_string(scale) +
+                                           " (the low-pass acts on the latent grid)");
+    const std::int64_t factor = pixels / scale;
     const DiffEditTexts t = texts(sd, request);
     const at::Tensor ref = latents(sd, request, false, noise);
     diffusion::DDIMScheduler ddim(sd.scheduler);
@@ -256,10 +265,8 @@ class FlexITMethod : public MethodBase {
 
  protected:
   EditResult run(pipelines::StableDiffusion& sd, const EditRequest& request, NoiseSource& noise) override {
-    EditRequest r = request;
-    if (parameters()["reference_text"] == "none") r.reference.clear();
     EditResult out;
-    run_flexit(sd, r, flexit_options(parameters()), {parameters()["iterations"].get<std::int64_t>()}, noise,
+    run_flexit(sd, request, flexit_options(parameters()), {parameters()["iterations"].get<std::int64_t>()}, noise,
                [&](std::size_t, EditResult&& result) { out = std::move(result); });
     return out;
   }
@@ -351,7 +358,8 @@ const std::vector<Entry>& registry() {
        [](Json p) -> std::unique_ptr<EditMethod> { return std::make_unique<MaskNoEncodingMethod>("mask_no_encoding", std::move(p)); }},
       {"ilvr", "ILVR: denoise under the query, replacing low frequencies by the noised input's (factor N)",
        [] {
-         return common_fields({{"factor", Schema::integer().range(1, 64).def(4).doc("downsampling factor N, a power of 2")},
+         return common_fields({{"factor", Schema::integer().range(1, 512).def(16).doc("downsampling factor N in pixels of the input (ILVR's); "
+                                                                                    "a multiple of the VAE's scale factor")},
                                {"stop_ratio", Schema::number().range(0, 1).def(0.0).doc("no conditioning at or below this level")}});
        },
        [](Json p) -> std::unique_ptr<EditMethod> { return std::make_unique<ILVRMethod>("ilvr", std::move(p)); }},

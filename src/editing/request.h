@@ -16,6 +16,7 @@ inline EditRequest request_for(const data::EditSample& sample, std::uint64_t see
   r.image = sample.image.unsqueeze(0);
   r.query = sample.query;
   r.reference = sample.reference;
+  r.source = sample.source;
   if (sample.region.defined()) r.oracle_mask = sample.region.unsqueeze(0);
   r.source_label = sample.source_label;
   r.target_label = sample.target_label;

@@ -89,10 +89,8 @@ void edit_shared(pipelines::StableDiffusion& sd, const EditRequest& request, con
     const Json& p = methods[members.front()]->parameters();
     std::vector<std::int64_t> save_points;
     for (const std::size_t i : members) save_points.push_back(methods[i]->parameters()["iterations"]);
-    EditRequest r = request;
-    if (p["reference_text"] == "none") r.reference.clear();
     SeededNoise noise(request.seed);  // the same stream a standalone run draws: its augmentations
-    run_flexit(sd, r, flexit_options(p), save_points, noise, [&](std::size_t j, EditResult&& result) {
+    run_flexit(sd, request, flexit_options(p), save_points, noise, [&](std::size_t j, EditResult&& result) {
       if (members.size() > 1) result.shared.push_back({key, 0});
       on_result(members[j], std::move(result));
     });

@@ -12,6 +12,7 @@
 #include "core/image_io.h"
 #include "core/safetensors.h"
 #include "data/toyworld.h"
+#include "data/toyworld_presets.h"
 
 #include <cmath>
 #include "test_support.h"
@@ -253,6 +254,19 @@ TEST(Runner, ReportWritesTablesPlotsAndAPageThatRendersInChromium) {
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 1 + 8);
   EXPECT_NE(csv.find("\"diffedit\",\"strength=0.5,threshold=0.25\""), std::string::npos) << csv;
   EXPECT_NE(diffedit::testing::read_bytes(report / "tables.tex").find("\\toprule"), std::string::npos);
+  // The paper's findings this run allows: Figure 4 (DiffEdit vs SDEdit), Figure 6 left (Encode-Decode vs
+  // SDEdit, DiffEdit vs Encode-Decode) and Figure 6 right (threshold 0.5 vs 0.25), on edit success vs
+  // unedited PSNR, each with a verdict.
+  const Json claims = diffedit::config::load_json(report / "claims.json");
+  EXPECT_EQ(claims["axes"]["edit"], "edit_success");
+  EXPECT_EQ(claims["axes"]["fidelity"], "unedited_psnr_db");
+  ASSERT_EQ(claims["claims"].size(), 4u) << claims.dump(1);
+  for (const auto& claim : claims["claims"]) EXPECT_TRUE(claim["holds"].is_boolean()) << claim.dump();
+  EXPECT_EQ(claims["claims"][3]["statement"], "diffedit (threshold=0.5) dominates diffedit (threshold=0.25)");
+  EXPECT_NE(diffedit::testing::read_bytes(report / "tables.md").find("## Claims"), std::string::npos);
+  EXPECT_NE(diffedit::testing::read_bytes(report / "claims.md").find("Figure 6 right"), std::string::npos);
+  // The summary names the toy world the items came from.
+  EXPECT_EQ(diffedit::config::load_json(dir / "out" / "summary.json")["world"]["preset"], diffedit::data::toyworld::kDefaultPreset);
 
   // Headless Chromium loads the page from disk; the page's own check reports every <img> loaded.
   const std::string cmd = "chromium --headless --disable-gpu --no-sandbox --virtual-time-budget=5000 --dump-dom 'file://" +
@@ -286,6 +300,15 @@ TEST(Runner, EveryShippedExperimentConfigValidates) {
     const Json c = Json::parse(r.out);
     EXPECT_FALSE(c["methods"].empty()) << f;
     if (f.parent_path().filename() == "paper") EXPECT_GE(c["assumptions"].size(), 3u) << f << ": real-data configs state what the paper leaves open";
+    // Planned, not only printed: the experiment is built (methods, grids, metrics and their inputs).
+    const auto plan = run_cli({"run", f.string(), "--out", "unused", "--dry-run"});
+    ASSERT_EQ(plan.exit_code, 0) << f << "\n" << plan.err;
+    const Json p = Json::parse(plan.out);
+    EXPECT_EQ(p["records"], p["dataset"]["limit"].get<std::int64_t>() * static_cast<std::int64_t>(p["seeds"].size()) *
+                                static_cast<std::int64_t>(p["settings"].size()))
+        << f;
+    for (const auto& m : c["metrics"]["set"]) EXPECT_FALSE(p["metrics"][m.get<std::string>()]["reference"].is_null()) << f << ": " << m;
+    EXPECT_FALSE(fs::exists("unused")) << "a dry run writes nothing";
   }
 }
 

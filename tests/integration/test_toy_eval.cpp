@@ -10,6 +10,7 @@
 
 #include "core/config.h"
 #include "data/toyworld.h"
+#include "data/toyworld_presets.h"
 #include "diffusion/schedulers.h"
 #include "eval/toy_eval.h"
 #include "models/toy_classifier.h"
@@ -77,11 +78,17 @@ TEST(ToyEval, SmallRunWritesEveryKey) {
   const auto& none = json["retention"][0];
   EXPECT_EQ(none["strength"], 0.0);
   EXPECT_EQ(none["images"], 3);
+  // The default world: the shipped models'.
+  const auto world = diffedit::data::toyworld::preset(diffedit::data::toyworld::kDefaultPreset);
+  EXPECT_EQ(json["settings"]["world"]["preset"], world.preset);
+  EXPECT_EQ(json["settings"]["strength"], 0.8) << "the paper's ImageNet point";
+  EXPECT_TRUE(json["diffedit_edit_success_se"].is_number());
+  EXPECT_TRUE(json["sweep"][0]["edit_success_se"].is_number());
   auto classifier = diffedit::models::load_toy_classifier(source_dir() / "models" / "toy-classifier");
   torch::NoGradGuard no_grad;
   std::int64_t right = 0;
   for (int i = 0; i < 3; ++i) {
-    const auto item = diffedit::data::toyworld::generate("test", i, 0);
+    const auto item = diffedit::data::toyworld::generate("test", i, 0, world);
     right += classifier->forward(item.image.unsqueeze(0)).argmax(1).item<std::int64_t>() == item.label;
   }
   EXPECT_DOUBLE_EQ(none["class"].get<double>(), right / 3.0);
@@ -95,10 +102,11 @@ TEST(ToyEval, SmallRunWritesEveryKey) {
     EXPECT_GE(all[k].get<double>(), 0.0);
     EXPECT_LE(all[k].get<double>(), 1.0);
   }
-  // Text separation: 28 shape pairs, each a positive distance; the closest pair is the minimum and
-  // the mean over pairs lies between the extremes.
+  // Text separation: a pair per two shapes of the world, each a positive distance; the closest pair
+  // is the minimum and the mean over pairs lies between the extremes.
   const auto& pairs = json["text_shape_pair_distances"];
-  ASSERT_EQ(pairs.size(), 28u);
+  const std::size_t n_pairs = world.shapes.size() * (world.shapes.size() - 1) / 2;
+  ASSERT_EQ(pairs.size(), n_pairs);
   double lowest = std::numeric_limits<double>::infinity(), highest = 0, sum = 0;
   for (const auto& [name, d] : pairs.items()) {
     EXPECT_GT(d.get<double>(), 0.0) << name;
@@ -108,7 +116,7 @@ TEST(ToyEval, SmallRunWritesEveryKey) {
   }
   EXPECT_DOUBLE_EQ(json["text_closest_shapes_distance"].get<double>(), lowest);
   EXPECT_DOUBLE_EQ(pairs[json["text_closest_shapes"].get<std::string>()].get<double>(), lowest);
-  EXPECT_NEAR(json["text_shape_distance"].get<double>(), sum / 28, 1e-9 * sum);
+  EXPECT_NEAR(json["text_shape_distance"].get<double>(), sum / static_cast<double>(n_pairs), 1e-9 * sum);
   EXPECT_GT(json["text_colour_distance"].get<double>(), 0.0);
 }
 
@@ -116,12 +124,18 @@ TEST(ToyEval, ClassifierJudgesShapesThroughMildBlurNoiseAndBlocks) {
   // Generations and edits are judged by the toy classifier. Its shape calls must survive the mild
   // defects a generator leaves (slight blur, pixel noise, 2x2-block structure from the
   // space-to-depth latents), or low agreement would measure the judge instead of the generator.
+  // The default world: the shipped models'.
+  const auto world = diffedit::data::toyworld::preset(diffedit::data::toyworld::kDefaultPreset);
+  EXPECT_EQ(json["settings"]["world"]["preset"], world.preset);
+  EXPECT_EQ(json["settings"]["strength"], 0.8) << "the paper's ImageNet point";
+  EXPECT_TRUE(json["diffedit_edit_success_se"].is_number());
+  EXPECT_TRUE(json["sweep"][0]["edit_success_se"].is_number());
   auto classifier = diffedit::models::load_toy_classifier(source_dir() / "models" / "toy-classifier");
   torch::NoGradGuard no_grad;
   std::vector<at::Tensor> images;
   std::vector<std::int64_t> shapes;
   for (int i = 0; i < 256; ++i) {
-    const auto item = diffedit::data::toyworld::generate("test", i, 0);
+    const auto item = diffedit::data::toyworld::generate("test", i, 0, world);
     images.push_back(item.image);
     shapes.push_back(diffedit::data::toyworld::shape_of(item.label));
   }

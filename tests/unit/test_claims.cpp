@@ -37,8 +37,8 @@ const ev::Claim* find(const std::vector<ev::Claim>& claims, const std::string& s
 
 TEST(Claims, DominanceIsEveryPointMatchedOrBeatenOnBothAxes) {
   const ev::TradeoffAxes up{"edit_success", "unedited_psnr_db", true, true};
-  ev::Curve a{"A", "a", "a", Json::object(), {{"r=0.5", 0.5, 0.4, 30}, {"r=0.8", 0.8, 0.7, 28}}};
-  ev::Curve b{"B", "b", "b", Json::object(), {{"r=0.5", 0.5, 0.3, 29}, {"r=0.8", 0.8, 0.7, 28}}};
+  ev::Curve a{.name = "A", .points = {{"r=0.5", 0.5, 0.4, 30}, {"r=0.8", 0.8, 0.7, 28}}};
+  ev::Curve b{.name = "B", .points = {{"r=0.5", 0.5, 0.3, 29}, {"r=0.8", 0.8, 0.7, 28}}};
   EXPECT_TRUE(ev::curve_dominates(a, b, up)) << "a tie counts as matched";
   EXPECT_FALSE(ev::curve_dominates(b, a, up));
   b.points.push_back({"r=1", 1.0, 0.75, 20});
@@ -112,4 +112,17 @@ TEST(Claims, ReferenceTextClaimOnlyOnGeneratedImages) {
   EXPECT_TRUE(claims[0].holds);
   const auto coco = experiment("toy-coco", methods);
   EXPECT_TRUE(ev::check_claims(coco, summary_of(coco, point)).empty());
+}
+
+TEST(Claims, LatentOperatorAgainstTheGlideStyleOne) {
+  const auto e = experiment("toy-imagenet", {{{"method", "diffedit"}, {"label", "DiffEdit"}, {"grid", {{"strength", {0.8}}}}},
+                                             {{"method", "diffedit"}, {"label", "DiffEdit GLIDE-style"}, {"grid", {{"strength", {0.8}}}},
+                                              {"parameters", {{"mask_operator", "glide"}}}}});
+  const auto claims = ev::check_claims(e, summary_of(e, [](const ev::PlannedSetting& s) -> std::pair<double, double> {
+    return {s.label == "DiffEdit" ? 0.6 : 0.5, 30.0};
+  }));
+  ASSERT_EQ(claims.size(), 1u);
+  EXPECT_EQ(claims[0].figure, "§4.2");
+  EXPECT_EQ(claims[0].statement, "DiffEdit dominates DiffEdit GLIDE-style");
+  EXPECT_TRUE(claims[0].holds);
 }

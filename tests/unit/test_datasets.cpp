@@ -6,6 +6,8 @@
 #include "core/errors.h"
 #include "core/image_io.h"
 #include "data/datasets.h"
+#include "editing/flexit.h"
+#include "editing/request.h"
 #include "test_support.h"
 
 namespace d = diffedit::data;
@@ -50,6 +52,15 @@ TEST(Datasets, ImageNetFlexitReadsQueriesCsv) {
   EXPECT_EQ(s.id, "13");
   EXPECT_EQ(s.query, "great white shark");
   EXPECT_EQ(s.reference, "");  // the paper's ImageNet protocol: no reference text
+  EXPECT_EQ(s.source, "tench") << "FlexIT's source text is the class name whatever the reference is";
+  {
+    // ... and reaches FlexIT: its default source text is the dataset's, not DiffEdit's empty R.
+    const auto request = diffedit::editing::request_for(s, 0);
+    diffedit::editing::FlexITOptions flexit;
+    EXPECT_EQ(diffedit::editing::flexit_source(request, flexit), "tench");
+    flexit.source_text = "reference";
+    EXPECT_EQ(diffedit::editing::flexit_source(request, flexit), "");
+  }
   EXPECT_EQ(s.source_label, 0);
   EXPECT_EQ(s.target_label, 2);
   EXPECT_EQ(s.image.sizes(), (std::vector<std::int64_t>{3, 32, 32}));
@@ -96,6 +107,7 @@ TEST(Datasets, CocoBisonEditsTheImageTheCaptionContradicts) {
   EXPECT_EQ(s.id, "7");
   EXPECT_EQ(s.query, "A cat sleeps on a blue sofa.");
   EXPECT_EQ(s.reference, "A cat sleeps on a red sofa.");  // the input's (image 2's) first caption
+  EXPECT_EQ(s.source, s.reference);
   EXPECT_EQ(s.image.sizes(), (std::vector<std::int64_t>{3, 24, 24}));
   // One word of seven changed (1/7 < 0.25) is kept; the second query changes nearly everything.
   o.max_changed_words = 0.25;
@@ -126,6 +138,7 @@ TEST(Datasets, ImagenPairsReplaceThePhrase) {
   EXPECT_THROW(ds->get(1), diffedit::FileError);  // 2.png was never written
   o.reference = "none";
   EXPECT_EQ(d::make_dataset(o)->get(0).reference, "");
+  EXPECT_EQ(d::make_dataset(o)->get(0).source, s.reference) << "the source text stays the caption";
   write_bytes(dir / "bad.txt", "1 <> a cat <> dog <> bird\n");
   o.annotations = dir / "bad.txt";
   EXPECT_NE(what([&] { d::make_dataset(o); }).find("bad.txt: line 1: the changed phrase 'dog' is not in the caption"), std::string::npos);

@@ -2,7 +2,10 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "core/errors.h"
+#include "diffusion/schedulers.h"
 #include "editing/diffedit.h"
 
 namespace ed = diffedit::editing;
@@ -107,6 +110,38 @@ TEST(DiffEdit, EmptyMaskReturnsTheEncodedInputAndStrengthZeroTheInput) {
   o.strength = 0.0;
   EXPECT_TRUE(at::equal(ed::masked_decode(denoiser, sd_schedule(), inv, at::ones({1, 1, 8, 8}), texts(), o), x0))
       << "r = 0 returns the input";
+}
+
+TEST(DiffEdit, GlideOperatorTakesEachStepFromTheCorrectedEstimate) {
+  // With a denoiser that predicts eps = 0, x0_hat = x_t / sqrt(a_t) and each DDIM step is
+  // sqrt(a_prev) x0_hat. The GLIDE-style operator replaces x0_hat by the input's latent outside the
+  // mask, so after the last step the outside holds sqrt(a_final) x0 (not x0 itself, which the
+  // latent operator pastes); inside a full mask both operators are the plain decoding.
+  pl::Denoiser zero([](const at::Tensor& x, std::int64_t, const at::Tensor&) { return at::zeros_like(x); });
+  auto o = ed::DiffEditOptions::preset(ed::DiffEditMode::paper);
+  o.steps = 10;
+  o.strength = 0.6;
+  o.guidance = 1.0;
+  at::manual_seed(2);
+  const at::Tensor x0 = at::randn({1, 4, 8, 8});
+  const auto inv = ed::ddim_invert(zero, sd_schedule(), x0, texts(), o);
+  at::Tensor half = at::zeros({1, 1, 8, 8});
+  half.slice(3, 0, 4).fill_(1);
+  auto glide = o;
+  glide.mask_operator = ed::MaskOperator::glide;
+  EXPECT_EQ(ed::diffedit_options({{"mode", "paper"}, {"strength", 0.5}, {"steps", 10}, {"guidance", 1.0}, {"mask_operator", "glide"}})
+                .mask_operator,
+            ed::MaskOperator::glide);
+  const at::Tensor latent_out = ed::masked_decode(zero, sd_schedule(), inv, half, texts(), o);
+  const at::Tensor glide_out = ed::masked_decode(zero, sd_schedule(), inv, half, texts(), glide);
+  diffedit::diffusion::DDIMScheduler ddim(sd_schedule());
+  const double a_final = ddim.final_alpha_cumprod();
+  EXPECT_TRUE(at::allclose(glide_out * (1 - half), x0 * std::sqrt(a_final) * (1 - half), 1e-5, 1e-6));
+  EXPECT_TRUE(at::equal(latent_out * (1 - half), x0 * (1 - half)));
+  EXPECT_TRUE(at::allclose(glide_out * half, latent_out * half, 1e-5, 1e-6)) << "inside the mask both decode alike";
+  const at::Tensor full = at::ones({1, 1, 8, 8});
+  EXPECT_TRUE(at::equal(ed::masked_decode(zero, sd_schedule(), inv, full, texts(), glide),
+                        ed::masked_decode(zero, sd_schedule(), inv, full, texts(), o)));
 }
 
 TEST(DiffEdit, InversionThenDecodingReconstructsUnderTheSameText) {
