@@ -124,12 +124,8 @@ TEST(ToyEval, ClassifierJudgesShapesThroughMildBlurNoiseAndBlocks) {
   // Generations and edits are judged by the toy classifier. Its shape calls must survive the mild
   // defects a generator leaves (slight blur, pixel noise, 2x2-block structure from the
   // space-to-depth latents), or low agreement would measure the judge instead of the generator.
-  // The default world: the shipped models'.
+  // Items of the shipped models' world.
   const auto world = diffedit::data::toyworld::preset(diffedit::data::toyworld::kDefaultPreset);
-  EXPECT_EQ(json["settings"]["world"]["preset"], world.preset);
-  EXPECT_EQ(json["settings"]["strength"], 0.8) << "the paper's ImageNet point";
-  EXPECT_TRUE(json["diffedit_edit_success_se"].is_number());
-  EXPECT_TRUE(json["sweep"][0]["edit_success_se"].is_number());
   auto classifier = diffedit::models::load_toy_classifier(source_dir() / "models" / "toy-classifier");
   torch::NoGradGuard no_grad;
   std::vector<at::Tensor> images;
