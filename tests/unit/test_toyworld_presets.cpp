@@ -21,7 +21,7 @@ bool contains(const std::vector<std::int64_t>& v, std::int64_t x) { return std::
 
 TEST(ToyWorldPresets, FullIsTheWorldBeforePresets) {
   // (split, index) under world seed 3: image sum, target image sum, region pixels, target label,
-  // caption, query caption, printed by the generator at 97c16ed (before presets existed).
+  // caption, query caption, printed by the generator at d32cbe2 (before presets existed).
   struct Fingerprint {
     const char* split;
     std::int64_t index;
