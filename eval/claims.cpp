@@ -38,15 +38,25 @@ std::string describe(const Curve& c) {
 
 bool better_or_equal(double x, double y, bool higher_is_better) { return higher_is_better ? x >= y : x <= y; }
 
-// The first curve of `method` (config order) whose parameters agree with `preferred` on every key
-// it has.
+// Whether some point of `a` matches or beats `p` on both axes.
+bool matched(const Curve& a, const CurvePoint& p, const TradeoffAxes& axes) {
+  return std::any_of(a.points.begin(), a.points.end(), [&](const CurvePoint& q) {
+    return better_or_equal(q.edit, p.edit, axes.edit_higher_is_better) &&
+           better_or_equal(q.fidelity, p.fidelity, axes.fidelity_higher_is_better);
+  });
+}
+
+// Whether the curve's parameters agree with `preferred` on every key they have.
+bool agrees(const Curve& c, const Json& preferred) {
+  for (const auto& [k, v] : preferred.items())
+    if (c.parameters.contains(k) && c.parameters[k] != v) return false;
+  return true;
+}
+
+// The first curve of `method` (config order) that agrees with `preferred`.
 const Curve* curve_of(const std::vector<Curve>& curves, const std::string& method, const Json& preferred = Json::object()) {
-  for (const auto& c : curves) {
-    if (c.method != method) continue;
-    bool match = true;
-    for (const auto& [k, v] : preferred.items()) match = match && (!c.parameters.contains(k) || c.parameters[k] == v);
-    if (match) return &c;
-  }
+  for (const auto& c : curves)
+    if (c.method == method && agrees(c, preferred)) return &c;
   return nullptr;
 }
 
@@ -56,19 +66,18 @@ Claim dominance_claim(const std::string& figure, const Curve& a, const Curve& b,
   c.statement = a.name + " dominates " + b.name;
   c.holds = curve_dominates(a, b, axes);
   std::string unmatched;
-  for (const auto& p : b.points) {
-    const bool matched = std::any_of(a.points.begin(), a.points.end(), [&](const CurvePoint& q) {
-      return better_or_equal(q.edit, p.edit, axes.edit_higher_is_better) &&
-             better_or_equal(q.fidelity, p.fidelity, axes.fidelity_higher_is_better);
-    });
-    if (!matched) unmatched += (unmatched.empty() ? "" : ", ") + p.setting;
-  }
+  for (const auto& p : b.points)
+    if (!matched(a, p, axes)) unmatched += (unmatched.empty() ? "" : ", ") + p.setting;
   c.evidence = describe(a) + " | " + describe(b) +
                (unmatched.empty() ? "" : " | " + b.name + " points no " + a.name + " point matches: " + unmatched);
   return c;
 }
 
 }  // namespace
+
+double binomial_standard_error(double p, std::int64_t n) {
+  return n > 0 ? std::sqrt(std::max(0.0, p * (1 - p)) / static_cast<double>(n)) : std::nan("");
+}
 
 TradeoffAxes tradeoff_axes(const Json& summary) {
   std::map<std::string, bool> present;
@@ -127,7 +136,7 @@ std::vector<Curve> tradeoff_curves(const Experiment& e, const Json& summary, con
     p.edit = v[axes.edit];
     p.fidelity = v[axes.fidelity];
     p.n = v.value("n", std::int64_t{0});
-    if (axes.edit == "edit_success" && p.n > 0) p.edit_se = std::sqrt(std::max(0.0, p.edit * (1 - p.edit)) / static_cast<double>(p.n));
+    if (axes.edit == "edit_success" && p.n > 0) p.edit_se = binomial_standard_error(p.edit, p.n);
     it->points.push_back(p);
   }
   for (auto& c : curves)
@@ -137,12 +146,7 @@ std::vector<Curve> tradeoff_curves(const Experiment& e, const Json& summary, con
 
 bool curve_dominates(const Curve& a, const Curve& b, const TradeoffAxes& axes) {
   if (a.points.empty() || b.points.empty()) return false;
-  return std::all_of(b.points.begin(), b.points.end(), [&](const CurvePoint& p) {
-    return std::any_of(a.points.begin(), a.points.end(), [&](const CurvePoint& q) {
-      return better_or_equal(q.edit, p.edit, axes.edit_higher_is_better) &&
-             better_or_equal(q.fidelity, p.fidelity, axes.fidelity_higher_is_better);
-    });
-  });
+  return std::all_of(b.points.begin(), b.points.end(), [&](const CurvePoint& p) { return matched(a, p, axes); });
 }
 
 std::vector<Claim> check_claims(const Experiment& e, const Json& summary) {
@@ -162,14 +166,12 @@ std::vector<Claim> check_claims(const Experiment& e, const Json& summary) {
   if (diffedit && encode_decode) claims.push_back(dominance_claim("Figure 6 left", *diffedit, *encode_decode, axes));
   if (diffedit && no_encoding) claims.push_back(dominance_claim("Figure 6 left", *diffedit, *no_encoding, axes));
   // Thresholds: DiffEdit's curves that differ only in the threshold.
-  std::map<double, const Curve*> by_threshold;
+  Json paper_but_threshold = paper;
+  paper_but_threshold.erase("threshold");
+  std::map<double, const Curve*> by_threshold;  // the first curve at each threshold
   for (const auto& c : curves)
-    if (c.method == "diffedit" && c.parameters.contains("threshold")) {
-      Json others = paper;
-      others.erase("threshold");
-      const double t = c.parameters["threshold"];
-      if (curve_of({c}, "diffedit", others) && !by_threshold.count(t)) by_threshold[t] = &c;
-    }
+    if (c.method == "diffedit" && c.parameters.contains("threshold") && agrees(c, paper_but_threshold))
+      by_threshold.emplace(c.parameters["threshold"].get<double>(), &c);
   if (by_threshold.count(0.5))
     for (const double other : {0.25, 0.75})
       if (by_threshold.count(other)) claims.push_back(dominance_claim("Figure 6 right", *by_threshold[0.5], *by_threshold[other], axes));

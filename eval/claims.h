@@ -58,6 +58,9 @@ struct Claim {
   std::string evidence;   // both curves' points and the points not matched
 };
 
+// sqrt(p (1 - p) / n): the standard error of a rate p over n trials (NaN for n = 0).
+double binomial_standard_error(double p, std::int64_t n);
+
 // The axes the summary's metrics allow; empty names when it has no edit or no fidelity metric.
 TradeoffAxes tradeoff_axes(const config::Json& summary);
 // Every curve of the run on `axes`.

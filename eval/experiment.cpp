@@ -186,8 +186,6 @@ Experiment make_experiment(const Json& c, const std::string& source) {
 Json plan_json(const Experiment& e) {
   Json settings = Json::array();
   for (const auto& s : e.settings) settings.push_back({{"label", s.label}, {"setting", s.name}, {"method", s.method}});
-  const auto& toy = data::toy_dataset_names();
-  const bool is_toy = std::find(toy.begin(), toy.end(), e.dataset.name) != toy.end();
   const auto path = [](const std::filesystem::path& p) { return p.empty() ? Json(nullptr) : Json(p.string()); };
   const Json reference = !e.metrics.reference_stats.empty()  ? Json{{"stats", e.metrics.reference_stats.string()}}
                          : !e.metrics.reference.name.empty() ? Json{{"dataset", e.metrics.reference.name},
@@ -215,7 +213,7 @@ Json plan_json(const Experiment& e) {
   return {{"name", e.name},
           {"model", e.model.string()},
           {"dataset", {{"name", e.dataset.name}, {"split", e.dataset.split}, {"limit", e.dataset.limit},
-                       {"world", is_toy ? data::toyworld::world_to_json(e.dataset.world) : Json(nullptr)}}},
+                       {"world", data::is_toy_dataset(e.dataset.name) ? data::toyworld::world_to_json(e.dataset.world) : Json(nullptr)}}},
           {"seeds", e.seeds},
           {"settings", settings},
           {"records", records},

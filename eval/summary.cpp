@@ -211,8 +211,6 @@ Json summarize(const Experiment& e, const std::map<std::string, Json>& records, 
     metrics[setting.label][setting.name] = m;
   }
 
-  const auto& toy = data::toy_dataset_names();
-  const bool is_toy = std::find(toy.begin(), toy.end(), e.dataset.name) != toy.end();  // results name the world they came from
   Json summary = {
       {"name", e.name},
       {"metrics", metrics},
@@ -224,7 +222,7 @@ Json summarize(const Experiment& e, const std::map<std::string, Json>& records, 
       {"sharing_ratio", independent ? static_cast<double>(done) / static_cast<double>(independent) : 1.0},
       {"stages", stage_json},
       {"seeds", e.seeds},
-      {"world", is_toy ? data::toyworld::world_to_json(e.dataset.world) : Json(nullptr)},
+      {"world", data::is_toy_dataset(e.dataset.name) ? data::toyworld::world_to_json(e.dataset.world) : Json(nullptr)},  // results name their world
       {"config", e.resolved},
   };
   return summary;

@@ -12,6 +12,7 @@
 #include "data/toyworld.h"
 #include "data/toyworld_presets.h"
 #include "diffusion/schedulers.h"
+#include "eval/claims.h"
 #include "editing/diffedit.h"
 #include "editing/method.h"
 #include "editing/noise.h"
@@ -56,11 +57,6 @@ struct Agreement {
   double colour_rate() const { return rate(colour, n); }
   double shape_rate() const { return rate(shape, n); }
 };
-
-// Binomial standard error of a rate p over n trials.
-double standard_error(double p, std::int64_t n) {
-  return n > 0 ? std::sqrt(std::max(0.0, p * (1 - p)) / static_cast<double>(n)) : std::nan("");
-}
 
 double classifier_accuracy(models::ToyClassifier& classifier, const ToyEvalOptions& o) {
   std::int64_t correct = 0;
@@ -133,7 +129,7 @@ struct EditStats {
   Agreement success;  // edited image's predicted class vs the target class
   std::int64_t n = 0, evaluations = 0;
   double success_rate() const { return success.whole_rate(); }
-  double success_se() const { return standard_error(success.whole_rate(), success.n); }
+  double success_se() const { return binomial_standard_error(success.whole_rate(), success.n); }
   double unedited_psnr() const { return psnr_of_mean(unedited_mse); }
 };
 

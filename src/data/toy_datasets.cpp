@@ -1,5 +1,7 @@
 #include "data/toy_datasets.h"
 
+#include <algorithm>
+
 #include "core/errors.h"
 #include "core/rng.h"
 #include "data/toyworld.h"
@@ -61,6 +63,11 @@ class ToyDataset : public EditDataset {
 const std::vector<std::string>& toy_dataset_names() {
   static const std::vector<std::string> names = {"toy-imagenet", "toy-coco", "toy-generated"};
   return names;
+}
+
+bool is_toy_dataset(const std::string& name) {
+  const auto& names = toy_dataset_names();
+  return std::find(names.begin(), names.end(), name) != names.end();
 }
 
 std::unique_ptr<EditDataset> make_toy_dataset(const std::string& name, const std::string& split, std::int64_t count,

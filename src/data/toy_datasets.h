@@ -43,6 +43,7 @@ using ImageGenerator = std::function<at::Tensor(const std::string& prompt, std::
 
 // Names of the toy datasets.
 const std::vector<std::string>& toy_dataset_names();
+bool is_toy_dataset(const std::string& name);
 
 // `count` items of `split` of the world `world` under `world_seed`. toy-generated needs
 // `generator`; InputError for an unknown name (listing the known ones), a bad split or world, or a

@@ -70,19 +70,22 @@ WorldSpec preset(const std::string& name) {
   throw InputError("world", "unknown preset '" + name + "' (known: basic, full)");
 }
 
-WorldSpec world_from_json(const Json& value, const std::string& where) {
-  if (value.is_string()) {
-    const std::string name = value;
-    if (std::find(preset_names().begin(), preset_names().end(), name) == preset_names().end())
-      throw ConfigError(where, "unknown preset '" + name + "' (known: basic, full)");
+namespace {
+// preset(), with an unknown name reported as a config error naming `where`.
+WorldSpec configured_preset(const std::string& name, const std::string& where) {
+  try {
     return preset(name);
+  } catch (const InputError& e) {
+    throw ConfigError(where, e.problem());
   }
+}
+}  // namespace
+
+WorldSpec world_from_json(const Json& value, const std::string& where) {
+  if (value.is_string()) return configured_preset(value.get<std::string>(), where);
   if (!value.is_object()) throw ConfigError(where, "must be a preset name or an object with \"preset\" and changed parameters");
   const Json j = object_schema().validate(value, where);
-  const std::string name = j["preset"];
-  if (std::find(preset_names().begin(), preset_names().end(), name) == preset_names().end())
-    throw ConfigError(where + ".preset", "unknown preset '" + name + "' (known: basic, full)");
-  WorldSpec s = preset(name);
+  WorldSpec s = configured_preset(j["preset"].get<std::string>(), where + ".preset");
   bool changed = false;
   const auto set = [&](const char* key, auto& field, auto&& convert) {
     if (!j.contains(key) || j[key].is_null()) return;
