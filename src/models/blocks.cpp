@@ -29,7 +29,8 @@ at::Tensor timestep_embedding(const at::Tensor& timesteps, std::int64_t dim, boo
 }
 
 at::Tensor multihead_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, std::int64_t heads,
-                               double scale, bool upcast, std::int64_t max_score_bytes) {
+                               double scale, bool upcast, std::int64_t max_score_bytes, AttentionHook* hook,
+                               const AttentionSite& site) {
   const std::int64_t batch = q.size(0), nq = q.size(1), channels = q.size(2), nk = k.size(1);
   const std::int64_t d = channels / heads;
   // [B, N, H*D] -> [B*H, N, D] (diffusers' head_to_batch_dim)
@@ -47,9 +48,11 @@ at::Tensor multihead_attention(const at::Tensor& q, const at::Tensor& k, const a
   qh = qh * scale;
   const at::Tensor kt = kh.transpose(1, 2);
   at::Tensor out;
-  if (at::GradMode::is_enabled() && (qh.requires_grad() || kh.requires_grad() || vh.requires_grad())) {
+  if (hook || (at::GradMode::is_enabled() && (qh.requires_grad() || kh.requires_grad() || vh.requires_grad()))) {
     // Training: out= kernels do not record gradients, so take the unsliced path (training batches are small).
+    // A hook sees the probabilities of every row at once.
     at::Tensor probs = at::bmm(qh, kt).softmax(-1);
+    if (hook) probs = hook->on_probs(site, std::move(probs));
     if (probs.scalar_type() != vh.scalar_type()) probs = probs.to(vh.scalar_type());
     out = at::bmm(probs, vh);
     return out.reshape({batch, heads, nq, d}).permute({0, 2, 1, 3}).reshape({batch, nq, channels});
@@ -101,7 +104,7 @@ at::Tensor AttentionImpl::forward(const at::Tensor& input, const at::Tensor& con
   const at::Tensor& ctx = context.defined() ? context : x;
   const at::Tensor q = to_q->forward(x), k = to_k->forward(ctx), v = to_v->forward(ctx);
   at::Tensor h = multihead_attention(q, k, v, options_.heads, 1.0 / std::sqrt(static_cast<double>(options_.head_dim)),
-                                     options_.upcast);
+                                     options_.upcast, std::int64_t{64} << 20, hook_, site_);
   h = out_proj_->forward(h);
   if (spatial) h = h.transpose(-1, -2).reshape(input.sizes());
   if (options_.residual) h = h + input;

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "models/attention_hook.h"
+
 namespace diffedit::models {
 
 // Named intermediate activations recorded by forward passes (for parity tests and debugging).
@@ -23,8 +25,11 @@ at::Tensor timestep_embedding(const at::Tensor& timesteps, std::int64_t dim, boo
 // bmm on pre-scaled queries (never baddbmm with beta=0, which reads uninitialised memory on CPU
 // in libtorch 1.13) and are computed in slices over (batch x heads) and queries so that no more than
 // `max_score_bytes` of scores exist at once. `upcast` computes scores and softmax in float32.
+// With a `hook`, the probabilities of all rows are formed at once (no slicing) and passed through
+// it (models/attention_hook.h) before the product with the values.
 at::Tensor multihead_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, std::int64_t heads,
-                               double scale, bool upcast, std::int64_t max_score_bytes = std::int64_t{64} << 20);
+                               double scale, bool upcast, std::int64_t max_score_bytes = std::int64_t{64} << 20,
+                               AttentionHook* hook = nullptr, const AttentionSite& site = {});
 
 // diffusers `Attention` (AttnProcessor semantics): to_q/to_k/to_v (+bias optional), to_out.0,
 // optional GroupNorm on the input and residual connection (the VAE's single-head block).
@@ -44,6 +49,11 @@ class AttentionImpl : public torch::nn::Module {
   explicit AttentionImpl(const AttentionOptions& options);
   // x: [B, N, C] (or [B, C, H, W] for the spatial VAE form); context: [B, M, Cc] or undefined.
   at::Tensor forward(const at::Tensor& x, const at::Tensor& context = {});
+  // Probabilities of every forward pass go through `hook` (null: none) as `site`; not owned.
+  void set_hook(AttentionHook* hook, const AttentionSite& site) {
+    hook_ = hook;
+    site_ = site;
+  }
 
   torch::nn::GroupNorm group_norm{nullptr};
   torch::nn::Linear to_q{nullptr}, to_k{nullptr}, to_v{nullptr};
@@ -52,6 +62,8 @@ class AttentionImpl : public torch::nn::Module {
  private:
   AttentionOptions options_;
   torch::nn::Linear out_proj_{nullptr};
+  AttentionHook* hook_ = nullptr;
+  AttentionSite site_{};
 };
 TORCH_MODULE(Attention);
 
@@ -113,6 +125,7 @@ class Transformer2DImpl : public torch::nn::Module {
   Transformer2DImpl(std::int64_t channels, std::int64_t heads, std::int64_t context_dim, std::int64_t groups,
                     std::int64_t layers, bool use_linear_projection, bool upcast_attention);
   at::Tensor forward(const at::Tensor& x, const at::Tensor& context);
+  const std::vector<BasicTransformerBlock>& blocks() const { return blocks_; }
 
   torch::nn::GroupNorm norm{nullptr};
   // Registered as "proj_in"/"proj_out": 1x1 convs (SD1) or Linear layers (SD2).

@@ -271,6 +271,31 @@ at::Tensor UNet2DConditionModelImpl::forward(const at::Tensor& sample, const at:
   return conv_out_->forward(at::silu(h));
 }
 
+template <typename F>
+void UNet2DConditionModelImpl::for_each_attention(F&& f) const {
+  std::int64_t index = 0;
+  auto visit = [&](const std::vector<Transformer2D>& transformers, UNetPlace place) {
+    for (const auto& transformer : transformers)
+      for (const auto& block : transformer->blocks()) {  // ptr(): the modules themselves, not const views
+        f(*block.ptr()->attn1.ptr(), AttentionSite{index++, false, place});
+        f(*block.ptr()->attn2.ptr(), AttentionSite{index++, true, place});
+      }
+  };
+  for (const auto& level : down_) visit(level.attentions, UNetPlace::down);
+  visit(mid_.attentions, UNetPlace::mid);
+  for (const auto& level : up_) visit(level.attentions, UNetPlace::up);
+}
+
+void UNet2DConditionModelImpl::set_attention_hook(AttentionHook* hook) {
+  for_each_attention([&](AttentionImpl& attention, const AttentionSite& site) { attention.set_hook(hook, site); });
+}
+
+std::vector<AttentionSite> UNet2DConditionModelImpl::attention_sites() const {
+  std::vector<AttentionSite> sites;
+  for_each_attention([&](AttentionImpl&, const AttentionSite& site) { sites.push_back(site); });
+  return sites;
+}
+
 UNet2DConditionModel load_unet(const std::filesystem::path& dir, const std::optional<std::string>& variant) {
   const UNetConfig config = UNetConfig::load(dir / "config.json");
   UNet2DConditionModel model(config);

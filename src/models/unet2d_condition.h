@@ -56,7 +56,17 @@ class UNet2DConditionModelImpl : public torch::nn::Module {
 
   const UNetConfig& config() const { return config_; }
 
+  // Routes the attention probabilities of every Attention module of the transformer blocks through
+  // `hook` (null: none, the default), each with its site (models/attention_hook.h); not owned.
+  void set_attention_hook(AttentionHook* hook);
+  // The sites in execution order (site i has index i).
+  std::vector<AttentionSite> attention_sites() const;
+
  private:
+  // Calls f(attention module, its site) for every Attention module in execution order.
+  template <typename F>
+  void for_each_attention(F&& f) const;
+
   struct Level {  // one down or up block: resnets, optional attentions, optional resampler
     std::vector<ResnetBlock2D> resnets;
     std::vector<Transformer2D> attentions;
@@ -72,6 +82,18 @@ class UNet2DConditionModelImpl : public torch::nn::Module {
   Level mid_;
 };
 TORCH_MODULE(UNet2DConditionModel);
+
+// Sets a hook on a UNet for the lifetime of the guard and clears it after (also on exceptions).
+class ScopedAttentionHook {
+ public:
+  ScopedAttentionHook(UNet2DConditionModel unet, AttentionHook* hook) : unet_(std::move(unet)) { unet_->set_attention_hook(hook); }
+  ~ScopedAttentionHook() { unet_->set_attention_hook(nullptr); }
+  ScopedAttentionHook(const ScopedAttentionHook&) = delete;
+  ScopedAttentionHook& operator=(const ScopedAttentionHook&) = delete;
+
+ private:
+  UNet2DConditionModel unet_;
+};
 
 // Builds the model from `dir/config.json` and loads `dir/diffusion_pytorch_model[.variant].safetensors`.
 UNet2DConditionModel load_unet(const std::filesystem::path& dir, const std::optional<std::string>& variant = std::nullopt);
