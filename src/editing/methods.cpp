@@ -1,6 +1,6 @@
 // The registry of editing methods and their parameter schemas (defaults from the paper, see
-// ../shared/paper-facts.md): DiffEdit and its ablations, SDEdit, ILVR, FlexIT, and the reference
-// points Copy and Retrieve.
+// ../shared/paper-facts.md): DiffEdit and its ablations, SDEdit, ILVR, FlexIT, Prompt-to-Prompt,
+// and the reference points Copy and Retrieve.
 #include <ATen/ATen.h>
 
 #include <algorithm>
@@ -17,6 +17,7 @@
 #include "editing/flexit.h"
 #include "editing/method.h"
 #include "editing/noise.h"
+#include "editing/p2p.h"
 #include "editing/resizer.h"
 #include "metrics/resize.h"
 
@@ -272,6 +273,22 @@ class FlexITMethod : public MethodBase {
   }
 };
 
+// Prompt-to-Prompt (editing/p2p.h): DDIM-encode to r under R, denoise (R, Q) with cross-attention control.
+class P2PMethod : public MethodBase {
+ public:
+  P2PMethod(std::string name, Json p) : MethodBase(std::move(name), std::move(p)), options_(p2p::options_from(parameters())) {}
+
+ protected:
+  EditResult run(pipelines::StableDiffusion& sd, const EditRequest& request, NoiseSource& noise) override {
+    const at::Tensor x0 = latents(sd, request, false, noise);
+    const auto out = p2p::p2p_edit(sd, x0, reference_for(parameters(), request.reference), request.query, options_);
+    return {.image = sd.decode(out.latents), .mask = out.mask};
+  }
+
+ private:
+  p2p::Options options_;
+};
+
 // Copy: the input itself (the reference point with LPIPS 0).
 class CopyMethod : public MethodBase {
  public:
@@ -368,6 +385,9 @@ const std::vector<Entry>& registry() {
        [](Json p) -> std::unique_ptr<EditMethod> { return std::make_unique<SDEditMethod>("sdedit", std::move(p)); }},
       {"flexit", "FlexIT: optimise the latent towards a CLIP target point (iterations; FlexIT's defaults)", flexit_schema,
        [](Json p) -> std::unique_ptr<EditMethod> { return std::make_unique<FlexITMethod>("flexit", std::move(p)); }},
+      {"p2p", "Prompt-to-Prompt cross-attention control: encode to r under R, denoise (R, Q) injecting R's attention (edit auto | replace | refine | reweight)",
+       [] { return common_fields(p2p::parameter_fields()); },
+       [](Json p) -> std::unique_ptr<EditMethod> { return std::make_unique<P2PMethod>("p2p", std::move(p)); }},
       {"copy", "Reference point: the input itself", [] { return Schema::object({}); },
        [](Json p) -> std::unique_ptr<EditMethod> { return std::make_unique<CopyMethod>("copy", std::move(p)); }},
       {"retrieve", "Reference point: a real image of the target class (source folder | toy-world)",

@@ -54,6 +54,10 @@ TEST(EditMethods, EveryMethodRunsAndCountsDenoiserEvaluationsExactly) {
       {"ilvr", with({{"factor", 4}}), 2 * k, false},  // 4 pixels: factor 2 on the tiny VAE's latent grid
       {"sdedit", base, 2 * k, false},
       {"sdedit", with({{"sampler", "ddpm"}}), 2 * k, false},
+      // encoding under R (one evaluation per step), then [R, Q] guided (4 per step); LocalBlend's mask when asked
+      {"p2p", base, k + 4 * k, false},
+      {"p2p", with({{"local_blend_words", "changed"}}), k + 4 * k, true},
+      {"p2p", with({{"edit", "refine"}, {"equalizer_words", {"blue"}}, {"equalizer_values", {2.0}}}), k + 4 * k, false},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.method + " " + c.params.dump());
@@ -86,7 +90,7 @@ TEST(EditMethods, BadParametersAreNamed) {
   };
   EXPECT_EQ(err("difedit", Json::object()),
             "cfg.json: unknown method 'difedit' (did you mean 'diffedit'?); methods: diffedit, diffedit_oracle_mask, "
-            "encode_decode, mask_no_encoding, ilvr, sdedit, flexit, copy, retrieve");
+            "encode_decode, mask_no_encoding, ilvr, sdedit, flexit, p2p, copy, retrieve");
   EXPECT_EQ(err("diffedit", {{"treshold", 0.3}}).rfind("cfg.json: unknown key 'treshold' (did you mean 'threshold'?)", 0), 0u);
   EXPECT_EQ(err("sdedit", {{"sampler", "euler"}}), "cfg.json: key 'sampler': \"euler\" is not one of ddim, ddpm");
   EXPECT_EQ(err("diffedit", {{"strength", 1.5}}), "cfg.json: key 'strength': 1.5 is outside the allowed range [0.000000, 1.000000]");
@@ -133,7 +137,7 @@ TEST(Cli, EditWritesImageMaskAndRecord) {
 
   const auto help = run_cli({"edit", "--help"});
   EXPECT_EQ(help.exit_code, 0);
-  for (const char* m : {"diffedit", "diffedit_oracle_mask", "encode_decode", "mask_no_encoding", "ilvr", "sdedit", "flexit", "copy", "retrieve"})
+  for (const char* m : {"diffedit", "diffedit_oracle_mask", "encode_decode", "mask_no_encoding", "ilvr", "sdedit", "flexit", "p2p", "copy", "retrieve"})
     EXPECT_NE(help.out.find(m), std::string::npos) << m;
   const auto bad = run_cli({"edit", "--model", dir.string(), "--image", (scratch / "in.png").string(), "--query", "x",
                             "--method", "sdedit", "thresold=0.2", "--out", out.string()});

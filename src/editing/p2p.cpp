@@ -1,0 +1,210 @@
+#include "editing/p2p.h"
+
+#include <ATen/ATen.h>
+
+#include "core/errors.h"
+#include "diffusion/schedulers.h"
+#include "editing/diffedit.h"
+#include "pipelines/pipeline.h"
+
+namespace diffedit::editing::p2p {
+
+using config::Json;
+using config::Schema;
+
+namespace {
+
+// A window: f -> [0, f), [a, b] -> [a, b).
+StepWindow window_from(const Json& j, const std::string& key) {
+  if (j.is_number()) return {0.0, j.get<double>()};
+  if (j.is_array() && j.size() == 2 && j[0].is_number() && j[1].is_number()) return {j[0].get<double>(), j[1].get<double>()};
+  throw ConfigError(key, "expected a fraction of the steps f (the window [0, f)) or a pair [start, end], got " + j.dump());
+}
+
+Schema window_schema() {
+  return Schema::one_of({Schema::number().range(0, 1), Schema::array(Schema::number().range(0, 1))});
+}
+
+}  // namespace
+
+std::vector<Schema::Field> parameter_fields() {
+  return {
+      {"edit", Schema::string().choices({"auto", "replace", "refine", "reweight", "none"}).def("auto")
+                   .doc("replace: word swap; refine: added words; reweight: equalizer only; none: no control; "
+                        "auto: replace for prompts of equal word counts, else refine")},
+      {"reference_text", Schema::string().choices({"dataset", "none"}).def("dataset").doc("the source prompt: the dataset's R, or empty")},
+      {"cross_replace_steps", Schema::one_of({window_schema(), Schema::map(window_schema())}).def(0.8)
+                                  .doc("f, [start, end] or {\"default_\": f, word: f, ...}: steps (fractions) whose cross-attention is injected")},
+      {"self_replace_steps", window_schema().def(0.4).doc("f or [start, end]: steps whose self-attention is injected")},
+      {"equalizer_words", Schema::array(Schema::string()).def(Json::array()).doc("words of Q to re-weight")},
+      {"equalizer_values", Schema::array(Schema::number()).def(Json::array()).doc("one weight per equalizer word")},
+      {"local_blend_words", Schema::one_of({Schema::string().choices({"changed"}), Schema::array(Schema::array(Schema::string()))})
+                                .nullable().def(nullptr)
+                                .doc("LocalBlend: null (off), \"changed\" (the words R and Q differ in) or [[R words], [Q words]]")},
+      {"local_blend_threshold", Schema::number().range(0, 1).def(0.3)},
+      {"inversion", Schema::string().choices({"reference", "unconditional"}).def("reference")
+                        .doc("DDIM encoding of the input under R (guidance 1) or the unconditional model")},
+  };
+}
+
+Options options_from(const Json& p) {
+  Options o;
+  o.steps = p.at("steps");
+  o.guidance = p.at("guidance");
+  o.strength = p.at("strength");
+  o.invert_with_reference = p.value("inversion", std::string("reference")) == "reference";
+  const std::string edit = p.value("edit", std::string("auto"));
+  o.edit = edit == "replace"    ? EditKind::replace
+           : edit == "refine"   ? EditKind::refine
+           : edit == "reweight" ? EditKind::reweight
+           : edit == "none"     ? EditKind::none
+                                : EditKind::automatic;
+  const Json cross = p.value("cross_replace_steps", Json(0.8));
+  if (cross.is_object()) {
+    // As the reference: a dict without "default_" injects every word over all steps by default.
+    o.cross_replace_steps.default_window = cross.contains("default_") ? window_from(cross["default_"], "cross_replace_steps.default_")
+                                                                      : StepWindow{0.0, 1.0};
+    for (const auto& [word, w] : cross.items())
+      if (word != "default_") o.cross_replace_steps.words.push_back({word, window_from(w, "cross_replace_steps." + word)});
+  } else {
+    o.cross_replace_steps.default_window = window_from(cross, "cross_replace_steps");
+  }
+  o.self_replace_steps = window_from(p.value("self_replace_steps", Json(0.4)), "self_replace_steps");
+  o.equalizer_words = p.value("equalizer_words", std::vector<std::string>{});
+  o.equalizer_values = p.value("equalizer_values", std::vector<double>{});
+  if (o.equalizer_words.size() != o.equalizer_values.size())
+    throw ConfigError("equalizer_values", "needs one value per equalizer word (" + std::to_string(o.equalizer_words.size()) +
+                                              " words, " + std::to_string(o.equalizer_values.size()) + " values)");
+  if (o.edit == EditKind::reweight && o.equalizer_words.empty())
+    throw ConfigError("equalizer_words", "edit reweight needs at least one word to re-weight");
+  if (o.edit == EditKind::none && !o.equalizer_words.empty())
+    throw ConfigError("equalizer_words", "edit none applies no control; re-weighting needs another edit");
+  const Json blend = p.value("local_blend_words", Json());
+  if (blend.is_string()) {
+    o.blend = BlendWords::changed;
+  } else if (blend.is_array()) {
+    if (blend.size() != 2)
+      throw ConfigError("local_blend_words", "expected [[words of R], [words of Q]], got " + std::to_string(blend.size()) + " lists");
+    o.blend = BlendWords::given;
+    o.blend_source_words = blend[0].get<std::vector<std::string>>();
+    o.blend_target_words = blend[1].get<std::vector<std::string>>();
+  }
+  if (o.blend != BlendWords::off && o.edit == EditKind::none)
+    throw ConfigError("local_blend_words", "edit none applies no control; LocalBlend needs another edit");
+  o.blend_threshold = p.value("local_blend_threshold", 0.3);
+  return o;
+}
+
+std::optional<ControllerSpec> controller_spec(const text::CLIPTokenizer& tokenizer, const std::string& source,
+                                              const std::string& target, const Options& o, std::int64_t num_steps,
+                                              std::int64_t latent_h, std::int64_t latent_w) {
+  EditKind kind = o.edit;
+  if (kind == EditKind::none) return std::nullopt;
+  if (kind == EditKind::automatic)
+    kind = !source.empty() && split_words(source).size() == split_words(target).size() ? EditKind::replace : EditKind::refine;
+  const PromptTokens src = tokenize_prompt(tokenizer, source), tgt = tokenize_prompt(tokenizer, target);
+  ControllerSpec spec;
+  spec.cross_alpha = cross_replace_alpha(tgt, num_steps, o.cross_replace_steps);
+  spec.self_window = self_replace_window(num_steps, o.self_replace_steps);
+  spec.geometry = Geometry::for_latent(latent_h, latent_w);
+  if (kind == EditKind::replace) {
+    spec.edit = CrossEdit::replace;
+    spec.mapper = replacement_mapper(src, tgt);
+  } else if (kind == EditKind::refine) {
+    spec.edit = CrossEdit::refine;
+    const Refinement r = refinement_mapper(src, tgt);
+    spec.refine_index = r.index;
+    spec.refine_alphas = r.alphas;
+  } else {
+    spec.edit = CrossEdit::reweight;
+  }
+  if (!o.equalizer_words.empty()) spec.equalizer = equalizer(tgt, o.equalizer_words, o.equalizer_values);
+  if (o.blend != BlendWords::off) {
+    auto words = o.blend == BlendWords::changed ? changed_words(source, target)
+                                                : std::make_pair(o.blend_source_words, o.blend_target_words);
+    const at::Tensor alpha = blend_alpha(src, words.first, tgt, words.second);
+    if (alpha.sum().item<double>() > 0) {
+      spec.blend_alpha = alpha;
+      spec.blend_threshold = o.blend_threshold;
+    } else if (o.blend == BlendWords::given) {
+      throw InputError("local_blend_words", "none of the words occurs in '" + source + "' or '" + target + "'");
+    }  // changed: identical prompts, nothing to blend
+  }
+  return spec;
+}
+
+at::Tensor p2p_denoise(pipelines::Denoiser& denoiser, const diffusion::SchedulerConfig& scheduler, const at::Tensor& start,
+                       const at::Tensor& cond, const at::Tensor& uncond, const std::vector<std::int64_t>& timesteps,
+                       std::int64_t num_inference_steps, double guidance, Controller* controller, Trace* trace) {
+  if (cond.size(0) != 2) throw std::invalid_argument("p2p_denoise: expected [source; target] embeddings");
+  const bool guided = guidance > 1.0 && uncond.defined();
+  std::optional<models::ScopedAttentionHook> hook;
+  if (controller) {
+    if (!denoiser.unet()) throw InputError("p2p", "cross-attention control needs a UNet denoiser");
+    hook.emplace(denoiser.unet(), controller);
+    controller->set_guided(guided);
+  }
+  diffusion::DDIMScheduler ddim(scheduler);
+  ddim.set_timesteps(num_inference_steps);
+  const at::Tensor context = guided ? at::cat({uncond.expand({2, uncond.size(1), uncond.size(2)}), cond}) : cond;
+  at::Tensor x = at::cat({start, start});
+  if (trace) trace->latents.push_back(x);
+  for (std::size_t k = 0; k < timesteps.size(); ++k) {
+    const std::int64_t t = timesteps[k];
+    if (controller) controller->begin_step(static_cast<std::int64_t>(k));
+    at::Tensor eps;
+    if (guided) {
+      const at::Tensor out = denoiser.predict(at::cat({x, x}), t, context);
+      if (trace && k == 0) trace->unet_out_first = out;
+      const auto halves = out.chunk(2);
+      eps = halves[0] + (halves[1] - halves[0]) * guidance;
+    } else {
+      eps = denoiser.predict(x, t, context);
+      if (trace && k == 0) trace->unet_out_first = eps;
+    }
+    if (controller) controller->end_step();
+    x = ddim.step(eps, t, x).prev_sample;
+    if (trace) {
+      trace->noise_pred.push_back(eps);
+      trace->pre_blend.push_back(x);
+    }
+    if (controller) {
+      x = controller->step_callback(x);
+      if (trace && controller->blend_mask().defined()) {
+        trace->blend_soft.push_back(controller->blend_soft());
+        trace->blend_mask.push_back(controller->blend_mask());
+      }
+    }
+    if (trace) trace->latents.push_back(x);
+    if (!at::isfinite(x).all().item<bool>())
+      throw NumericError("p2p", "latents became non-finite at step " + std::to_string(k) + " (t=" + std::to_string(t) + ")");
+  }
+  return x;
+}
+
+EditOutput p2p_edit(pipelines::StableDiffusion& sd, const at::Tensor& x0, const std::string& reference, const std::string& query,
+                    const Options& o) {
+  diffusion::DDIMScheduler ddim(sd.scheduler);
+  ddim.set_timesteps(o.steps);
+  const auto schedule = diffusion::truncate_timesteps(ddim.timesteps(), o.strength);
+  if (schedule.denoise.empty()) return {.latents = x0};  // r = 0: nothing to edit
+  const at::Tensor e = sd.encode_prompts({reference, query, ""});
+  DiffEditTexts texts{.query = e.slice(0, 1, 2), .reference = e.slice(0, 0, 1), .empty = e.slice(0, 2, 3)};
+  DiffEditOptions encode;
+  encode.steps = o.steps;
+  encode.strength = o.strength;
+  encode.encode_with_reference = o.invert_with_reference;
+  encode.guidance = 1.0;  // the conditional model alone (DDIM inversion as in null-text inversion)
+  const Inversion inv = ddim_invert(sd.denoiser, sd.scheduler, x0, texts, encode);
+  const auto num_steps = static_cast<std::int64_t>(schedule.denoise.size());
+  const auto spec = controller_spec(sd.tokenizer, reference, query, o, num_steps, x0.size(2), x0.size(3));
+  std::optional<Controller> controller;
+  if (spec) controller.emplace(*spec);
+  const at::Tensor out = p2p_denoise(sd.denoiser, sd.scheduler, inv.at_level(schedule.denoise.front()), e.slice(0, 0, 2),
+                                     texts.empty, schedule.denoise, o.steps, o.guidance, controller ? &*controller : nullptr);
+  EditOutput result{.latents = out.slice(0, 1, 2)};
+  if (controller && controller->blend_mask().defined()) result.mask = controller->blend_mask();
+  return result;
+}
+
+}  // namespace diffedit::editing::p2p
