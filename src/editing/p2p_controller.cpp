@@ -66,8 +66,14 @@ at::Tensor Controller::edit_cross(const at::Tensor& base, const at::Tensor& targ
   return out;
 }
 
-at::Tensor Controller::on_probs(const models::AttentionSite& site, at::Tensor probs) {
+bool Controller::wants(const models::AttentionSite& site, std::int64_t queries) {
   ++calls_;
+  return site.is_cross || captures_.count({step_, site.index}) > 0 ||
+         (step_ >= spec_.self_window.first && step_ < spec_.self_window.second &&
+          queries <= spec_.geometry.self_replace_max_queries);
+}
+
+at::Tensor Controller::on_probs(const models::AttentionSite& site, at::Tensor probs) {
   const bool capture = captures_.count({step_, site.index}) > 0;
   char name[64];
   std::snprintf(name, sizeof name, "attn.step%lld.layer%02lld", static_cast<long long>(step_), static_cast<long long>(site.index));

@@ -69,6 +69,9 @@ class Controller : public models::AttentionHook {
   // After the scheduler step: LocalBlend on latents [2, C, H, W] (identity without it).
   at::Tensor step_callback(const at::Tensor& latents);
 
+  // Every call is counted; maps the controller leaves alone (self-attention outside the window or
+  // with too many queries, unless captured) stay on the plain kernel.
+  bool wants(const models::AttentionSite& site, std::int64_t queries) override;
   at::Tensor on_probs(const models::AttentionSite& site, at::Tensor probs) override;
 
   // Debugging and parity: copies of the maps of (step, layer) before the controller (all rows)
@@ -78,7 +81,7 @@ class Controller : public models::AttentionHook {
   // LocalBlend's last normalised map [2, 1, H, W] and mask [1, 1, H, W].
   const at::Tensor& blend_soft() const { return blend_soft_; }
   const at::Tensor& blend_mask() const { return blend_mask_; }
-  std::int64_t calls_in_step() const { return calls_; }
+  std::int64_t calls_in_step() const { return calls_; }  // attention modules run in the current step
 
  private:
   at::Tensor edit_cross(const at::Tensor& base, const at::Tensor& target) const;

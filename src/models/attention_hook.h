@@ -23,6 +23,9 @@ struct AttentionSite {
 class AttentionHook {
  public:
   virtual ~AttentionHook() = default;
+  // Asked once per forward pass of each module, before the scores are formed: false leaves that
+  // pass to the plain (memory-sliced) kernel and on_probs is not called.
+  virtual bool wants(const AttentionSite& /*site*/, std::int64_t /*queries*/) { return true; }
   // `probs`: softmax(q k^T scale) as [batch * heads, queries, keys], row b * heads + h. Returns
   // the probabilities to multiply with the values: `probs` itself (edited in place or not) or a
   // tensor of the same shape.

@@ -102,9 +102,10 @@ at::Tensor AttentionImpl::forward(const at::Tensor& input, const at::Tensor& con
   if (spatial) x = x.view({input.size(0), input.size(1), -1}).transpose(1, 2);  // [B, HW, C]
   if (group_norm) x = group_norm->forward(x.transpose(1, 2)).transpose(1, 2);
   const at::Tensor& ctx = context.defined() ? context : x;
+  AttentionHook* hook = hook_ && hook_->wants(site_, x.size(1)) ? hook_ : nullptr;
   const at::Tensor q = to_q->forward(x), k = to_k->forward(ctx), v = to_v->forward(ctx);
   at::Tensor h = multihead_attention(q, k, v, options_.heads, 1.0 / std::sqrt(static_cast<double>(options_.head_dim)),
-                                     options_.upcast, std::int64_t{64} << 20, hook_, site_);
+                                     options_.upcast, std::int64_t{64} << 20, hook, site_);
   h = out_proj_->forward(h);
   if (spatial) h = h.transpose(-1, -2).reshape(input.sizes());
   if (options_.residual) h = h + input;

@@ -35,7 +35,9 @@ models::UNet2DConditionModel small_unet() {
 
 struct CountingHook : models::AttentionHook {
   std::vector<models::AttentionSite> seen;
-  bool uniform = false;  // replace the maps by uniform attention
+  bool uniform = false;     // replace the maps by uniform attention
+  bool cross_only = false;  // decline the self-attention maps
+  bool wants(const models::AttentionSite& site, std::int64_t) override { return !cross_only || site.is_cross; }
   at::Tensor on_probs(const models::AttentionSite& site, at::Tensor probs) override {
     seen.push_back(site);
     return uniform ? at::full_like(probs, 1.0 / static_cast<double>(probs.size(2))) : probs;
@@ -87,6 +89,13 @@ TEST(AttentionHook, UnusedHookChangesNothingAndSeesEveryLayerOncePerCall) {
     for (std::size_t i = 0; i < sites.size(); ++i) EXPECT_EQ(hook.seen[i].index, sites[i].index);
     hook.uniform = true;
     EXPECT_FALSE(at::allclose(unet->forward(x, t, ctx), plain)) << "the hook's maps are used";
+    // Declined maps never reach on_probs.
+    hook.cross_only = true;
+    hook.uniform = false;
+    hook.seen.clear();
+    EXPECT_TRUE(at::equal(unet->forward(x, t, ctx), plain));
+    EXPECT_EQ(hook.seen.size(), sites.size() / 2);
+    for (const auto& site : hook.seen) EXPECT_TRUE(site.is_cross);
   }
   // Cleared with the guard: no more calls, the plain result bit for bit.
   const std::size_t calls = hook.seen.size();
