@@ -109,7 +109,7 @@ std::unique_ptr<data::EditDataset> open_dataset(const DatasetSpec& d, pipelines:
       pipelines::Txt2ImgRequest common;
       common.steps = steps;
       common.guidance = guidance;
-      return pipelines::txt2img_batch(sd, {prompt}, {seed}, common).front().image[0];
+      return pipelines::txt2img_batch(sd, {prompt}, {seed}, common).front().image;  // [3, H, W]
     };
   return data::make_dataset(d, generator);
 }
