@@ -17,8 +17,7 @@ using config::Schema;
 
 // scheduler_config.json keys of diffusers schedulers that do not change DDIM/DDPM here.
 const std::vector<std::string> kIgnoredKeys = {
-    "_class_name", "_diffusers_version", "skip_prk_steps", "dynamic_thresholding_ratio", "sample_max_value",
-    "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "interpolation_type", "timestep_type",
+    "_class_name", "_diffusers_version", "skip_prk_steps", "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "interpolation_type", "timestep_type",
     "algorithm_type", "solver_order", "solver_type", "lower_order_final", "euler_at_final", "final_sigmas_type",
     "lambda_min_clipped", "use_lu_lambdas", "sigma_min", "sigma_max",
     "predict_x0", "solver_p", "disable_corrector", "use_dynamic_shifting", "shift"};
@@ -38,6 +37,8 @@ Schema scheduler_schema() {
       {"timestep_spacing", Schema::string().choices({"leading", "trailing", "linspace"})},
       {"rescale_betas_zero_snr", Schema::boolean()},
       {"thresholding", Schema::boolean()},
+      {"dynamic_thresholding_ratio", Schema::number().range(0, 1)},
+      {"sample_max_value", Schema::number().range(1, std::nullopt)},
       {"variance_type", Schema::string().nullable()},
   };
   for (const auto& key : kIgnoredKeys) fields.push_back({key, Schema::any()});
@@ -117,8 +118,9 @@ SchedulerConfig SchedulerConfig::from_json(const Json& json, const std::string& 
       throw ConfigError(source, "trained_betas has " + std::to_string(c.trained_betas->size()) +
                                     " values but num_train_timesteps is " + std::to_string(c.num_train_timesteps));
   }
-  if (j.value("thresholding", false))
-    throw ConfigError(source, "thresholding=true (dynamic thresholding) is not supported");
+  get("thresholding", c.thresholding);
+  get("dynamic_thresholding_ratio", c.dynamic_thresholding_ratio);
+  get("sample_max_value", c.sample_max_value);
   if (j.contains("variance_type") && j["variance_type"].is_string()) {
     const std::string v = j["variance_type"];
     if (v == "fixed_small") c.variance_type = VarianceType::fixed_small;
@@ -157,7 +159,10 @@ Json SchedulerConfig::to_json() const {
             {"steps_offset", steps_offset},
             {"prediction_type", to_string(prediction_type)},
             {"timestep_spacing", spacings[static_cast<int>(timestep_spacing)]},
-            {"rescale_betas_zero_snr", rescale_betas_zero_snr}};
+            {"rescale_betas_zero_snr", rescale_betas_zero_snr},
+            {"thresholding", thresholding},
+            {"dynamic_thresholding_ratio", dynamic_thresholding_ratio},
+            {"sample_max_value", sample_max_value}};
   if (!class_name.empty()) j["_class_name"] = class_name;
   return j;
 }

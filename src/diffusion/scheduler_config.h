@@ -28,6 +28,13 @@ struct SchedulerConfig {
   std::optional<std::vector<double>> trained_betas;
   bool clip_sample = true;  // diffusers' DDIM default; SD configs set false
   double clip_sample_range = 1.0;
+  // Dynamic thresholding (Saharia et al. 2022, Imagen; diffusers' `thresholding`): x0 is clipped to
+  // [-s, s] and divided by s, s the `dynamic_thresholding_ratio` quantile of |x0| per sample,
+  // bounded to [1, sample_max_value]. For pixel-space models at high guidance; it replaces
+  // clip_sample where set (DDIM and DDPM steps; the inverse scheduler only clips, as diffusers').
+  bool thresholding = false;
+  double dynamic_thresholding_ratio = 0.995;
+  double sample_max_value = 1.0;
   bool set_alpha_to_one = true;
   std::int64_t steps_offset = 0;
   PredictionType prediction_type = PredictionType::epsilon;
@@ -37,7 +44,7 @@ struct SchedulerConfig {
   std::string class_name;  // "_class_name" as written (informational)
 
   // Reads a scheduler_config.json object. Keys that other diffusers schedulers use are accepted
-  // and ignored; unknown keys, wrong types and unsupported options (thresholding) are errors.
+  // and ignored; unknown keys and wrong types are errors.
   static SchedulerConfig from_json(const config::Json& json, const std::string& source);
   static SchedulerConfig load(const std::filesystem::path& path);
   config::Json to_json() const;

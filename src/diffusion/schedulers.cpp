@@ -45,7 +45,14 @@ at::Tensor add_noise_impl(const SchedulerConfig& c, const NoiseSchedule& s, cons
 
 }  // namespace
 
-Prediction predict(const SchedulerConfig& c, const at::Tensor& model_output, const at::Tensor& sample, float alpha_prod_t) {
+at::Tensor dynamic_threshold(const at::Tensor& x0, double ratio, double sample_max_value) {
+  const at::Tensor flat = x0.to(at::kFloat).reshape({x0.size(0), -1});
+  const at::Tensor s = at::quantile(flat.abs(), ratio, 1, /*keepdim=*/true).clamp(1.0, sample_max_value);
+  return (at::maximum(at::minimum(flat, s), -s) / s).reshape(x0.sizes()).to(x0.scalar_type());
+}
+
+Prediction predict(const SchedulerConfig& c, const at::Tensor& model_output, const at::Tensor& sample, float alpha_prod_t,
+                   bool thresholding_allowed) {
   const float beta_prod_t = 1.0f - alpha_prod_t;
   const double sqrt_alpha = std::sqrt(alpha_prod_t), sqrt_beta = std::sqrt(beta_prod_t);
   Prediction p;
@@ -63,7 +70,8 @@ Prediction predict(const SchedulerConfig& c, const at::Tensor& model_output, con
       p.eps = model_output * sqrt_alpha + sample * sqrt_beta;
       break;
   }
-  if (c.clip_sample) p.x0 = p.x0.clamp(-c.clip_sample_range, c.clip_sample_range);
+  if (c.thresholding && thresholding_allowed) p.x0 = dynamic_threshold(p.x0, c.dynamic_thresholding_ratio, c.sample_max_value);
+  else if (c.clip_sample) p.x0 = p.x0.clamp(-c.clip_sample_range, c.clip_sample_range);
   return p;
 }
 
@@ -133,7 +141,7 @@ StepOutput DDIMInverseScheduler::step(const at::Tensor& model_output, std::int64
                                         config_.num_train_timesteps - 1);
   const float alpha_prod_t = current >= 0 ? schedule_.alpha_bar(current) : initial_alpha_cumprod_;
   const float alpha_prod_t_next = schedule_.alpha_bar(timestep);
-  const Prediction p = predict(config_, model_output, sample, alpha_prod_t);
+  const Prediction p = predict(config_, model_output, sample, alpha_prod_t, /*thresholding_allowed=*/false);
   const at::Tensor direction = p.eps * static_cast<double>(std::sqrt(1.0f - alpha_prod_t_next));
   const at::Tensor next = p.x0 * static_cast<double>(std::sqrt(alpha_prod_t_next)) + direction;
   return {next, p.x0};

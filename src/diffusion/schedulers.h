@@ -21,14 +21,18 @@ struct StepOutput {
   at::Tensor pred_original_sample;  // the model's estimate of x_0
 };
 
-// x_0 and epsilon from a model output under the configured prediction type, then clipped
-// (clip_sample) — the part every sampler shares.
+// x_0 and epsilon from a model output under the configured prediction type, then bounded — the
+// part every sampler shares: dynamic thresholding where configured and `thresholding_allowed`
+// (the inverse scheduler passes false), else clip_sample.
 struct Prediction {
   at::Tensor x0;
   at::Tensor eps;
 };
 Prediction predict(const SchedulerConfig& config, const at::Tensor& model_output, const at::Tensor& sample,
-                   float alpha_prod_t);
+                   float alpha_prod_t, bool thresholding_allowed = true);
+// diffusers' _threshold_sample: per batch element, s = quantile(|x0|, ratio) clamped to
+// [1, sample_max_value], then clamp(x0, -s, s) / s (computed in float32).
+at::Tensor dynamic_threshold(const at::Tensor& x0, double ratio, double sample_max_value);
 
 class DDIMScheduler {
  public:

@@ -35,7 +35,7 @@ TEST(Schedulers, ConfigAcceptsOtherSchedulersKeysButNotUnknownOnes) {
   } catch (const diffedit::ConfigError& e) {
     EXPECT_EQ(e.problem().rfind("unknown key 'beta_shedule' (did you mean 'beta_schedule'?)", 0), 0u) << e.problem();
   }
-  EXPECT_THROW(dd::SchedulerConfig::from_json({{"thresholding", true}}, "s.json"), diffedit::ConfigError);
+  EXPECT_THROW(dd::SchedulerConfig::from_json({{"sample_max_value", 0.5}}, "s.json"), diffedit::ConfigError);
   EXPECT_THROW(dd::SchedulerConfig::from_json({{"prediction_type", "x0"}}, "s.json"), diffedit::ConfigError);
   EXPECT_THROW(dd::SchedulerConfig::from_json({{"num_train_timesteps", 4}, {"trained_betas", {0.1, 0.2}}}, "s.json"),
                diffedit::ConfigError);
@@ -92,6 +92,28 @@ TEST(Schedulers, PredictionTypesAgree) {
   }
   const auto clipped = dd::SchedulerConfig::from_json({{"clip_sample", true}, {"clip_sample_range", 0.5}}, "s");
   EXPECT_LE(dd::predict(clipped, eps, xt, a).x0.abs().max().item<float>(), 0.5f);
+}
+
+// diffusers' _threshold_sample, worked by hand: a sample whose 0.5-quantile of |x| is 2 (clamped
+// to sample_max_value 1.5) and one whose quantile is below 1 (s = 1: plain clipping).
+TEST(Schedulers, DynamicThresholdingPerSample) {
+  const at::Tensor x0 = at::tensor({-3.0f, 1.0f, 2.0f, 4.0f, 0.25f, -0.5f, 0.5f, 2.0f}).reshape({2, 1, 2, 2});
+  const at::Tensor got = dd::dynamic_threshold(x0, 0.5, 1.5);
+  // sample 0: |x| = 3, 1, 2, 4 -> median 2.5 -> s = 1.5; sample 1: |x| = .25, .5, .5, 2 -> median .5 -> s = 1.
+  const at::Tensor want = at::tensor({-1.0f, 1.0f / 1.5f, 1.0f, 1.0f, 0.25f, -0.5f, 0.5f, 1.0f}).reshape({2, 1, 2, 2});
+  EXPECT_TRUE(at::allclose(got, want, 1e-6, 1e-6)) << got;
+
+  // In a DDIM step it replaces clip_sample; the inverse scheduler only clips (as diffusers').
+  const auto c = dd::SchedulerConfig::from_json(
+      {{"thresholding", true}, {"dynamic_thresholding_ratio", 0.5}, {"sample_max_value", 1.5}, {"clip_sample", true}}, "s");
+  EXPECT_TRUE(c.thresholding);
+  const at::Tensor sample = at::zeros_like(x0);
+  const float a = 0.25f;  // x0 = (0 - sqrt(0.75) eps) / 0.5
+  const at::Tensor eps = -x0 * 0.5 / std::sqrt(0.75);
+  EXPECT_TRUE(at::allclose(dd::predict(c, eps, sample, a).x0, want, 1e-5, 1e-5));
+  EXPECT_LE(dd::predict(c, eps, sample, a, /*thresholding_allowed=*/false).x0.abs().max().item<float>(), 1.0f);
+  EXPECT_GT(dd::predict(c, eps, sample, a, false).x0[0][0][1][0].item<float>(), 0.99f);  // clipped 2 -> 1, not 2 / 1.5
+  EXPECT_EQ(dd::SchedulerConfig::from_json(c.to_json(), "round trip").sample_max_value, 1.5);
 }
 
 TEST(Schedulers, DdimInversionIsExactUnderAFixedNoisePrediction) {
