@@ -183,7 +183,7 @@ ReportFiles write_report(const std::filesystem::path& run_dir, const std::filesy
         image::write(out.dir / (stem + ".region.png"), sample.region);
         grids << "<td>ground truth<br><img src=\"" << stem << ".target.png\"></td><td>region<br><img src=\"" << stem << ".region.png\"></td>";
       }
-      grids << "<td class=\"text\">" << html_escape(sample.reference) << " &rarr; <b>" << html_escape(sample.query) << "</b></td></tr>\n";
+      grids << "<td class=\"text\">" << html_escape(sample.source.empty() ? sample.reference : sample.source) << " &rarr; <b>" << html_escape(sample.query) << "</b></td></tr>\n";
     }
     std::map<std::string, std::vector<std::pair<double, const PlannedSetting*>>> families;  // label + non-r values -> settings by r
     for (const auto& s : e.settings) {

@@ -14,8 +14,10 @@ namespace tw = toyworld;
 class ToyDataset : public EditDataset {
  public:
   enum class Kind { imagenet, coco, generated };
-  ToyDataset(Kind kind, std::string split, std::int64_t count, std::uint64_t seed, ImageGenerator generator, tw::WorldSpec world)
-      : kind_(kind), split_(std::move(split)), count_(count), seed_(seed), generator_(std::move(generator)), world_(std::move(world)) {}
+  ToyDataset(Kind kind, std::string split, std::int64_t count, std::uint64_t seed, ImageGenerator generator, tw::WorldSpec world,
+             bool empty_reference)
+      : kind_(kind), split_(std::move(split)), count_(count), seed_(seed), generator_(std::move(generator)), world_(std::move(world)),
+        empty_reference_(empty_reference) {}
 
   std::string name() const override {
     return kind_ == Kind::imagenet ? "toy-imagenet" : kind_ == Kind::coco ? "toy-coco" : "toy-generated";
@@ -31,13 +33,13 @@ class ToyDataset : public EditDataset {
     s.source_label = item.edit.source_label;
     s.target_label = item.edit.target_label;
     if (kind_ == Kind::imagenet) {
-      s.reference = item.edit.reference_class;
+      s.source = item.edit.reference_class;
       s.query = item.edit.query_class;
     } else {
-      s.reference = item.edit.reference_caption;
+      s.source = item.edit.reference_caption;
       s.query = item.edit.query_caption;
     }
-    s.source = s.reference;
+    s.reference = empty_reference_ ? "" : s.source;
     if (kind_ == Kind::generated) {
       // The model draws the scene from its caption; where the objects land is its own choice, so
       // no region or target image is known (as for the paper's Imagen images).
@@ -57,6 +59,7 @@ class ToyDataset : public EditDataset {
   std::uint64_t seed_;
   ImageGenerator generator_;
   tw::WorldSpec world_;
+  bool empty_reference_;
 };
 }  // namespace
 
@@ -71,7 +74,8 @@ bool is_toy_dataset(const std::string& name) {
 }
 
 std::unique_ptr<EditDataset> make_toy_dataset(const std::string& name, const std::string& split, std::int64_t count,
-                                              std::uint64_t world_seed, ImageGenerator generator, const toyworld::WorldSpec& world) {
+                                              std::uint64_t world_seed, ImageGenerator generator, const toyworld::WorldSpec& world,
+                                              const std::string& reference) {
   if (split != "train" && split != "val" && split != "test") throw InputError("split", "'" + split + "' is not one of train, val, test");
   if (count < 0) throw InputError(name, "negative item count");
   ToyDataset::Kind kind;
@@ -82,7 +86,11 @@ std::unique_ptr<EditDataset> make_toy_dataset(const std::string& name, const std
   if (kind == ToyDataset::Kind::generated && !generator)
     throw InputError(name, "needs a text-to-image model (the toy-sd directory) to generate its images");
   toyworld::validate(world, name + ": world");
-  return std::make_unique<ToyDataset>(kind, split, count, world_seed, std::move(generator), world);
+  const bool imagenet = kind == ToyDataset::Kind::imagenet;
+  if (reference != "default" && reference != "none" && reference != (imagenet ? "source" : "caption"))
+    throw InputError("dataset.reference", name + ": " + (imagenet ? "none or source" : "caption or none") + " (got '" + reference + "')");
+  const bool empty_reference = reference == "none" || (imagenet && reference == "default");
+  return std::make_unique<ToyDataset>(kind, split, count, world_seed, std::move(generator), world, empty_reference);
 }
 
 }  // namespace diffedit::data

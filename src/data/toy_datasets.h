@@ -46,10 +46,14 @@ const std::vector<std::string>& toy_dataset_names();
 bool is_toy_dataset(const std::string& name);
 
 // `count` items of `split` of the world `world` under `world_seed`. toy-generated needs
-// `generator`; InputError for an unknown name (listing the known ones), a bad split or world, or a
-// missing generator.
+// `generator`; InputError for an unknown name (listing the known ones), a bad split or world, a
+// missing generator or a bad `reference`.
+// `reference`, the text R (as the real twins): toy-imagenet "none" (the default: the paper's
+// ImageNet protocol, R empty) or "source" (the source class name); toy-coco and toy-generated
+// "caption" (the default) or "none". `source` (FlexIT's source text) is the class name or caption
+// whatever R is.
 std::unique_ptr<EditDataset> make_toy_dataset(const std::string& name, const std::string& split, std::int64_t count,
                                               std::uint64_t world_seed = 0, ImageGenerator generator = {},
-                                              const toyworld::WorldSpec& world = {});
+                                              const toyworld::WorldSpec& world = {}, const std::string& reference = "default");
 
 }  // namespace diffedit::data

@@ -14,7 +14,8 @@ TEST(ToyDatasets, ImagenetUsesClassNamesCocoUsesCaptions) {
   const auto item = tw::generate("test", 3, 0);
   const auto in = d::make_toy_dataset("toy-imagenet", "test", 10)->get(3);
   EXPECT_EQ(in.id, "toy-imagenet/test/3");
-  EXPECT_EQ(in.reference, item.edit.reference_class);
+  EXPECT_EQ(in.reference, "") << "the paper's ImageNet protocol: no reference text";
+  EXPECT_EQ(in.source, item.edit.reference_class);
   EXPECT_EQ(in.query, item.edit.query_class);
   EXPECT_EQ(in.target_label, item.edit.target_label);
   EXPECT_TRUE(at::equal(in.image, item.image));
@@ -23,6 +24,17 @@ TEST(ToyDatasets, ImagenetUsesClassNamesCocoUsesCaptions) {
   EXPECT_EQ(co.reference, item.caption);
   EXPECT_EQ(co.query, item.edit.query_caption);
   EXPECT_TRUE(at::equal(co.target_image, item.edit.target_image));
+}
+
+TEST(ToyDatasets, ReferenceTextChoiceAsTheRealTwins) {
+  const auto item = tw::generate("test", 3, 0);
+  EXPECT_EQ(d::make_toy_dataset("toy-imagenet", "test", 10, 0, {}, {}, "source")->get(3).reference, item.edit.reference_class);
+  EXPECT_EQ(d::make_toy_dataset("toy-imagenet", "test", 10, 0, {}, {}, "none")->get(3).reference, "");
+  const auto co = d::make_toy_dataset("toy-coco", "test", 10, 0, {}, {}, "none")->get(3);
+  EXPECT_EQ(co.reference, "");
+  EXPECT_EQ(co.source, item.caption) << "FlexIT's source text stays the caption";
+  EXPECT_THROW(d::make_toy_dataset("toy-imagenet", "test", 10, 0, {}, {}, "caption"), diffedit::InputError);
+  EXPECT_THROW(d::make_toy_dataset("toy-coco", "test", 10, 0, {}, {}, "source"), diffedit::InputError);
 }
 
 TEST(ToyDatasets, GeneratedImagesComeFromTheModelWithoutGroundTruthRegion) {
