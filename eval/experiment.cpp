@@ -25,8 +25,8 @@ Schema dataset_schema() {
                                                             "(metrics.reference)")},
       {"world_seed", Schema::integer().range(0, std::nullopt).def(0).doc("toy datasets")},
       {"root", Schema::string().def("").doc("real datasets: the image folder")},
-      {"annotations", Schema::string().def("").doc("queries.csv, the BISON json or the Imagen pair list")},
-      {"captions", Schema::string().def("").doc("coco-bison: captions_val2014.json")},
+      {"annotations", Schema::string().def("").doc("queries.csv, the BISON json or the Imagen pair list; coco-images: the BISON json whose images it leaves out")},
+      {"captions", Schema::string().def("").doc("coco-bison, coco-images: captions_val2014.json")},
       {"image_size", Schema::integer().range(8, 4096).def(512).doc("real images: Resize + CenterCrop to this size")},
       {"reference", Schema::string().choices({"default", "none", "source", "caption"}).def("default")},
       {"max_changed_words", Schema::number().range(0, 1).def(1.0).doc("coco-bison: keep queries changing less than this share")},
@@ -113,6 +113,8 @@ Experiment make_experiment(const Json& c, const std::string& source) {
     return s;
   };
   e.dataset = dataset(c["dataset"], data::toyworld::preset(data::toyworld::kDefaultPreset));
+  if (e.dataset.name == "coco-images")
+    throw ConfigError(source, "dataset: coco-images is a reference set without edit queries (use it as metrics.reference)");
   for (const auto& s : c["seeds"]) e.seeds.push_back(s.get<std::uint64_t>());
   if (std::set<std::uint64_t>(e.seeds.begin(), e.seeds.end()).size() != e.seeds.size())
     throw ConfigError(source, "seeds: repeated seed");

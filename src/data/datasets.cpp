@@ -6,6 +6,7 @@
 #include <cctype>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "core/config.h"
@@ -159,6 +160,43 @@ std::unique_ptr<EditDataset> coco_bison(const DatasetOptions& o) {
   return std::make_unique<FileDataset>("coco-bison", limited(std::move(rows), o.limit), o.image_size);
 }
 
+// coco-images: real COCO images for FID references, disjoint from the edited inputs.
+std::unique_ptr<EditDataset> coco_images(const DatasetOptions& o) {
+  const config::Json captions = config::load_json(o.captions);
+  if (!captions.contains("images") || !captions.contains("annotations"))
+    throw FormatError(o.captions.string(), "not a COCO captions file (needs images and annotations)");
+  std::set<std::int64_t> excluded;  // every BISON candidate image: the inputs of any BISON edit set
+  if (!o.annotations.empty()) {
+    const config::Json bison = config::load_json(o.annotations);
+    if (!bison.contains("data") || !bison["data"].is_array()) throw FormatError(o.annotations.string(), "not a BISON file (needs data: [...])");
+    for (std::size_t i = 0; i < bison["data"].size(); ++i) {
+      try {
+        for (const auto& c : bison["data"][i].at("image_candidates")) excluded.insert(c.at("image_id").get<std::int64_t>());
+      } catch (const config::Json::exception& e) {
+        throw FormatError(o.annotations.string() + ": data[" + std::to_string(i) + "]", std::string("malformed BISON entry: ") + e.what());
+      }
+    }
+  }
+  std::map<std::int64_t, std::string> files, first_caption;  // ordered by image id
+  try {
+    for (const auto& im : captions["images"]) files[im.at("id").get<std::int64_t>()] = im.at("file_name");
+    for (const auto& a : captions["annotations"]) first_caption.try_emplace(a.at("image_id").get<std::int64_t>(), a.at("caption"));
+  } catch (const config::Json::exception& e) {
+    throw FormatError(o.captions.string(), std::string("malformed COCO captions entry: ") + e.what());
+  }
+  std::vector<Row> rows;
+  for (const auto& [id, file] : files) {
+    if (excluded.count(id)) continue;
+    Row r;
+    r.sample.id = std::to_string(id);
+    r.sample.source = first_caption.count(id) ? first_caption[id] : "";
+    r.image = o.root / file;
+    rows.push_back(std::move(r));
+  }
+  if (rows.empty()) throw FormatError(o.captions.string(), "no images left after excluding the BISON images");
+  return std::make_unique<FileDataset>("coco-images", limited(std::move(rows), o.limit), o.image_size);
+}
+
 std::unique_ptr<EditDataset> imagen_pairs(const DatasetOptions& o) {
   fs::require_regular_file(o.annotations);
   if (o.reference != "default" && o.reference != "none" && o.reference != "caption")
@@ -198,7 +236,7 @@ std::unique_ptr<EditDataset> imagen_pairs(const DatasetOptions& o) {
 const std::vector<std::string>& dataset_names() {
   static const std::vector<std::string> names = [] {
     std::vector<std::string> n = toy_dataset_names();
-    for (const char* r : {"imagenet-flexit", "coco-bison", "imagen-pairs"}) n.push_back(r);
+    for (const char* r : {"imagenet-flexit", "coco-bison", "imagen-pairs", "coco-images"}) n.push_back(r);
     return n;
   }();
   return names;
@@ -208,7 +246,8 @@ std::unique_ptr<EditDataset> make_dataset(const DatasetOptions& o, ImageGenerato
   if (o.name == "imagenet-flexit") return imagenet_flexit(o);
   if (o.name == "coco-bison") return coco_bison(o);
   if (o.name == "imagen-pairs") return imagen_pairs(o);
-  return make_toy_dataset(o.name, o.split, o.limit, o.world_seed, std::move(generator), o.world);
+  if (o.name == "coco-images") return coco_images(o);
+  return make_toy_dataset(o.name, o.split, o.limit, o.world_seed, std::move(generator), o.world, o.reference);
 }
 
 double changed_word_share(const std::string& a, const std::string& b) {

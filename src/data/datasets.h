@@ -13,6 +13,10 @@
 //   imagen-pairs     a pair list "id <> caption <> changed phrase <> new phrase" (InstDiffEdit's
 //                    Imagen_list.txt format) over images <root>/<id>.png; query: the caption with
 //                    the phrase replaced; reference: the caption, or empty (`reference: none`).
+//   coco-images      a reference set, not edits: the images of captions_val2014.json in image-id
+//                    order, without every image that a BISON file (`annotations`, optional) names
+//                    as a candidate, so FID references are disjoint from coco-bison's inputs
+//                    (filtered or not). Source text: the image's first caption; no query.
 // Real images are read as RGB and brought to `image_size` with torchvision's Resize + CenterCrop
 // (Pillow bilinear, its default for PIL images).
 #pragma once
@@ -36,7 +40,7 @@ struct DatasetOptions {
   std::filesystem::path annotations;  // queries.csv, BISON json or the Imagen pair list
   std::filesystem::path captions;   // COCO captions json
   std::int64_t image_size = 512;
-  std::string reference = "default";  // imagenet: none|source; coco: caption|none; imagen: caption|none
+  std::string reference = "default";  // (toy-)imagenet: none|source; coco, imagen, toy-coco, toy-generated: caption|none
   double max_changed_words = 1.0;   // coco-bison filter (share of words changed), 1 = keep all
 };
 

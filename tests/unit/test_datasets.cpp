@@ -118,6 +118,41 @@ TEST(Datasets, CocoBisonEditsTheImageTheCaptionContradicts) {
   EXPECT_DOUBLE_EQ(d::changed_word_share("", ""), 0.0);
 }
 
+// FID references for the COCO and Imagen splits: real images, none of them a BISON candidate (so
+// none is an edited input, whatever filter picks the queries), in image-id order.
+TEST(Datasets, CocoImagesAreDisjointFromBisonInputs) {
+  ScratchDir dir;
+  write_bytes(dir / "captions.json", R"({"images": [{"id": 9, "file_name": "c9.jpg"}, {"id": 2, "file_name": "c2.jpg"},
+                                                    {"id": 5, "file_name": "c5.jpg"}, {"id": 7, "file_name": "c7.jpg"}],
+                                         "annotations": [{"image_id": 5, "id": 50, "caption": "A red bus."},
+                                                         {"image_id": 5, "id": 51, "caption": "A bus."},
+                                                         {"image_id": 7, "id": 70, "caption": "Two dogs."}]})");
+  write_bytes(dir / "bison.json", R"({"data": [{"bison_query_id": 1, "caption": "x", "true_image_id": 2,
+                                                "image_candidates": [{"image_id": 2}, {"image_id": 7}]}]})");
+  for (const char* f : {"c2.jpg", "c5.jpg", "c7.jpg", "c9.jpg"}) image(dir / "val2014" / f, 40, 30);
+  d::DatasetOptions o;
+  o.name = "coco-images";
+  o.captions = dir / "captions.json";
+  o.annotations = dir / "bison.json";
+  o.root = dir / "val2014";
+  o.image_size = 16;
+  const auto refs = d::make_dataset(o);
+  ASSERT_EQ(refs->size(), 2);  // 5 and 9: 2 and 7 are BISON's
+  const auto first = refs->get(0);
+  EXPECT_EQ(first.id, "5");
+  EXPECT_EQ(first.source, "A red bus.");
+  EXPECT_EQ(first.image.sizes(), (std::vector<std::int64_t>{3, 16, 16}));
+  EXPECT_EQ(refs->get(1).id, "9");
+  o.limit = 1;
+  EXPECT_EQ(d::make_dataset(o)->size(), 1);
+  o.limit = 0;
+  o.annotations.clear();
+  EXPECT_EQ(d::make_dataset(o)->size(), 4) << "without a BISON file nothing is excluded";
+  write_bytes(dir / "bad.json", R"({"data": [{"bison_query_id": 1}]})");
+  o.annotations = dir / "bad.json";
+  EXPECT_THROW(d::make_dataset(o), diffedit::FormatError);
+}
+
 TEST(Datasets, ImagenPairsReplaceThePhrase) {
   ScratchDir dir;
   write_bytes(dir / "Imagen_list.txt",
