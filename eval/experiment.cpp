@@ -7,6 +7,7 @@
 #include "core/errors.h"
 #include "data/toyworld_presets.h"
 #include "editing/method.h"
+#include "editing/shared_edits.h"
 
 namespace diffedit::eval {
 
@@ -212,6 +213,22 @@ Json plan_json(const Experiment& e) {
     metrics[m] = {{"network", e.metrics.feature_net.name}, {"weights", path(e.metrics.feature_net.weights)}, {"reference", reference}};
   const auto records = static_cast<std::int64_t>(e.dataset.limit) * static_cast<std::int64_t>(e.seeds.size()) *
                        static_cast<std::int64_t>(e.settings.size());
+  // Predicted UNet evaluations (the same for every input): with the sharing the runner does, and
+  // if every setting ran alone.
+  std::vector<editing::Setting> plain;
+  for (const auto& s : e.settings) plain.push_back(s.setting());
+  std::int64_t done = 0, alone = 0;
+  Json by_stage = Json::object();
+  for (const auto& [stage, v] : editing::estimate_evaluations(plain)) {
+    by_stage[stage] = {{"done", v.done}, {"if_independent", v.if_independent}};
+    done += v.done;
+    alone += v.if_independent;
+  }
+  const std::int64_t inputs = static_cast<std::int64_t>(e.dataset.limit) * static_cast<std::int64_t>(e.seeds.size());
+  const Json evaluations = {{"per_input", {{"done", done}, {"if_independent", alone}, {"by_stage", by_stage}}},
+                            {"total", done * inputs},
+                            {"total_if_independent", alone * inputs},
+                            {"sharing_ratio", alone > 0 ? static_cast<double>(done) / static_cast<double>(alone) : 1.0}};
   return {{"name", e.name},
           {"model", e.model.string()},
           {"dataset", {{"name", e.dataset.name}, {"split", e.dataset.split}, {"limit", e.dataset.limit},
@@ -219,6 +236,7 @@ Json plan_json(const Experiment& e) {
           {"seeds", e.seeds},
           {"settings", settings},
           {"records", records},
+          {"denoiser_evaluations", evaluations},
           {"metrics", metrics}};
 }
 

@@ -173,6 +173,49 @@ void edit_shared(pipelines::StableDiffusion& sd, const EditRequest& request, con
   }
 }
 
+// The counts follow the loops of each method: a guided evaluation costs 2, DDIM over ratio r takes
+// int(steps * r) steps (encoding and decoding alike), the mask n draws of R and Q (4 with mask
+// guidance). Checked against real runs of every method (test).
+std::map<std::string, StageEvaluations> estimate_evaluations(const std::vector<Setting>& settings) {
+  std::vector<EditResult> results;
+  for (const auto& setting : settings) {
+    const auto method = make_method(setting.method, setting.parameters, setting.method);
+    const Json& p = method->parameters();
+    EditResult r;
+    const std::string& m = setting.method;
+    if (m == "flexit" || m == "copy" || m == "retrieve") {  // no denoiser (FlexIT optimises through the VAE and CLIP)
+      results.push_back(std::move(r));
+      continue;
+    }
+    const std::int64_t steps = p["steps"];
+    const auto ddim_steps = [&](double strength) {
+      return std::min(static_cast<std::int64_t>(static_cast<double>(steps) * strength), steps);  // int() truncates
+    };
+    const std::int64_t k = ddim_steps(p["strength"].get<double>());
+    const std::int64_t guided = p["guidance"].get<double>() > 1.0 ? 2 : 1;
+    if (m == "sdedit" || m == "ilvr") {
+      r.denoiser_evaluations = k * guided;
+    } else if (m == "p2p") {
+      // Encoding under R (guidance 1), then R and Q denoised together.
+      r.denoiser_evaluations = k + 2 * k * guided;
+    } else {  // the DiffEdit family and its ablations
+      const DiffEditOptions o = diffedit_options(p);
+      const std::int64_t mask = m == "diffedit" || m == "mask_no_encoding" ? o.mask_samples * (o.mask_guidance > 1.0 ? 4 : 2) : 0;
+      const std::int64_t inversion = m == "mask_no_encoding" ? 0 : k * (o.encode_with_reference && o.guidance > 1.0 ? 2 : 1);
+      r.denoiser_evaluations = mask + inversion + k * guided;
+      if (in_family(m)) {
+        const std::string mk = m == "diffedit" ? mask_key(p) : "";
+        if (!mk.empty()) r.shared.push_back({"mask " + mk, mask});
+        r.shared.push_back({"inversion " + inversion_key(p, mk.empty() ? "fresh" : mk), inversion});
+      }
+    }
+    results.push_back(std::move(r));
+  }
+  std::vector<const EditResult*> pointers;
+  for (const auto& r : results) pointers.push_back(&r);
+  return evaluations_by_stage(pointers);
+}
+
 std::map<std::string, StageEvaluations> evaluations_by_stage(const std::vector<const EditResult*>& results) {
   std::map<std::string, StageEvaluations> stages;
   std::map<std::string, std::int64_t> shared;  // per key: the largest count (the deepest inversion)

@@ -44,4 +44,8 @@ struct StageEvaluations {
 };
 std::map<std::string, StageEvaluations> evaluations_by_stage(const std::vector<const EditResult*>& results);
 
+// The same accounting for one input, predicted from the settings alone (no model, no image): what
+// `run --dry-run` reports. Settings are validated as edit_shared does (ConfigError).
+std::map<std::string, StageEvaluations> estimate_evaluations(const std::vector<Setting>& settings);
+
 }  // namespace diffedit::editing

@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <random>
+#include <sstream>
 
 #include "core/config.h"
 #include "core/fs.h"
@@ -294,6 +296,20 @@ TEST(Runner, EveryShippedExperimentConfigValidates) {
     for (const auto& e : fs::directory_iterator(diffedit::testing::source_dir() / "configs" / sub))
       if (e.path().extension() == ".json" && e.path().filename().string()[0] != '_') files.push_back(e.path());
   EXPECT_GE(files.size(), 12u);
+  // configs/README.md's cost table (scripts/config-costs.sh): "| name | settings | done | alone | ratio |".
+  std::map<std::string, std::vector<std::string>> cost_rows;
+  {
+    std::istringstream readme(diffedit::fs::read_file(diffedit::testing::source_dir() / "configs" / "README.md"));
+    for (std::string line; std::getline(readme, line);) {
+      std::vector<std::string> cells;
+      std::istringstream row(line);
+      for (std::string cell; std::getline(row, cell, '|');) {
+        const auto a = cell.find_first_not_of(' '), b = cell.find_last_not_of(' ');
+        if (a != std::string::npos) cells.push_back(cell.substr(a, b - a + 1));
+      }
+      if (cells.size() == 5 && line.rfind("| ", 0) == 0) cost_rows[cells[0]] = cells;
+    }
+  }
   for (const auto& f : files) {
     const auto r = run_cli({"run", f.string(), "--out", "unused", "--print-config"});
     EXPECT_EQ(r.exit_code, 0) << f << "\n" << r.err;
@@ -308,8 +324,45 @@ TEST(Runner, EveryShippedExperimentConfigValidates) {
                                 static_cast<std::int64_t>(p["settings"].size()))
         << f;
     for (const auto& m : c["metrics"]["set"]) EXPECT_FALSE(p["metrics"][m.get<std::string>()]["reference"].is_null()) << f << ": " << m;
+    const std::string name = f.parent_path().filename() == "configs" ? f.stem().string()
+                                                                      : f.parent_path().filename().string() + "/" + f.stem().string();
+    ASSERT_TRUE(cost_rows.count(name)) << name << " has no row in configs/README.md's cost table (scripts/config-costs.sh)";
+    const auto& row = cost_rows[name];
+    const Json& ev = p["denoiser_evaluations"];
+    EXPECT_EQ(row[1], std::to_string(p["settings"].size())) << name;
+    EXPECT_EQ(row[2], std::to_string(ev["per_input"]["done"].get<std::int64_t>())) << name;
+    EXPECT_EQ(row[3], std::to_string(ev["per_input"]["if_independent"].get<std::int64_t>())) << name;
     EXPECT_FALSE(fs::exists("unused")) << "a dry run writes nothing";
   }
+}
+
+// The dry run's evaluation estimate is what a run then counts, for every method that uses the UNet,
+// with and without sharing (diffedit's masks and inversions, guidance on and off, both modes).
+TEST(Runner, DryRunEvaluationEstimateMatchesTheRun) {
+  ScratchDir dir;
+  Json c = small_config();
+  c["dataset"]["limit"] = 1;
+  c["metrics"] = {{"per_image", Json::array()}};
+  c["methods"] = {
+      {{"method", "diffedit"}, {"grid", {{"strength", {0.5, 0.75}}, {"threshold", {0.25, 0.5}}, {"guidance", {1.0, 5.0}}}},
+       {"parameters", {{"mask_samples", 3}}}},
+      {{"method", "diffedit"}, {"label", "compat"}, {"grid", {{"strength", {0.4, 0.8}}}}, {"parameters", {{"mode", "diffusers_compat"}, {"mask_samples", 2}}}},
+      {{"method", "encode_decode"}, {"grid", {{"strength", {0.3, 0.75}}}}},
+      {{"method", "mask_no_encoding"}, {"grid", {{"strength", {0.5}}}}, {"parameters", {{"mask_samples", 2}}}},
+      {{"method", "diffedit_oracle_mask"}, {"grid", {{"strength", {0.6}}}}},
+      {{"method", "sdedit"}, {"grid", {{"strength", {0.55}}, {"guidance", {1.0, 3.0}}}}},
+      {{"method", "ilvr"}, {"grid", {{"strength", {0.5}}}}},
+      {{"method", "p2p"}, {"grid", {{"strength", {0.7}}}}},
+      {{"method", "copy"}}};
+  const auto config = write_config(dir / "cfg", c);
+  const auto plan = run_cli({"run", config.string(), "--out", (dir / "out").string(), "--dry-run"});
+  ASSERT_EQ(plan.exit_code, 0) << plan.err;
+  const Json estimate = Json::parse(plan.out)["denoiser_evaluations"];
+  ASSERT_EQ(run_cli({"-q", "run", config.string(), "--out", (dir / "out").string(), "--no-cache"}).exit_code, 0);
+  const Json summary = Json::parse(diffedit::fs::read_file(dir / "out" / "summary.json"));
+  EXPECT_EQ(estimate["total"], summary["denoiser_evaluations"]) << estimate.dump(1);
+  EXPECT_EQ(estimate["total_if_independent"], summary["denoiser_evaluations_if_independent"]) << estimate.dump(1);
+  EXPECT_LT(estimate["total"].get<std::int64_t>(), estimate["total_if_independent"].get<std::int64_t>());
 }
 
 TEST(Runner, NonFiniteDenoiserOutputFailsOnlyItsWorkItems) {
