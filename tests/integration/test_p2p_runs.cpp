@@ -3,6 +3,8 @@
 // config, cut to one item and one r, through `diffedit run`.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "core/config.h"
 #include "test_support.h"
 
@@ -11,6 +13,14 @@ using diffedit::testing::run_cli;
 using diffedit::testing::ScratchDir;
 
 TEST(P2PExperiments, ToyTwinsOfFigures7And10RunTheirP2PEntry) {
+  // The configs name models/ and friends relative to the repository root, where users run them
+  // (ctest runs tests in the build tree).
+  const auto previous = std::filesystem::current_path();
+  std::filesystem::current_path(diffedit::testing::source_dir());
+  struct Restore {
+    std::filesystem::path dir;
+    ~Restore() { std::filesystem::current_path(dir); }
+  } restore{previous};
   for (const char* name : {"imagen-fig7.json", "coco-fig10.json"}) {
     SCOPED_TRACE(name);
     const auto config = diffedit::testing::source_dir() / "configs" / "toy" / name;
