@@ -363,6 +363,12 @@ TEST(Runner, DryRunEvaluationEstimateMatchesTheRun) {
   EXPECT_EQ(estimate["total"], summary["denoiser_evaluations"]) << estimate.dump(1);
   EXPECT_EQ(estimate["total_if_independent"], summary["denoiser_evaluations_if_independent"]) << estimate.dump(1);
   EXPECT_LT(estimate["total"].get<std::int64_t>(), estimate["total_if_independent"].get<std::int64_t>());
+
+  // coco-images holds FID references, not edits: refused as the dataset, with the reason.
+  c["dataset"] = {{"name", "coco-images"}, {"limit", 1}, {"root", "r"}, {"captions", "c.json"}};
+  const auto refused = run_cli({"run", write_config(dir / "cfg2", c).string(), "--out", (dir / "out2").string(), "--dry-run"});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("reference set"), std::string::npos) << refused.err;
 }
 
 TEST(Runner, NonFiniteDenoiserOutputFailsOnlyItsWorkItems) {
