@@ -9,7 +9,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=${DIFFEDIT_BUILD_DIR:-$ROOT/build}
 OUT=${DIFFEDIT_QUICKSTART_OUT:-$ROOT/results/runs/quickstart}
-"$ROOT/scripts/setup.sh"
+"$ROOT/scripts/setup.sh" diffedit  # the main job needs only the CLI; scripts/test.sh builds the rest
 mkdir -p "$OUT"
 cd "$ROOT"
 "$BUILD_DIR/src/diffedit" --version

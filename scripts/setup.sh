@@ -2,6 +2,9 @@
 # Installs every system package diffedit-bench needs (Debian 12, apt only) and configures + builds
 # the project. Idempotent: when every package is present it runs no apt command at all.
 #
+# Usage: scripts/setup.sh [TARGET ...]   build only these CMake targets (quickstart.sh: diffedit);
+#                                        no target: everything (tests, benchmarks, fuzzers).
+#
 # Environment:
 #   DIFFEDIT_BUILD_DIR   build directory (default: <repo>/build)
 #   DIFFEDIT_CMAKE_ARGS  extra CMake arguments, e.g. "-DDIFFEDIT_SANITIZE=ON"
@@ -43,4 +46,6 @@ fi
 
 # shellcheck disable=SC2086
 cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja ${DIFFEDIT_CMAKE_ARGS:-}
-cmake --build "$BUILD_DIR" -j "$JOBS"
+targets=()
+for t in "$@"; do targets+=(--target "$t"); done
+cmake --build "$BUILD_DIR" -j "$JOBS" "${targets[@]}"
