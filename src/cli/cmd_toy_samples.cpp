@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "core/errors.h"
 #include "core/image_io.h"
+#include "core/progress.h"
 #include "core/rng.h"
 #include "data/toyworld.h"
 #include "data/toyworld_presets.h"
@@ -43,6 +44,7 @@ int run_toy_samples(const ToySamplesArgs& a) {
   }
   torch::NoGradGuard no_grad;
   std::vector<at::Tensor> cells;
+  Progress progress("toy-samples", a.count);
   for (std::int64_t i = 0; i < a.count; ++i) {
     const tw::Item item = tw::generate(a.split, i, a.seed, world);
     std::cout << a.split << "/" << i << ": " << item.caption << "\n    edit (" << item.edit.kind << "): \""
@@ -54,7 +56,7 @@ int run_toy_samples(const ToySamplesArgs& a) {
       editing::EditRequest request;
       request.image = item.image.unsqueeze(0);
       request.query = item.edit.query_class;
-      request.reference = item.edit.reference_class;
+      request.reference = "";  // as toy-imagenet (the paper's ImageNet protocol): no reference text
       request.seed = rng::derive_seed(a.seed, "toy-samples/" + std::to_string(i));
       editing::SeededNoise n1(request.seed), n2(request.seed);
       const auto d = diffedit->edit(*sd, request, n1);
@@ -69,7 +71,9 @@ int run_toy_samples(const ToySamplesArgs& a) {
       for (const at::Tensor& x : {thick, d.image[0], gap, mask, gap, e.image[0], gap, g.image}) panels.push_back(x.to(at::kFloat));
     }
     cells.push_back(at::cat(panels, 2));
+    progress.advance();
   }
+  progress.finish();
   // Rows of `columns` cells separated by white lines; pad the last row with white cells.
   const at::Tensor blank = at::ones_like(cells[0]);
   std::vector<at::Tensor> rows;
