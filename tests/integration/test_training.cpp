@@ -125,6 +125,12 @@ TEST(Training, ToySDTrainsWithObjectWeighting) {
   c["object_weight"] = 3.0;
   const auto s = tr::train_toy_sd(c, dir.path(), false);
   EXPECT_LT(s.last_loss, 0.8 * s.first_loss) << s.first_loss << " -> " << s.last_loss;
+  // The weight reaches the loss: the same first batch, noise and weights give another loss with
+  // it than without (a run that ignored it would report the same number).
+  ScratchDir plain_dir, weighted_dir;
+  Json plain = toy_sd_config(1), weighted = toy_sd_config(1);
+  weighted["object_weight"] = 3.0;
+  EXPECT_NE(tr::train_toy_sd(plain, plain_dir.path(), false).first_loss, tr::train_toy_sd(weighted, weighted_dir.path(), false).first_loss);
   Json bad = toy_sd_config(1);
   bad["object_weight"] = -1.0;
   EXPECT_THROW(tr::toy_sd_schema().validate(bad, "test"), diffedit::ConfigError);
