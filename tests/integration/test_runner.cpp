@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <random>
 #include <sstream>
@@ -369,6 +370,36 @@ TEST(Runner, DryRunEvaluationEstimateMatchesTheRun) {
   const auto refused = run_cli({"run", write_config(dir / "cfg2", c).string(), "--out", (dir / "out2").string(), "--dry-run"});
   EXPECT_NE(refused.exit_code, 0);
   EXPECT_NE(refused.err.find("reference set"), std::string::npos) << refused.err;
+}
+
+// `launch --slurm --dry-run` in the default suite (the real single-node Slurm run has its own
+// label): the batch scripts carry the options, and running them as Slurm would (each array task
+// with its SLURM_ARRAY_TASK_ID, then the merge) reproduces a plain run's summary.
+TEST(Runner, SlurmDryRunScriptsReproduceAPlainRun) {
+  ScratchDir dir;
+  Json c = small_config();
+  c["methods"] = {{{"method", "diffedit"}, {"grid", {{"strength", {0.5}}}}, {"parameters", {{"mask_samples", 2}}}},
+                  {{"method", "sdedit"}, {"grid", {{"strength", {0.5}}}}}};
+  c["metrics"] = {{"per_image", {"mask_iou", "edit_success", "unedited_psnr"}},
+                  {"classifier", c["metrics"]["classifier"]}};
+  const auto config = write_config(dir / "cfg", c);
+  const auto out = dir / "launched";
+  const auto r = run_cli({"launch", config.string(), "--slurm", "--shards", "2", "--out", out.string(), "--dry-run",
+                          "--partition", "gpu", "--time", "0:10:00", "--no-cache"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("(not submitted)"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(out / "slurm" / "jobs.json")) << "nothing submitted";
+  const std::string array = diffedit::fs::read_file(out / "slurm" / "shards.sbatch");
+  for (const char* line : {"#SBATCH --array=0-1", "#SBATCH --partition=gpu", "#SBATCH --time=0:10:00", "--shard \"$SLURM_ARRAY_TASK_ID/2\""})
+    EXPECT_NE(array.find(line), std::string::npos) << line << "\n" << array;
+  for (int task = 0; task < 2; ++task)
+    ASSERT_EQ(std::system(("SLURM_ARRAY_TASK_ID=" + std::to_string(task) + " bash '" + (out / "slurm" / "shards.sbatch").string() + "'").c_str()), 0);
+  ASSERT_EQ(std::system(("bash '" + (out / "slurm" / "merge.sbatch").string() + "'").c_str()), 0);
+  ASSERT_EQ(run_cli({"-q", "run", config.string(), "--out", (dir / "plain").string(), "--no-cache"}).exit_code, 0);
+  const Json merged = Json::parse(diffedit::fs::read_file(out / "summary.json"));
+  const Json plain = Json::parse(diffedit::fs::read_file(dir / "plain" / "summary.json"));
+  EXPECT_EQ(merged["metrics"], plain["metrics"]);
+  EXPECT_EQ(merged["records"], plain["records"]);
 }
 
 TEST(Runner, NonFiniteDenoiserOutputFailsOnlyItsWorkItems) {
