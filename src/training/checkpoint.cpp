@@ -10,7 +10,7 @@
 namespace diffedit::training {
 
 void save_checkpoint(const std::filesystem::path& dir, torch::nn::Module& model, torch::optim::Optimizer& optimizer,
-                     const Progress& progress, const config::Json& config) {
+                     const TrainingProgress& progress, const config::Json& config) {
   const auto final_dir = dir / "checkpoint";
   const auto tmp = dir / "checkpoint.tmp";
   std::filesystem::remove_all(tmp);
@@ -32,7 +32,7 @@ void save_checkpoint(const std::filesystem::path& dir, torch::nn::Module& model,
   std::filesystem::remove_all(old);
 }
 
-std::optional<Progress> load_checkpoint(const std::filesystem::path& dir, torch::nn::Module& model,
+std::optional<TrainingProgress> load_checkpoint(const std::filesystem::path& dir, torch::nn::Module& model,
                                         torch::optim::Optimizer& optimizer) {
   auto ckpt = dir / "checkpoint";
   if (!std::filesystem::exists(ckpt / "progress.json") && std::filesystem::exists(dir / "checkpoint.old" / "progress.json"))
@@ -48,7 +48,7 @@ std::optional<Progress> load_checkpoint(const std::filesystem::path& dir, torch:
   }
   optimizer.load(archive);
   const config::Json j = config::load_json(ckpt / "progress.json");
-  Progress p;
+  TrainingProgress p;
   p.step = j.at("step").get<std::int64_t>();
   p.history = j.at("history");
   return p;

@@ -13,15 +13,15 @@
 
 namespace diffedit::training {
 
-struct Progress {
+struct TrainingProgress {
   std::int64_t step = 0;
   config::Json history = config::Json::array();  // [{"step", "loss"}, ...]
 };
 
 void save_checkpoint(const std::filesystem::path& dir, torch::nn::Module& model, torch::optim::Optimizer& optimizer,
-                     const Progress& progress, const config::Json& config);
+                     const TrainingProgress& progress, const config::Json& config);
 // Loads `dir/checkpoint` if present; nullopt when there is none.
-std::optional<Progress> load_checkpoint(const std::filesystem::path& dir, torch::nn::Module& model,
+std::optional<TrainingProgress> load_checkpoint(const std::filesystem::path& dir, torch::nn::Module& model,
                                         torch::optim::Optimizer& optimizer);
 
 }  // namespace diffedit::training

@@ -50,7 +50,7 @@ config::Schema training_schema(const std::string& model, const CommonDefaults& d
   return Schema::object(std::move(fields));
 }
 
-Progress start_or_resume(const std::filesystem::path& out, torch::nn::Module& state, torch::optim::Optimizer& optimizer,
+TrainingProgress start_or_resume(const std::filesystem::path& out, torch::nn::Module& state, torch::optim::Optimizer& optimizer,
                          bool resume) {
   if (resume) {
     if (auto p = load_checkpoint(out, state, optimizer)) {
@@ -62,7 +62,7 @@ Progress start_or_resume(const std::filesystem::path& out, torch::nn::Module& st
   return {};
 }
 
-void end_step(double loss, std::int64_t step, Progress& progress, diffedit::Progress& bar, const std::filesystem::path& out,
+void end_step(double loss, std::int64_t step, TrainingProgress& progress, diffedit::Progress& bar, const std::filesystem::path& out,
               torch::nn::Module& state, torch::optim::Optimizer& optimizer, const config::Json& config) {
   if (!std::isfinite(loss)) throw NumericError("train", "loss became non-finite at step " + std::to_string(step));
   progress.step = step + 1;
@@ -116,7 +116,7 @@ void move_to_device(torch::nn::Module& state, torch::optim::Optimizer& optimizer
   }
 }
 
-TrainSummary summarise(const config::Json& history, std::size_t from, std::int64_t steps) {
+TrainSummary summarize(const config::Json& history, std::size_t from, std::int64_t steps) {
   TrainSummary s;
   s.steps = steps;
   const std::size_t n = history.size();

@@ -57,12 +57,12 @@ config::Schema training_schema(const std::string& model, const CommonDefaults& d
 
 // With `resume`, the progress of out/checkpoint (loading `state` and `optimizer`) if there is one;
 // otherwise a fresh start.
-Progress start_or_resume(const std::filesystem::path& out, torch::nn::Module& state, torch::optim::Optimizer& optimizer,
+TrainingProgress start_or_resume(const std::filesystem::path& out, torch::nn::Module& state, torch::optim::Optimizer& optimizer,
                          bool resume);
 
 // After a step: NumericError if `loss` is not finite; records it, shows the recent mean loss on
 // the bar, and writes a checkpoint every `config.checkpoint_every` steps and at the last step.
-void end_step(double loss, std::int64_t step, Progress& progress, diffedit::Progress& bar, const std::filesystem::path& out,
+void end_step(double loss, std::int64_t step, TrainingProgress& progress, diffedit::Progress& bar, const std::filesystem::path& out,
               torch::nn::Module& state, torch::optim::Optimizer& optimizer, const config::Json& config);
 
 // Moves a training state and its AdamW moment buffers to `device`. Trainers
@@ -72,6 +72,6 @@ void end_step(double loss, std::int64_t step, Progress& progress, diffedit::Prog
 void move_to_device(torch::nn::Module& state, torch::optim::Optimizer& optimizer, c10::Device device);
 
 // Summary over history[from, end) (history entries {"step", "loss"}).
-TrainSummary summarise(const config::Json& history, std::size_t from, std::int64_t steps);
+TrainSummary summarize(const config::Json& history, std::size_t from, std::int64_t steps);
 
 }  // namespace diffedit::training

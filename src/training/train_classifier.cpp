@@ -42,7 +42,7 @@ TrainSummary train_classifier(const Json& c, const std::filesystem::path& out, b
   models::ToyClassifier model(mc);
   torch::optim::AdamW optimizer(model->parameters(),
                                 torch::optim::AdamWOptions(c["lr"].get<double>()).weight_decay(c["weight_decay"].get<double>()));
-  Progress progress = start_or_resume(out, *model, optimizer, resume);
+  TrainingProgress progress = start_or_resume(out, *model, optimizer, resume);
   move_to_device(*model, optimizer, device);
   const std::int64_t steps = c["steps"], batch = c["batch_size"];
   const std::uint64_t world_seed = c["world_seed"];
@@ -75,7 +75,7 @@ TrainSummary train_classifier(const Json& c, const std::filesystem::path& out, b
   // The shipped layout: config.json + model.safetensors.
   safetensors::write(out / "model.safetensors", models::parameter_tensors(*model), {{"format", "pt"}, {"producer", "diffedit train"}});
   fs::write_atomic(out / "config.json", Json{{"_class_name", "ToyClassifier"}, {"num_classes", mc.num_classes}, {"width", mc.width}}.dump(2));
-  return summarise(progress.history, history_start, progress.step);
+  return summarize(progress.history, history_start, progress.step);
 }
 
 }  // namespace diffedit::training

@@ -79,7 +79,7 @@ TrainSummary train_toy_clip(const Json& c, const std::filesystem::path& out, boo
   }
   torch::optim::AdamW optimizer(model->parameters(),
                                 torch::optim::AdamWOptions(c["lr"].get<double>()).weight_decay(c["weight_decay"].get<double>()));
-  Progress progress = start_or_resume(out, *model, optimizer, resume);
+  TrainingProgress progress = start_or_resume(out, *model, optimizer, resume);
   move_to_device(*model, optimizer, device);
   metrics::ClipPreprocess norm;
   norm.size = vision_config.image_size;
@@ -150,7 +150,7 @@ TrainSummary train_toy_clip(const Json& c, const std::filesystem::path& out, boo
   fs::write_atomic(out / "preprocessor_config.json", pre.dump(2));
   copy_tokenizer_files(tokenizer_dir, out);
   fs::write_atomic(out / "training.json", Json{{"config", c}, {"steps", progress.step}}.dump(1));
-  return summarise(progress.history, history_start, progress.step);
+  return summarize(progress.history, history_start, progress.step);
 }
 
 }  // namespace diffedit::training

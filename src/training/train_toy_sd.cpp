@@ -168,7 +168,7 @@ TrainSummary train_toy_sd(const Json& c, const std::filesystem::path& out, bool 
     if (p.requires_grad()) trained.push_back(p);
   torch::optim::AdamW optimizer(trained,
                                 torch::optim::AdamWOptions(c["lr"].get<double>()).weight_decay(c["weight_decay"].get<double>()));
-  Progress progress = start_or_resume(out, *state, optimizer, resume);
+  TrainingProgress progress = start_or_resume(out, *state, optimizer, resume);
   move_to_device(*state, optimizer, device);
 
   const diffusion::NoiseSchedule schedule(scheduler);
@@ -256,7 +256,7 @@ TrainSummary train_toy_sd(const Json& c, const std::filesystem::path& out, bool 
   // The loss curve (means over 100-step windows) beside the config, for the model card.
   fs::write_atomic(out / "training.json",
                    Json{{"config", c}, {"steps", progress.step}, {"loss_curve", loss_curve(progress.history, 100)}}.dump(1));
-  return summarise(progress.history, history_start, progress.step);
+  return summarize(progress.history, history_start, progress.step);
 }
 
 }  // namespace diffedit::training
