@@ -211,8 +211,8 @@ Json plan_json(const Experiment& e) {
   for (const auto& m : e.metrics.per_image) metrics[m] = needs.count(m) ? needs.at(m) : Json::object();
   for (const auto& m : e.metrics.set)
     metrics[m] = {{"network", e.metrics.feature_net.name}, {"weights", path(e.metrics.feature_net.weights)}, {"reference", reference}};
-  const auto records = static_cast<std::int64_t>(e.dataset.limit) * static_cast<std::int64_t>(e.seeds.size()) *
-                       static_cast<std::int64_t>(e.settings.size());
+  const std::int64_t inputs = static_cast<std::int64_t>(e.dataset.limit) * static_cast<std::int64_t>(e.seeds.size());
+  const std::int64_t records = inputs * static_cast<std::int64_t>(e.settings.size());
   // Predicted UNet evaluations (the same for every input): with the sharing the runner does, and
   // if every setting ran alone.
   std::vector<editing::Setting> plain;
@@ -224,7 +224,6 @@ Json plan_json(const Experiment& e) {
     done += v.done;
     alone += v.if_independent;
   }
-  const std::int64_t inputs = static_cast<std::int64_t>(e.dataset.limit) * static_cast<std::int64_t>(e.seeds.size());
   const Json evaluations = {{"per_input", {{"done", done}, {"if_independent", alone}, {"by_stage", by_stage}}},
                             {"total", done * inputs},
                             {"total_if_independent", alone * inputs},

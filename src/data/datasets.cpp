@@ -118,23 +118,42 @@ std::unique_ptr<EditDataset> imagenet_flexit(const DatasetOptions& o) {
   return std::make_unique<FileDataset>("imagenet-flexit", limited(std::move(rows), o.limit), o.image_size);
 }
 
-std::unique_ptr<EditDataset> coco_bison(const DatasetOptions& o) {
-  const config::Json captions = config::load_json(o.captions);
-  const config::Json bison = config::load_json(o.annotations);
+// A COCO captions file (captions_val2014.json): file name and first caption per image id.
+struct CocoCaptions {
+  std::map<std::int64_t, std::string> files, first_caption;  // ordered by image id
+};
+
+CocoCaptions read_coco_captions(const std::filesystem::path& path) {
+  const config::Json captions = config::load_json(path);
   if (!captions.contains("images") || !captions.contains("annotations"))
-    throw FormatError(o.captions.string(), "not a COCO captions file (needs images and annotations)");
-  if (!bison.contains("data") || !bison["data"].is_array()) throw FormatError(o.annotations.string(), "not a BISON file (needs data: [...])");
+    throw FormatError(path.string(), "not a COCO captions file (needs images and annotations)");
+  CocoCaptions c;
+  try {
+    for (const auto& im : captions["images"]) c.files[im.at("id").get<std::int64_t>()] = im.at("file_name");
+    for (const auto& a : captions["annotations"]) c.first_caption.try_emplace(a.at("image_id").get<std::int64_t>(), a.at("caption"));
+  } catch (const config::Json::exception& e) {
+    throw FormatError(path.string(), std::string("malformed COCO captions entry: ") + e.what());
+  }
+  return c;
+}
+
+// A BISON annotations file: its `data` array of queries.
+config::Json read_bison(const std::filesystem::path& path) {
+  config::Json bison = config::load_json(path);
+  if (!bison.contains("data") || !bison["data"].is_array()) throw FormatError(path.string(), "not a BISON file (needs data: [...])");
+  return std::move(bison["data"]);
+}
+
+std::unique_ptr<EditDataset> coco_bison(const DatasetOptions& o) {
+  CocoCaptions captions = read_coco_captions(o.captions);
+  const config::Json data = read_bison(o.annotations);
   if (o.reference != "default" && o.reference != "none" && o.reference != "caption")
     throw InputError("dataset.reference", "coco-bison: caption or none");
-  std::map<std::int64_t, std::string> files, first_caption;
-  for (const auto& im : captions["images"]) files[im.at("id").get<std::int64_t>()] = im.at("file_name");
-  for (const auto& a : captions["annotations"]) {
-    const auto id = a.at("image_id").get<std::int64_t>();
-    if (!first_caption.count(id)) first_caption[id] = a.at("caption");
-  }
+  auto& files = captions.files;
+  auto& first_caption = captions.first_caption;
   std::vector<Row> rows;
-  for (std::size_t i = 0; i < bison["data"].size(); ++i) {
-    const auto& q = bison["data"][i];
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    const auto& q = data[i];
     const std::string where = o.annotations.string() + ": data[" + std::to_string(i) + "]";
     try {
       const auto truth = q.at("true_image_id").get<std::int64_t>();
@@ -162,34 +181,25 @@ std::unique_ptr<EditDataset> coco_bison(const DatasetOptions& o) {
 
 // coco-images: real COCO images for FID references, disjoint from the edited inputs.
 std::unique_ptr<EditDataset> coco_images(const DatasetOptions& o) {
-  const config::Json captions = config::load_json(o.captions);
-  if (!captions.contains("images") || !captions.contains("annotations"))
-    throw FormatError(o.captions.string(), "not a COCO captions file (needs images and annotations)");
+  const CocoCaptions captions = read_coco_captions(o.captions);
   std::set<std::int64_t> excluded;  // every BISON candidate image: the inputs of any BISON edit set
   if (!o.annotations.empty()) {
-    const config::Json bison = config::load_json(o.annotations);
-    if (!bison.contains("data") || !bison["data"].is_array()) throw FormatError(o.annotations.string(), "not a BISON file (needs data: [...])");
-    for (std::size_t i = 0; i < bison["data"].size(); ++i) {
+    const config::Json data = read_bison(o.annotations);
+    for (std::size_t i = 0; i < data.size(); ++i) {
       try {
-        for (const auto& c : bison["data"][i].at("image_candidates")) excluded.insert(c.at("image_id").get<std::int64_t>());
+        for (const auto& c : data[i].at("image_candidates")) excluded.insert(c.at("image_id").get<std::int64_t>());
       } catch (const config::Json::exception& e) {
         throw FormatError(o.annotations.string() + ": data[" + std::to_string(i) + "]", std::string("malformed BISON entry: ") + e.what());
       }
     }
   }
-  std::map<std::int64_t, std::string> files, first_caption;  // ordered by image id
-  try {
-    for (const auto& im : captions["images"]) files[im.at("id").get<std::int64_t>()] = im.at("file_name");
-    for (const auto& a : captions["annotations"]) first_caption.try_emplace(a.at("image_id").get<std::int64_t>(), a.at("caption"));
-  } catch (const config::Json::exception& e) {
-    throw FormatError(o.captions.string(), std::string("malformed COCO captions entry: ") + e.what());
-  }
   std::vector<Row> rows;
-  for (const auto& [id, file] : files) {
+  for (const auto& [id, file] : captions.files) {
     if (excluded.count(id)) continue;
+    const auto caption = captions.first_caption.find(id);
     Row r;
     r.sample.id = std::to_string(id);
-    r.sample.source = first_caption.count(id) ? first_caption[id] : "";
+    r.sample.source = caption == captions.first_caption.end() ? "" : caption->second;
     r.image = o.root / file;
     rows.push_back(std::move(r));
   }

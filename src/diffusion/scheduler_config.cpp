@@ -17,8 +17,8 @@ using config::Schema;
 
 // scheduler_config.json keys of diffusers schedulers that do not change DDIM/DDPM here.
 const std::vector<std::string> kIgnoredKeys = {
-    "_class_name", "_diffusers_version", "skip_prk_steps", "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "interpolation_type", "timestep_type",
-    "algorithm_type", "solver_order", "solver_type", "lower_order_final", "euler_at_final", "final_sigmas_type",
+    "_class_name", "_diffusers_version", "skip_prk_steps", "use_karras_sigmas", "use_exponential_sigmas",
+    "use_beta_sigmas", "interpolation_type", "timestep_type", "algorithm_type", "solver_order", "solver_type", "lower_order_final", "euler_at_final", "final_sigmas_type",
     "lambda_min_clipped", "use_lu_lambdas", "sigma_min", "sigma_max",
     "predict_x0", "solver_p", "disable_corrector", "use_dynamic_shifting", "shift"};
 

@@ -48,7 +48,7 @@ at::Tensor add_noise_impl(const SchedulerConfig& c, const NoiseSchedule& s, cons
 at::Tensor dynamic_threshold(const at::Tensor& x0, double ratio, double sample_max_value) {
   const at::Tensor flat = x0.to(at::kFloat).reshape({x0.size(0), -1});
   const at::Tensor s = at::quantile(flat.abs(), ratio, 1, /*keepdim=*/true).clamp(1.0, sample_max_value);
-  return (at::maximum(at::minimum(flat, s), -s) / s).reshape(x0.sizes()).to(x0.scalar_type());
+  return (flat.clamp(-s, s) / s).reshape(x0.sizes()).to(x0.scalar_type());
 }
 
 Prediction predict(const SchedulerConfig& c, const at::Tensor& model_output, const at::Tensor& sample, float alpha_prod_t,
@@ -214,12 +214,15 @@ at::Tensor DDPMScheduler::add_noise(const at::Tensor& original, const at::Tensor
 
 // ---------------------------------------------------------------------------------------------
 
-TruncatedTimesteps truncate_timesteps(const std::vector<std::int64_t>& descending, double strength) {
+std::int64_t truncated_steps(std::int64_t n, double strength) {
   if (!(strength >= 0.0 && strength <= 1.0))
     throw InputError("strength", std::to_string(strength) + " is outside [0, 1]");
+  return std::min(static_cast<std::int64_t>(static_cast<double>(n) * strength), n);  // int() truncates
+}
+
+TruncatedTimesteps truncate_timesteps(const std::vector<std::int64_t>& descending, double strength) {
   const auto n = static_cast<std::int64_t>(descending.size());
-  const std::int64_t init = std::min(static_cast<std::int64_t>(static_cast<double>(n) * strength), n);  // int() truncates
-  const std::int64_t start = std::max<std::int64_t>(n - init, 0);
+  const std::int64_t start = std::max<std::int64_t>(n - truncated_steps(n, strength), 0);
   TruncatedTimesteps out;
   out.denoise.assign(descending.begin() + start, descending.end());
   out.invert.assign(descending.rbegin(), descending.rend() - start);

@@ -117,5 +117,7 @@ struct TruncatedTimesteps {
   std::vector<std::int64_t> invert;   // ascending, ends at the noisiest level
 };
 TruncatedTimesteps truncate_timesteps(const std::vector<std::int64_t>& descending, double strength);
+// How many steps of an n-step schedule strength s keeps: min(int(n * s), n) (InputError outside [0, 1]).
+std::int64_t truncated_steps(std::int64_t n, double strength);
 
 }  // namespace diffedit::diffusion

@@ -42,12 +42,6 @@ std::string inversion_key(const Json& p, const std::string& after) {
   return k.dump();
 }
 
-std::int64_t inversion_steps(const DiffEditOptions& o, const diffusion::SchedulerConfig& scheduler) {
-  diffusion::DDIMScheduler ddim(scheduler);
-  ddim.set_timesteps(o.steps);
-  return static_cast<std::int64_t>(diffusion::truncate_timesteps(ddim.timesteps(), o.strength).invert.size());
-}
-
 struct MaskEntry {
   MaskEstimate estimate;
   std::unique_ptr<SeededNoise> noise;  // the stream after the mask's draws
@@ -159,7 +153,7 @@ void edit_shared(pipelines::StableDiffusion& sd, const EditRequest& request, con
       inv.steps = static_cast<std::int64_t>(inv.inversion.latents.size());
     }
     // Evaluations per inversion step are constant (1 unguided, 2 guided): the cost to this r.
-    const std::int64_t needed = inversion_steps(o, sd.scheduler);
+    const std::int64_t needed = diffusion::truncated_steps(o.steps, o.strength);
     r.shared.push_back({"inversion " + inversion_keys[i], inv.steps ? inv.evaluations / inv.steps * needed : 0});
 
     const std::int64_t decode_before = sd.denoiser.evaluations();
@@ -187,11 +181,7 @@ std::map<std::string, StageEvaluations> estimate_evaluations(const std::vector<S
       results.push_back(std::move(r));
       continue;
     }
-    const std::int64_t steps = p["steps"];
-    const auto ddim_steps = [&](double strength) {
-      return std::min(static_cast<std::int64_t>(static_cast<double>(steps) * strength), steps);  // int() truncates
-    };
-    const std::int64_t k = ddim_steps(p["strength"].get<double>());
+    const std::int64_t k = diffusion::truncated_steps(p["steps"].get<std::int64_t>(), p["strength"].get<double>());
     const std::int64_t guided = p["guidance"].get<double>() > 1.0 ? 2 : 1;
     if (m == "sdedit" || m == "ilvr") {
       r.denoiser_evaluations = k * guided;
