@@ -70,6 +70,8 @@ const Schema& toy_sd_schema() {
                                                                               "layers (the prompt embeddings of clip_skip = layers - k); "
                                                                               "default: all")},
           {"scheduler", Schema::any().required().doc("scheduler/scheduler_config.json in diffusers' format")},
+          {"init_unet_from", Schema::string().doc("a trained toy-sd directory whose UNet starts this run (fine-tuning, e.g. from "
+                                                  "epsilon to v_prediction as Stable Diffusion 2 was); the optimiser starts fresh")},
       });
   return schema;
 }
@@ -156,6 +158,11 @@ TrainSummary train_toy_sd(const Json& c, const std::filesystem::path& out, bool 
       unused.insert(unused.end(), dropped_layers.begin(), dropped_layers.end());
       models::load_state_dict(*state->model->text_encoder, safetensors::File::open(frozen->weights), "", unused);
       for (auto& p : state->model->text_encoder->parameters()) p.set_requires_grad(false);
+    }
+    if (c.contains("init_unet_from")) {
+      // load_state_dict names the file and every mismatched tensor when the architectures differ.
+      const std::filesystem::path dir = config_path(c, "init_unet_from", base) / "unet";
+      models::load_state_dict(*state->model->unet, safetensors::File::open(models::find_weights(dir, "diffusion_pytorch_model")));
     }
     for (auto& p : state->ema->named_parameters(true)) {
       p.value().copy_(state->model->named_parameters(true)[p.key()]);

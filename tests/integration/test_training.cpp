@@ -119,6 +119,32 @@ TEST(Training, ToySDTrainsVPredictionWithMinSnrWeighting) {
   EXPECT_EQ(sd.scheduler.prediction_type, diffedit::diffusion::PredictionType::v_prediction);
 }
 
+TEST(Training, ToySDFineTunesFromAnotherRunsUNet) {
+  ScratchDir source, tuned, mismatched;
+  tr::train_toy_sd(toy_sd_config(3), source.path(), false);
+  // With lr 0 the fine-tune cannot move: it ships the source's UNet exactly (a run ignoring
+  // init_unet_from would ship its own random initialisation).
+  Json c = toy_sd_config(2);
+  c["lr"] = 0.0;
+  c["seed"] = 7;
+  c["init_unet_from"] = source.path().string();
+  c["scheduler"]["prediction_type"] = "v_prediction";
+  tr::train_toy_sd(c, tuned.path(), false);
+  const auto a = diffedit::safetensors::load_all(source / "unet/diffusion_pytorch_model.safetensors");
+  const auto b = diffedit::safetensors::load_all(tuned / "unet/diffusion_pytorch_model.safetensors");
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [name, t] : a) EXPECT_TRUE(at::allclose(t, b.at(name), 0, 1e-6)) << name;
+  // Another architecture is refused, naming the source's weights file.
+  Json other = c;
+  other["unet"]["block_out_channels"] = {16, 16, 16};
+  try {
+    tr::train_toy_sd(tr::toy_sd_schema().validate(other, "test"), mismatched.path(), false);
+    ADD_FAILURE() << "a UNet of another architecture was loaded";
+  } catch (const diffedit::FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("diffusion_pytorch_model.safetensors"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Training, ToySDTrainsWithObjectWeighting) {
   ScratchDir dir;
   Json c = toy_sd_config(40);
