@@ -43,6 +43,21 @@ DiffEditOptions DiffEditOptions::preset(DiffEditMode mode) {
   return o;
 }
 
+MaskOptions DiffEditOptions::mask_stage() const {
+  return {.steps = steps, .samples = mask_samples, .strength = mask_strength, .guidance = mask_guidance,
+          .guidance_order = mask_guidance_order, .normalization = normalization, .clamp_ratio = clamp_ratio, .quantile = quantile,
+          .sample_posterior = sample_posterior};
+}
+
+InversionOptions DiffEditOptions::inversion_stage() const {
+  return {.steps = steps, .with_reference = encode_with_reference, .guidance = encode_with_reference ? guidance : 1.0,
+          .sample_posterior = sample_posterior};
+}
+
+DecodeOptions DiffEditOptions::decode_stage() const {
+  return {.steps = steps, .strength = strength, .guidance = guidance, .paste = paste, .mask_operator = mask_operator};
+}
+
 DiffEditOptions diffedit_options(const config::Json& p) {
   auto o = DiffEditOptions::preset(p["mode"] == "paper" ? DiffEditMode::paper : DiffEditMode::diffusers_compat);
   o.strength = p["strength"];
@@ -92,12 +107,12 @@ const at::Tensor& Inversion::at_level(std::int64_t level) const {
 }
 
 MaskEstimate estimate_mask(pipelines::Denoiser& denoiser, const diffusion::SchedulerConfig& scheduler, const at::Tensor& x0,
-                           const DiffEditTexts& texts, const DiffEditOptions& o, NoiseSource& noise) {
-  const std::int64_t n = o.mask_samples;
+                           const DiffEditTexts& texts, const MaskOptions& o, NoiseSource& noise) {
+  const std::int64_t n = o.samples;
   if (n < 1) throw InputError("mask_samples", "must be at least 1");
   diffusion::DDIMScheduler ddim(scheduler);
   ddim.set_timesteps(o.steps);
-  const auto truncated = diffusion::truncate_timesteps(ddim.timesteps(), o.mask_strength);
+  const auto truncated = diffusion::truncate_timesteps(ddim.timesteps(), o.strength);
   if (truncated.denoise.empty()) throw InputError("mask_strength", "is too small for " + std::to_string(o.steps) + " steps");
   const std::int64_t t = truncated.denoise.front();
 
@@ -105,17 +120,17 @@ MaskEstimate estimate_mask(pipelines::Denoiser& denoiser, const diffusion::Sched
   const at::Tensor xt = ddim.add_noise(base, noise.randn(base.sizes()).to(base.device()), {t});
 
   at::Tensor eps_r, eps_q;
-  if (o.mask_guidance > 1.0) {
+  if (o.guidance > 1.0) {
     // One call on [R+ x n, R- x n, Q+ x n, Q- x n], as diffusers batches it.
     const at::Tensor ctx = at::cat({repeat(texts.reference, n), repeat(or_empty(texts.mask_reference_negative, texts), n),
                                     repeat(texts.query, n), repeat(or_empty(texts.mask_query_negative, texts), n)});
     const auto e = denoiser.predict(at::cat({xt, xt, xt, xt}), t, ctx).chunk(4);
-    if (o.mask_guidance_order == GuidanceOrder::swapped) {
-      eps_r = e[0] + (e[1] - e[0]) * o.mask_guidance;
-      eps_q = e[2] + (e[3] - e[2]) * o.mask_guidance;
+    if (o.guidance_order == GuidanceOrder::swapped) {
+      eps_r = e[0] + (e[1] - e[0]) * o.guidance;
+      eps_q = e[2] + (e[3] - e[2]) * o.guidance;
     } else {
-      eps_r = e[1] + (e[0] - e[1]) * o.mask_guidance;
-      eps_q = e[3] + (e[2] - e[3]) * o.mask_guidance;
+      eps_r = e[1] + (e[0] - e[1]) * o.guidance;
+      eps_q = e[3] + (e[2] - e[3]) * o.guidance;
     }
   } else {
     const auto e = denoiser.predict(at::cat({xt, xt}), t, at::cat({repeat(texts.reference, n), repeat(texts.query, n)})).chunk(2);
@@ -141,15 +156,15 @@ MaskEstimate estimate_mask(pipelines::Denoiser& denoiser, const diffusion::Sched
 }
 
 Inversion ddim_invert(pipelines::Denoiser& denoiser, const diffusion::SchedulerConfig& scheduler, const at::Tensor& x0,
-                      const DiffEditTexts& texts, const DiffEditOptions& o) {
+                      const DiffEditTexts& texts, const InversionOptions& o, double strength) {
   diffusion::DDIMInverseScheduler inverse(scheduler);
   inverse.set_timesteps(o.steps);
   Inversion inv;
   inv.x0 = x0;
-  inv.timesteps = schedule_for(scheduler, o.steps, o.strength).invert;
+  inv.timesteps = schedule_for(scheduler, o.steps, strength).invert;
   at::Tensor x = x0;
   for (const std::int64_t t : inv.timesteps) {
-    const at::Tensor eps = o.encode_with_reference
+    const at::Tensor eps = o.with_reference
                                ? denoiser.guided(x, t, texts.reference, or_empty(texts.encode_negative, texts), o.guidance)
                                : denoiser.predict(x, t, texts.empty);  // the unconditional model, no guidance
     x = inverse.step(eps, t, x).prev_sample;
@@ -159,7 +174,7 @@ Inversion ddim_invert(pipelines::Denoiser& denoiser, const diffusion::SchedulerC
 }
 
 at::Tensor masked_decode(pipelines::Denoiser& denoiser, const diffusion::SchedulerConfig& scheduler, const Inversion& inversion,
-                         const at::Tensor& mask, const DiffEditTexts& texts, const DiffEditOptions& o,
+                         const at::Tensor& mask, const DiffEditTexts& texts, const DecodeOptions& o,
                          std::vector<at::Tensor>* trajectory) {
   diffusion::DDIMScheduler ddim(scheduler);
   ddim.set_timesteps(o.steps);

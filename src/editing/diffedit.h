@@ -2,7 +2,10 @@
 // under the query text Q and the reference text R, DDIM-encode the input to ratio r, then decode
 // under Q while pasting the encoded latents back outside the mask.
 //
-// The three steps are separate functions so a sweep computes the continuous mask map once (and
+// The three steps are separate functions, each reading only its own options struct (MaskOptions,
+// InversionOptions, DecodeOptions: the values the step uses, the mode's preset resolved). A result
+// of steps 1 and 2 depends on nothing else, so editing/diffedit_stages.h caches them by a key
+// derived from every field of that struct: a sweep computes the continuous mask map once (and
 // re-thresholds it) and inverts once to the largest r (every smaller r reuses the trajectory).
 // Two presets: `paper` follows the paper's text; `diffusers_compat` reproduces diffusers'
 // StableDiffusionDiffEditPipeline, quirks included. Each point where they differ is its own
@@ -13,9 +16,11 @@
 
 #include <cstdint>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "core/config.h"
+#include "core/struct_key.h"
 #include "diffusion/scheduler_config.h"
 #include "editing/noise.h"
 #include "pipelines/pipeline.h"
@@ -44,6 +49,50 @@ enum class MaskOperator {
   glide,   // GLIDE-style: each step taken from x0_hat corrected to the input's latent outside M
 };
 
+// Step 1's inputs (besides the texts Q and R and the noise draws).
+struct MaskOptions {
+  std::int64_t steps = 50;  // the schedule whose truncation at `strength` gives the draws' level
+  std::int64_t samples = 10;  // n noise draws
+  double strength = 0.5;      // noise strength of the draws
+  double guidance = 1.0;      // > 1: guided predictions in the contrast (diffusers)
+  GuidanceOrder guidance_order = GuidanceOrder::standard;
+  MaskNormalization normalization = MaskNormalization::quantile_minmax;
+  double clamp_ratio = 3.0;
+  double quantile = 0.99;
+  bool sample_posterior = false;  // the input's latent the draws noise: a posterior sample (diffusers) or its mode
+
+  auto fields() const {
+    using structs::field;
+    return std::tuple{field("steps", steps), field("samples", samples), field("strength", strength), field("guidance", guidance),
+                      field("guidance_order", guidance_order), field("normalization", normalization),
+                      field("clamp_ratio", clamp_ratio), field("quantile", quantile), field("sample_posterior", sample_posterior)};
+  }
+};
+
+// Step 2's inputs besides the depth r (one inversion to the largest r serves every smaller one).
+struct InversionOptions {
+  std::int64_t steps = 50;
+  bool with_reference = false;    // R with guidance (diffusers) or the unconditional model (paper)
+  double guidance = 1.0;          // with R only (the unconditional model is not guided)
+  bool sample_posterior = false;  // the input's latent: a posterior sample (diffusers) or its mode
+
+  auto fields() const {
+    using structs::field;
+    return std::tuple{field("steps", steps), field("with_reference", with_reference), field("guidance", guidance),
+                      field("sample_posterior", sample_posterior)};
+  }
+};
+
+// Step 3's inputs (besides the inversion and the mask).
+struct DecodeOptions {
+  std::int64_t steps = 50;
+  double strength = 0.5;  // decoding starts at ratio r
+  double guidance = 7.5;
+  PasteLevel paste = PasteLevel::step_output;
+  MaskOperator mask_operator = MaskOperator::latent;
+};
+
+// A DiffEdit setting as a config writes it.
 struct DiffEditOptions {
   // Step 1: mask
   std::int64_t mask_samples = 10;     // n noise draws
@@ -65,6 +114,11 @@ struct DiffEditOptions {
   MaskOperator mask_operator = MaskOperator::latent;
 
   static DiffEditOptions preset(DiffEditMode mode);
+
+  // What each step reads.
+  MaskOptions mask_stage() const;
+  InversionOptions inversion_stage() const;
+  DecodeOptions decode_stage() const;
 };
 
 // Text conditions as prompt embeddings [1, L, D].
@@ -107,16 +161,16 @@ at::Tensor image_latents(pipelines::StableDiffusion& sd, const at::Tensor& image
 // Step 1. `x0` are the latents of the input ([1, C, h, w]); for diffusers compatibility one
 // posterior sample per draw may be passed instead ([n, C, h, w]).
 MaskEstimate estimate_mask(pipelines::Denoiser& denoiser, const diffusion::SchedulerConfig& scheduler, const at::Tensor& x0,
-                           const DiffEditTexts& texts, const DiffEditOptions& options, NoiseSource& noise);
+                           const DiffEditTexts& texts, const MaskOptions& options, NoiseSource& noise);
 
-// Step 2: DDIM inversion of `x0` over the first int(steps * r) inverse steps.
+// Step 2: DDIM inversion of `x0` over the first int(steps * strength) inverse steps.
 Inversion ddim_invert(pipelines::Denoiser& denoiser, const diffusion::SchedulerConfig& scheduler, const at::Tensor& x0,
-                      const DiffEditTexts& texts, const DiffEditOptions& options);
+                      const DiffEditTexts& texts, const InversionOptions& options, double strength);
 
-// Step 3: decode from ratio `strength` (<= the inversion's) under Q; `mask` [1, 1, h, w] (an
-// undefined mask means no masking: the encode-decode ablation).
+// Step 3: decode from ratio `options.strength` (<= the inversion's) under Q; `mask` [1, 1, h, w]
+// (an undefined mask means no masking: the encode-decode ablation).
 at::Tensor masked_decode(pipelines::Denoiser& denoiser, const diffusion::SchedulerConfig& scheduler, const Inversion& inversion,
-                         const at::Tensor& mask, const DiffEditTexts& texts, const DiffEditOptions& options,
+                         const at::Tensor& mask, const DiffEditTexts& texts, const DecodeOptions& options,
                          std::vector<at::Tensor>* trajectory = nullptr);
 
 }  // namespace diffedit::editing

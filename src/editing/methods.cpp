@@ -14,6 +14,7 @@
 #include "data/toyworld.h"
 #include "data/toyworld_presets.h"
 #include "editing/diffedit.h"
+#include "editing/diffedit_stages.h"
 #include "editing/flexit.h"
 #include "editing/method.h"
 #include "editing/noise.h"
@@ -123,75 +124,16 @@ class MethodBase : public EditMethod {
   Json parameters_;
 };
 
-// DiffEdit, and with `oracle` the decoding with a given mask instead of the inferred one.
-class DiffEditMethod : public MethodBase {
- public:
-  DiffEditMethod(std::string name, Json p, bool oracle) : MethodBase(std::move(name), std::move(p)), oracle_(oracle) {}
-
- protected:
-  EditResult run(pipelines::StableDiffusion& sd, const EditRequest& request, NoiseSource& noise) override {
-    const DiffEditOptions o = diffedit_options(parameters());
-    const DiffEditTexts t = texts(sd, request);
-    EditResult r;
-    at::Tensor mask;
-    if (oracle_) {
-      if (!request.oracle_mask.defined()) throw InputError("oracle_mask", "diffedit_oracle_mask needs a mask");
-      // Pixel mask -> latent grid: the fraction of each cell covered, kept where above one half.
-      const at::Tensor m = request.oracle_mask.to(at::kFloat);
-      const std::int64_t f = sd.vae_scale_factor();
-      mask = (at::avg_pool2d(m, {f, f}) > 0.5).to(at::kFloat);
-    } else {
-      const at::Tensor x_mask = latents(sd, request, o.sample_posterior, noise);
-      const MaskEstimate m = estimate_mask(sd.denoiser, sd.scheduler, x_mask, t, o, noise);
-      mask = m.binarize(o.threshold);
-      r.mask_map = m.map.unsqueeze(1);
-    }
-    const at::Tensor x0 = latents(sd, request, o.sample_posterior, noise);
-    const Inversion inv = ddim_invert(sd.denoiser, sd.scheduler, x0, t, o);
-    r.image = sd.decode(masked_decode(sd.denoiser, sd.scheduler, inv, mask, t, o));
-    r.mask = mask;
-    return r;
-  }
-
- private:
-  bool oracle_;
-};
-
-// Ablation: DDIM encoding and decoding under Q without a mask.
-class EncodeDecodeMethod : public MethodBase {
+// The DiffEdit family (diffedit, diffedit_oracle_mask, encode_decode, mask_no_encoding): one
+// setting through the staged implementation that sweeps share (editing/diffedit_stages.h).
+class FamilyMethod : public MethodBase {
  public:
   using MethodBase::MethodBase;
 
  protected:
   EditResult run(pipelines::StableDiffusion& sd, const EditRequest& request, NoiseSource& noise) override {
-    const DiffEditOptions o = diffedit_options(parameters());
-    const DiffEditTexts t = texts(sd, request);
-    const Inversion inv = ddim_invert(sd.denoiser, sd.scheduler, latents(sd, request, o.sample_posterior, noise), t, o);
-    return {.image = sd.decode(masked_decode(sd.denoiser, sd.scheduler, inv, at::Tensor(), t, o))};
-  }
-};
-
-// Ablation: DiffEdit's mask, but x_r and the latents pasted outside the mask come from noising
-// x0 (one noise draw, q(x_t | x0) at every level) instead of DDIM encoding.
-class MaskNoEncodingMethod : public MethodBase {
- public:
-  using MethodBase::MethodBase;
-
- protected:
-  EditResult run(pipelines::StableDiffusion& sd, const EditRequest& request, NoiseSource& noise) override {
-    const DiffEditOptions o = diffedit_options(parameters());
-    const DiffEditTexts t = texts(sd, request);
-    const at::Tensor x_mask = latents(sd, request, o.sample_posterior, noise);
-    const MaskEstimate m = estimate_mask(sd.denoiser, sd.scheduler, x_mask, t, o, noise);
-    Inversion noised;
-    noised.x0 = latents(sd, request, o.sample_posterior, noise);
-    diffusion::DDIMScheduler ddim(sd.scheduler);
-    ddim.set_timesteps(o.steps);
-    noised.timesteps = diffusion::truncate_timesteps(ddim.timesteps(), o.strength).invert;
-    const at::Tensor eps = noise.randn(noised.x0.sizes()).to(noised.x0.device());
-    for (const std::int64_t level : noised.timesteps) noised.latents.push_back(ddim.add_noise(noised.x0, eps, {level}));
-    const at::Tensor mask = m.binarize(o.threshold);
-    return {.image = sd.decode(masked_decode(sd.denoiser, sd.scheduler, noised, mask, t, o)), .mask = mask, .mask_map = m.map.unsqueeze(1)};
+    DiffEditStages stages(sd, request, [&]() -> NoiseSource& { return noise; });  // alone: every stage on the one stream
+    return stages.run(FamilySetting::from(name(), parameters()));
   }
 };
 
@@ -366,13 +308,13 @@ struct Entry {
 const std::vector<Entry>& registry() {
   static const std::vector<Entry> entries = {
       {"diffedit", "DiffEdit: inferred mask, DDIM encoding to r, masked decoding (mode paper | diffusers_compat)",
-       diffedit_schema, [](Json p) -> std::unique_ptr<EditMethod> { return std::make_unique<DiffEditMethod>("diffedit", std::move(p), false); }},
+       diffedit_schema, [](Json p) -> std::unique_ptr<EditMethod> { return std::make_unique<FamilyMethod>("diffedit", std::move(p)); }},
       {"diffedit_oracle_mask", "DiffEdit decoding with a given mask (e.g. a dataset's ground truth)", diffedit_schema,
-       [](Json p) -> std::unique_ptr<EditMethod> { return std::make_unique<DiffEditMethod>("diffedit_oracle_mask", std::move(p), true); }},
+       [](Json p) -> std::unique_ptr<EditMethod> { return std::make_unique<FamilyMethod>("diffedit_oracle_mask", std::move(p)); }},
       {"encode_decode", "Ablation: DDIM encode to r and decode under the query, no mask", diffedit_schema,
-       [](Json p) -> std::unique_ptr<EditMethod> { return std::make_unique<EncodeDecodeMethod>("encode_decode", std::move(p)); }},
+       [](Json p) -> std::unique_ptr<EditMethod> { return std::make_unique<FamilyMethod>("encode_decode", std::move(p)); }},
       {"mask_no_encoding", "Ablation: DiffEdit's mask with noised (not DDIM-encoded) latents", diffedit_schema,
-       [](Json p) -> std::unique_ptr<EditMethod> { return std::make_unique<MaskNoEncodingMethod>("mask_no_encoding", std::move(p)); }},
+       [](Json p) -> std::unique_ptr<EditMethod> { return std::make_unique<FamilyMethod>("mask_no_encoding", std::move(p)); }},
       {"ilvr", "ILVR: denoise under the query, replacing low frequencies by the noised input's (factor N)",
        [] {
          return common_fields({{"factor", Schema::integer().range(1, 512).def(16).doc("downsampling factor N in pixels of the input (ILVR's); "

@@ -190,12 +190,9 @@ EditOutput p2p_edit(pipelines::StableDiffusion& sd, const at::Tensor& x0, const 
   if (schedule.denoise.empty()) return {.latents = x0};  // r = 0: nothing to edit
   const at::Tensor e = sd.encode_prompts({reference, query, ""});
   DiffEditTexts texts{.query = e.slice(0, 1, 2), .reference = e.slice(0, 0, 1), .empty = e.slice(0, 2, 3)};
-  DiffEditOptions encode;
-  encode.steps = o.steps;
-  encode.strength = o.strength;
-  encode.encode_with_reference = o.invert_with_reference;
-  encode.guidance = 1.0;  // the conditional model alone (DDIM inversion as in null-text inversion)
-  const Inversion inv = ddim_invert(sd.denoiser, sd.scheduler, x0, texts, encode);
+  // The conditional model alone, unguided (DDIM inversion as in null-text inversion).
+  const InversionOptions encode{.steps = o.steps, .with_reference = o.invert_with_reference, .guidance = 1.0};
+  const Inversion inv = ddim_invert(sd.denoiser, sd.scheduler, x0, texts, encode, o.strength);
   const auto num_steps = static_cast<std::int64_t>(schedule.denoise.size());
   const auto spec = controller_spec(sd.tokenizer, reference, query, o, num_steps, x0.size(2), x0.size(3));
   std::optional<Controller> controller;

@@ -2,13 +2,14 @@
 
 #include <ATen/ATen.h>
 
-#include <chrono>
+#include <deque>
 #include <map>
 #include <memory>
 
 #include "core/errors.h"
 #include "diffusion/schedulers.h"
 #include "editing/diffedit.h"
+#include "editing/diffedit_stages.h"
 #include "editing/flexit.h"
 #include "editing/noise.h"
 
@@ -17,42 +18,6 @@ namespace diffedit::editing {
 namespace {
 
 using config::Json;
-
-bool in_family(const std::string& method) { return method == "diffedit" || method == "encode_decode"; }
-
-// What the mask map depends on.
-std::string mask_key(const Json& p) {
-  return Json{{"mode", p["mode"]},           {"steps", p["steps"]},           {"mask_samples", p["mask_samples"]},
-              {"mask_strength", p["mask_strength"]}, {"mask_guidance", p["mask_guidance"]},
-              {"mask_guidance_order", p["mask_guidance_order"]}, {"normalization", p["normalization"]},
-              {"clamp_ratio", p["clamp_ratio"]}, {"quantile", p["quantile"]},  {"sample_posterior", p["sample_posterior"]},
-              {"guidance", diffedit_options(p).mask_guidance > 1.0 ? p["guidance"] : Json()},
-              {"reference_text", p.value("reference_text", "dataset")}}
-      .dump();
-}
-
-// What the inversion depends on (besides r); `after` separates posterior samples drawn at
-// different points of the noise stream.
-std::string inversion_key(const Json& p, const std::string& after) {
-  const DiffEditOptions o = diffedit_options(p);
-  Json k = {{"mode", p["mode"]}, {"steps", p["steps"]}, {"encode_with_reference", o.encode_with_reference},
-            {"sample_posterior", o.sample_posterior}, {"guidance", o.encode_with_reference ? p["guidance"] : Json()},
-            {"reference_text", o.encode_with_reference ? Json(p.value("reference_text", "dataset")) : Json()}};
-  if (o.sample_posterior) k["after"] = after;
-  return k.dump();
-}
-
-struct MaskEntry {
-  MaskEstimate estimate;
-  std::unique_ptr<SeededNoise> noise;  // the stream after the mask's draws
-  at::Tensor x0;                        // the encoded latent drawn after them (sampled posterior), lazily
-  std::int64_t evaluations = 0;
-};
-
-struct InversionEntry {
-  Inversion inversion;
-  std::int64_t evaluations = 0, steps = 0;
-};
 
 }  // namespace
 
@@ -66,7 +31,7 @@ void edit_shared(pipelines::StableDiffusion& sd, const EditRequest& request, con
   std::vector<std::size_t> family;
   std::map<std::string, std::vector<std::size_t>> flexit_runs;
   for (std::size_t i = 0; i < settings.size(); ++i) {
-    if (in_family(settings[i].method)) {
+    if (FamilySetting::in_family(settings[i].method)) {
       family.push_back(i);
       continue;
     }
@@ -92,79 +57,14 @@ void edit_shared(pipelines::StableDiffusion& sd, const EditRequest& request, con
   if (family.empty()) return;
 
   torch::NoGradGuard no_grad;
-  std::map<std::string, DiffEditTexts> texts_by_reference;  // R as each setting's reference_text picks it
-  auto texts_for = [&](const Json& p) -> const DiffEditTexts& {
-    const std::string r = reference_for(p, request.reference);
-    auto it = texts_by_reference.find(r);
-    if (it == texts_by_reference.end()) it = texts_by_reference.emplace(r, encode_texts(sd, request.query, r)).first;
-    return it->second;
-  };
-  std::map<std::string, MaskEntry> masks;
-  std::map<std::string, InversionEntry> inversions;
-  std::map<std::string, double> largest_strength;
-  std::vector<std::string> mask_keys(settings.size()), inversion_keys(settings.size());
+  std::deque<SeededNoise> streams;  // each stage that starts a stream starts where a standalone run does
+  DiffEditStages stages(sd, request, [&]() -> NoiseSource& { return streams.emplace_back(request.seed); });
+  std::vector<FamilySetting> family_settings(settings.size());
   for (const std::size_t i : family) {
-    const Json& p = methods[i]->parameters();
-    if (settings[i].method == "diffedit") mask_keys[i] = mask_key(p);
-    inversion_keys[i] = inversion_key(p, settings[i].method == "diffedit" ? mask_keys[i] : "fresh");
-    double& r = largest_strength[inversion_keys[i]];
-    r = std::max(r, p["strength"].get<double>());
+    family_settings[i] = FamilySetting::from(settings[i].method, methods[i]->parameters());
+    stages.plan(family_settings[i]);
   }
-
-  for (const std::size_t i : family) {
-    const auto start = std::chrono::steady_clock::now();
-    const Json& p = methods[i]->parameters();
-    DiffEditOptions o = diffedit_options(p);
-    const DiffEditTexts& texts = texts_for(p);
-    EditResult r;
-
-    MaskEntry* mask = nullptr;
-    if (!mask_keys[i].empty()) {
-      auto [it, fresh] = masks.try_emplace(mask_keys[i]);
-      mask = &it->second;
-      if (fresh) {
-        const std::int64_t b = sd.denoiser.evaluations();
-        mask->noise = std::make_unique<SeededNoise>(request.seed);
-        const at::Tensor x_mask = image_latents(sd, request.image, o.sample_posterior, *mask->noise);
-        mask->estimate = estimate_mask(sd.denoiser, sd.scheduler, x_mask, texts, o, *mask->noise);
-        mask->evaluations = sd.denoiser.evaluations() - b;
-      }
-      r.mask = mask->estimate.binarize(o.threshold);
-      r.mask_map = mask->estimate.map.unsqueeze(1);
-      r.shared.push_back({"mask " + mask_keys[i], mask->evaluations});
-    }
-
-    auto [it, fresh] = inversions.try_emplace(inversion_keys[i]);
-    InversionEntry& inv = it->second;
-    if (fresh) {
-      at::Tensor x0;
-      if (o.sample_posterior && mask) {
-        if (!mask->x0.defined()) mask->x0 = image_latents(sd, request.image, true, *mask->noise);
-        x0 = mask->x0;
-      } else {
-        SeededNoise noise(request.seed);
-        x0 = image_latents(sd, request.image, o.sample_posterior, noise);
-      }
-      DiffEditOptions deepest = o;
-      deepest.strength = largest_strength[inversion_keys[i]];
-      const std::int64_t b = sd.denoiser.evaluations();
-      inv.inversion = ddim_invert(sd.denoiser, sd.scheduler, x0, texts, deepest);
-      inv.evaluations = sd.denoiser.evaluations() - b;
-      inv.steps = static_cast<std::int64_t>(inv.inversion.latents.size());
-    }
-    // Evaluations per inversion step are constant (1 unguided, 2 guided): the cost to this r.
-    const std::int64_t needed = diffusion::truncated_steps(o.steps, o.strength);
-    r.shared.push_back({"inversion " + inversion_keys[i], inv.steps ? inv.evaluations / inv.steps * needed : 0});
-
-    const std::int64_t decode_before = sd.denoiser.evaluations();
-    r.image = sd.decode(masked_decode(sd.denoiser, sd.scheduler, inv.inversion, settings[i].method == "diffedit" ? r.mask : at::Tensor(),
-                                      texts, o));
-    if (settings[i].method != "diffedit") r.mask_map = at::Tensor();
-    r.denoiser_evaluations = sd.denoiser.evaluations() - decode_before;
-    for (const auto& s : r.shared) r.denoiser_evaluations += s.evaluations;
-    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    on_result(i, std::move(r));
-  }
+  for (const std::size_t i : family) on_result(i, stages.run(family_settings[i]));
 }
 
 // The counts follow the loops of each method: a guided evaluation costs 2, DDIM over ratio r takes
@@ -188,16 +88,15 @@ std::map<std::string, StageEvaluations> estimate_evaluations(const std::vector<S
     } else if (m == "p2p") {
       // Encoding under R (guidance 1), then R and Q denoised together.
       r.denoiser_evaluations = k + 2 * k * guided;
-    } else {  // the DiffEdit family and its ablations
-      const DiffEditOptions o = diffedit_options(p);
-      const std::int64_t mask = m == "diffedit" || m == "mask_no_encoding" ? o.mask_samples * (o.mask_guidance > 1.0 ? 4 : 2) : 0;
-      const std::int64_t inversion = m == "mask_no_encoding" ? 0 : k * (o.encode_with_reference && o.guidance > 1.0 ? 2 : 1);
+    } else {  // the DiffEdit family
+      const FamilySetting s = FamilySetting::from(m, p);
+      const MaskOptions mo = s.options.mask_stage();
+      const InversionOptions io = s.options.inversion_stage();
+      const std::int64_t mask = s.mask == FamilySetting::Mask::inferred ? mo.samples * (mo.guidance > 1.0 ? 4 : 2) : 0;
+      const std::int64_t inversion = s.encoding == FamilySetting::Encoding::ddim ? k * (io.with_reference && io.guidance > 1.0 ? 2 : 1) : 0;
       r.denoiser_evaluations = mask + inversion + k * guided;
-      if (in_family(m)) {
-        const std::string mk = m == "diffedit" ? mask_key(p) : "";
-        if (!mk.empty()) r.shared.push_back({"mask " + mk, mask});
-        r.shared.push_back({"inversion " + inversion_key(p, mk.empty() ? "fresh" : mk), inversion});
-      }
+      if (const std::string key = mask_stage_key(s); !key.empty()) r.shared.push_back({key, mask});
+      if (const std::string key = inversion_stage_key(s); !key.empty()) r.shared.push_back({key, inversion});
     }
     results.push_back(std::move(r));
   }

@@ -1,14 +1,15 @@
 // One input edited under many settings, doing once what settings share (the hardware-independent
-// speed of a sweep). In the DiffEdit family (`diffedit`, `encode_decode`):
-// - the continuous mask map depends on the mask options (mode, steps, n draws, mask strength,
-//   mask guidance, normalisation) but not on the threshold or the encoding ratio r: it is
-//   estimated once per mask options and thresholded for every setting;
+// speed of a sweep). The DiffEdit family (`diffedit`, `diffedit_oracle_mask`, `encode_decode`,
+// `mask_no_encoding`) runs through one DiffEditStages (editing/diffedit_stages.h), the same code a
+// method run alone uses:
+// - the continuous mask map depends on MaskOptions and the reference text, not on the threshold
+//   or the encoding ratio r: it is estimated once per key and thresholded for every setting;
 // - DDIM inversion is deterministic and its trajectory to a larger r passes through every smaller
-//   r's: one inversion per encoding options, to the largest r any setting needs, serves all.
+//   r's: one inversion per key, to the largest r any setting needs, serves all.
 // When the posterior is sampled (diffusers_compat), the encoded latent is drawn from the noise
 // stream after the mask's draws, so such inversions are shared only by settings with the same mask.
 // FlexIT's settings that differ only in `iterations` share one optimisation run, saved at each
-// count. Every other method (and any setting that shares nothing) runs alone through the registry.
+// count. Every other method runs alone through the registry.
 //
 // Each result is bit-identical to running its method alone on the same request and seed (test);
 // its `denoiser_evaluations` is that standalone cost and `shared` names the stages it shares.

@@ -3,6 +3,10 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <iterator>
+#include <map>
+#include <random>
+
 #include "core/config.h"
 #include "editing/method.h"
 #include "editing/noise.h"
@@ -90,4 +94,62 @@ TEST(SharedEdits, DiffusersModeSharesOnlyWhatTheNoiseStreamAllows) {
   settings.push_back({"diffedit", Json{{"strength", 1.0}, {"threshold", 0.5}, {"steps", 6}, {"mask_samples", 3}, {"reference_text", "none"}}});
   settings.push_back({"diffedit", Json{{"strength", 0.5}, {"threshold", 0.5}, {"steps", 6}, {"mask_samples", 3}, {"reference_text", "none"}}});
   expect_same_as_alone(sd, req, settings);
+}
+
+// Property: random settings over every DiffEdit-family parameter. Each round draws a base setting
+// at random and adds, for every parameter and for the method, a copy of the base with only that
+// one changed: a stage key that left a parameter out would hand one of such a pair the other's
+// mask or inversion, and its result would differ from its standalone run.
+TEST(SharedEdits, RandomSettingsOverEveryParameterEqualStandaloneRuns) {
+  diffedit::testing::ScratchDir scratch;
+  auto sd = pl::StableDiffusion::load(diffedit::testing::make_tiny_pipeline(scratch / "tiny"));
+  const auto req = request(sd);
+  const std::map<std::string, std::vector<Json>> pools = {
+      {"strength", {0.5, 1.0}},
+      {"steps", {2, 4}},
+      {"guidance", {1.0, 3.0}},
+      {"mode", {"paper", "diffusers_compat"}},
+      {"reference_text", {"dataset", "none"}},
+      {"threshold", {0.3, 0.6}},
+      {"mask_samples", {1, 2}},
+      {"mask_strength", {0.5, 0.8}},
+      {"mask_guidance", {nullptr, 2.0}},
+      {"mask_guidance_order", {nullptr, "standard", "swapped"}},
+      {"normalization", {nullptr, "clamp_mean_ratio", "quantile_minmax"}},
+      {"clamp_ratio", {2.0, 3.0}},
+      {"quantile", {0.9, 0.99}},
+      {"encode_with_reference", {nullptr, true, false}},
+      {"sample_posterior", {nullptr, true, false}},
+      {"paste", {nullptr, "step_output", "step_input"}},
+      {"mask_operator", {"latent", "glide"}},
+  };
+  const std::vector<std::string> methods = {"diffedit", "diffedit", "diffedit_oracle_mask", "encode_decode", "mask_no_encoding"};
+  // Every parameter the family's schema has (defaults filled in) is drawn.
+  for (const auto& m : {"diffedit", "diffedit_oracle_mask", "encode_decode", "mask_no_encoding"}) {
+    const auto method = ed::make_method(m, Json::object(), "test");
+    for (const auto& [key, value] : method->parameters().items())
+      EXPECT_TRUE(pools.count(key)) << m << "'s parameter " << key << " is not drawn by this test";
+  }
+
+  std::mt19937 rng(20261205);
+  auto pick = [&](const auto& pool) { return pool[std::uniform_int_distribution<std::size_t>(0, pool.size() - 1)(rng)]; };
+  auto other = [&](const auto& pool, const auto& current) {
+    for (;;)
+      if (auto v = pick(pool); v != current) return v;
+  };
+  for (const char* base_method : {"diffedit", "diffedit", "mask_no_encoding", "diffedit_oracle_mask"}) {
+    ed::Setting base{base_method, Json::object()};
+    for (const auto& [key, pool] : pools) base.parameters[key] = pick(pool);
+    std::vector<ed::Setting> settings = {base};
+    for (const auto& [key, pool] : pools) {
+      ed::Setting changed = base;
+      changed.parameters[key] = other(pool, base.parameters[key]);
+      settings.push_back(changed);
+    }
+    ed::Setting changed = base;
+    changed.method = other(methods, base.method);
+    settings.push_back(changed);
+    SCOPED_TRACE("base " + base.method + " " + base.parameters.dump());
+    expect_same_as_alone(sd, req, settings);
+  }
 }

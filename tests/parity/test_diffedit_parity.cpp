@@ -85,7 +85,7 @@ TEST(diffedit_parity, DiffusersCompatMaskInversionDecode) {
 
   // Step 1: mask
   const auto before_mask = f.sd.denoiser.evaluations();
-  const auto m = ed::estimate_mask(f.sd.denoiser, f.sd.scheduler, mask_latents, f.mask_texts, f.options, noise);
+  const auto m = ed::estimate_mask(f.sd.denoiser, f.sd.scheduler, mask_latents, f.mask_texts, f.options.mask_stage(), noise);
   EXPECT_EQ(f.sd.denoiser.evaluations() - before_mask, 4 * n) << "one batched call over [R+, R-, Q+, Q-] x n";
   EXPECT_TRUE(within("mask_guidance_map", m.difference, f.outputs.tensor("mask_guidance_map"), 1e-5));
   EXPECT_NEAR(m.clamp, f.outputs.tensor("clamp_magnitude").item<double>(), 1e-5);
@@ -97,7 +97,7 @@ TEST(diffedit_parity, DiffusersCompatMaskInversionDecode) {
   // Step 2: inversion (its own posterior sample)
   const at::Tensor x0 = f.sd.to_latents(posterior, noise.randn({1, 4, 16, 16}));
   const auto before_inv = f.sd.denoiser.evaluations();
-  const auto inv = ed::ddim_invert(f.sd.denoiser, f.sd.scheduler, x0, f.invert_texts, f.options);
+  const auto inv = ed::ddim_invert(f.sd.denoiser, f.sd.scheduler, x0, f.invert_texts, f.options.inversion_stage(), f.options.strength);
   EXPECT_EQ(noise.used(), 3u);
   EXPECT_EQ(f.sd.denoiser.evaluations() - before_inv, 2 * static_cast<std::int64_t>(inv.latents.size()));
   const double inv_tol = kSpreadMultiple * f.spread("inverted_latents_max_abs_diff");
@@ -111,7 +111,7 @@ TEST(diffedit_parity, DiffusersCompatMaskInversionDecode) {
   // Step 3: masked decoding
   std::vector<at::Tensor> steps;
   const auto before_dec = f.sd.denoiser.evaluations();
-  const at::Tensor latents = ed::masked_decode(f.sd.denoiser, f.sd.scheduler, inv, mask, f.call_texts, f.options, &steps);
+  const at::Tensor latents = ed::masked_decode(f.sd.denoiser, f.sd.scheduler, inv, mask, f.call_texts, f.options.decode_stage(), &steps);
   EXPECT_EQ(f.sd.denoiser.evaluations() - before_dec, 2 * static_cast<std::int64_t>(steps.size()));
   // The reference's decoding steps, in order, with their timesteps from the names it stored.
   std::vector<std::string> call_keys;
@@ -151,7 +151,7 @@ TEST(diffedit_parity, CompatMaskWithDistinctNegativesAndTheGuidanceOrderSwitch) 
     const at::Tensor x = f.sd.to_latents(posterior, noise.randn(f.noise.tensor("mask_case_b.noise.0").sizes()));
     auto o = f.options;
     o.mask_guidance_order = order;
-    return ed::estimate_mask(f.sd.denoiser, f.sd.scheduler, x, texts, o, noise);
+    return ed::estimate_mask(f.sd.denoiser, f.sd.scheduler, x, texts, o.mask_stage(), noise);
   };
   const auto swapped = run(ed::GuidanceOrder::swapped);
   EXPECT_TRUE(within("case b pre-threshold", swapped.map, f.outputs.tensor("mask_case_b.mask_pre_threshold"),
@@ -178,15 +178,15 @@ TEST(diffedit_parity, EachPaperSwitchChangesOnlyItsStep) {
     ed::RecordedNoise noise({f.noise.tensor("noise.0"), f.noise.tensor("noise.1"), f.noise.tensor("noise.2")});
     const at::Tensor draw0 = noise.randn(f.noise.tensor("noise.0").sizes());
     const at::Tensor mask_latents = o.sample_posterior ? f.sd.to_latents(posterior, draw0) : f.sd.to_latents(posterior);
-    const auto m = ed::estimate_mask(f.sd.denoiser, f.sd.scheduler, mask_latents, f.mask_texts, o, noise);
+    const auto m = ed::estimate_mask(f.sd.denoiser, f.sd.scheduler, mask_latents, f.mask_texts, o.mask_stage(), noise);
     const at::Tensor draw2 = noise.randn({1, 4, 16, 16});
     const at::Tensor x0 = o.sample_posterior ? f.sd.to_latents(posterior, draw2) : f.sd.to_latents(posterior);
     auto invert_texts = f.invert_texts;
     invert_texts.empty = f.inputs.tensor("invert_negative_prompt_embeds");
-    const auto inv = ed::ddim_invert(f.sd.denoiser, f.sd.scheduler, x0, invert_texts, o);
+    const auto inv = ed::ddim_invert(f.sd.denoiser, f.sd.scheduler, x0, invert_texts, o.inversion_stage(), o.strength);
     // Decode with the reference mask so the decoding switches are seen on their own.
     const at::Tensor mask = f.outputs.tensor("mask").unsqueeze(1).to(at::kFloat);
-    return Outputs{m.map, at::stack(inv.latents), ed::masked_decode(f.sd.denoiser, f.sd.scheduler, inv, mask, f.call_texts, o)};
+    return Outputs{m.map, at::stack(inv.latents), ed::masked_decode(f.sd.denoiser, f.sd.scheduler, inv, mask, f.call_texts, o.decode_stage())};
   };
   const Outputs compat = run(f.options);
   auto changed = [](const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>() > 1e-6; };

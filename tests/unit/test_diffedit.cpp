@@ -41,7 +41,7 @@ TEST(DiffEdit, MaskIsExactlyTheRegionWherePredictionsDiffer) {
   auto o = ed::DiffEditOptions::preset(ed::DiffEditMode::paper);
   o.steps = 10;
   ed::SeededNoise noise(0);
-  const auto m = ed::estimate_mask(denoiser, sd_schedule(), at::randn({1, 4, 8, 8}), texts(), o, noise);
+  const auto m = ed::estimate_mask(denoiser, sd_schedule(), at::randn({1, 4, 8, 8}), texts(), o.mask_stage(), noise);
   EXPECT_TRUE(at::equal(m.binarize(0.5)[0][0], region)) << "mask = region";
   EXPECT_EQ(denoiser.evaluations(), 2 * o.mask_samples) << "paper mode: no guidance in the contrast";
   EXPECT_EQ(m.binarize(1.0).sum().item<float>(), 0.0f) << "threshold 1 gives an empty mask";
@@ -66,7 +66,7 @@ TEST(DiffEdit, PaperModeRescalesTheMapMinMaxDiffusersDividesByThreeTimesTheMean)
   };
   auto map = [&](const ed::DiffEditOptions& o) {
     ed::SeededNoise noise(0);
-    return ed::estimate_mask(denoiser, sd_schedule(), at::randn({1, 4, 8, 8}), texts(), o, noise).map[0];
+    return ed::estimate_mask(denoiser, sd_schedule(), at::randn({1, 4, 8, 8}), texts(), o.mask_stage(), noise).map[0];
   };
   const auto paper = options("paper");
   EXPECT_EQ(paper.normalization, ed::MaskNormalization::quantile_minmax);
@@ -89,11 +89,11 @@ TEST(DiffEdit, EmptyMaskReturnsTheEncodedInputAndStrengthZeroTheInput) {
   o.strength = 0.6;
   at::manual_seed(1);
   const at::Tensor x0 = at::randn({1, 4, 8, 8});
-  const auto inv = ed::ddim_invert(denoiser, sd_schedule(), x0, texts(), o);
+  const auto inv = ed::ddim_invert(denoiser, sd_schedule(), x0, texts(), o.inversion_stage(), o.strength);
   EXPECT_EQ(inv.latents.size(), 6u);
   EXPECT_EQ(denoiser.evaluations(), 6) << "paper mode: unconditional encoding, no guidance";
   std::vector<at::Tensor> steps;
-  const at::Tensor out = ed::masked_decode(denoiser, sd_schedule(), inv, at::zeros({1, 1, 8, 8}), texts(), o, &steps);
+  const at::Tensor out = ed::masked_decode(denoiser, sd_schedule(), inv, at::zeros({1, 1, 8, 8}), texts(), o.decode_stage(), &steps);
   EXPECT_TRUE(at::equal(out, x0)) << "an empty mask pastes the encoded latents back, the clean one last";
   // Every step pastes the encoded latent of its output level outside the mask.
   for (std::size_t i = 0; i + 1 < steps.size(); ++i) EXPECT_TRUE(at::equal(steps[i], inv.latents[inv.latents.size() - 2 - i]));
@@ -101,14 +101,14 @@ TEST(DiffEdit, EmptyMaskReturnsTheEncodedInputAndStrengthZeroTheInput) {
   at::Tensor half = at::zeros({1, 1, 8, 8});
   half.slice(2, 0, 4).fill_(1);
   steps.clear();
-  ed::masked_decode(denoiser, sd_schedule(), inv, half, texts(), o, &steps);
+  ed::masked_decode(denoiser, sd_schedule(), inv, half, texts(), o.decode_stage(), &steps);
   for (std::size_t i = 0; i < steps.size(); ++i) {
     const at::Tensor& encoded = i + 1 < steps.size() ? inv.latents[inv.latents.size() - 2 - i] : x0;
     EXPECT_TRUE(at::equal(steps[i] * (1 - half), encoded * (1 - half))) << "step " << i;
     EXPECT_FALSE(at::equal(steps[i] * half, encoded * half)) << "step " << i << " edits inside the mask";
   }
   o.strength = 0.0;
-  EXPECT_TRUE(at::equal(ed::masked_decode(denoiser, sd_schedule(), inv, at::ones({1, 1, 8, 8}), texts(), o), x0))
+  EXPECT_TRUE(at::equal(ed::masked_decode(denoiser, sd_schedule(), inv, at::ones({1, 1, 8, 8}), texts(), o.decode_stage()), x0))
       << "r = 0 returns the input";
 }
 
@@ -124,7 +124,7 @@ TEST(DiffEdit, GlideOperatorTakesEachStepFromTheCorrectedEstimate) {
   o.guidance = 1.0;
   at::manual_seed(2);
   const at::Tensor x0 = at::randn({1, 4, 8, 8});
-  const auto inv = ed::ddim_invert(zero, sd_schedule(), x0, texts(), o);
+  const auto inv = ed::ddim_invert(zero, sd_schedule(), x0, texts(), o.inversion_stage(), o.strength);
   at::Tensor half = at::zeros({1, 1, 8, 8});
   half.slice(3, 0, 4).fill_(1);
   auto glide = o;
@@ -132,16 +132,16 @@ TEST(DiffEdit, GlideOperatorTakesEachStepFromTheCorrectedEstimate) {
   EXPECT_EQ(ed::diffedit_options({{"mode", "paper"}, {"strength", 0.5}, {"steps", 10}, {"guidance", 1.0}, {"mask_operator", "glide"}})
                 .mask_operator,
             ed::MaskOperator::glide);
-  const at::Tensor latent_out = ed::masked_decode(zero, sd_schedule(), inv, half, texts(), o);
-  const at::Tensor glide_out = ed::masked_decode(zero, sd_schedule(), inv, half, texts(), glide);
+  const at::Tensor latent_out = ed::masked_decode(zero, sd_schedule(), inv, half, texts(), o.decode_stage());
+  const at::Tensor glide_out = ed::masked_decode(zero, sd_schedule(), inv, half, texts(), glide.decode_stage());
   diffedit::diffusion::DDIMScheduler ddim(sd_schedule());
   const double a_final = ddim.final_alpha_cumprod();
   EXPECT_TRUE(at::allclose(glide_out * (1 - half), x0 * std::sqrt(a_final) * (1 - half), 1e-5, 1e-6));
   EXPECT_TRUE(at::equal(latent_out * (1 - half), x0 * (1 - half)));
   EXPECT_TRUE(at::allclose(glide_out * half, latent_out * half, 1e-5, 1e-6)) << "inside the mask both decode alike";
   const at::Tensor full = at::ones({1, 1, 8, 8});
-  EXPECT_TRUE(at::equal(ed::masked_decode(zero, sd_schedule(), inv, full, texts(), glide),
-                        ed::masked_decode(zero, sd_schedule(), inv, full, texts(), o)));
+  EXPECT_TRUE(at::equal(ed::masked_decode(zero, sd_schedule(), inv, full, texts(), glide.decode_stage()),
+                        ed::masked_decode(zero, sd_schedule(), inv, full, texts(), o.decode_stage())));
 }
 
 TEST(DiffEdit, InversionThenDecodingReconstructsUnderTheSameText) {
@@ -156,8 +156,8 @@ TEST(DiffEdit, InversionThenDecodingReconstructsUnderTheSameText) {
     o.steps = steps;
     o.strength = strength;
     o.guidance = 1.0;
-    const auto inv = ed::ddim_invert(denoiser, sd_schedule(), x0, texts(), o);
-    return (ed::masked_decode(denoiser, sd_schedule(), inv, at::Tensor(), texts(), o) - x0).abs().max().item<float>();
+    const auto inv = ed::ddim_invert(denoiser, sd_schedule(), x0, texts(), o.inversion_stage(), o.strength);
+    return (ed::masked_decode(denoiser, sd_schedule(), inv, at::Tensor(), texts(), o.decode_stage()) - x0).abs().max().item<float>();
   };
   const float e25 = error(25, 0.8), e50 = error(50, 0.8), e100 = error(100, 0.8);
   EXPECT_LT(e50, e25 * 0.7f);
@@ -169,11 +169,11 @@ TEST(DiffEdit, InversionThenDecodingReconstructsUnderTheSameText) {
   o.steps = 100;
   o.strength = 0.8;
   o.guidance = 1.0;
-  const auto inv = ed::ddim_invert(denoiser, sd_schedule(), x0, texts(), o);
+  const auto inv = ed::ddim_invert(denoiser, sd_schedule(), x0, texts(), o.inversion_stage(), o.strength);
   auto shorter = o;
   shorter.strength = 0.4;
-  EXPECT_LT((ed::masked_decode(denoiser, sd_schedule(), inv, at::Tensor(), texts(), shorter) - x0).abs().max().item<float>(), e100);
+  EXPECT_LT((ed::masked_decode(denoiser, sd_schedule(), inv, at::Tensor(), texts(), shorter.decode_stage()) - x0).abs().max().item<float>(), e100);
   auto longer = o;
   longer.strength = 0.9;
-  EXPECT_THROW(ed::masked_decode(denoiser, sd_schedule(), inv, at::Tensor(), texts(), longer), diffedit::InputError);
+  EXPECT_THROW(ed::masked_decode(denoiser, sd_schedule(), inv, at::Tensor(), texts(), longer.decode_stage()), diffedit::InputError);
 }

@@ -1,0 +1,170 @@
+#include "editing/diffedit_stages.h"
+
+#include <ATen/ATen.h>
+
+#include <chrono>
+
+#include "core/errors.h"
+#include "diffusion/schedulers.h"
+
+namespace diffedit::editing {
+
+bool FamilySetting::in_family(const std::string& method) {
+  return method == "diffedit" || method == "diffedit_oracle_mask" || method == "encode_decode" || method == "mask_no_encoding";
+}
+
+FamilySetting FamilySetting::from(const std::string& method, const config::Json& parameters) {
+  if (!in_family(method)) throw ConfigError(method, "is not a DiffEdit-family method");
+  FamilySetting s;
+  s.options = diffedit_options(parameters);
+  s.mask = method == "encode_decode" ? Mask::none : method == "diffedit_oracle_mask" ? Mask::given : Mask::inferred;
+  s.encoding = method == "mask_no_encoding" ? Encoding::noised : Encoding::ddim;
+  s.reference_text = parameters.value("reference_text", std::string("dataset")) != "none";
+  return s;
+}
+
+namespace {
+std::string reference_name(bool reference_text) { return reference_text ? "dataset" : "none"; }
+}  // namespace
+
+std::string mask_stage_key(const FamilySetting& s) {
+  if (s.mask != FamilySetting::Mask::inferred) return "";
+  return "mask " + structs::struct_key(s.options.mask_stage()) + " reference=" + reference_name(s.reference_text);
+}
+
+std::string inversion_stage_key(const FamilySetting& s) {
+  if (s.encoding != FamilySetting::Encoding::ddim) return "";
+  const InversionOptions o = s.options.inversion_stage();
+  std::string key = "inversion " + structs::struct_key(o);
+  if (o.with_reference) key += " reference=" + reference_name(s.reference_text);  // the unconditional model reads no R
+  // A sampled latent is drawn after the mask's draws on the mask's stream, or first on a fresh one.
+  if (o.sample_posterior) {
+    const std::string after = mask_stage_key(s);
+    key += " after=" + (after.empty() ? std::string("fresh") : "(" + after + ")");
+  }
+  return key;
+}
+
+struct DiffEditStages::MaskEntry {
+  MaskOptions options;
+  MaskEstimate estimate;
+  NoiseSource* noise = nullptr;  // the stream, after the mask's draws
+  at::Tensor x0;                 // the input's latent, drawn after them when sampled (lazily)
+  at::Tensor eps;                // the noising draw after that (mask_no_encoding, lazily)
+  std::int64_t evaluations = 0;
+};
+
+struct DiffEditStages::InversionEntry {
+  Inversion inversion;
+  std::int64_t evaluations = 0, steps = 0;
+};
+
+DiffEditStages::DiffEditStages(pipelines::StableDiffusion& sd, const EditRequest& request, std::function<NoiseSource&()> fresh_noise)
+    : sd_(sd), request_(request), fresh_noise_(std::move(fresh_noise)) {}
+
+DiffEditStages::~DiffEditStages() = default;
+
+const DiffEditTexts& DiffEditStages::texts(bool reference_text) {
+  auto it = texts_.find(reference_text);
+  if (it == texts_.end())
+    it = texts_.emplace(reference_text, encode_texts(sd_, request_.query, reference_text ? request_.reference : std::string())).first;
+  return it->second;
+}
+
+void DiffEditStages::plan(const FamilySetting& s) {
+  const std::string key = inversion_stage_key(s);
+  if (key.empty()) return;
+  double& depth = depth_[key];
+  depth = std::max(depth, s.options.strength);
+}
+
+DiffEditStages::MaskEntry& DiffEditStages::mask(const FamilySetting& s) {
+  auto& entry = masks_[mask_stage_key(s)];
+  if (!entry) {
+    entry = std::make_unique<MaskEntry>();
+    entry->options = s.options.mask_stage();
+    entry->noise = &fresh_noise_();
+    const std::int64_t before = sd_.denoiser.evaluations();
+    const at::Tensor x = image_latents(sd_, request_.image, entry->options.sample_posterior, *entry->noise);
+    entry->estimate = estimate_mask(sd_.denoiser, sd_.scheduler, x, texts(s.reference_text), entry->options, *entry->noise);
+    entry->evaluations = sd_.denoiser.evaluations() - before;
+  }
+  return *entry;
+}
+
+DiffEditStages::InversionEntry& DiffEditStages::inversion(const FamilySetting& s, MaskEntry* mask) {
+  const std::string key = inversion_stage_key(s);
+  const InversionOptions o = s.options.inversion_stage();
+  const double depth = std::max(depth_[key], s.options.strength);
+  auto& entry = inversions_[key];
+  const auto steps_to = [&](double r) { return diffusion::truncated_steps(o.steps, r); };
+  if (!entry || entry->steps < steps_to(depth)) {
+    // DDIM inversion is deterministic: an inversion found too shallow is redone deeper from the
+    // same latent (a setting run without plan()).
+    at::Tensor x0;
+    if (entry) {
+      x0 = entry->inversion.x0;
+    } else if (o.sample_posterior && mask) {
+      if (!mask->x0.defined()) mask->x0 = image_latents(sd_, request_.image, true, *mask->noise);
+      x0 = mask->x0;
+    } else {
+      x0 = image_latents(sd_, request_.image, o.sample_posterior, fresh_noise_());
+    }
+    entry = std::make_unique<InversionEntry>();
+    const std::int64_t before = sd_.denoiser.evaluations();
+    entry->inversion = ddim_invert(sd_.denoiser, sd_.scheduler, x0, texts(s.reference_text), o, depth);
+    entry->evaluations = sd_.denoiser.evaluations() - before;
+    entry->steps = static_cast<std::int64_t>(entry->inversion.latents.size());
+  }
+  return *entry;
+}
+
+EditResult DiffEditStages::run(const FamilySetting& s) {
+  const auto start = std::chrono::steady_clock::now();
+  const DiffEditOptions& o = s.options;
+  EditResult r;
+
+  MaskEntry* inferred = nullptr;
+  at::Tensor mask;
+  if (s.mask == FamilySetting::Mask::inferred) {
+    inferred = &this->mask(s);
+    mask = inferred->estimate.binarize(o.threshold);
+    r.mask_map = inferred->estimate.map.unsqueeze(1);
+    r.shared.push_back({mask_stage_key(s), inferred->evaluations});
+  } else if (s.mask == FamilySetting::Mask::given) {
+    if (!request_.oracle_mask.defined()) throw InputError("oracle_mask", "diffedit_oracle_mask needs a mask");
+    // Pixel mask -> latent grid: the fraction of each cell covered, kept where above one half.
+    const std::int64_t f = sd_.vae_scale_factor();
+    mask = (at::avg_pool2d(request_.oracle_mask.to(at::kFloat), {f, f}) > 0.5).to(at::kFloat);
+  }
+
+  Inversion noised;
+  const Inversion* encoded = &noised;
+  if (s.encoding == FamilySetting::Encoding::ddim) {
+    const InversionEntry& e = inversion(s, inferred);
+    // Evaluations per inversion step are constant (1 unguided, 2 guided): the cost to this r.
+    const std::int64_t needed = diffusion::truncated_steps(o.steps, o.strength);
+    r.shared.push_back({inversion_stage_key(s), e.steps ? e.evaluations / e.steps * needed : 0});
+    encoded = &e.inversion;
+  } else {
+    // x_t ~ q(x_t | x0) at every level of the truncated schedule, from one draw after the mask's.
+    if (!inferred) throw ConfigError("mask_no_encoding", "needs an inferred mask");
+    if (!inferred->x0.defined()) inferred->x0 = image_latents(sd_, request_.image, o.sample_posterior, *inferred->noise);
+    if (!inferred->eps.defined()) inferred->eps = inferred->noise->randn(inferred->x0.sizes()).to(inferred->x0.device());
+    diffusion::DDIMScheduler ddim(sd_.scheduler);
+    ddim.set_timesteps(o.steps);
+    noised.x0 = inferred->x0;
+    noised.timesteps = diffusion::truncate_timesteps(ddim.timesteps(), o.strength).invert;
+    for (const std::int64_t level : noised.timesteps) noised.latents.push_back(ddim.add_noise(noised.x0, inferred->eps, {level}));
+  }
+
+  const std::int64_t before = sd_.denoiser.evaluations();
+  r.image = sd_.decode(masked_decode(sd_.denoiser, sd_.scheduler, *encoded, mask, texts(s.reference_text), o.decode_stage()));
+  r.mask = mask;
+  r.denoiser_evaluations = sd_.denoiser.evaluations() - before;
+  for (const auto& st : r.shared) r.denoiser_evaluations += st.evaluations;
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return r;
+}
+
+}  // namespace diffedit::editing

@@ -1,0 +1,73 @@
+// The DiffEdit family on one input as cached stages: every result of `diffedit`,
+// `diffedit_oracle_mask`, `encode_decode` and `mask_no_encoding` is computed here, whether its
+// method runs alone (editing/methods.cpp: a run of one setting) or beside other settings of a
+// sweep (editing/shared_edits.h). Stages:
+// 1. the mask map, cached by mask_stage_key (MaskOptions' fields and the reference text) and
+//    thresholded for each setting;
+// 2. the encoding: DDIM inversion cached by inversion_stage_key (InversionOptions' fields, the
+//    reference text and, with a sampled posterior, the noise stream the latent is drawn from), run
+//    once to the largest r planned; or, for mask_no_encoding, the input noised with one draw;
+// 3. the masked decoding, per setting.
+// Noise: each stage that starts a stream takes a fresh one (`fresh_noise`) and draws in the order a
+// standalone run would: the mask's n draws, then the sampled latent, then the noising draw.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "editing/diffedit.h"
+#include "editing/method.h"
+
+namespace diffedit::editing {
+
+// One DiffEdit-family setting: the method's options and where its mask and encoding come from.
+struct FamilySetting {
+  enum class Mask { inferred, none, given };  // given: the request's oracle mask
+  enum class Encoding { ddim, noised };       // noised: x_t ~ q(x_t | x0), one draw (mask_no_encoding)
+  DiffEditOptions options;
+  Mask mask = Mask::inferred;
+  Encoding encoding = Encoding::ddim;
+  bool reference_text = true;  // R is the request's reference (false: the empty text, "w/o ref.")
+
+  // Whether `method` is of the family, and its setting from validated parameters.
+  static bool in_family(const std::string& method);
+  static FamilySetting from(const std::string& method, const config::Json& parameters);
+};
+
+// The keys under which a setting's stages are cached: equal keys, equal results. Empty when the
+// setting has no such stage (no inferred mask; no DDIM inversion).
+std::string mask_stage_key(const FamilySetting& s);
+std::string inversion_stage_key(const FamilySetting& s);
+
+class DiffEditStages {
+ public:
+  // `fresh_noise` gives a new stream, positioned where a standalone run's stream starts.
+  DiffEditStages(pipelines::StableDiffusion& sd, const EditRequest& request, std::function<NoiseSource&()> fresh_noise);
+  ~DiffEditStages();
+
+  // Announces a setting before any run, so that each inversion goes as deep as its settings need.
+  void plan(const FamilySetting& s);
+  // The setting's result; its `shared` lists the cached stages it used with their evaluations
+  // (included in denoiser_evaluations, which is the cost of the setting run alone).
+  EditResult run(const FamilySetting& s);
+
+ private:
+  struct MaskEntry;
+  struct InversionEntry;
+  const DiffEditTexts& texts(bool reference_text);
+  MaskEntry& mask(const FamilySetting& s);
+  InversionEntry& inversion(const FamilySetting& s, MaskEntry* mask);
+
+  pipelines::StableDiffusion& sd_;
+  const EditRequest& request_;
+  std::function<NoiseSource&()> fresh_noise_;
+  std::map<bool, DiffEditTexts> texts_;
+  std::map<std::string, std::unique_ptr<MaskEntry>> masks_;
+  std::map<std::string, std::unique_ptr<InversionEntry>> inversions_;
+  std::map<std::string, double> depth_;  // per inversion key: the largest r planned
+};
+
+}  // namespace diffedit::editing
