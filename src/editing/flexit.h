@@ -1,7 +1,7 @@
 // FlexIT (Couairon et al., CVPR 2022): edit an image by optimising its latent code so that the
 // decoded image's CLIP embeddings move to a target point built from the input image and the
 // source and target texts, regularised by LPIPS to the input and by the latent's distance to its
-// starting point. Defaults are FlexIT's (../shared/paper-facts.md §5):
+// starting point. Defaults are FlexIT's (docs/paper-protocol.md, Baselines):
 //   target T = n(im0 n(E_I(x0)) + target n(E_T(target)) - source n(E_T(source))), n(v) = v / |v|,
 //   per CLIP network (im0 0.2, source 0.4, target 1);
 //   L(z) = mean over networks and augmentations |n(E_I(aug(D(z)))) - T|^2

@@ -1,5 +1,5 @@
 // The registry of editing methods and their parameter schemas (defaults from the paper, see
-// ../shared/paper-facts.md): DiffEdit and its ablations, SDEdit, ILVR, FlexIT, Prompt-to-Prompt,
+// docs/paper-protocol.md): DiffEdit and its ablations, SDEdit, ILVR, FlexIT, Prompt-to-Prompt,
 // and the reference points Copy and Retrieve.
 #include <ATen/ATen.h>
 

@@ -2,7 +2,7 @@
 // ptp_utils.py and seq_aligner.py): which token positions a word of a prompt occupies, the
 // source -> target token maps of a word swap (replace) and of added words (refine), the per-step
 // cross-attention replacement weights, the re-weighting vector and LocalBlend's word selection.
-// The reference's quirks are kept on purpose (see the comments and ../shared/fixtures/p2p-v1).
+// The reference's quirks are kept on purpose (see the comments; the parity test checks each).
 #pragma once
 
 #include <ATen/core/Tensor.h>

@@ -11,7 +11,7 @@ trap 'rm -rf "$OUT"' EXIT
 "$EXE" launch configs/quickstart.json --slurm --shards 2 --out "$OUT/run" --wait --no-cache
 test -f "$OUT/run/shards/0/summary.json" && test -f "$OUT/run/shards/1/summary.json"
 grep -q '"complete": true' "$OUT/run/summary.json"
-# A plain run of the quickstart does 4320 denoiser evaluations (README); the merge must account the same.
+# A plain run of the quickstart does 4320 denoiser evaluations (bench_runner reports it); the merge must account the same.
 grep -q '"denoiser_evaluations": 4320,' "$OUT/run/summary.json"
 "$EXE" regress "$OUT/run" --baseline results/baselines/quickstart.json
 echo "slurm launch: merged summary matches the plain run"
