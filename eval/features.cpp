@@ -121,6 +121,24 @@ std::vector<std::filesystem::path> list_images(const std::filesystem::path& sour
   return out;
 }
 
+ClassFolders list_class_folders(const std::filesystem::path& root) {
+  if (!std::filesystem::is_directory(root)) throw FileError(root.string(), "not a directory of class folders");
+  std::vector<std::filesystem::path> folders;
+  for (const auto& e : std::filesystem::directory_iterator(root))
+    if (e.is_directory()) folders.push_back(e.path());
+  std::sort(folders.begin(), folders.end());
+  if (folders.empty()) throw InputError(root.string(), "no class folders");
+  ClassFolders out;
+  for (const auto& folder : folders) {
+    const bool has_files = std::any_of(std::filesystem::directory_iterator(folder), std::filesystem::directory_iterator(),
+                                       [](const auto& e) { return e.is_regular_file(); });
+    const auto in_class = has_files ? list_images(folder) : std::vector<std::filesystem::path>{};
+    out.images.insert(out.images.end(), in_class.begin(), in_class.end());
+    out.labels.insert(out.labels.end(), in_class.size(), out.classes++);
+  }
+  return out;
+}
+
 std::string image_list_hash(const std::vector<std::filesystem::path>& images) { return hash_files(images); }
 
 FeatureNet with_resize_crop(FeatureNet net, std::int64_t n) {

@@ -45,6 +45,16 @@ FeatureNet make_feature_net(const std::string& name, const std::filesystem::path
 // line (relative paths are relative to the list; blank lines and '#' comments are skipped).
 std::vector<std::filesystem::path> list_images(const std::filesystem::path& folder_or_list);
 
+// Images in class folders (the ImageNet train layout): `root`'s subfolders sorted by name are the
+// classes 0..K-1; a folder without images keeps its id. FileError when `root` is not a directory,
+// InputError when it has no subfolder.
+struct ClassFolders {
+  std::vector<std::filesystem::path> images;
+  std::vector<std::int64_t> labels;  // per image
+  std::int64_t classes = 0;
+};
+ClassFolders list_class_folders(const std::filesystem::path& root);
+
 // SHA-256 over the images' contents, in order.
 std::string image_list_hash(const std::vector<std::filesystem::path>& images);
 

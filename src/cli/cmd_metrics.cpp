@@ -82,33 +82,17 @@ Command add_metrics(CLI::App& app) {
               std::vector<std::int64_t> labels;
               std::int64_t classes = 0;
               if (a->by_class) {
-                std::vector<std::filesystem::path> folders;
-                if (!std::filesystem::is_directory(a->stats_images)) throw FileError(a->stats_images, "not a directory (--by-class)");
-                for (const auto& e : std::filesystem::directory_iterator(a->stats_images))
-                  if (e.is_directory()) folders.push_back(e.path());
-                std::sort(folders.begin(), folders.end());
-                if (folders.empty()) throw InputError(a->stats_images, "no class folders (--by-class)");
-                for (const auto& folder : folders) {
-                  // A class without images keeps its id (count 0; CSFID leaves it out).
-                  const bool has_images = std::any_of(std::filesystem::directory_iterator(folder), std::filesystem::directory_iterator(),
-                                                      [](const auto& e) { return e.is_regular_file(); });
-                  const auto in_class = has_images ? eval::list_images(folder) : std::vector<std::filesystem::path>{};
-                  images.insert(images.end(), in_class.begin(), in_class.end());
-                  labels.insert(labels.end(), in_class.size(), classes++);
-                }
+                auto folders = eval::list_class_folders(a->stats_images);
+                images = std::move(folders.images);
+                labels = std::move(folders.labels);
+                classes = folders.classes;
               } else {
                 images = eval::list_images(a->stats_images);
               }
               if (images.size() < 2) throw InputError(a->stats_images, "statistics need at least 2 images, found " + std::to_string(images.size()));
               const auto run = eval::image_features(net, images, a->cache.dir(), a->batch);
               metrics::StatsFile file{metrics::feature_stats(run.features), net.name, net.weights_hash, net.preprocessing};
-              if (a->by_class) {
-                const at::Tensor l = at::tensor(labels, at::kLong);
-                const at::Tensor f = run.features.to(at::kDouble);
-                file.class_means = at::zeros({classes, f.size(1)}, at::kDouble).index_add_(0, l, f);
-                file.class_counts = at::bincount(l, {}, classes).to(at::kDouble);
-                file.class_means.div_(file.class_counts.clamp_min(1).unsqueeze(1));
-              }
+              if (a->by_class) metrics::set_class_statistics(file, run.features, at::tensor(labels, at::kLong), classes);
               metrics::write_stats(a->stats_out, file);
               log::info(images.size(), " images, ", run.features.size(1), " features", run.from_cache ? " (from the cache " : "",
                         run.from_cache ? run.cache_entry.string() + ")" : "", ", images sha256 ", run.images_hash);

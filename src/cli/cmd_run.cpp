@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "eval/experiment.h"
 #include "eval/features.h"
+#include "eval/merge.h"
 #include "eval/record_store.h"
 #include "eval/runner.h"
 #include "eval/summary.h"
@@ -81,40 +82,8 @@ Command add_merge(CLI::App& app) {
   sub->add_option("--out", a->out, "Merged results directory")->required();
   add_cache_options(*sub, a->cache);
   return {sub, [a] {
-            std::optional<config::Json> resolved;
-            for (const auto& d : a->dirs) {
-              const auto path = std::filesystem::path(d) / "config.json";
-              fs::require_regular_file(path);
-              const config::Json c = config::load_json(path);
-              if (resolved && c != *resolved)
-                throw InputError(d, "was run with a different config than " + a->dirs.front() + " (shards of one experiment only)");
-              resolved = c;
-            }
-            const auto experiment = eval::make_experiment(*resolved, a->dirs.front() + "/config.json");
-            eval::claim_directory(a->out, *resolved, false);
-            eval::RecordStore merged(a->out);
-            merged.load();
-            for (const auto& d : a->dirs) {
-              if (std::filesystem::equivalent(d, a->out)) continue;
-              eval::RecordStore shard(d);
-              shard.load();
-              for (const auto& [key, record] : shard.records()) {
-                if (merged.contains(key)) {
-                  // Overlapping shards must agree (same config, deterministic): a difference is an error.
-                  if (merged.records().at(key)["metrics"] != record["metrics"])
-                    throw InputError(d, "record " + key + " differs from the one already merged (overlapping shards disagree)");
-                  continue;
-                }
-                for (const char* field : {"image", "mask"})
-                  if (record.contains(field)) {
-                    const auto rel = record[field].get<std::string>();
-                    std::filesystem::create_directories((std::filesystem::path(a->out) / rel).parent_path());
-                    std::filesystem::copy_file(std::filesystem::path(d) / rel, std::filesystem::path(a->out) / rel,
-                                               std::filesystem::copy_options::overwrite_existing);
-                  }
-                merged.put(record);
-              }
-            }
+            const std::vector<std::filesystem::path> shards(a->dirs.begin(), a->dirs.end());
+            const auto experiment = eval::merge_shards(shards, a->out);
             const auto summary = eval::write_summary(experiment, a->out, a->cache.dir());
             print_headline(summary);
             std::cout << (std::filesystem::path(a->out) / "summary.json").string() << '\n';

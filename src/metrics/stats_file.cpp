@@ -134,4 +134,15 @@ StatsFile read_stats(const std::filesystem::path& path) {
   return f;
 }
 
+void set_class_statistics(StatsFile& file, const at::Tensor& features, const at::Tensor& labels, std::int64_t classes) {
+  if (features.dim() != 2 || labels.dim() != 1 || labels.size(0) != features.size(0))
+    throw InputError("class statistics", "expected features [N, d] and labels [N]");
+  if (labels.numel() && (labels.min().item<std::int64_t>() < 0 || labels.max().item<std::int64_t>() >= classes))
+    throw InputError("class statistics", "labels must lie in 0.." + std::to_string(classes - 1));
+  const at::Tensor l = labels.to(at::kLong);
+  const at::Tensor f = features.to(at::kDouble);
+  file.class_counts = at::bincount(l, {}, classes).to(at::kDouble);
+  file.class_means = at::zeros({classes, f.size(1)}, at::kDouble).index_add_(0, l, f).div_(file.class_counts.clamp_min(1).unsqueeze(1));
+}
+
 }  // namespace diffedit::metrics

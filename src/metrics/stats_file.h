@@ -19,6 +19,11 @@ struct StatsFile {
   at::Tensor class_means, class_counts;  // undefined unless written per class
 };
 
+// The per-class part of a stats file from features [N, d] and labels [N] in 0..classes-1: row k
+// of class_means is the float64 mean of class k's features (zeros for a class without images,
+// whose count is 0, so that CSFID can leave it out while every class keeps its id).
+void set_class_statistics(StatsFile& file, const at::Tensor& features, const at::Tensor& labels, std::int64_t classes);
+
 // Written to a temporary file and renamed into place.
 void write_stats(const std::filesystem::path& path, const StatsFile& file);
 // FileError when missing; FormatError naming the file when it is not HDF5, lacks a dataset or has
