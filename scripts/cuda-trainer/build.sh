@@ -20,8 +20,8 @@ sources=(
   core/errors.cpp core/fs.cpp core/log.cpp core/progress.cpp core/config.cpp core/device.cpp
   core/safetensors_header.cpp core/safetensors.cpp core/rng.cpp
   diffusion/scheduler_config.cpp diffusion/schedulers.cpp
-  models/blocks.cpp models/checkpoint.cpp models/unet2d_condition.cpp models/clip_text.cpp models/space_to_depth_codec.cpp
-  text/text_fix.cpp text/clip_tokenizer.cpp
+  models/blocks.cpp models/state_dict.cpp models/unet2d_condition.cpp models/clip_text.cpp models/space_to_depth_codec.cpp
+  text/prompt_cleaning.cpp text/clip_tokenizer.cpp
   data/toyworld.cpp data/toyworld_presets.cpp
   training/checkpoint.cpp training/loop.cpp training/train_toy_sd.cpp
 )

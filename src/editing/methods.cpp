@@ -19,7 +19,7 @@
 #include "editing/method.h"
 #include "editing/noise.h"
 #include "editing/p2p.h"
-#include "editing/resizer.h"
+#include "editing/ilvr_resizer.h"
 #include "metrics/resize.h"
 
 namespace diffedit::editing {

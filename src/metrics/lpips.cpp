@@ -4,7 +4,7 @@
 
 #include "core/errors.h"
 #include "metrics/region.h"
-#include "models/checkpoint.h"
+#include "models/state_dict.h"
 
 namespace diffedit::metrics {
 

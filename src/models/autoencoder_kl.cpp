@@ -1,7 +1,7 @@
 #include "models/autoencoder_kl.h"
 
 #include "core/errors.h"
-#include "models/checkpoint.h"
+#include "models/state_dict.h"
 
 namespace diffedit::models {
 

@@ -3,7 +3,7 @@
 #include <limits>
 
 #include "core/errors.h"
-#include "models/checkpoint.h"
+#include "models/state_dict.h"
 
 namespace diffedit::models {
 

@@ -1,7 +1,7 @@
 #include "models/clip_vision.h"
 
 #include "core/errors.h"
-#include "models/checkpoint.h"
+#include "models/state_dict.h"
 
 namespace diffedit::models {
 

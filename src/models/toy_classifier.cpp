@@ -4,7 +4,7 @@
 
 #include "core/config.h"
 #include "core/safetensors.h"
-#include "models/checkpoint.h"
+#include "models/state_dict.h"
 
 namespace diffedit::models {
 

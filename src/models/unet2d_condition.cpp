@@ -1,7 +1,7 @@
 #include "models/unet2d_condition.h"
 
 #include "core/errors.h"
-#include "models/checkpoint.h"
+#include "models/state_dict.h"
 
 namespace diffedit::models {
 

@@ -5,7 +5,7 @@
 #include "core/errors.h"
 #include "core/safetensors.h"
 #include "metrics/clip_preprocess.h"
-#include "models/checkpoint.h"
+#include "models/state_dict.h"
 
 namespace diffedit::pipelines {
 

@@ -12,7 +12,7 @@
 #include "core/config.h"
 #include "core/errors.h"
 #include "core/fs.h"
-#include "text/text_fix.h"
+#include "text/prompt_cleaning.h"
 
 namespace diffedit::text {
 

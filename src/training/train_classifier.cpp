@@ -14,7 +14,7 @@
 #include "core/safetensors.h"
 #include "data/toyworld.h"
 #include "data/toyworld_presets.h"
-#include "models/checkpoint.h"
+#include "models/state_dict.h"
 #include "models/toy_classifier.h"
 #include "training/checkpoint.h"
 #include "training/loop.h"

@@ -13,7 +13,7 @@
 #include "core/safetensors.h"
 #include "data/toyworld.h"
 #include "data/toyworld_presets.h"
-#include "models/checkpoint.h"
+#include "models/state_dict.h"
 #include "models/clip_text.h"
 #include "models/clip_vision.h"
 #include "metrics/clip_preprocess.h"

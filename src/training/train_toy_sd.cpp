@@ -15,7 +15,7 @@
 #include "data/toyworld.h"
 #include "data/toyworld_presets.h"
 #include "diffusion/scheduler_config.h"
-#include "models/checkpoint.h"
+#include "models/state_dict.h"
 #include "models/clip_text.h"
 #include "models/space_to_depth_codec.h"
 #include "models/unet2d_condition.h"

@@ -5,7 +5,7 @@
 
 #include "core/safetensors.h"
 #include "metrics/clip_score.h"
-#include "models/checkpoint.h"
+#include "models/state_dict.h"
 #include "models/clip_text.h"
 #include "models/clip_vision.h"
 #include "parity_support.h"

@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "core/safetensors.h"
-#include "models/checkpoint.h"
+#include "models/state_dict.h"
 #include "models/clip_text.h"
 #include "parity_support.h"
 #include "test_support.h"

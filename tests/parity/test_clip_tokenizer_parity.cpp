@@ -6,7 +6,7 @@
 #include "core/config.h"
 #include "core/safetensors.h"
 #include "text/clip_tokenizer.h"
-#include "text/text_fix.h"
+#include "text/prompt_cleaning.h"
 #include "test_support.h"
 
 namespace text = diffedit::text;

@@ -7,7 +7,7 @@
 #include <set>
 
 #include "core/safetensors.h"
-#include "editing/resizer.h"
+#include "editing/ilvr_resizer.h"
 #include "parity_support.h"
 #include "test_support.h"
 

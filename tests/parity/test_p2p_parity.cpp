@@ -15,7 +15,7 @@
 #include "core/safetensors.h"
 #include "diffusion/schedulers.h"
 #include "editing/p2p.h"
-#include "models/checkpoint.h"
+#include "models/state_dict.h"
 #include "models/unet2d_condition.h"
 #include "parity_support.h"
 #include "pipelines/denoiser.h"
@@ -196,9 +196,10 @@ TEST(p2p_parity, TokenBookkeepingMatchesTheReference) {
       }
     }
     const auto options = p2p::options_from(parameters_for(args));
-    if (!args["num_self_replace"].is_null())
+    if (!args["num_self_replace"].is_null()) {
       EXPECT_EQ(p2p::self_replace_window(args["num_inference_steps"], options.self_replace_steps),
                 (std::pair<std::int64_t, std::int64_t>{args["num_self_replace"][0], args["num_self_replace"][1]}));
+    }
     const at::Tensor x = inputs.tensor("latent_init");
     const auto spec = p2p::controller_spec(s.tokenizer, args["prompts"][0], args["prompts"][1], options, args["num_inference_steps"],
                                            x.size(2), x.size(3));
@@ -207,9 +208,12 @@ TEST(p2p_parity, TokenBookkeepingMatchesTheReference) {
       continue;
     }
     const std::int64_t words = p2p::kMaxWords;
-    if (inputs.contains("cross_replace_alpha"))
+    if (inputs.contains("cross_replace_alpha")) {
       EXPECT_TRUE(at::equal(spec->cross_alpha, inputs.tensor("cross_replace_alpha").reshape({-1, words})));
-    if (inputs.contains("mapper")) EXPECT_TRUE(at::equal(spec->mapper, inputs.tensor("mapper")[0])) << "replacement mapper";
+    }
+    if (inputs.contains("mapper")) {
+      EXPECT_TRUE(at::equal(spec->mapper, inputs.tensor("mapper")[0])) << "replacement mapper";
+    }
     if (inputs.contains("refine_mapper")) {
       const auto r = p2p::refinement_mapper(p2p::tokenize_prompt(s.tokenizer, args["prompts"][0]),
                                             p2p::tokenize_prompt(s.tokenizer, args["prompts"][1]));
@@ -221,7 +225,9 @@ TEST(p2p_parity, TokenBookkeepingMatchesTheReference) {
       EXPECT_TRUE(at::equal(spec->equalizer, inputs.tensor("equalizer")[0]));
     }
     EXPECT_EQ(spec->blend_alpha.defined(), inputs.contains("localblend_alpha_layers"));
-    if (inputs.contains("localblend_alpha_layers")) EXPECT_TRUE(at::equal(spec->blend_alpha, inputs.tensor("localblend_alpha_layers")));
+    if (inputs.contains("localblend_alpha_layers")) {
+      EXPECT_TRUE(at::equal(spec->blend_alpha, inputs.tensor("localblend_alpha_layers")));
+    }
   }
 }
 
@@ -236,7 +242,9 @@ TEST(p2p_parity, EveryCaseStepByStep) {
     const auto& t = r.trace;
     const std::int64_t steps = r.args["num_inference_steps"];
     ASSERT_EQ(static_cast<std::int64_t>(t.noise_pred.size()), steps);
-    if (r.spec) EXPECT_EQ(r.hook_calls_per_step, s.common["num_att_layers"].get<std::int64_t>()) << "controller calls per UNet call";
+    if (r.spec) {
+      EXPECT_EQ(r.hook_calls_per_step, s.common["num_att_layers"].get<std::int64_t>()) << "controller calls per UNet call";
+    }
 
     EXPECT_TRUE(within(name + " unet_out_step0", t.unet_out_first, r.outputs.tensor("unet_out_step0"), kUNetTol));
     const at::Tensor noise = at::stack(t.noise_pred), latents = at::stack(t.latents);

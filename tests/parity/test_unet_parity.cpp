@@ -5,7 +5,7 @@
 
 #include "core/config.h"
 #include "core/safetensors.h"
-#include "models/checkpoint.h"
+#include "models/state_dict.h"
 #include "models/unet2d_condition.h"
 #include "parity_support.h"
 #include "test_support.h"

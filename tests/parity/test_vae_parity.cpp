@@ -6,7 +6,7 @@
 #include "core/config.h"
 #include "core/safetensors.h"
 #include "models/autoencoder_kl.h"
-#include "models/checkpoint.h"
+#include "models/state_dict.h"
 #include "parity_support.h"
 #include "test_support.h"
 

@@ -1,4 +1,4 @@
-#include "models/checkpoint.h"
+#include "models/state_dict.h"
 
 #include <set>
 #include <sstream>

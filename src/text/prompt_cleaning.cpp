@@ -1,4 +1,4 @@
-#include "text/text_fix.h"
+#include "text/prompt_cleaning.h"
 
 #include <unicode/locid.h>
 #include <unicode/normalizer2.h>

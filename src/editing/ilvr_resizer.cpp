@@ -1,4 +1,4 @@
-#include "editing/resizer.h"
+#include "editing/ilvr_resizer.h"
 
 #include <ATen/ATen.h>
 
