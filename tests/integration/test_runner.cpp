@@ -316,7 +316,9 @@ TEST(Runner, EveryShippedExperimentConfigValidates) {
     EXPECT_EQ(r.exit_code, 0) << f << "\n" << r.err;
     const Json c = Json::parse(r.out);
     EXPECT_FALSE(c["methods"].empty()) << f;
-    if (f.parent_path().filename() == "paper") EXPECT_GE(c["assumptions"].size(), 3u) << f << ": real-data configs state what the paper leaves open";
+    if (f.parent_path().filename() == "paper") {
+      EXPECT_GE(c["assumptions"].size(), 3u) << f << ": real-data configs state what the paper leaves open";
+    }
     // Planned, not only printed: the experiment is built (methods, grids, metrics and their inputs).
     const auto plan = run_cli({"run", f.string(), "--out", "unused", "--dry-run"});
     ASSERT_EQ(plan.exit_code, 0) << f << "\n" << plan.err;
@@ -478,13 +480,15 @@ TEST(Runner, ThreadCountChangesResultsOnlyByRounding) {
 TEST(Runner, ReferenceStatisticsByClassGiveTheNumbersOfTheReferenceImages) {
   ScratchDir dir;
   for (std::int64_t c = 0; c < diffedit::data::toyworld::num_classes(); ++c) {
-    char name[8];
+    char name[24];
     std::snprintf(name, sizeof name, "c%02lld", static_cast<long long>(c));
     fs::create_directories(dir / "ref" / name);
   }
+  // The images of the reference dataset the run below reads: the default world's val split.
+  const auto world = diffedit::data::toyworld::preset(diffedit::data::toyworld::kDefaultPreset);
   for (std::int64_t i = 0; i < 64; ++i) {
-    const auto item = diffedit::data::toyworld::generate("val", i);
-    char name[8];
+    const auto item = diffedit::data::toyworld::generate("val", i, 0, world);
+    char name[24];
     std::snprintf(name, sizeof name, "c%02lld", static_cast<long long>(item.label));
     diffedit::image::write(dir / "ref" / name / (std::to_string(i) + ".png"), item.image);
   }
