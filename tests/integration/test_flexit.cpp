@@ -10,6 +10,7 @@
 #include "core/image_io.h"
 #include "data/toy_datasets.h"
 #include "data/toyworld.h"
+#include "data/toyworld_presets.h"
 #include "editing/diffedit.h"
 #include "editing/flexit.h"
 #include "editing/method.h"
@@ -35,8 +36,11 @@ Json flexit_parameters(std::int64_t iterations) {
           {"lpips", {{"name", "toy-classifier"}, {"weights", models("toy-classifier")}}}};
 }
 
+// The world of the shipped toy models.
+diffedit::data::toyworld::WorldSpec default_world() { return diffedit::data::toyworld::preset(diffedit::data::toyworld::kDefaultPreset); }
+
 ed::EditRequest toy_request(std::int64_t index) {
-  const auto dataset = diffedit::data::make_toy_dataset("toy-imagenet", "test", index + 1);
+  const auto dataset = diffedit::data::make_toy_dataset("toy-imagenet", "test", index + 1, 0, {}, default_world());
   return ed::request_for(dataset->get(index), 77 + static_cast<std::uint64_t>(index));
 }
 
@@ -46,20 +50,6 @@ ed::EditResult edit_alone(pl::StableDiffusion& sd, const std::string& method, co
 }
 
 }  // namespace
-
-TEST(FlexIT, TargetPointIsFlexITsFormula) {
-  ed::FlexITOptions o;  // im0 0.2, source 0.4, target 1
-  const at::Tensor image = at::tensor({3.0f, 4.0f}).unsqueeze(0), source = at::tensor({1.0f, 0.0f}).unsqueeze(0),
-                   target = at::tensor({0.0f, 2.0f}).unsqueeze(0);
-  // By hand: 0.2 (0.6, 0.8) + (0, 1) - 0.4 (1, 0) = (-0.28, 1.16); its norm is sqrt(1.424).
-  const at::Tensor t = ed::flexit_target(image, source, target, o);
-  const double n = std::sqrt(1.424);
-  EXPECT_NEAR(t[0][0].item<double>(), -0.28 / n, 1e-6);
-  EXPECT_NEAR(t[0][1].item<double>(), 1.16 / n, 1e-6);
-  o.im0_coef = 0.0;
-  o.source_coef = 0.0;
-  EXPECT_TRUE(at::allclose(ed::flexit_target(image, source, target, o), at::tensor({0.0f, 1.0f}).unsqueeze(0)));
-}
 
 TEST(FlexIT, ZeroIterationsGiveTheEncodedDecodedInputAndTheObjectiveFalls) {
   auto sd = pl::StableDiffusion::load(models("toy-sd"));
@@ -117,7 +107,7 @@ TEST(ReferencePoints, CopyIsTheInputAndRetrieveGivesTheTargetClass) {
     EXPECT_EQ(retrieved.image.sizes(), req.image.sizes());
     EXPECT_EQ(retrieved.details, edit_alone(sd, "retrieve", p, req).details) << "deterministic";
     const std::string where = retrieved.details["retrieved"];
-    const auto item = diffedit::data::toyworld::generate("train", std::stoll(where.substr(where.find('/') + 1)));
+    const auto item = diffedit::data::toyworld::generate("train", std::stoll(where.substr(where.find('/') + 1)), 0, default_world());
     EXPECT_EQ(item.label, req.target_label);
     torch::NoGradGuard no_grad;
     hits += classifier->forward(retrieved.image).argmax(1).item<std::int64_t>() == req.target_label;
