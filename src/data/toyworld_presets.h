@@ -21,7 +21,7 @@
 namespace diffedit::data::toyworld {
 
 // The world of the shipped toy models: the default wherever a config names none.
-inline constexpr const char* kDefaultPreset = "full";
+inline constexpr const char* kDefaultPreset = "basic";
 
 const std::vector<std::string>& preset_names();  // basic, full
 // InputError listing the presets for an unknown name.

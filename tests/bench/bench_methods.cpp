@@ -11,6 +11,7 @@
 
 #include "core/config.h"
 #include "data/toy_datasets.h"
+#include "data/toyworld_presets.h"
 #include "editing/method.h"
 #include "editing/noise.h"
 #include "editing/request.h"
@@ -28,7 +29,10 @@ diffedit::pipelines::StableDiffusion& toy_sd() {
   return sd;
 }
 
-ed::EditRequest toy_request() { return ed::request_for(diffedit::data::make_toy_dataset("toy-imagenet", "test", 1)->get(0), 7); }
+ed::EditRequest toy_request() {
+  const auto world = diffedit::data::toyworld::preset(diffedit::data::toyworld::kDefaultPreset);  // the shipped models' world
+  return ed::request_for(diffedit::data::make_toy_dataset("toy-imagenet", "test", 1, 0, {}, world)->get(0), 7);
+}
 
 void run_method(benchmark::State& state, const std::string& method, const Json& parameters) {
   auto& sd = toy_sd();
