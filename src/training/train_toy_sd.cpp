@@ -109,6 +109,66 @@ FrozenTextEncoder frozen_text_encoder(const std::filesystem::path& dir) {
   return {std::move(json), std::move(text_config), models::find_weights(dir, "model")};
 }
 
+namespace {
+
+// The starting weights: small token and position embeddings (CLIP's initialiser), the frozen
+// tower's weights, the UNet of `init_unet_from`, and the EMA equal to the model.
+void initialise(StateImpl& state, const Json& c, const std::filesystem::path& base, const std::optional<FrozenTextEncoder>& frozen,
+                const std::vector<std::string>& dropped_layers) {
+  torch::NoGradGuard no_grad;
+  // Token and position embeddings start small (CLIP's initialiser), not libtorch's N(0, 1).
+  for (auto& p : state.model->text_encoder->named_parameters(true))
+    if (p.key().find("embedding") != std::string::npos) p.value().normal_(0, 0.02);
+  if (frozen) {
+    // A CLIPModel file also holds the vision tower and both projections; the text tower uses none of them.
+    std::vector<std::string> unused = {"vision_model.*", "visual_projection.weight", "text_projection.weight", "logit_scale",
+                                       "text_model.embeddings.position_ids"};
+    unused.insert(unused.end(), dropped_layers.begin(), dropped_layers.end());
+    models::load_state_dict(*state.model->text_encoder, safetensors::File::open(frozen->weights), "", unused);
+    for (auto& p : state.model->text_encoder->parameters()) p.set_requires_grad(false);
+  }
+  if (c.contains("init_unet_from")) {
+    // load_state_dict names the file and every mismatched tensor when the architectures differ.
+    const std::filesystem::path dir = config_path(c, "init_unet_from", base) / "unet";
+    models::load_state_dict(*state.model->unet, safetensors::File::open(models::find_weights(dir, "diffusion_pytorch_model")));
+  }
+  for (auto& p : state.ema->named_parameters(true)) {
+    p.value().copy_(state.model->named_parameters(true)[p.key()]);
+    p.value().set_requires_grad(false);
+  }
+}
+
+// The shipped model: the EMA weights in the diffusers StableDiffusionPipeline layout.
+void write_pipeline_directory(const std::filesystem::path& out, ToySDImpl& ema, const Json& c, const Json& text_json,
+                              const models::SpaceToDepthConfig& codec, const std::filesystem::path& tokenizer_dir) {
+  const std::map<std::string, std::string> meta = {{"format", "pt"}, {"producer", "diffedit train"}};
+  for (const char* sub : {"unet", "vae", "text_encoder", "tokenizer", "scheduler"}) std::filesystem::create_directories(out / sub);
+  safetensors::write(out / "unet" / "diffusion_pytorch_model.safetensors", models::parameter_tensors(*ema.unet), meta);
+  safetensors::write(out / "text_encoder" / "model.safetensors", models::parameter_tensors(*ema.text_encoder), meta);
+  Json unet_json = c["unet"];
+  unet_json["_class_name"] = "UNet2DConditionModel";
+  fs::write_atomic(out / "unet" / "config.json", unet_json.dump(2));
+  Json text_out = text_json;
+  text_out["architectures"] = Json::array({"CLIPTextModel"});
+  fs::write_atomic(out / "text_encoder" / "config.json", text_out.dump(2));
+  fs::write_atomic(out / "vae" / "config.json", codec.to_json().dump(2));
+  Json sched_json = c["scheduler"];
+  fs::write_atomic(out / "scheduler" / "scheduler_config.json", sched_json.dump(2));
+  copy_tokenizer_files(tokenizer_dir, out / "tokenizer");
+  const Json index = {{"_class_name", "StableDiffusionPipeline"},
+                      {"_diffusers_version", "0.31.0"},
+                      {"unet", {"diffusers", "UNet2DConditionModel"}},
+                      {"vae", {"diffedit", "SpaceToDepthCodec"}},
+                      {"text_encoder", {"transformers", "CLIPTextModel"}},
+                      {"tokenizer", {"transformers", "CLIPTokenizer"}},
+                      {"scheduler", {"diffusers", sched_json.value("_class_name", std::string("DDIMScheduler"))}},
+                      {"safety_checker", {nullptr, nullptr}},
+                      {"feature_extractor", {nullptr, nullptr}}};
+  fs::write_atomic(out / "model_index.json", index.dump(2));
+}
+
+}  // namespace
+
 TrainSummary train_toy_sd(const Json& c, const std::filesystem::path& out, bool resume, const std::filesystem::path& base,
                           c10::Device device) {
   std::filesystem::create_directories(out);
@@ -146,29 +206,7 @@ TrainSummary train_toy_sd(const Json& c, const std::filesystem::path& out, bool 
 
   torch::manual_seed(c["seed"].get<std::uint64_t>());
   State state(unet_config, text_config);
-  {
-    // Token and position embeddings start small (CLIP's initialiser), not libtorch's N(0, 1).
-    torch::NoGradGuard no_grad;
-    for (auto& p : state->model->text_encoder->named_parameters(true))
-      if (p.key().find("embedding") != std::string::npos) p.value().normal_(0, 0.02);
-    if (frozen) {
-      // A CLIPModel file also holds the vision tower and both projections; the text tower uses none of them.
-      std::vector<std::string> unused = {"vision_model.*", "visual_projection.weight", "text_projection.weight", "logit_scale",
-                                         "text_model.embeddings.position_ids"};
-      unused.insert(unused.end(), dropped_layers.begin(), dropped_layers.end());
-      models::load_state_dict(*state->model->text_encoder, safetensors::File::open(frozen->weights), "", unused);
-      for (auto& p : state->model->text_encoder->parameters()) p.set_requires_grad(false);
-    }
-    if (c.contains("init_unet_from")) {
-      // load_state_dict names the file and every mismatched tensor when the architectures differ.
-      const std::filesystem::path dir = config_path(c, "init_unet_from", base) / "unet";
-      models::load_state_dict(*state->model->unet, safetensors::File::open(models::find_weights(dir, "diffusion_pytorch_model")));
-    }
-    for (auto& p : state->ema->named_parameters(true)) {
-      p.value().copy_(state->model->named_parameters(true)[p.key()]);
-      p.value().set_requires_grad(false);
-    }
-  }
+  initialise(*state, c, base, frozen, dropped_layers);
   // A frozen text encoder is not optimised (its EMA stays equal to it).
   std::vector<at::Tensor> trained;
   for (const auto& p : state->model->parameters())
@@ -235,31 +273,7 @@ TrainSummary train_toy_sd(const Json& c, const std::filesystem::path& out, bool 
   bar.finish();
   state->to(c10::kCPU);
 
-  // The shipped model: the EMA weights in the diffusers layout.
-  const std::map<std::string, std::string> meta = {{"format", "pt"}, {"producer", "diffedit train"}};
-  for (const char* sub : {"unet", "vae", "text_encoder", "tokenizer", "scheduler"}) std::filesystem::create_directories(out / sub);
-  safetensors::write(out / "unet" / "diffusion_pytorch_model.safetensors", models::parameter_tensors(*state->ema->unet), meta);
-  safetensors::write(out / "text_encoder" / "model.safetensors", models::parameter_tensors(*state->ema->text_encoder), meta);
-  Json unet_json = c["unet"];
-  unet_json["_class_name"] = "UNet2DConditionModel";
-  fs::write_atomic(out / "unet" / "config.json", unet_json.dump(2));
-  Json text_out = text_json;
-  text_out["architectures"] = Json::array({"CLIPTextModel"});
-  fs::write_atomic(out / "text_encoder" / "config.json", text_out.dump(2));
-  fs::write_atomic(out / "vae" / "config.json", codec.to_json().dump(2));
-  Json sched_json = c["scheduler"];
-  fs::write_atomic(out / "scheduler" / "scheduler_config.json", sched_json.dump(2));
-  copy_tokenizer_files(tokenizer_dir, out / "tokenizer");
-  const Json index = {{"_class_name", "StableDiffusionPipeline"},
-                      {"_diffusers_version", "0.31.0"},
-                      {"unet", {"diffusers", "UNet2DConditionModel"}},
-                      {"vae", {"diffedit", "SpaceToDepthCodec"}},
-                      {"text_encoder", {"transformers", "CLIPTextModel"}},
-                      {"tokenizer", {"transformers", "CLIPTokenizer"}},
-                      {"scheduler", {"diffusers", sched_json.value("_class_name", std::string("DDIMScheduler"))}},
-                      {"safety_checker", {nullptr, nullptr}},
-                      {"feature_extractor", {nullptr, nullptr}}};
-  fs::write_atomic(out / "model_index.json", index.dump(2));
+  write_pipeline_directory(out, *state->ema, c, text_json, codec, tokenizer_dir);
   // The loss curve (means over 100-step windows) beside the config, for the model card.
   fs::write_atomic(out / "training.json",
                    Json{{"config", c}, {"steps", progress.step}, {"loss_curve", loss_curve(progress.history, 100)}}.dump(1));
