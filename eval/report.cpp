@@ -63,22 +63,22 @@ const std::vector<std::string>& table_metric_order() {
   return order;
 }
 
-ReportFiles write_report(const std::filesystem::path& run_dir, const std::filesystem::path& plot_script, std::int64_t max_items) {
-  const auto summary_path = run_dir / "summary.json";
-  fs::require_regular_file(summary_path);
-  const Json summary = config::load_json(summary_path);
-  if (!summary.contains("metrics") || !summary["metrics"].is_object()) throw FormatError(summary_path.string(), "no metrics");
-  const Experiment e = make_experiment(config::load_json(run_dir / "config.json"), (run_dir / "config.json").string());
-  ReportFiles out;
-  out.dir = run_dir / "report";
-  std::filesystem::create_directories(out.dir);
-  auto put = [&](const std::string& name, const std::string& content) {
-    fs::write_atomic(out.dir / name, content);
-    out.written.push_back(out.dir / name);
-  };
+namespace {
 
-  // Rows in config order (method, then grid order); columns: the known metrics first.
+// The metrics table: rows in config order (method, then grid order); columns: the known metrics
+// first, then the others in name order.
+struct Table {
   std::vector<Row> rows;
+  std::vector<std::string> columns;
+  static std::string cell(const Row& r, const std::string& m) {
+    return r.values->contains(m) ? number((*r.values)[m].get<double>()) : std::string();
+  }
+};
+
+Table metric_table(const Experiment& e, const Json& summary) {
+  Table t;
+  auto& rows = t.rows;
+  auto& columns = t.columns;
   std::set<std::string> present;
   for (const auto& s : e.settings) {
     const Json* v = nullptr;
@@ -88,13 +88,21 @@ ReportFiles write_report(const std::filesystem::path& run_dir, const std::filesy
     for (const auto& [k, x] : v->items())
       if (x.is_number()) present.insert(k);
   }
-  std::vector<std::string> columns;
   for (const auto& m : table_metric_order())
     if (present.erase(m)) columns.push_back(m);
   for (const auto& m : present)
     if (m != "csfid_classes_without_reference") columns.push_back(m);
-  auto cell = [](const Row& r, const std::string& m) { return r.values->contains(m) ? number((*r.values)[m].get<double>()) : std::string(); };
+  return t;
+}
 
+// The table as Markdown (with the evaluation count), CSV and LaTeX.
+struct TableTexts {
+  std::string md, csv, tex;
+};
+TableTexts table_texts(const Experiment& e, const Json& summary, const Table& t) {
+  const auto& rows = t.rows;
+  const auto& columns = t.columns;
+  const auto cell = Table::cell;
   std::ostringstream md, csv, tex;
   md << "# " << e.name << "\n\n| method | setting |";
   csv << "method,setting";
@@ -123,32 +131,32 @@ ReportFiles write_report(const std::filesystem::path& run_dir, const std::filesy
   tex << "\\bottomrule\n\\end{tabular}\n";
   md << "\nDenoiser evaluations: " << summary.value("denoiser_evaluations", 0) << " (if every setting ran alone: "
      << summary.value("denoiser_evaluations_if_independent", 0) << ").\n";
-  // The paper's findings that this run's methods allow, each with whether it holds here.
-  const TradeoffAxes axes = tradeoff_axes(summary);
-  const std::vector<Claim> claims = check_claims(e, summary);
-  const std::string claims_md = claims_markdown(claims, axes);
-  md << '\n' << claims_md;
-  put("claims.md", "# " + e.name + "\n\n" + claims_md);
-  put("claims.json", claims_json(claims, axes).dump(2) + "\n");
-  put("tables.md", md.str());
-  put("tables.csv", csv.str());
-  put("tables.tex", tex.str());
+  return {md.str(), csv.str(), tex.str()};
+}
 
-  // Plots (matplotlib through Debian's python3).
+// The trade-off plots (matplotlib through Debian's python3), their PNG names sorted; sets
+// `drawn` when the script ran.
+std::vector<std::string> draw_plots(const std::filesystem::path& plot_script, const std::filesystem::path& summary_path,
+                                    const std::filesystem::path& dir, bool& drawn) {
   std::vector<std::string> plots;
   if (std::filesystem::exists(plot_script)) {
-    const std::string cmd = "/usr/bin/python3 '" + plot_script.string() + "' '" + summary_path.string() + "' '" + out.dir.string() + "' > '" +
-                            (out.dir / "plots.log").string() + "' 2>&1";
-    if (std::system(cmd.c_str()) == 0) out.plots = true;
-    else log::warn("trade-off plots not drawn (needs /usr/bin/python3 with python3-matplotlib; see ", (out.dir / "plots.log").string(), ")");
+    const std::string cmd = "/usr/bin/python3 '" + plot_script.string() + "' '" + summary_path.string() + "' '" + dir.string() + "' > '" +
+                            (dir / "plots.log").string() + "' 2>&1";
+    if (std::system(cmd.c_str()) == 0) drawn = true;
+    else log::warn("trade-off plots not drawn (needs /usr/bin/python3 with python3-matplotlib; see ", (dir / "plots.log").string(), ")");
   } else {
     log::warn("trade-off plots not drawn: ", plot_script.string(), " not found");
   }
-  for (const auto& entry : std::filesystem::directory_iterator(out.dir))
+  for (const auto& entry : std::filesystem::directory_iterator(dir))
     if (entry.path().extension() == ".png" && entry.path().filename().string().rfind("tradeoff_", 0) == 0) plots.push_back(entry.path().filename());
   std::sort(plots.begin(), plots.end());
 
-  // Image grids: per item, per method and non-r grid values, the edits across r.
+  return plots;
+}
+
+// Image grids as HTML: per item, per method and non-r grid values, the edits across r (inputs and
+// ground truth written to dir/inputs/).
+std::string image_grids(const std::filesystem::path& run_dir, const Experiment& e, const std::filesystem::path& dir, std::int64_t max_items) {
   RecordStore store(run_dir);
   store.load();
   std::map<std::string, const Json*> by_item_setting;  // "item|label|setting" -> record (first seed)
@@ -157,7 +165,7 @@ ReportFiles write_report(const std::filesystem::path& run_dir, const std::filesy
       const std::string k = r["item"].get<std::string>() + "|" + r["label"].get<std::string>() + "|" + r["setting"].get<std::string>();
       if (!by_item_setting.count(k) || r["seed"] < (*by_item_setting[k])["seed"]) by_item_setting[k] = &r;
     }
-  std::filesystem::create_directories(out.dir / "inputs");
+  std::filesystem::create_directories(dir / "inputs");
   // toy-generated items are images of the model (no ground truth): their inputs are not redrawn here.
   const bool has_inputs = e.dataset.name != "toy-generated";
   std::unique_ptr<data::EditDataset> dataset;
@@ -176,11 +184,11 @@ ReportFiles write_report(const std::filesystem::path& run_dir, const std::filesy
     if (has_inputs) {
       const auto sample = dataset->get(i);
       const std::string stem = "inputs/" + std::to_string(i);
-      image::write(out.dir / (stem + ".png"), sample.image);
+      image::write(dir / (stem + ".png"), sample.image);
       grids << "<tr><td>input<br><img src=\"" << stem << ".png\"></td>";
       if (sample.target_image.defined()) {
-        image::write(out.dir / (stem + ".target.png"), sample.target_image);
-        image::write(out.dir / (stem + ".region.png"), sample.region);
+        image::write(dir / (stem + ".target.png"), sample.target_image);
+        image::write(dir / (stem + ".region.png"), sample.region);
         grids << "<td>ground truth<br><img src=\"" << stem << ".target.png\"></td><td>region<br><img src=\"" << stem << ".region.png\"></td>";
       }
       grids << "<td class=\"text\">" << html_escape(sample.source.empty() ? sample.reference : sample.source) << " &rarr; <b>" << html_escape(sample.query) << "</b></td></tr>\n";
@@ -211,6 +219,15 @@ ReportFiles write_report(const std::filesystem::path& run_dir, const std::filesy
     grids << "</table>\n";
   }
 
+  return grids.str();
+}
+
+// The report page: tables, claims, plots and grids, with a check that every image loads.
+std::string html_page(const Experiment& e, const Json& summary, const Table& t, const std::vector<Claim>& claims, const TradeoffAxes& axes,
+                      const std::vector<std::string>& plots, const std::string& grids) {
+  const auto& rows = t.rows;
+  const auto& columns = t.columns;
+  const auto cell = Table::cell;
   std::ostringstream html;
   html << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" << html_escape(e.name) << "</title>\n"
        << "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{padding:2px 6px;font-size:12px}"
@@ -246,13 +263,45 @@ ReportFiles write_report(const std::filesystem::path& run_dir, const std::filesy
     const std::string pdf = std::filesystem::path(p).replace_extension(".pdf").string();
     html << "<a href=\"" << pdf << "\"><img src=\"" << p << "\" alt=\"" << p << "\"></a>\n";
   }
-  html << "<h2>Edits</h2>\n" << grids.str()
+  html << "<h2>Edits</h2>\n" << grids
        << "<script>\nwindow.addEventListener('load', () => {\n  const imgs = [...document.images];\n"
           "  const broken = imgs.filter(i => !i.complete || i.naturalWidth === 0);\n"
           "  document.getElementById('image-check').textContent = 'images loaded: ' + (imgs.length - broken.length) + ' of ' + imgs.length +\n"
           "    '; broken: ' + broken.length + (broken.length ? ' (' + broken.map(i => i.getAttribute('src')).join(', ') + ')' : '');\n"
           "});\n</script>\n</body></html>\n";
-  put("index.html", html.str());
+  return html.str();
+}
+
+}  // namespace
+
+ReportFiles write_report(const std::filesystem::path& run_dir, const std::filesystem::path& plot_script, std::int64_t max_items) {
+  const auto summary_path = run_dir / "summary.json";
+  fs::require_regular_file(summary_path);
+  const Json summary = config::load_json(summary_path);
+  if (!summary.contains("metrics") || !summary["metrics"].is_object()) throw FormatError(summary_path.string(), "no metrics");
+  const Experiment e = make_experiment(config::load_json(run_dir / "config.json"), (run_dir / "config.json").string());
+  ReportFiles out;
+  out.dir = run_dir / "report";
+  std::filesystem::create_directories(out.dir);
+  auto put = [&](const std::string& name, const std::string& content) {
+    fs::write_atomic(out.dir / name, content);
+    out.written.push_back(out.dir / name);
+  };
+
+  const Table table = metric_table(e, summary);
+  const TableTexts texts = table_texts(e, summary, table);
+  // The paper's findings that this run's methods allow, each with whether it holds here.
+  const TradeoffAxes axes = tradeoff_axes(summary);
+  const std::vector<Claim> claims = check_claims(e, summary);
+  const std::string claims_md = claims_markdown(claims, axes);
+  put("claims.md", "# " + e.name + "\n\n" + claims_md);
+  put("claims.json", claims_json(claims, axes).dump(2) + "\n");
+  put("tables.md", texts.md + "\n" + claims_md);
+  put("tables.csv", texts.csv);
+  put("tables.tex", texts.tex);
+  const std::vector<std::string> plots = draw_plots(plot_script, summary_path, out.dir, out.plots);
+  const std::string grids = image_grids(run_dir, e, out.dir, max_items);
+  put("index.html", html_page(e, summary, table, claims, axes, plots, grids));
   return out;
 }
 
