@@ -77,6 +77,138 @@ ReferenceSet reference_set(const Experiment& e, const std::filesystem::path& cac
   return r;
 }
 
+namespace {
+
+// Evaluations per stage kind over the items: done with sharing, and what every setting run alone
+// would have cost.
+struct Accounting {
+  std::int64_t done = 0, independent = 0;
+  Json stages = Json::object();
+};
+Accounting evaluation_accounting(const std::map<std::pair<std::int64_t, std::uint64_t>, std::vector<editing::EditResult>>& by_item) {
+  Accounting a;
+  std::map<std::string, editing::StageEvaluations> stages;
+  for (const auto& [item, costs] : by_item) {
+    std::vector<const editing::EditResult*> pointers;
+    for (const auto& c : costs) pointers.push_back(&c);
+    for (const auto& [kind, ev] : editing::evaluations_by_stage(pointers)) {
+      stages[kind].done += ev.done;
+      stages[kind].if_independent += ev.if_independent;
+    }
+  }
+  for (const auto& [kind, ev] : stages) {
+    a.done += ev.done;
+    a.independent += ev.if_independent;
+    a.stages[kind] = {{"done", ev.done}, {"if_independent", ev.if_independent}};
+  }
+  return a;
+}
+
+// The reference set as the set metrics use it: its Gaussian and its class means.
+struct ReferenceSummary {
+  std::map<std::int64_t, at::Tensor> class_means;
+  std::optional<metrics::FeatureStats> stats;
+};
+ReferenceSummary reference_summary(const ReferenceSet& reference) {
+  ReferenceSummary out;
+  auto& reference_means = out.class_means;
+  auto& reference_stats = out.stats;
+  if (reference.stats) {
+    reference_stats = reference.stats->stats;
+    if (reference.stats->class_means.defined())
+      for (std::int64_t k = 0; k < reference.stats->class_means.size(0); ++k)
+        if (reference.stats->class_counts[k].item<double>() > 0) reference_means[k] = reference.stats->class_means[k].to(at::kFloat);
+  } else if (reference.features.defined()) {
+    reference_means = metrics::class_means(reference.features, reference.labels);
+    reference_stats = metrics::feature_stats(reference.features);
+  }
+  return out;
+}
+
+// Means of the per-image metrics of a setting's records; MSEs become the PSNR of their mean.
+void add_mean_metrics(const std::vector<const Json*>& rs, Json& m) {
+  std::map<std::string, std::pair<double, std::int64_t>> sums;
+  for (const Json* r : rs)
+    for (const auto& [k, v] : (*r)["metrics"].items())
+      if (v.is_number() && std::isfinite(v.get<double>())) {
+        auto& [sum, n] = sums[k];
+        sum += v.get<double>();
+        ++n;
+      }
+  for (const auto& [k, sn] : sums) {
+    const double mean = sn.first / static_cast<double>(sn.second);
+    if (const auto p = kMseToPsnr.find(k); p != kMseToPsnr.end()) m[p->second] = metrics::psnr_from_mse(mean);
+    else m[k] = mean;
+  }
+}
+
+// The full per-class Fréchet average, NOT FlexIT's CSFID. A class enters with at least two edits
+// and two reference images (a covariance needs two); how many did is reported.
+void add_csfid_frechet(const at::Tensor& f, const std::vector<std::int64_t>& labels, const ReferenceSet& reference, Json& m) {
+  std::map<std::int64_t, std::int64_t> edits_per_class, references_per_class;
+  for (const auto l : labels) ++edits_per_class[l];
+  const at::Tensor reference_labels = reference.labels.to(at::kLong).contiguous();
+  for (std::int64_t j = 0; j < reference_labels.numel(); ++j) ++references_per_class[reference_labels.data_ptr<std::int64_t>()[j]];
+  std::vector<std::int64_t> rows;
+  std::set<std::int64_t> used;
+  for (std::size_t j = 0; j < labels.size(); ++j)
+    if (edits_per_class[labels[j]] >= 2 && references_per_class[labels[j]] >= 2) {
+      rows.push_back(static_cast<std::int64_t>(j));
+      used.insert(labels[j]);
+    }
+  m["csfid_frechet_classes"] = used.size();
+  if (!rows.empty()) {
+    const at::Tensor idx = at::tensor(rows, at::kLong);
+    m["csfid_frechet"] = metrics::per_class_frechet_mean(f.index_select(0, idx), at::tensor(labels, at::kLong).index_select(0, idx),
+                                                         reference.features, reference.labels)
+                             .value;
+  }
+}
+
+// FlexIT's CSFID. Target classes without reference images cannot enter it: they are left out and
+// counted, so a too-small reference set is visible in the summary.
+void add_csfid(const at::Tensor& f, const std::vector<std::int64_t>& labels, const std::map<std::int64_t, at::Tensor>& reference_means,
+               Json& m) {
+  std::map<std::int64_t, at::Tensor> present_means;
+  std::vector<std::int64_t> rows;
+  std::set<std::int64_t> missing;
+  for (std::size_t j = 0; j < labels.size(); ++j) {
+    const auto it = reference_means.find(labels[j]);
+    if (it == reference_means.end()) {
+      missing.insert(labels[j]);
+      continue;
+    }
+    present_means[labels[j]] = it->second;
+    rows.push_back(static_cast<std::int64_t>(j));
+  }
+  m["csfid_classes_without_reference"] = missing.size();
+  if (!rows.empty()) {
+    const at::Tensor idx = at::tensor(rows, at::kLong);
+    m["csfid"] = metrics::csfid_mean(f.index_select(0, idx), at::tensor(labels, at::kLong).index_select(0, idx), present_means).value;
+  }
+}
+
+// The set metrics of a setting's records, from their stored features and target labels.
+void add_set_metrics(const Experiment& e, const std::vector<const Json*>& rs, const ReferenceSet& reference, const ReferenceSummary& ref,
+                     Json& m) {
+  std::vector<at::Tensor> feats;
+  std::vector<std::int64_t> labels;
+  for (const Json* r : rs) {
+    feats.push_back(at::tensor((*r)["features"].get<std::vector<double>>(), at::kDouble));
+    labels.push_back((*r).value("target_label", std::int64_t{-1}));
+  }
+  const at::Tensor f = at::stack(feats).to(at::kFloat);
+  for (const auto& name : e.metrics.set) {
+    if (name == "fid") m["fid"] = metrics::frechet_distance(metrics::feature_stats(f), *ref.stats).distance;
+    if (name == "kid") m["kid"] = metrics::kid_unbiased(f, reference.features);
+    if (name == "sfid") m["sfid"] = metrics::sfid_mean(f, ref.stats->mu.to(at::kFloat));
+    if (name == "csfid_frechet") add_csfid_frechet(f, labels, reference, m);
+    if (name == "csfid") add_csfid(f, labels, ref.class_means, m);
+  }
+}
+
+}  // namespace
+
 Json summarize(const Experiment& e, const std::map<std::string, Json>& records, const ReferenceSet& reference) {
   const auto plan = plan_records(e);
   Json metrics = Json::object();
@@ -102,111 +234,15 @@ Json summarize(const Experiment& e, const std::map<std::string, Json>& records, 
     by_item[{planned.item_index, planned.seed}].push_back(std::move(cost));
   }
 
-  // Per stage kind: done with sharing, and what every setting run alone would have cost.
-  std::map<std::string, editing::StageEvaluations> stages;
-  for (const auto& [item, costs] : by_item) {
-    std::vector<const editing::EditResult*> pointers;
-    for (const auto& c : costs) pointers.push_back(&c);
-    for (const auto& [kind, ev] : editing::evaluations_by_stage(pointers)) {
-      stages[kind].done += ev.done;
-      stages[kind].if_independent += ev.if_independent;
-    }
-  }
-  std::int64_t done = 0, independent = 0;
-  Json stage_json = Json::object();
-  for (const auto& [kind, ev] : stages) {
-    done += ev.done;
-    independent += ev.if_independent;
-    stage_json[kind] = {{"done", ev.done}, {"if_independent", ev.if_independent}};
-  }
-
-  std::map<std::int64_t, at::Tensor> reference_means;
-  std::optional<metrics::FeatureStats> reference_stats;
-  if (reference.stats) {
-    reference_stats = reference.stats->stats;
-    if (reference.stats->class_means.defined())
-      for (std::int64_t k = 0; k < reference.stats->class_means.size(0); ++k)
-        if (reference.stats->class_counts[k].item<double>() > 0) reference_means[k] = reference.stats->class_means[k].to(at::kFloat);
-  } else if (reference.features.defined()) {
-    reference_means = metrics::class_means(reference.features, reference.labels);
-    reference_stats = metrics::feature_stats(reference.features);
-  }
-
+  const Accounting accounting = evaluation_accounting(by_item);
+  const ReferenceSummary ref = reference_summary(reference);
   for (std::size_t s = 0; s < e.settings.size(); ++s) {
     const auto& setting = e.settings[s];
     const auto& rs = by_setting[s];
     Json m = {{"n", rs.size()}};
     if (!rs.empty()) {
-      std::map<std::string, std::pair<double, std::int64_t>> sums;
-      for (const Json* r : rs)
-        for (const auto& [k, v] : (*r)["metrics"].items())
-          if (v.is_number() && std::isfinite(v.get<double>())) {
-            auto& [sum, n] = sums[k];
-            sum += v.get<double>();
-            ++n;
-          }
-      for (const auto& [k, sn] : sums) {
-        const double mean = sn.first / static_cast<double>(sn.second);
-        if (const auto p = kMseToPsnr.find(k); p != kMseToPsnr.end()) m[p->second] = metrics::psnr_from_mse(mean);
-        else m[k] = mean;
-      }
-      if (!e.metrics.set.empty() && rs.size() >= 2) {
-        std::vector<at::Tensor> feats;
-        std::vector<std::int64_t> labels;
-        for (const Json* r : rs) {
-          feats.push_back(at::tensor((*r)["features"].get<std::vector<double>>(), at::kDouble));
-          labels.push_back((*r).value("target_label", std::int64_t{-1}));
-        }
-        const at::Tensor f = at::stack(feats).to(at::kFloat);
-        for (const auto& name : e.metrics.set) {
-          if (name == "fid") m["fid"] = metrics::frechet_distance(metrics::feature_stats(f), *reference_stats).distance;
-          if (name == "kid") m["kid"] = metrics::kid_unbiased(f, reference.features);
-          if (name == "sfid") m["sfid"] = metrics::sfid_mean(f, reference_stats->mu.to(at::kFloat));
-          if (name == "csfid_frechet") {
-            // The full per-class Fréchet average, NOT FlexIT's CSFID. A class enters with at least
-            // two edits and two reference images (a covariance needs two); how many did is reported.
-            std::map<std::int64_t, std::int64_t> edits_per_class, references_per_class;
-            for (const auto l : labels) ++edits_per_class[l];
-            const at::Tensor reference_labels = reference.labels.to(at::kLong).contiguous();
-            for (std::int64_t j = 0; j < reference_labels.numel(); ++j) ++references_per_class[reference_labels.data_ptr<std::int64_t>()[j]];
-            std::vector<std::int64_t> rows;
-            std::set<std::int64_t> used;
-            for (std::size_t j = 0; j < labels.size(); ++j)
-              if (edits_per_class[labels[j]] >= 2 && references_per_class[labels[j]] >= 2) {
-                rows.push_back(static_cast<std::int64_t>(j));
-                used.insert(labels[j]);
-              }
-            m["csfid_frechet_classes"] = used.size();
-            if (!rows.empty()) {
-              const at::Tensor idx = at::tensor(rows, at::kLong);
-              m["csfid_frechet"] = metrics::per_class_frechet_mean(f.index_select(0, idx), at::tensor(labels, at::kLong).index_select(0, idx),
-                                                                   reference.features, reference.labels)
-                                       .value;
-            }
-          }
-          if (name == "csfid") {
-            // Target classes without reference images cannot enter CSFID: they are left out and
-            // counted, so a too-small reference set is visible in the summary.
-            std::map<std::int64_t, at::Tensor> present_means;
-            std::vector<std::int64_t> rows;
-            std::set<std::int64_t> missing;
-            for (std::size_t j = 0; j < labels.size(); ++j) {
-              const auto it = reference_means.find(labels[j]);
-              if (it == reference_means.end()) {
-                missing.insert(labels[j]);
-                continue;
-              }
-              present_means[labels[j]] = it->second;
-              rows.push_back(static_cast<std::int64_t>(j));
-            }
-            m["csfid_classes_without_reference"] = missing.size();
-            if (!rows.empty()) {
-              const at::Tensor idx = at::tensor(rows, at::kLong);
-              m["csfid"] = metrics::csfid_mean(f.index_select(0, idx), at::tensor(labels, at::kLong).index_select(0, idx), present_means).value;
-            }
-          }
-        }
-      }
+      add_mean_metrics(rs, m);
+      if (!e.metrics.set.empty() && rs.size() >= 2) add_set_metrics(e, rs, reference, ref, m);
     }
     metrics[setting.label][setting.name] = m;
   }
@@ -217,10 +253,10 @@ Json summarize(const Experiment& e, const std::map<std::string, Json>& records, 
       {"records", {{"planned", plan.size()}, {"present", present}, {"failed", failures.size()}}},
       {"complete", present == static_cast<std::int64_t>(plan.size())},
       {"failures", failures},
-      {"denoiser_evaluations", done},
-      {"denoiser_evaluations_if_independent", independent},
-      {"sharing_ratio", independent ? static_cast<double>(done) / static_cast<double>(independent) : 1.0},
-      {"stages", stage_json},
+      {"denoiser_evaluations", accounting.done},
+      {"denoiser_evaluations_if_independent", accounting.independent},
+      {"sharing_ratio", accounting.independent ? static_cast<double>(accounting.done) / static_cast<double>(accounting.independent) : 1.0},
+      {"stages", accounting.stages},
       {"seeds", e.seeds},
       {"world", data::is_toy_dataset(e.dataset.name) ? data::toyworld::world_to_json(e.dataset.world) : Json(nullptr)},  // results name their world
       {"config", e.resolved},
