@@ -147,6 +147,41 @@ Json write_summary(const Experiment& e, const std::filesystem::path& dir, const 
   return summary;
 }
 
+namespace {
+
+// A finished edit as its record: the metrics, the features for the set metrics, the images (written
+// first, so that a record that exists is complete), the cost and what it shared. NumericError when
+// the edited image is not finite.
+Json result_record(Json record, const std::string& label, const data::EditSample& sample, const editing::EditResult& result,
+                   MetricModels& models, const std::filesystem::path& out) {
+  const at::Tensor edited = result.image.to(at::kCPU, at::kFloat);
+  if (!at::isfinite(edited).all().item<bool>()) throw NumericError(label, "the edited image is not finite");
+  record["metrics"] = models.measure(sample, result, edited);
+  if (models.features) {
+    torch::NoGradGuard no_grad;
+    const at::Tensor f = models.features->extract(edited)[0].to(at::kDouble);
+    record["features"] = std::vector<double>(f.data_ptr<double>(), f.data_ptr<double>() + f.numel());
+  }
+  const std::string stem = "images/" + record["key"].get<std::string>();
+  std::filesystem::create_directories(out / "images");
+  image::write(out / (stem + ".png"), edited[0]);
+  record["image"] = stem + ".png";
+  if (result.mask.defined()) {
+    image::write(out / (stem + ".mask.png"), result.mask.to(at::kCPU, at::kFloat)[0]);
+    record["mask"] = stem + ".mask.png";
+  }
+  record["denoiser_evaluations"] = result.denoiser_evaluations;
+  Json shared = Json::array();
+  for (const auto& st : result.shared) shared.push_back({{"key", st.key}, {"evaluations", st.evaluations}});
+  record["shared"] = shared;
+  record["seconds"] = result.seconds;
+  if (!result.details.is_null()) record["details"] = result.details;
+  record["status"] = "ok";
+  return record;
+}
+
+}  // namespace
+
 Json run_experiment(const Experiment& e, const RunOptions& o) {
   if (o.shard_count < 1 || o.shard_index < 0 || o.shard_index >= o.shard_count)
     throw InputError("--shard", "must be i/n with 0 <= i < n");
@@ -204,31 +239,7 @@ Json run_experiment(const Experiment& e, const RunOptions& o) {
       try {
         editing::edit_shared(sd, request, settings, [&](std::size_t j, editing::EditResult&& result) {
           const std::size_t s = missing[j];
-          Json record = base_record(s);
-          const at::Tensor edited = result.image.to(at::kCPU, at::kFloat);
-          if (!at::isfinite(edited).all().item<bool>()) throw NumericError(e.settings[s].label, "the edited image is not finite");
-          record["metrics"] = models.measure(sample, result, edited);
-          if (models.features) {
-            torch::NoGradGuard no_grad;
-            const at::Tensor f = models.features->extract(edited)[0].to(at::kDouble);
-            record["features"] = std::vector<double>(f.data_ptr<double>(), f.data_ptr<double>() + f.numel());
-          }
-          const std::string stem = "images/" + keys[s];
-          std::filesystem::create_directories(o.out / "images");
-          image::write(o.out / (stem + ".png"), edited[0]);
-          record["image"] = stem + ".png";
-          if (result.mask.defined()) {
-            image::write(o.out / (stem + ".mask.png"), result.mask.to(at::kCPU, at::kFloat)[0]);
-            record["mask"] = stem + ".mask.png";
-          }
-          record["denoiser_evaluations"] = result.denoiser_evaluations;
-          Json shared = Json::array();
-          for (const auto& st : result.shared) shared.push_back({{"key", st.key}, {"evaluations", st.evaluations}});
-          record["shared"] = shared;
-          record["seconds"] = result.seconds;
-          if (!result.details.is_null()) record["details"] = result.details;
-          record["status"] = "ok";
-          store.put(record);
+          store.put(result_record(base_record(s), e.settings[s].label, sample, result, models, o.out));
           written[j] = true;
           ++computed;
           progress.advance();
