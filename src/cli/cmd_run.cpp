@@ -6,12 +6,10 @@
 #include "cli/commands.h"
 #include "cli/config_args.h"
 #include "core/errors.h"
-#include "core/fs.h"
 #include "core/log.h"
 #include "eval/experiment.h"
 #include "eval/features.h"
 #include "eval/merge.h"
-#include "eval/record_store.h"
 #include "eval/runner.h"
 #include "eval/summary.h"
 

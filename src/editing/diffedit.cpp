@@ -81,8 +81,12 @@ DiffEditOptions diffedit_options(const config::Json& p) {
   return o;
 }
 
+bool uses_reference_text(const config::Json& parameters) {
+  return parameters.value("reference_text", std::string("dataset")) != "none";
+}
+
 std::string reference_for(const config::Json& parameters, const std::string& reference) {
-  return parameters.value("reference_text", std::string("dataset")) == "none" ? std::string() : reference;
+  return uses_reference_text(parameters) ? reference : std::string();
 }
 
 DiffEditTexts encode_texts(pipelines::StableDiffusion& sd, const std::string& query, const std::string& reference) {

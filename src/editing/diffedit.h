@@ -149,8 +149,9 @@ struct Inversion {
 // (editing/method.h): the mode's preset with every given parameter applied.
 DiffEditOptions diffedit_options(const config::Json& parameters);
 
-// The reference text a DiffEdit-family method uses: `reference` unless its parameters say
-// reference_text = none.
+// Whether a DiffEdit-family method's parameters use the dataset's reference text (reference_text
+// is not none), and the reference text it uses: `reference`, or the empty text.
+bool uses_reference_text(const config::Json& parameters);
 std::string reference_for(const config::Json& parameters, const std::string& reference);
 
 // Prompt embeddings of Q, R and the empty text, in one text-encoder call.

@@ -19,7 +19,7 @@ FamilySetting FamilySetting::from(const std::string& method, const config::Json&
   s.options = diffedit_options(parameters);
   s.mask = method == "encode_decode" ? Mask::none : method == "diffedit_oracle_mask" ? Mask::given : Mask::inferred;
   s.encoding = method == "mask_no_encoding" ? Encoding::noised : Encoding::ddim;
-  s.reference_text = parameters.value("reference_text", std::string("dataset")) != "none";
+  s.reference_text = uses_reference_text(parameters);
   return s;
 }
 
@@ -46,7 +46,7 @@ std::string inversion_stage_key(const FamilySetting& s) {
 }
 
 struct DiffEditStages::MaskEntry {
-  MaskOptions options;
+  std::string key;  // mask_stage_key
   MaskEstimate estimate;
   NoiseSource* noise = nullptr;  // the stream, after the mask's draws
   at::Tensor x0;                 // the input's latent, drawn after them when sampled (lazily)
@@ -55,6 +55,7 @@ struct DiffEditStages::MaskEntry {
 };
 
 struct DiffEditStages::InversionEntry {
+  std::string key;  // inversion_stage_key
   Inversion inversion;
   std::int64_t evaluations = 0, steps = 0;
 };
@@ -79,17 +80,24 @@ void DiffEditStages::plan(const FamilySetting& s) {
 }
 
 DiffEditStages::MaskEntry& DiffEditStages::mask(const FamilySetting& s) {
-  auto& entry = masks_[mask_stage_key(s)];
+  const std::string key = mask_stage_key(s);
+  auto& entry = masks_[key];
   if (!entry) {
+    const MaskOptions o = s.options.mask_stage();
     entry = std::make_unique<MaskEntry>();
-    entry->options = s.options.mask_stage();
+    entry->key = key;
     entry->noise = &fresh_noise_();
     const std::int64_t before = sd_.denoiser.evaluations();
-    const at::Tensor x = image_latents(sd_, request_.image, entry->options.sample_posterior, *entry->noise);
-    entry->estimate = estimate_mask(sd_.denoiser, sd_.scheduler, x, texts(s.reference_text), entry->options, *entry->noise);
+    const at::Tensor x = image_latents(sd_, request_.image, o.sample_posterior, *entry->noise);
+    entry->estimate = estimate_mask(sd_.denoiser, sd_.scheduler, x, texts(s.reference_text), o, *entry->noise);
     entry->evaluations = sd_.denoiser.evaluations() - before;
   }
   return *entry;
+}
+
+const at::Tensor& DiffEditStages::latent_after(MaskEntry& mask, bool sample) {
+  if (!mask.x0.defined()) mask.x0 = image_latents(sd_, request_.image, sample, *mask.noise);
+  return mask.x0;
 }
 
 DiffEditStages::InversionEntry& DiffEditStages::inversion(const FamilySetting& s, MaskEntry* mask) {
@@ -105,12 +113,12 @@ DiffEditStages::InversionEntry& DiffEditStages::inversion(const FamilySetting& s
     if (entry) {
       x0 = entry->inversion.x0;
     } else if (o.sample_posterior && mask) {
-      if (!mask->x0.defined()) mask->x0 = image_latents(sd_, request_.image, true, *mask->noise);
-      x0 = mask->x0;
+      x0 = latent_after(*mask, true);
     } else {
       x0 = image_latents(sd_, request_.image, o.sample_posterior, fresh_noise_());
     }
     entry = std::make_unique<InversionEntry>();
+    entry->key = key;
     const std::int64_t before = sd_.denoiser.evaluations();
     entry->inversion = ddim_invert(sd_.denoiser, sd_.scheduler, x0, texts(s.reference_text), o, depth);
     entry->evaluations = sd_.denoiser.evaluations() - before;
@@ -130,7 +138,7 @@ EditResult DiffEditStages::run(const FamilySetting& s) {
     inferred = &this->mask(s);
     mask = inferred->estimate.binarize(o.threshold);
     r.mask_map = inferred->estimate.map.unsqueeze(1);
-    r.shared.push_back({mask_stage_key(s), inferred->evaluations});
+    r.shared.push_back({inferred->key, inferred->evaluations});
   } else if (s.mask == FamilySetting::Mask::given) {
     if (!request_.oracle_mask.defined()) throw InputError("oracle_mask", "diffedit_oracle_mask needs a mask");
     // Pixel mask -> latent grid: the fraction of each cell covered, kept where above one half.
@@ -144,16 +152,15 @@ EditResult DiffEditStages::run(const FamilySetting& s) {
     const InversionEntry& e = inversion(s, inferred);
     // Evaluations per inversion step are constant (1 unguided, 2 guided): the cost to this r.
     const std::int64_t needed = diffusion::truncated_steps(o.steps, o.strength);
-    r.shared.push_back({inversion_stage_key(s), e.steps ? e.evaluations / e.steps * needed : 0});
+    r.shared.push_back({e.key, e.steps ? e.evaluations / e.steps * needed : 0});
     encoded = &e.inversion;
   } else {
     // x_t ~ q(x_t | x0) at every level of the truncated schedule, from one draw after the mask's.
     if (!inferred) throw ConfigError("mask_no_encoding", "needs an inferred mask");
-    if (!inferred->x0.defined()) inferred->x0 = image_latents(sd_, request_.image, o.sample_posterior, *inferred->noise);
-    if (!inferred->eps.defined()) inferred->eps = inferred->noise->randn(inferred->x0.sizes()).to(inferred->x0.device());
+    noised.x0 = latent_after(*inferred, o.sample_posterior);
+    if (!inferred->eps.defined()) inferred->eps = inferred->noise->randn(noised.x0.sizes()).to(noised.x0.device());
     diffusion::DDIMScheduler ddim(sd_.scheduler);
     ddim.set_timesteps(o.steps);
-    noised.x0 = inferred->x0;
     noised.timesteps = diffusion::truncate_timesteps(ddim.timesteps(), o.strength).invert;
     for (const std::int64_t level : noised.timesteps) noised.latents.push_back(ddim.add_noise(noised.x0, inferred->eps, {level}));
   }

@@ -59,6 +59,8 @@ class DiffEditStages {
   struct InversionEntry;
   const DiffEditTexts& texts(bool reference_text);
   MaskEntry& mask(const FamilySetting& s);
+  // The input's latent drawn on the mask's stream after its draws (once; the mode when not `sample`).
+  const at::Tensor& latent_after(MaskEntry& mask, bool sample);
   InversionEntry& inversion(const FamilySetting& s, MaskEntry* mask);
 
   pipelines::StableDiffusion& sd_;

@@ -15,11 +15,7 @@
 
 namespace diffedit::editing {
 
-namespace {
-
 using config::Json;
-
-}  // namespace
 
 void edit_shared(pipelines::StableDiffusion& sd, const EditRequest& request, const std::vector<Setting>& settings,
                  const std::function<void(std::size_t, EditResult&&)>& on_result) {
