@@ -10,7 +10,13 @@ endif()
 
 # An interface target that every project target links: warnings + sanitizer flags.
 add_library(diffedit_options INTERFACE)
-target_compile_options(diffedit_options INTERFACE -Wall -Wextra)
+# Designated initializers leave the members they do not name at their defaults on purpose (the
+# metric registry's entries, option structs): -Wextra's missing-field-initializers would flag each.
+target_compile_options(diffedit_options INTERFACE -Wall -Wextra -Wno-missing-field-initializers)
+if(DIFFEDIT_WERROR)
+  target_compile_options(diffedit_options INTERFACE -Werror)
+  message(STATUS "diffedit: warnings are errors")
+endif()
 
 if(DIFFEDIT_SANITIZE)
   set(_san -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)

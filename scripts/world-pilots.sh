@@ -36,7 +36,8 @@ for name in "${names[@]}"; do
   fi
   ln -sfn "$ROOT/models/toy-classifier" "$dir/models/toy-classifier"
   if [ ! -f "$dir/toy-eval.json" ]; then
-    "$DIFFEDIT" toy-eval --models "$dir/models" --world "$world" --count 256 --prompts 256 --edits 64 --strength 0.8 \
-      --sweep-edits 1 --sweep-strengths 0.8 --retention-items 128 --retention-sigmas 0.5 0.7 1 --out "$dir/toy-eval.json"
+    "$DIFFEDIT" toy-eval "$ROOT/configs/toy/toy-eval.json" dataset.limit=64 'methods=[{"method":"diffedit","label":"DiffEdit","grid":{"strength":[0.8]},"parameters":{"threshold":0.5}}]' \
+      --models "$dir/models" --world "$world" --count 256 --prompts 256 --strength 0.8 \
+      --retention-items 128 --retention-sigmas 0.5 0.7 1 --out "$dir/toy-eval.json"
   fi
 done

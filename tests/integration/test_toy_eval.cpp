@@ -1,9 +1,10 @@
-// `diffedit toy-eval`: the dominance test of its sweep, the noise level of its retention diagnostic,
-// and a small run of the whole command on the embedded models.
+// `diffedit toy-eval`: a small run of the whole command on the embedded models, and the classifier
+// that judges it (the pure parts are in unit/test_toy_eval_bars.cpp).
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -11,62 +12,23 @@
 #include "core/config.h"
 #include "data/toyworld.h"
 #include "data/toyworld_presets.h"
-#include "diffusion/schedulers.h"
-#include "eval/toy_eval.h"
 #include "models/toy_classifier.h"
 #include "test_support.h"
 
-using diffedit::eval::TradeoffPoint;
 using diffedit::testing::ScratchDir;
 using diffedit::testing::run_cli;
 using diffedit::testing::source_dir;
 
-TEST(ToyEval, DominanceFollowsTheUpperLeftFrontier) {
-  const std::vector<TradeoffPoint> a = {{0.3, 0.2, 35}, {0.7, 0.6, 30}};
-  // Matched or beaten point by point.
-  EXPECT_TRUE(diffedit::eval::dominates(a, {{0.3, 0.1, 30}, {0.7, 0.6, 25}}));
-  // Below the segment joining a's points (at success 0.4, a's frontier is at 32.5 dB).
-  EXPECT_TRUE(diffedit::eval::dominates(a, {{0.5, 0.4, 32}}));
-  EXPECT_FALSE(diffedit::eval::dominates(a, {{0.5, 0.4, 33}}));
-  // More success than any point of a.
-  EXPECT_FALSE(diffedit::eval::dominates(a, {{0.9, 0.7, 10}}));
-  EXPECT_FALSE(diffedit::eval::dominates({}, {{0.5, 0.0, 0}}));
-}
-
-TEST(ToyEval, StrengthForSigmaStartsAtTheNoisiestLevelNotAbove) {
-  const auto scheduler = diffedit::diffusion::SchedulerConfig::from_json(
-      diffedit::config::load_json(source_dir() / "models" / "toy-sd" / "scheduler" / "scheduler_config.json"), "toy-sd scheduler");
-  diffedit::diffusion::DDIMScheduler ddim(scheduler);
-  ddim.set_timesteps(50);
-  const auto& grid = ddim.timesteps();
-  const at::Tensor alpha_bar = ddim.schedule().alphas_cumprod.to(at::kDouble);
-  auto sigma_at = [&](std::int64_t t) { const double a = alpha_bar[t].item<double>(); return std::sqrt((1 - a) / a); };
-  for (const double sigma : {0.5, 1.0, 2.0}) {
-    const auto s = diffedit::eval::strength_for_sigma(scheduler, 50, sigma);
-    ASSERT_GT(s.timestep, 0) << sigma;
-    EXPECT_LE(sigma_at(s.timestep), sigma);
-    const auto at_level = std::find(grid.begin(), grid.end(), s.timestep);
-    ASSERT_NE(at_level, grid.end());
-    ASSERT_NE(at_level, grid.begin());
-    EXPECT_GT(sigma_at(*(at_level - 1)), sigma) << "the next noisier grid level is above sigma";
-    // SDEdit at that strength starts exactly there.
-    EXPECT_EQ(diffedit::diffusion::truncate_timesteps(grid, s.strength).denoise.front(), s.timestep) << sigma;
-  }
-  const auto none = diffedit::eval::strength_for_sigma(scheduler, 50, 1e-4);
-  EXPECT_EQ(none.strength, 0.0);
-  EXPECT_EQ(none.timestep, -1);
-  const auto all = diffedit::eval::strength_for_sigma(scheduler, 50, 1e6);
-  EXPECT_EQ(all.strength, 1.0);
-  EXPECT_EQ(all.timestep, grid.front());
-}
-
 TEST(ToyEval, SmallRunWritesEveryKey) {
   ScratchDir dir;
   const auto out = dir / "toy-eval.json";
-  const auto r = run_cli({"-q", "--threads", "1", "toy-eval", "--models", (source_dir() / "models").string(), "--count", "10",
-                          "--prompts", "2", "--edits", "2", "--sweep-edits", "1", "--sweep-strengths", "0.5", "--steps", "4",
-                          "--retention-items", "3", "--retention-sigmas", "1e-4", "100", "--out", out.string()});
+  const auto r = run_cli({"-q", "--threads", "1", "toy-eval", (source_dir() / "configs" / "toy" / "toy-eval.json").string(),
+                          "dataset.limit=2", "methods.0.grid.strength=[0.5,0.8]", "methods.1.grid.strength=[0.5]", "--models",
+                          (source_dir() / "models").string(), "--count", "10", "--prompts", "2", "--steps", "4", "--retention-items", "3",
+                          "--retention-sigmas", "1e-4", "100", "--out", out.string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  // The edit bars came from the runner's records, kept beside the result (a rerun resumes them).
+  EXPECT_TRUE(std::filesystem::exists(dir / "toy-eval.runs" / "summary.json"));
   const auto json = diffedit::config::load_json(out);
   for (const char* key : {"classifier_accuracy", "clip_top1_of_100", "t2i_class_agreement", "diffedit_mask_iou_median",
                           "diffedit_edit_success", "diffedit_unedited_psnr_db", "diffedit_dominates_sdedit"})
@@ -84,6 +46,9 @@ TEST(ToyEval, SmallRunWritesEveryKey) {
   EXPECT_EQ(json["settings"]["strength"], 0.8) << "the paper's ImageNet point";
   EXPECT_TRUE(json["diffedit_edit_success_se"].is_number());
   EXPECT_TRUE(json["sweep"][0]["edit_success_se"].is_number());
+  EXPECT_EQ(json["sweep"].size(), 3u) << "DiffEdit at 0.5 and 0.8, SDEdit at 0.5";
+  EXPECT_EQ(json["diffedit_edits"], 2);
+  EXPECT_EQ(json["settings"]["experiment"]["dataset"]["limit"], 2);
   auto classifier = diffedit::models::load_toy_classifier(source_dir() / "models" / "toy-classifier");
   torch::NoGradGuard no_grad;
   std::int64_t right = 0;

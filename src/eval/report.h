@@ -20,9 +20,6 @@ struct ReportFiles {
   bool plots = false;  // false when matplotlib was not available (a warning says so)
 };
 
-// Metric columns of the tables, in this order when present.
-const std::vector<std::string>& table_metric_order();
-
 ReportFiles write_report(const std::filesystem::path& run_dir, const std::filesystem::path& plot_script, std::int64_t max_items = 8);
 
 }  // namespace diffedit::eval

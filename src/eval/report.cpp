@@ -14,6 +14,7 @@
 #include "data/datasets.h"
 #include "eval/claims.h"
 #include "eval/experiment.h"
+#include "eval/metric_registry.h"
 #include "eval/record_store.h"
 
 namespace diffedit::eval {
@@ -54,19 +55,8 @@ struct Row {
   const Json* values;
 };
 
-}  // namespace
-
-const std::vector<std::string>& table_metric_order() {
-  static const std::vector<std::string> order = {"edit_success", "target_probability", "clip_score", "clip_cosine", "lpips",
-                                                 "fid",          "kid",                "csfid",      "mask_iou",    "unedited_psnr_db",
-                                                 "unedited_ssim", "target_psnr_db",    "n"};
-  return order;
-}
-
-namespace {
-
-// The metrics table: rows in config order (method, then grid order); columns: the known metrics
-// first, then the others in name order.
+// The metrics table: rows in config order (method, then grid order); columns: the registry's values
+// in its order, then the others in name order.
 struct Table {
   std::vector<Row> rows;
   std::vector<std::string> columns;
@@ -90,8 +80,8 @@ Table metric_table(const Experiment& e, const Json& summary) {
   }
   for (const auto& m : table_metric_order())
     if (present.erase(m)) columns.push_back(m);
-  for (const auto& m : present)
-    if (m != "csfid_classes_without_reference") columns.push_back(m);
+  for (const auto& m : present)  // values no metric declares, in name order
+    if (const auto v = metric_value(m); !v || v->aggregate != Aggregate::none) columns.push_back(m);
   return t;
 }
 

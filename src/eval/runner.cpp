@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <optional>
 #include <set>
 
 #include "core/errors.h"
@@ -20,15 +19,9 @@
 #include "editing/request.h"
 #include "editing/shared_edits.h"
 #include "eval/features.h"
+#include "eval/metric_networks.h"
 #include "eval/record_store.h"
 #include "eval/summary.h"
-#include "metrics/clip_score.h"
-#include "metrics/lpips.h"
-#include "metrics/perceptual.h"
-#include "metrics/resize.h"
-#include "metrics/region.h"
-#include "models/toy_classifier.h"
-#include "pipelines/clip_model.h"
 #include "pipelines/txt2img.h"
 
 namespace diffedit::eval {
@@ -36,70 +29,6 @@ namespace diffedit::eval {
 using config::Json;
 
 namespace {
-
-// The networks of the per-image metrics, loaded once per run.
-struct MetricModels {
-  explicit MetricModels(const MetricsSpec& m) : spec(m) {
-    if (!m.classifier.empty()) classifier = models::load_toy_classifier(m.classifier);
-    if (!m.clip_model.empty() && m.wants("clip_score"))
-      clip = std::make_shared<pipelines::ClipModel>(pipelines::ClipModel::load(m.clip_model));
-    if (m.wants("lpips") || m.wants("flexit_lpips")) lpips = metrics::PerceptualDistance::load(m.lpips.name, m.lpips.weights, "metrics.lpips.name");
-    if (!m.set.empty()) features = make_feature_net(m.feature_net.name, m.feature_net.weights);
-  }
-
-  // Per-image metrics of one edit (edited, input: [1, 3, H, W] in [0, 1]).
-  Json measure(const data::EditSample& sample, const editing::EditResult& result, const at::Tensor& edited) {
-    torch::NoGradGuard no_grad;
-    const at::Tensor input = sample.image.unsqueeze(0);
-    Json m = Json::object();
-    for (const auto& name : spec.per_image) {
-      if (name == "lpips") {
-        m["lpips"] = (*lpips)(edited, input).item<double>();
-      } else if (name == "clip_score") {
-        const double cos = metrics::paired_cosine(clip->image_embeds_any(edited[0]), clip->text_embeds({sample.query})).item<double>();
-        m["clip_cosine"] = cos;
-        m["clip_score"] = 2.5 * std::max(cos, 0.0);  // Hessel et al.'s CLIP-S
-      } else if (name == "mask_iou" && result.mask.defined() && sample.region.defined()) {
-        const at::Tensor mask = at::upsample_nearest2d(result.mask.to(at::kCPU, at::kFloat), {edited.size(2), edited.size(3)});
-        m["mask_iou"] = metrics::mask_iou(mask[0][0], sample.region[0]);
-      } else if (name == "edit_success" && sample.target_label >= 0) {
-        const auto s = metrics::edit_success(classifier->forward(edited), at::tensor({sample.target_label}, at::kLong));
-        m["edit_success"] = s.top1;
-        m["target_probability"] = s.target_probability;
-      } else if (name == "flexit_lpips") {
-        m["flexit_lpips"] = 100.0 * (*lpips)(flexit_view(edited), flexit_view(input)).item<double>();
-      } else if (name == "flexit_accuracy" && sample.target_label >= 0) {
-        // FlexIT's eval.py: argmax over the benchmark's classes only; correct = target, unedited = source.
-        const at::Tensor idx = at::tensor(benchmark_classes, at::kLong);
-        const std::int64_t pick = benchmark_classes.at(classifier->forward(edited).index_select(1, idx).argmax(1).item<std::int64_t>());
-        m["flexit_correct"] = pick == sample.target_label ? 1.0 : 0.0;
-        m["flexit_unedited"] = pick == sample.source_label ? 1.0 : 0.0;
-      } else if (name == "unedited_psnr" && sample.region.defined()) {
-        m["unedited_mse"] = metrics::masked_mse(edited[0], sample.image, sample.region, metrics::Region::outside);
-      } else if (name == "unedited_ssim" && sample.region.defined()) {
-        m["unedited_ssim"] = metrics::masked_ssim(edited[0], sample.image, sample.region, metrics::Region::outside);
-      } else if (name == "target_psnr" && sample.target_image.defined()) {
-        m["target_mse"] = metrics::masked_mse(edited[0], sample.target_image, at::zeros_like(sample.region), metrics::Region::outside);
-      }
-    }
-    for (const auto& [k, v] : m.items())
-      if (!std::isfinite(v.get<double>())) throw NumericError(k, "the metric is not finite");
-    return m;
-  }
-
-  // FlexIT's eval.py preprocessing: the image as a file holds it (uint8), torchvision's
-  // Resize(n) + CenterCrop(n) with Pillow's bilinear filter, back to [0, 1].
-  at::Tensor flexit_view(const at::Tensor& image) const {
-    return metrics::resize_center_crop(image[0], spec.flexit_size, metrics::Filter::bilinear).unsqueeze(0);
-  }
-
-  const MetricsSpec& spec;
-  std::vector<std::int64_t> benchmark_classes;  // flexit_accuracy: the dataset's target classes, sorted
-  models::ToyClassifier classifier{nullptr};
-  std::shared_ptr<pipelines::ClipModel> clip;
-  std::optional<metrics::PerceptualDistance> lpips;
-  std::optional<FeatureNet> features;
-};
 
 // toy-generated draws its inputs with the experiment's model.
 std::unique_ptr<data::EditDataset> open_dataset(const DatasetSpec& d, pipelines::StableDiffusion& sd, std::int64_t steps, double guidance) {
@@ -153,7 +82,7 @@ namespace {
 // first, so that a record that exists is complete), the cost and what it shared. NumericError when
 // the edited image is not finite.
 Json result_record(Json record, const std::string& label, const data::EditSample& sample, const editing::EditResult& result,
-                   MetricModels& models, const std::filesystem::path& out) {
+                   MetricNetworks& models, const std::filesystem::path& out) {
   const at::Tensor edited = result.image.to(at::kCPU, at::kFloat);
   if (!at::isfinite(edited).all().item<bool>()) throw NumericError(label, "the edited image is not finite");
   record["metrics"] = models.measure(sample, result, edited);
@@ -192,7 +121,7 @@ Json run_experiment(const Experiment& e, const RunOptions& o) {
 
   const auto start = std::chrono::steady_clock::now();
   auto sd = pipelines::StableDiffusion::load(e.model);
-  MetricModels models(e.metrics);
+  MetricNetworks models(e.metrics);
   const std::int64_t steps = e.resolved["steps"];
   const auto dataset = open_dataset(e.dataset, sd, steps, e.resolved["guidance"].get<double>());
   if (dataset->size() < e.dataset.limit)

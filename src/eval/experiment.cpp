@@ -1,13 +1,13 @@
 #include "eval/experiment.h"
 
 #include <algorithm>
-#include <map>
 #include <set>
 
 #include "core/errors.h"
 #include "data/toyworld_presets.h"
 #include "editing/method.h"
 #include "editing/shared_edits.h"
+#include "eval/metric_registry.h"
 
 namespace diffedit::eval {
 
@@ -38,17 +38,25 @@ Schema net_schema() {
   return Schema::object({{"name", Schema::string().required()}, {"weights", Schema::string().required()}});
 }
 
-// flexit_lpips and flexit_accuracy: FlexIT eval.py's LPIPS (x100 after Resize + CenterCrop to
-// metrics.flexit_size) and its accuracy with the classifier's logits restricted to the benchmark's
-// classes (the dataset's target classes).
-const std::vector<std::string> kPerImage = {"lpips", "clip_score", "mask_iou", "edit_success", "unedited_psnr", "unedited_ssim",
-                                            "target_psnr", "flexit_lpips", "flexit_accuracy"};
-// csfid and sfid: FlexIT's mean-only forms (its tables' CSFID/SFID); csfid_frechet: the full
-// class-conditional Fréchet average, a different metric under a different name.
-const std::vector<std::string> kSet = {"fid", "kid", "csfid", "sfid", "csfid_frechet"};
-
 // A grid value in a setting name: strings bare, numbers as JSON writes them ("0.5", "1.0", "4").
 std::string format_value(const Json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+
+// ConfigError naming `source` for a wanted metric whose inputs (the registry's needs) the config lacks.
+void check_metric_inputs(const MetricsSpec& spec, const std::string& source) {
+  if (!spec.reference_stats.empty() && !spec.reference.name.empty())
+    throw ConfigError(source, "metrics: give reference or reference_stats, not both");
+  for (const auto& list : {spec.per_image, spec.set})
+    for (const auto& name : list) {
+      const MetricNeeds& n = find_metric(name).needs;
+      const auto missing = [&](const std::string& what) { throw ConfigError(source, "metrics " + name + " needs " + what); };
+      if (n.lpips && spec.lpips.name.empty()) missing("metrics.lpips");
+      if (n.clip && spec.clip_model.empty()) missing("metrics.clip_model");
+      if (n.classifier && spec.classifier.empty()) missing("metrics.classifier");
+      if (n.feature_net && (spec.feature_net.name.empty() || (spec.reference.name.empty() && spec.reference_stats.empty())))
+        throw ConfigError(source, "metrics.set needs metrics.feature_net and metrics.reference (or metrics.reference_stats)");
+      if (n.reference_images && !spec.reference_stats.empty()) missing("reference images (metrics.reference), not statistics");
+    }
+}
 
 }  // namespace
 
@@ -62,6 +70,9 @@ const Schema& experiment_schema() {
       {"steps", Schema::integer().range(1, 1000).def(50)},
       {"guidance", Schema::number().range(0, std::nullopt).def(7.5)},
       {"seeds", Schema::array(Schema::integer().range(0, std::nullopt)).non_empty().def(Json::array({0}))},
+      {"method_defaults", Schema::map(Schema::map(Schema::any())).def(Json::object())
+                              .doc("per method name, parameters every setting of that method starts from (a method's own "
+                                   "parameters and grid override them), e.g. a model's calibrated DiffEdit mask_strength")},
       {"methods", Schema::array(Schema::object({
                                     {"method", Schema::string().required()},
                                     {"label", Schema::string().nullable().def(nullptr)},
@@ -71,8 +82,8 @@ const Schema& experiment_schema() {
                       .non_empty()
                       .required()},
       {"metrics", Schema::object({
-                      {"per_image", Schema::array(Schema::string().choices(kPerImage)).def(Json::array())},
-                      {"set", Schema::array(Schema::string().choices(kSet)).def(Json::array())},
+                      {"per_image", Schema::array(Schema::string().choices(metric_names(MetricKind::per_image))).def(Json::array())},
+                      {"set", Schema::array(Schema::string().choices(metric_names(MetricKind::set))).def(Json::array())},
                       {"feature_net", net_schema().nullable().def(nullptr)},
                       {"lpips", net_schema().nullable().def(nullptr)},
                       {"clip_model", Schema::string().nullable().def(nullptr)},
@@ -142,6 +153,7 @@ Experiment make_experiment(const Json& c, const std::string& source) {
       Json p = Json::object();  // the experiment's sampler settings, for the methods that take them
       for (const char* key : {"steps", "guidance"})
         if (editing::method_has_parameter(method, key)) p[key] = c[key];
+      if (c["method_defaults"].contains(method)) p.update(c["method_defaults"][method]);
       p.update(spec["parameters"]);
       p.update(point);
       PlannedSetting s;
@@ -167,22 +179,10 @@ Experiment make_experiment(const Json& c, const std::string& source) {
   if (m["classifier"].is_string()) e.metrics.classifier = m["classifier"].get<std::string>();
   if (m["reference"].is_object()) e.metrics.reference = dataset(m["reference"], e.dataset.world);
   if (m["reference_stats"].is_string()) e.metrics.reference_stats = m["reference_stats"].get<std::string>();
+  e.metrics.flexit_size = m["flexit_size"];
   if (!e.metrics.reference_stats.empty() && !e.metrics.reference.name.empty())
     throw ConfigError(source, "metrics: give reference or reference_stats, not both");
-  if (!e.metrics.set.empty() && (e.metrics.feature_net.name.empty() || (e.metrics.reference.name.empty() && e.metrics.reference_stats.empty())))
-    throw ConfigError(source, "metrics.set needs metrics.feature_net and metrics.reference (or metrics.reference_stats)");
-  for (const char* metric : {"kid", "csfid_frechet"})
-    if (e.metrics.wants(metric) && !e.metrics.reference_stats.empty())
-      throw ConfigError(source, std::string("metrics ") + metric + " needs reference images (metrics.reference), not statistics");
-  e.metrics.flexit_size = m["flexit_size"];
-  for (const char* metric : {"lpips", "flexit_lpips"})
-    if (e.metrics.wants(metric) && e.metrics.lpips.name.empty())
-      throw ConfigError(source, std::string("metrics ") + metric + " needs metrics.lpips");
-  if (e.metrics.wants("clip_score") && e.metrics.clip_model.empty())
-    throw ConfigError(source, "metrics clip_score needs metrics.clip_model");
-  for (const char* metric : {"edit_success", "flexit_accuracy"})
-    if (e.metrics.wants(metric) && e.metrics.classifier.empty())
-      throw ConfigError(source, std::string("metrics ") + metric + " needs metrics.classifier");
+  check_metric_inputs(e.metrics, source);
   return e;
 }
 
@@ -195,22 +195,21 @@ Json plan_json(const Experiment& e) {
                                                                     {"split", e.metrics.reference.split},
                                                                     {"limit", e.metrics.reference.limit}}
                                                              : Json(nullptr);
-  // What each metric reads besides the edited image.
-  const std::map<std::string, Json> needs = {
-      {"lpips", {{"network", e.metrics.lpips.name}, {"weights", path(e.metrics.lpips.weights)}, {"compares", "input"}}},
-      {"flexit_lpips", {{"network", e.metrics.lpips.name}, {"weights", path(e.metrics.lpips.weights)}, {"compares", "input"}}},
-      {"clip_score", {{"clip_model", path(e.metrics.clip_model)}, {"compares", "query"}}},
-      {"edit_success", {{"classifier", path(e.metrics.classifier)}, {"compares", "target class"}}},
-      {"flexit_accuracy", {{"classifier", path(e.metrics.classifier)}, {"compares", "target class"}}},
-      {"mask_iou", {{"ground_truth", "edit region"}}},
-      {"unedited_psnr", {{"ground_truth", "edit region"}, {"compares", "input"}}},
-      {"unedited_ssim", {{"ground_truth", "edit region"}, {"compares", "input"}}},
-      {"target_psnr", {{"ground_truth", "target image"}}},
-  };
+  // What each metric reads besides the edited image (the registry's needs).
   Json metrics = Json::object();
-  for (const auto& m : e.metrics.per_image) metrics[m] = needs.count(m) ? needs.at(m) : Json::object();
-  for (const auto& m : e.metrics.set)
-    metrics[m] = {{"network", e.metrics.feature_net.name}, {"weights", path(e.metrics.feature_net.weights)}, {"reference", reference}};
+  for (const auto& list : {e.metrics.per_image, e.metrics.set})
+    for (const auto& name : list) {
+      const MetricNeeds& n = find_metric(name).needs;
+      Json j = Json::object();
+      if (n.lpips) j.update({{"network", e.metrics.lpips.name}, {"weights", path(e.metrics.lpips.weights)}});
+      if (n.clip) j["clip_model"] = path(e.metrics.clip_model);
+      if (n.classifier) j["classifier"] = path(e.metrics.classifier);
+      if (n.feature_net)
+        j.update({{"network", e.metrics.feature_net.name}, {"weights", path(e.metrics.feature_net.weights)}, {"reference", reference}});
+      if (!n.ground_truth.empty()) j["ground_truth"] = n.ground_truth;
+      if (!n.compares.empty()) j["compares"] = n.compares;
+      metrics[name] = j;
+    }
   const std::int64_t inputs = static_cast<std::int64_t>(e.dataset.limit) * static_cast<std::int64_t>(e.seeds.size());
   const std::int64_t records = inputs * static_cast<std::int64_t>(e.settings.size());
   // Predicted UNet evaluations (the same for every input): with the sharing the runner does, and

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <map>
 
+#include "eval/metric_registry.h"
+
 namespace diffedit::eval {
 
 using config::Json;
@@ -87,16 +89,16 @@ TradeoffAxes tradeoff_axes(const Json& summary) {
         for (const auto& [k, v] : values.items())
           if (v.is_number()) present[k] = true;
   TradeoffAxes a;
-  for (const auto& [name, higher] : std::vector<std::pair<std::string, bool>>{{"edit_success", true}, {"csfid", false}, {"clip_score", true}})
-    if (present.count(name)) {
-      a.edit = name;
-      a.edit_higher_is_better = higher;
+  for (const auto& v : axis_values(Axis::edit))
+    if (present.count(v.shown_as())) {
+      a.edit = v.shown_as();
+      a.edit_higher_is_better = v.better == Better::higher;
       break;
     }
-  for (const auto& [name, higher] : std::vector<std::pair<std::string, bool>>{{"unedited_psnr_db", true}, {"lpips", false}})
-    if (present.count(name)) {
-      a.fidelity = name;
-      a.fidelity_higher_is_better = higher;
+  for (const auto& v : axis_values(Axis::fidelity))
+    if (present.count(v.shown_as())) {
+      a.fidelity = v.shown_as();
+      a.fidelity_higher_is_better = v.better == Better::higher;
       break;
     }
   return a;

@@ -4,29 +4,20 @@
 
 #include <algorithm>
 #include <cmath>
-#include <set>
 
 #include "core/errors.h"
 #include "data/datasets.h"
 #include "data/toyworld_presets.h"
 #include "editing/shared_edits.h"
 #include "eval/features.h"
-#include "eval/record_store.h"
+#include "eval/metric_registry.h"
 #include "metrics/csfid.h"
-#include "metrics/frechet.h"
-#include "metrics/kid.h"
+#include "eval/record_store.h"
 #include "metrics/region.h"
 
 namespace diffedit::eval {
 
 using config::Json;
-
-namespace {
-
-// Per-image metrics averaged as they are; MSEs become a PSNR of their mean (the toy-eval convention).
-const std::map<std::string, std::string> kMseToPsnr = {{"unedited_mse", "unedited_psnr_db"}, {"target_mse", "target_psnr_db"}};
-
-}  // namespace
 
 std::map<std::string, PlannedRecord> plan_records(const Experiment& e) {
   std::map<std::string, PlannedRecord> plan;
@@ -77,6 +68,22 @@ ReferenceSet reference_set(const Experiment& e, const std::filesystem::path& cac
   return r;
 }
 
+ReferenceSummary reference_summary(const ReferenceSet& reference) {
+  ReferenceSummary out;
+  auto& reference_means = out.class_means;
+  auto& reference_stats = out.stats;
+  if (reference.stats) {
+    reference_stats = reference.stats->stats;
+    if (reference.stats->class_means.defined())
+      for (std::int64_t k = 0; k < reference.stats->class_means.size(0); ++k)
+        if (reference.stats->class_counts[k].item<double>() > 0) reference_means[k] = reference.stats->class_means[k].to(at::kFloat);
+  } else if (reference.features.defined()) {
+    reference_means = metrics::class_means(reference.features, reference.labels);
+    reference_stats = metrics::feature_stats(reference.features);
+  }
+  return out;
+}
+
 namespace {
 
 // Evaluations per stage kind over the items: done with sharing, and what every setting run alone
@@ -104,28 +111,8 @@ Accounting evaluation_accounting(const std::map<std::pair<std::int64_t, std::uin
   return a;
 }
 
-// The reference set as the set metrics use it: its Gaussian and its class means.
-struct ReferenceSummary {
-  std::map<std::int64_t, at::Tensor> class_means;
-  std::optional<metrics::FeatureStats> stats;
-};
-ReferenceSummary reference_summary(const ReferenceSet& reference) {
-  ReferenceSummary out;
-  auto& reference_means = out.class_means;
-  auto& reference_stats = out.stats;
-  if (reference.stats) {
-    reference_stats = reference.stats->stats;
-    if (reference.stats->class_means.defined())
-      for (std::int64_t k = 0; k < reference.stats->class_means.size(0); ++k)
-        if (reference.stats->class_counts[k].item<double>() > 0) reference_means[k] = reference.stats->class_means[k].to(at::kFloat);
-  } else if (reference.features.defined()) {
-    reference_means = metrics::class_means(reference.features, reference.labels);
-    reference_stats = metrics::feature_stats(reference.features);
-  }
-  return out;
-}
-
-// Means of the per-image metrics of a setting's records; MSEs become the PSNR of their mean.
+// The per-image metrics of a setting's records as the registry aggregates them (a key it does not
+// declare, from an older record, is averaged).
 void add_mean_metrics(const std::vector<const Json*>& rs, Json& m) {
   std::map<std::string, std::pair<double, std::int64_t>> sums;
   for (const Json* r : rs)
@@ -137,54 +124,10 @@ void add_mean_metrics(const std::vector<const Json*>& rs, Json& m) {
       }
   for (const auto& [k, sn] : sums) {
     const double mean = sn.first / static_cast<double>(sn.second);
-    if (const auto p = kMseToPsnr.find(k); p != kMseToPsnr.end()) m[p->second] = metrics::psnr_from_mse(mean);
-    else m[k] = mean;
-  }
-}
-
-// The full per-class Fréchet average, NOT FlexIT's CSFID. A class enters with at least two edits
-// and two reference images (a covariance needs two); how many did is reported.
-void add_csfid_frechet(const at::Tensor& f, const std::vector<std::int64_t>& labels, const ReferenceSet& reference, Json& m) {
-  std::map<std::int64_t, std::int64_t> edits_per_class, references_per_class;
-  for (const auto l : labels) ++edits_per_class[l];
-  const at::Tensor reference_labels = reference.labels.to(at::kLong).contiguous();
-  for (std::int64_t j = 0; j < reference_labels.numel(); ++j) ++references_per_class[reference_labels.data_ptr<std::int64_t>()[j]];
-  std::vector<std::int64_t> rows;
-  std::set<std::int64_t> used;
-  for (std::size_t j = 0; j < labels.size(); ++j)
-    if (edits_per_class[labels[j]] >= 2 && references_per_class[labels[j]] >= 2) {
-      rows.push_back(static_cast<std::int64_t>(j));
-      used.insert(labels[j]);
-    }
-  m["csfid_frechet_classes"] = used.size();
-  if (!rows.empty()) {
-    const at::Tensor idx = at::tensor(rows, at::kLong);
-    m["csfid_frechet"] = metrics::per_class_frechet_mean(f.index_select(0, idx), at::tensor(labels, at::kLong).index_select(0, idx),
-                                                         reference.features, reference.labels)
-                             .value;
-  }
-}
-
-// FlexIT's CSFID. Target classes without reference images cannot enter it: they are left out and
-// counted, so a too-small reference set is visible in the summary.
-void add_csfid(const at::Tensor& f, const std::vector<std::int64_t>& labels, const std::map<std::int64_t, at::Tensor>& reference_means,
-               Json& m) {
-  std::map<std::int64_t, at::Tensor> present_means;
-  std::vector<std::int64_t> rows;
-  std::set<std::int64_t> missing;
-  for (std::size_t j = 0; j < labels.size(); ++j) {
-    const auto it = reference_means.find(labels[j]);
-    if (it == reference_means.end()) {
-      missing.insert(labels[j]);
-      continue;
-    }
-    present_means[labels[j]] = it->second;
-    rows.push_back(static_cast<std::int64_t>(j));
-  }
-  m["csfid_classes_without_reference"] = missing.size();
-  if (!rows.empty()) {
-    const at::Tensor idx = at::tensor(rows, at::kLong);
-    m["csfid"] = metrics::csfid_mean(f.index_select(0, idx), at::tensor(labels, at::kLong).index_select(0, idx), present_means).value;
+    const auto declared = metric_value(k);
+    const Aggregate aggregate = declared ? declared->aggregate : Aggregate::mean;
+    if (aggregate == Aggregate::psnr_of_mean) m[declared->shown_as()] = metrics::psnr_from_mse(mean);
+    else if (aggregate == Aggregate::mean) m[k] = mean;
   }
 }
 
@@ -198,13 +141,8 @@ void add_set_metrics(const Experiment& e, const std::vector<const Json*>& rs, co
     labels.push_back((*r).value("target_label", std::int64_t{-1}));
   }
   const at::Tensor f = at::stack(feats).to(at::kFloat);
-  for (const auto& name : e.metrics.set) {
-    if (name == "fid") m["fid"] = metrics::frechet_distance(metrics::feature_stats(f), *ref.stats).distance;
-    if (name == "kid") m["kid"] = metrics::kid_unbiased(f, reference.features);
-    if (name == "sfid") m["sfid"] = metrics::sfid_mean(f, ref.stats->mu.to(at::kFloat));
-    if (name == "csfid_frechet") add_csfid_frechet(f, labels, reference, m);
-    if (name == "csfid") add_csfid(f, labels, ref.class_means, m);
-  }
+  const SetContext context{f, labels, reference, ref};
+  for (const auto& name : e.metrics.set) find_metric(name).aggregate(context, m);
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 
 #include "core/config.h"
 #include "eval/experiment.h"
+#include "metrics/frechet.h"
 #include "metrics/stats_file.h"
 
 namespace diffedit::eval {
@@ -34,6 +35,13 @@ struct ReferenceSet {
 };
 // Features of the reference dataset's images (through the feature cache); empty without set metrics.
 ReferenceSet reference_set(const Experiment& e, const std::filesystem::path& cache_dir);
+
+// The reference set as the set metrics use it: its Gaussian and its class means.
+struct ReferenceSummary {
+  std::map<std::int64_t, at::Tensor> class_means;
+  std::optional<metrics::FeatureStats> stats;
+};
+ReferenceSummary reference_summary(const ReferenceSet& reference);
 
 config::Json summarize(const Experiment& e, const std::map<std::string, config::Json>& records, const ReferenceSet& reference);
 

@@ -8,11 +8,12 @@
 
 #include "core/errors.h"
 #include "core/rng.h"
-#include "data/toy_datasets.h"
 #include "data/toyworld.h"
 #include "data/toyworld_presets.h"
 #include "diffusion/schedulers.h"
 #include "eval/claims.h"
+#include "eval/record_store.h"
+#include "eval/runner.h"
 #include "editing/diffedit.h"
 #include "editing/method.h"
 #include "editing/noise.h"
@@ -117,47 +118,6 @@ double clip_top1_of_100(pipelines::ClipModel& clip, const ToyEvalOptions& o) {
   return static_cast<double>(hits) / static_cast<double>(n);
 }
 
-// PSNR of the mean of per-image MSEs (the aggregate convention of the toy-eval keys).
-double psnr_of_mean(const std::vector<double>& mse) {
-  double sum = 0;
-  for (double m : mse) sum += m;
-  return metrics::psnr_from_mse(sum / static_cast<double>(mse.size()));
-}
-
-struct EditStats {
-  std::vector<double> iou, unedited_mse, target_mse;
-  Agreement success;  // edited image's predicted class vs the target class
-  std::int64_t n = 0, evaluations = 0;
-  double success_rate() const { return success.whole_rate(); }
-  double success_se() const { return binomial_standard_error(success.whole_rate(), success.n); }
-  double unedited_psnr() const { return psnr_of_mean(unedited_mse); }
-};
-
-// Edits of the first `count` items of toy-imagenet's test split (class edits: "red circle" -> "blue star").
-EditStats run_edits(pipelines::StableDiffusion& sd, models::ToyClassifier& classifier, const std::string& method_name,
-                    const Json& parameters, std::int64_t count, const ToyEvalOptions& o) {
-  auto method = editing::make_method(method_name, parameters, "toy-eval");
-  const auto dataset = data::make_toy_dataset("toy-imagenet", "test", count, o.world_seed, {}, o.world);
-  EditStats s;
-  for (std::int64_t i = 0; i < count; ++i) {
-    const data::EditSample sample = dataset->get(i);
-    const editing::EditRequest request = editing::request_for(sample, rng::derive_seed(o.seed, "toy-eval/edit/" + std::to_string(i)));
-    editing::SeededNoise noise(request.seed);
-    const auto result = method->edit(sd, request, noise);
-    const at::Tensor edited = result.image.to(at::kCPU);
-    if (result.mask.defined()) {
-      const at::Tensor mask = at::upsample_nearest2d(result.mask.to(at::kCPU, at::kFloat), {edited.size(2), edited.size(3)});
-      s.iou.push_back(metrics::mask_iou(mask[0][0], sample.region[0]));
-    }
-    s.unedited_mse.push_back(metrics::masked_mse(edited[0], sample.image, sample.region, metrics::Region::outside));
-    s.target_mse.push_back(metrics::masked_mse(edited[0], sample.target_image, at::zeros_like(sample.region), metrics::Region::outside));
-    s.success.add(predict(classifier, edited), sample.target_label);
-    s.evaluations += result.denoiser_evaluations;
-    ++s.n;
-  }
-  return s;
-}
-
 // Shape retention at one noise level: SDEdit at the level's strength under each test image's own
 // class name, guidance 1. `walk`: how often the classifier still finds the input's class (and its
 // colour and shape) in the reconstruction. `one_step`: the same, judged on the denoiser's one-step
@@ -242,11 +202,6 @@ Json text_separation(pipelines::StableDiffusion& sd, const tw::WorldSpec& world)
           {"text_shape_pair_distances", per_pair}};
 }
 
-Json method_parameters(const ToyEvalOptions& o, double strength, bool diffedit) {
-  Json p = {{"strength", strength}, {"steps", o.steps}, {"guidance", o.guidance}};
-  if (diffedit) p["threshold"] = o.threshold;
-  return p;
-}
 }  // namespace
 
 StrengthForSigma strength_for_sigma(const diffusion::SchedulerConfig& scheduler, std::int64_t steps, double sigma) {
@@ -280,6 +235,94 @@ bool dominates(const std::vector<TradeoffPoint>& a, const std::vector<TradeoffPo
     if (best < p.psnr_db) return false;
   }
   return true;
+}
+
+namespace {
+
+// The records of one setting (by label and setting name) that finished.
+std::vector<const Json*> setting_records(const std::map<std::string, Json>& records, const PlannedSetting& s) {
+  std::vector<const Json*> out;
+  for (const auto& [key, r] : records)
+    if (r.value("status", "") == "ok" && r.value("label", "") == s.label && r.value("setting", "") == s.name) out.push_back(&r);
+  return out;
+}
+
+double metric_of(const Json& record, const char* key) {
+  const Json& m = record["metrics"];
+  return m.contains(key) ? m[key].get<double>() : std::nan("");
+}
+
+// Success, its standard error, the unedited PSNR (of the mean MSE) and the edit count of a
+// setting's records.
+struct Point {
+  double success = std::nan(""), success_se = std::nan(""), psnr_db = std::nan("");
+  std::int64_t n = 0;
+};
+Point point_of(const std::vector<const Json*>& rs) {
+  Point p;
+  double successes = 0, mse = 0;
+  for (const Json* r : rs) {
+    successes += metric_of(*r, "edit_success");
+    mse += metric_of(*r, "unedited_mse");
+  }
+  p.n = static_cast<std::int64_t>(rs.size());
+  if (p.n == 0) return p;
+  p.success = successes / static_cast<double>(p.n);
+  p.success_se = binomial_standard_error(p.success, p.n);
+  p.psnr_db = metrics::psnr_from_mse(mse / static_cast<double>(p.n));
+  return p;
+}
+
+}  // namespace
+
+Json edit_bars(const Experiment& e, const std::map<std::string, Json>& records, double strength) {
+  const PlannedSetting* main = nullptr;
+  for (const auto& s : e.settings)
+    if (s.method == "diffedit" && s.parameters["strength"].get<double>() == strength) {
+      if (main) throw ConfigError(e.name, "two DiffEdit settings at r = " + Json(strength).dump() + ": the bars need one");
+      main = &s;
+    }
+  if (!main) throw ConfigError(e.name, "no DiffEdit setting at r = " + Json(strength).dump() + " (the bars' point)");
+
+  const auto rs = setting_records(records, *main);
+  if (rs.empty()) throw InputError(e.name, "no finished record of DiffEdit at r = " + Json(strength).dump());
+  std::vector<double> iou, psnr;
+  double target_mse = 0, evaluations = 0;
+  Agreement success;
+  for (const Json* r : rs) {
+    if (const double v = metric_of(*r, "mask_iou"); std::isfinite(v)) iou.push_back(v);
+    psnr.push_back(metrics::psnr_from_mse(metric_of(*r, "unedited_mse")));
+    target_mse += metric_of(*r, "target_mse");
+    evaluations += (*r)["denoiser_evaluations"].get<double>();
+    success.add((*r)["metrics"]["predicted_class"].get<std::int64_t>(), (*r)["target_label"].get<std::int64_t>());
+  }
+  const double n = static_cast<double>(rs.size());
+  const Point main_point = point_of(rs);
+  Json b = {{"diffedit_mask_iou_median", median(iou)},
+            {"diffedit_edit_success", main_point.success},
+            {"diffedit_edit_success_se", main_point.success_se},
+            {"diffedit_edit_success_colour", success.colour_rate()},
+            {"diffedit_edit_success_shape", success.shape_rate()},
+            {"diffedit_unedited_psnr_db", main_point.psnr_db},
+            {"diffedit_unedited_psnr_db_median_per_image", median(psnr)},
+            {"diffedit_target_psnr_db", metrics::psnr_from_mse(target_mse / n)},
+            {"diffedit_denoiser_evaluations_per_edit", evaluations / n},
+            {"diffedit_edits", rs.size()}};
+
+  std::vector<TradeoffPoint> diffedit, sdedit;
+  Json sweep = Json::array();
+  for (const auto& s : e.settings) {
+    if (s.method != "diffedit" && s.method != "sdedit") continue;
+    const Point p = point_of(setting_records(records, s));
+    if (p.n == 0) continue;
+    const double r = s.parameters["strength"].get<double>();
+    (s.method == "diffedit" ? diffedit : sdedit).push_back({r, p.success, p.psnr_db});
+    sweep.push_back({{"method", s.method}, {"strength", r}, {"edit_success", p.success}, {"edit_success_se", p.success_se},
+                     {"unedited_psnr_db", p.psnr_db}, {"edits", p.n}});
+  }
+  b["diffedit_dominates_sdedit"] = sdedit.empty() ? Json(nullptr) : Json(dominates(diffedit, sdedit));  // null: no SDEdit point
+  b["sweep"] = sweep;
+  return b;
 }
 
 Json run_toy_eval(const ToyEvalOptions& o, const std::function<void(const std::string&)>& log) {
@@ -319,40 +362,6 @@ Json run_toy_eval(const ToyEvalOptions& o, const std::function<void(const std::s
         r["text_colour_distance"].dump() + "; closest shapes " + r["text_closest_shapes"].get<std::string>() + " (" +
         r["text_closest_shapes_distance"].dump() + ")");
 
-    const EditStats d = run_edits(sd, classifier, "diffedit", method_parameters(o, o.strength, true), o.edits, o);
-    r["diffedit_mask_iou_median"] = median(d.iou);
-    r["diffedit_edit_success"] = d.success_rate();
-    r["diffedit_edit_success_se"] = d.success_se();
-    r["diffedit_edit_success_colour"] = d.success.colour_rate();
-    r["diffedit_edit_success_shape"] = d.success.shape_rate();
-    r["diffedit_unedited_psnr_db"] = d.unedited_psnr();
-    r["diffedit_unedited_psnr_db_median_per_image"] = median([&] {
-      std::vector<double> v;
-      for (double m : d.unedited_mse) v.push_back(metrics::psnr_from_mse(m));
-      return v;
-    }());
-    r["diffedit_target_psnr_db"] = psnr_of_mean(d.target_mse);
-    r["diffedit_denoiser_evaluations_per_edit"] = static_cast<double>(d.evaluations) / static_cast<double>(d.n);
-    say("diffedit: iou " + r["diffedit_mask_iou_median"].dump() + ", success " + r["diffedit_edit_success"].dump() +
-        ", unedited psnr " + r["diffedit_unedited_psnr_db"].dump());
-
-    std::vector<TradeoffPoint> de, sde;
-    Json sweep = Json::array();
-    for (const double strength : o.sweep_strengths) {
-      for (const bool is_diffedit : {true, false}) {
-        const EditStats s = run_edits(sd, classifier, is_diffedit ? "diffedit" : "sdedit",
-                                      method_parameters(o, strength, is_diffedit), o.sweep_edits, o);
-        const TradeoffPoint p{strength, s.success_rate(), s.unedited_psnr()};
-        (is_diffedit ? de : sde).push_back(p);
-        sweep.push_back({{"method", is_diffedit ? "diffedit" : "sdedit"}, {"strength", strength}, {"edit_success", p.success}, {"edit_success_se", s.success_se()},
-                         {"unedited_psnr_db", p.psnr_db}, {"edits", s.n}});
-        say(std::string(is_diffedit ? "diffedit" : "sdedit") + " r=" + Json(strength).dump() + ": success " +
-            Json(p.success).dump() + ", unedited psnr " + Json(p.psnr_db).dump());
-      }
-    }
-    r["diffedit_dominates_sdedit"] = dominates(de, sde);
-    r["sweep"] = sweep;
-
     Json kept = Json::array();
     for (const double sigma : o.retention_sigmas) {
       const StrengthForSigma level = strength_for_sigma(sd.scheduler, o.steps, sigma);
@@ -365,15 +374,27 @@ Json run_toy_eval(const ToyEvalOptions& o, const std::function<void(const std::s
           ", colour " + Json(a.colour_rate()).dump() + "; one-step x0: shape " + Json(one.shape_rate()).dump());
     }
     r["retention"] = kept;
+
+    // The edit bars: the experiment through the runner (resumable in o.runs), then read off its records.
+    const Experiment e = make_experiment(o.experiment, "toy-eval experiment");
+    RunOptions run;
+    run.out = o.runs;
+    run.quiet = o.quiet;
+    run_experiment(e, run);
+    RecordStore store(o.runs);
+    store.load();
+    r.update(edit_bars(e, store.records(), o.strength));
+    say("diffedit: iou " + r["diffedit_mask_iou_median"].dump() + ", success " + r["diffedit_edit_success"].dump() +
+        ", unedited psnr " + r["diffedit_unedited_psnr_db"].dump() + ", dominates sdedit " + r["diffedit_dominates_sdedit"].dump());
   }
   if (!pending.empty()) r["pending"] = pending;
-  r["settings"] = {{"classifier_items", o.classifier_items}, {"t2i_prompts", o.t2i_prompts}, {"edits", o.edits},
-                   {"sweep_edits", o.sweep_edits},           {"sweep_strengths", o.sweep_strengths}, {"clip_queries", o.clip_queries},
-                   {"retention_items", o.retention_items},   {"retention_sigmas", o.retention_sigmas},
-                   {"strength", o.strength},                 {"threshold", o.threshold},
+  r["settings"] = {{"classifier_items", o.classifier_items}, {"t2i_prompts", o.t2i_prompts},
+                   {"clip_queries", o.clip_queries},         {"retention_items", o.retention_items},
+                   {"retention_sigmas", o.retention_sigmas}, {"strength", o.strength},
                    {"guidance", o.guidance},                 {"steps", o.steps},
                    {"world", tw::world_to_json(o.world)},    {"world_seed", o.world_seed},
-                   {"seed", o.seed}};
+                   {"seed", o.seed},                         {"experiment", o.experiment},
+                   {"runs", o.runs.string()}};
   return r;
 }
 
