@@ -25,8 +25,8 @@ const Schema& schema() {
       {"seeds", Schema::array(Schema::integer()).non_empty().def(Json::array({0}))},
       {"model", Schema::object({{"path", Schema::string().nullable().def(nullptr)},
                                 {"dtype", Schema::string().choices({"float32", "float16"}).def("float32")}})},
-      {"methods", Schema::map(Schema::object({{"grid", Schema::map(Schema::array(Schema::any()))},
-                                              {"parameters", Schema::map(Schema::any())}}))},
+      {"methods",
+       Schema::map(Schema::object({{"grid", Schema::map(Schema::array(Schema::any()))}, {"parameters", Schema::map(Schema::any())}}))},
       {"threshold", Schema::one_of({Schema::number().range(0, 1), Schema::string().choices({"auto"})})},
       {"flag", Schema::boolean().def(false)},
   });

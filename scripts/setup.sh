@@ -17,6 +17,7 @@ JOBS=${DIFFEDIT_JOBS:-$(nproc)}
 
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
+  clang-format-14         # the code's style (.clang-format), checked by the test suite
   libtorch-dev            # libtorch 1.13 (CPU) with its CMake config "Torch"
   libopencv-dev libeigen3-dev libtbb-dev libhdf5-dev nlohmann-json3-dev libcli11-dev libicu-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
@@ -44,8 +45,10 @@ if ((${#missing[@]} > 0)); then
   DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
 fi
 
+# Warnings are errors on the toolchain this script installs (Debian 12's GCC); other toolchains
+# (a CUDA libtorch, a newer compiler) may turn it off with DIFFEDIT_CMAKE_ARGS=-DDIFFEDIT_WERROR=OFF.
 # shellcheck disable=SC2086
-cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja ${DIFFEDIT_CMAKE_ARGS:-}
+cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DDIFFEDIT_WERROR=ON ${DIFFEDIT_CMAKE_ARGS:-}
 targets=()
 for t in "$@"; do targets+=(--target "$t"); done
 cmake --build "$BUILD_DIR" -j "$JOBS" "${targets[@]}"

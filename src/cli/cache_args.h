@@ -19,7 +19,8 @@ struct CacheArgs {
 };
 
 inline void add_cache_options(CLI::App& sub, CacheArgs& c) {
-  sub.add_option("--cache", c.cache, "Feature cache folder (default: $DIFFEDIT_CACHE, $XDG_CACHE_HOME or ~/.cache, /diffedit-bench/features)");
+  sub.add_option("--cache", c.cache,
+                 "Feature cache folder (default: $DIFFEDIT_CACHE, $XDG_CACHE_HOME or ~/.cache, /diffedit-bench/features)");
   sub.add_flag("--no-cache", c.no_cache, "Neither read nor write the feature cache");
 }
 

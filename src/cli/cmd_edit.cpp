@@ -91,7 +91,8 @@ int run_edit(const EditArgs& a) {
 
 Command add_edit(CLI::App& app) {
   auto a = std::make_shared<EditArgs>();
-  CLI::App* sub = app.add_subcommand("edit", "Edit one image with a text query (DiffEdit, its ablations, SDEdit, ILVR, FlexIT, Copy, Retrieve)");
+  CLI::App* sub =
+      app.add_subcommand("edit", "Edit one image with a text query (DiffEdit, its ablations, SDEdit, ILVR, FlexIT, Copy, Retrieve)");
   sub->add_option("--model", a->model, "Model directory in the diffusers layout")->required();
   sub->add_option("--image", a->image, "Input image (PNG/JPEG)")->required();
   sub->add_option("--query", a->query, "Text describing the edited image (Q)")->required();

@@ -66,10 +66,8 @@ int run_inspect(const InspectArgs& args) {
     out["metadata"] = file.metadata();
     out["tensors"] = nlohmann::json::array();
     for (const auto* t : selected) {
-      nlohmann::json entry = {{"name", t->name},
-                              {"dtype", safetensors::dtype_name(t->dtype)},
-                              {"shape", t->shape},
-                              {"data_offsets", {t->begin, t->end}}};
+      nlohmann::json entry = {
+          {"name", t->name}, {"dtype", safetensors::dtype_name(t->dtype)}, {"shape", t->shape}, {"data_offsets", {t->begin, t->end}}};
       if (args.stats) entry["stats"] = tensor_stats(file.tensor(t->name));
       out["tensors"].push_back(std::move(entry));
     }
@@ -79,8 +77,7 @@ int run_inspect(const InspectArgs& args) {
     return 0;
   }
 
-  std::cout << "file: " << args.file << " (" << file.file_size() << " bytes, header " << file.header_size()
-            << " bytes)\n";
+  std::cout << "file: " << args.file << " (" << file.file_size() << " bytes, header " << file.header_size() << " bytes)\n";
   if (!file.metadata().empty()) {
     std::cout << "metadata:\n";
     for (const auto& [k, v] : file.metadata()) std::cout << "  " << k << ": " << v << '\n';
@@ -95,14 +92,14 @@ int run_inspect(const InspectArgs& args) {
   std::cout << ", " << elements << " elements, " << bytes << " bytes\n";
   for (const auto* t : selected) {
     std::cout << "  " << std::left << std::setw(static_cast<int>(width)) << t->name << "  " << std::setw(4)
-              << safetensors::dtype_name(t->dtype) << "  "
-              << std::setw(args.stats ? static_cast<int>(shape_width) : 0) << shape_text(t->shape);
+              << safetensors::dtype_name(t->dtype) << "  " << std::setw(args.stats ? static_cast<int>(shape_width) : 0)
+              << shape_text(t->shape);
     if (args.stats) {
       const auto s = tensor_stats(file.tensor(t->name));
       std::cout << std::right << std::setprecision(6);
       if (s.contains("min"))
-        std::cout << "  min " << s["min"].get<double>() << "  max " << s["max"].get<double>() << "  mean "
-                  << s["mean"].get<double>() << "  std " << s["std"].get<double>();
+        std::cout << "  min " << s["min"].get<double>() << "  max " << s["max"].get<double>() << "  mean " << s["mean"].get<double>()
+                  << "  std " << s["std"].get<double>();
       if (s["non_finite"].get<std::int64_t>() > 0) std::cout << "  non-finite " << s["non_finite"];
     }
     std::cout << '\n';

@@ -12,14 +12,14 @@
 #include "cli/cache_args.h"
 #include "cli/commands.h"
 #include "core/errors.h"
-#include "core/log.h"
 #include "core/image_io.h"
+#include "core/log.h"
 #include "eval/features.h"
-#include "metrics/frechet.h"
 #include "metrics/clip_score.h"
+#include "metrics/frechet.h"
 #include "metrics/lpips.h"
-#include "pipelines/clip_model.h"
 #include "metrics/stats_file.h"
+#include "pipelines/clip_model.h"
 
 namespace diffedit::cli {
 
@@ -47,8 +47,9 @@ Command add_metrics(CLI::App& app) {
   stats->add_option("--net", a->stats_net, "Feature network:" + nets)->required();
   stats->add_option("--weights", a->stats_weights, "Its weights (default for toy-classifier: models/toy-classifier)");
   stats->add_option("--out", a->stats_out, "Statistics file to write (.h5)")->required();
-  stats->add_option("--resize-crop", a->resize_crop,
-                    "First Resize(N) + CenterCrop(N) each image (Pillow bilinear), as FlexIT's ImageNet statistics at 256")
+  stats
+      ->add_option("--resize-crop", a->resize_crop,
+                   "First Resize(N) + CenterCrop(N) each image (Pillow bilinear), as FlexIT's ImageNet statistics at 256")
       ->check(CLI::Range(1, 4096));
   stats->add_flag("--by-class", a->by_class,
                   "--images holds one folder per class (sorted names = class ids, the ImageNet train layout): "
@@ -63,7 +64,9 @@ Command add_metrics(CLI::App& app) {
   fid->add_option("--eps", a->eps, "The offset")->capture_default_str();
   CLI::App* lpips = sub->add_subcommand("lpips", "LPIPS v0.1 distance of two images of the same size");
   lpips->add_option("images", a->images, "Two images")->required()->expected(2);
-  lpips->add_option("--net", a->net, "Backbone: alex, vgg, squeeze")->check(CLI::IsMember({"alex", "vgg", "squeeze"}))->capture_default_str();
+  lpips->add_option("--net", a->net, "Backbone: alex, vgg, squeeze")
+      ->check(CLI::IsMember({"alex", "vgg", "squeeze"}))
+      ->capture_default_str();
   lpips->add_option("--weights", a->weights, "Backbone + head weights (.safetensors, from scripts/convert_weights.py)")->required();
   CLI::App* clip = sub->add_subcommand("clipscore", "CLIPScore of an image and a text (Hessel et al. and torchmetrics conventions)");
   clip->add_option("--model", a->model, "A CLIP model directory (Hugging Face CLIPModel layout, e.g. models/toy-clip)")->required();
@@ -89,7 +92,8 @@ Command add_metrics(CLI::App& app) {
               } else {
                 images = eval::list_images(a->stats_images);
               }
-              if (images.size() < 2) throw InputError(a->stats_images, "statistics need at least 2 images, found " + std::to_string(images.size()));
+              if (images.size() < 2)
+                throw InputError(a->stats_images, "statistics need at least 2 images, found " + std::to_string(images.size()));
               const auto run = eval::image_features(net, images, a->cache.dir(), a->batch);
               metrics::StatsFile file{metrics::feature_stats(run.features), net.name, net.weights_hash, net.preprocessing};
               if (a->by_class) metrics::set_class_statistics(file, run.features, at::tensor(labels, at::kLong), classes);
@@ -105,8 +109,8 @@ Command add_metrics(CLI::App& app) {
               const at::Tensor i = model.image_embeds_any(image::read(a->image));
               const at::Tensor t = model.text_embeds({a->text});
               const double cos = metrics::paired_cosine(i, t).item<double>();
-              std::printf("cosine %.7f\nhessel_clip_s %.7f\ntorchmetrics_clip_score %.5f\n", cos,
-                          metrics::hessel_clip_s(i, t), metrics::torchmetrics_clip_score(i, t));
+              std::printf("cosine %.7f\nhessel_clip_s %.7f\ntorchmetrics_clip_score %.5f\n", cos, metrics::hessel_clip_s(i, t),
+                          metrics::torchmetrics_clip_score(i, t));
               return 0;
             }
             if (lpips->parsed()) {
@@ -125,12 +129,13 @@ Command add_metrics(CLI::App& app) {
             const auto s1 = metrics::read_stats(a->stats[0]);
             const auto s2 = metrics::read_stats(a->stats[1]);
             if (!s1.feature_net.empty() && !s2.feature_net.empty() && s1.feature_net != s2.feature_net)
-              throw InputError(a->stats[1], "features of '" + s2.feature_net + "' cannot be compared with '" + s1.feature_net + "' (" + a->stats[0] + ")");
+              throw InputError(a->stats[1], "features of '" + s2.feature_net + "' cannot be compared with '" + s1.feature_net + "' (" +
+                                                a->stats[0] + ")");
             if (!s1.weights_hash.empty() && !s2.weights_hash.empty() && s1.weights_hash != s2.weights_hash)
               throw InputError(a->stats[1], "the feature network's weights differ from those of " + a->stats[0]);
             if (s1.stats.mu.size(0) != s2.stats.mu.size(0))
-              throw InputError(a->stats[1], "has " + std::to_string(s2.stats.mu.size(0)) + "-dimensional features, " + a->stats[0] + " has " +
-                                                std::to_string(s1.stats.mu.size(0)));
+              throw InputError(a->stats[1], "has " + std::to_string(s2.stats.mu.size(0)) + "-dimensional features, " + a->stats[0] +
+                                                " has " + std::to_string(s1.stats.mu.size(0)));
             metrics::FrechetOptions o;
             o.eps = a->eps;
             o.offset = a->offset == "always" ? metrics::EpsOffset::always : metrics::EpsOffset::never;
@@ -138,8 +143,9 @@ Command add_metrics(CLI::App& app) {
             log::info("d = ", s1.stats.mu.size(0), ", n = ", s1.stats.n, " / ", s2.stats.n, ", mean term ", r.mean_term,
                       r.offset_applied ? ", eps offset applied" : "");
             if (r.repeated_zero_eigenvalue && !r.offset_applied)
-              log::warn("the covariance product is singular (repeated zero eigenvalue): pytorch-fid may take its eps-offset "
-                        "branch here; --offset always reproduces that branch");
+              log::warn(
+                  "the covariance product is singular (repeated zero eigenvalue): pytorch-fid may take its eps-offset "
+                  "branch here; --offset always reproduces that branch");
             char text[64];
             std::snprintf(text, sizeof text, "%.17g", r.distance);
             std::cout << text << '\n';

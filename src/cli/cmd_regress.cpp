@@ -23,7 +23,8 @@ Command add_regress(CLI::App& app) {
   sub->add_option("--baseline", a->baseline, "Baseline JSON: {\"metrics\": {name: {\"value\", \"abs_tol\"}}}")->required();
   sub->add_flag("--update", a->update, "Write the run's metrics as the new baseline instead of comparing");
   sub->add_flag("--all", a->all, "Print every metric, not only the ones that changed");
-  sub->add_option("--abs-tol", a->abs_tol, "--update: absolute tolerance floor (a larger tolerance already in the baseline is kept)")->capture_default_str();
+  sub->add_option("--abs-tol", a->abs_tol, "--update: absolute tolerance floor (a larger tolerance already in the baseline is kept)")
+      ->capture_default_str();
   sub->add_option("--rel-tol", a->rel_tol, "--update: relative tolerance floor, times the metric's value")->capture_default_str();
   return {sub, [a] {
             const auto summary_path = std::filesystem::path(a->dir) / "summary.json";

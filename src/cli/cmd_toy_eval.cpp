@@ -29,11 +29,13 @@ std::vector<std::string> shared_overrides(const ToyEvalArgs& a) {
   const auto& o = a.options;
   const std::filesystem::path models = a.models;
   const auto text = [](const config::Json& v) { return v.dump(); };
-  std::vector<std::string> out = {
-      "model=" + text((models / "toy-sd").string()),          "metrics.classifier=" + text((models / "toy-classifier").string()),
-      "guidance=" + text(o.guidance),                           "steps=" + text(o.steps),
-      "seeds=" + text(config::Json::array({o.seed})),           "dataset.world=" + text(data::toyworld::world_to_json(o.world)),
-      "dataset.world_seed=" + text(o.world_seed)};
+  std::vector<std::string> out = {"model=" + text((models / "toy-sd").string()),
+                                  "metrics.classifier=" + text((models / "toy-classifier").string()),
+                                  "guidance=" + text(o.guidance),
+                                  "steps=" + text(o.steps),
+                                  "seeds=" + text(config::Json::array({o.seed})),
+                                  "dataset.world=" + text(data::toyworld::world_to_json(o.world)),
+                                  "dataset.world_seed=" + text(o.world_seed)};
   out.insert(out.end(), a.config.overrides.begin(), a.config.overrides.end());
   return out;
 }
@@ -50,13 +52,14 @@ int run(ToyEvalArgs& a) {
   const auto resolved = resolve_config(experiment, &eval::experiment_schema());
   if (!resolved) return 0;  // --print-config
   o.experiment = *resolved;
-  o.runs = !a.runs.empty() ? std::filesystem::path(a.runs)
+  o.runs = !a.runs.empty()  ? std::filesystem::path(a.runs)
            : !a.out.empty() ? std::filesystem::path(a.out).replace_extension(".runs")
                             : std::filesystem::path("runs/toy-eval");
   o.quiet = log::quiet();
   config::Json result = eval::run_toy_eval(o, [](const std::string& line) { log::info(line); });
   result["git_revision"] = std::string(git_revision());
-  std::cout << std::left << std::setw(44) << "key" << "value\n";
+  std::cout << std::left << std::setw(44) << "key"
+            << "value\n";
   for (const auto& [key, value] : result.items())
     if (!value.is_structured()) std::cout << std::setw(44) << key << value.dump() << "\n";
   if (!a.out.empty()) fs::write_atomic(a.out, result.dump(2) + "\n");

@@ -47,8 +47,8 @@ int run_toy_samples(const ToySamplesArgs& a) {
   Progress progress("toy-samples", a.count);
   for (std::int64_t i = 0; i < a.count; ++i) {
     const tw::Item item = tw::generate(a.split, i, a.seed, world);
-    std::cout << a.split << "/" << i << ": " << item.caption << "\n    edit (" << item.edit.kind << "): \""
-              << item.edit.query_caption << "\"  [" << item.edit.reference_class << " -> " << item.edit.query_class << "]\n";
+    std::cout << a.split << "/" << i << ": " << item.caption << "\n    edit (" << item.edit.kind << "): \"" << item.edit.query_caption
+              << "\"  [" << item.edit.reference_class << " -> " << item.edit.query_class << "]\n";
     const at::Tensor region = item.edit.region.expand({3, -1, -1});
     const at::Tensor gap = at::ones({3, item.image.size(1), 1});
     std::vector<at::Tensor> panels = {item.image, gap, item.edit.target_image, gap, region};
@@ -61,7 +61,8 @@ int run_toy_samples(const ToySamplesArgs& a) {
       editing::SeededNoise n1(request.seed), n2(request.seed);
       const auto d = diffedit->edit(*sd, request, n1);
       const auto e = sdedit->edit(*sd, request, n2);
-      const at::Tensor mask = at::upsample_nearest2d(d.mask.to(at::kFloat), {item.image.size(1), item.image.size(2)})[0].expand({3, -1, -1});
+      const at::Tensor mask =
+          at::upsample_nearest2d(d.mask.to(at::kFloat), {item.image.size(1), item.image.size(2)})[0].expand({3, -1, -1});
       pipelines::Txt2ImgRequest t;
       t.prompt = tw::class_name(item.label);
       t.guidance = a.guidance;

@@ -34,10 +34,14 @@ Command add_train(CLI::App& app) {
             const config::Json raw = config::resolve(a->config.file, a->config.overrides, nullptr);
             const std::string model = raw.contains("model") && raw["model"].is_string() ? raw["model"].get<std::string>() : "";
             const config::Schema* schema = nullptr;
-            if (model == "toy-classifier") schema = &training::classifier_schema();
-            else if (model == "toy-sd") schema = &training::toy_sd_schema();
-            else if (model == "toy-clip") schema = &training::toy_clip_schema();
-            else throw ConfigError(a->config.file, "'model' must be one of toy-classifier, toy-sd, toy-clip (got '" + model + "')");
+            if (model == "toy-classifier")
+              schema = &training::classifier_schema();
+            else if (model == "toy-sd")
+              schema = &training::toy_sd_schema();
+            else if (model == "toy-clip")
+              schema = &training::toy_clip_schema();
+            else
+              throw ConfigError(a->config.file, "'model' must be one of toy-classifier, toy-sd, toy-clip (got '" + model + "')");
             const auto config = resolve_config(a->config, schema);
             if (!config) return 0;  // --print-config
             const auto base = std::filesystem::path(a->config.file).parent_path();

@@ -38,27 +38,26 @@ int run_txt2img(const Txt2ImgArgs& a) {
   image::write(a.out, result.image);
 
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const config::Json record = {
-      {"command", "txt2img"},
-      {"model", a.model},
-      {"prompt", a.request.prompt},
-      {"negative_prompt", a.request.negative_prompt},
-      {"steps", a.request.steps},
-      {"guidance", a.request.guidance},
-      {"seed", a.request.seed},
-      {"eta", a.request.eta},
-      {"clip_skip", a.request.clip_skip},
-      {"height", result.image.size(1)},
-      {"width", result.image.size(2)},
-      {"dtype", a.dtype},
-      {"device", a.device},
-      {"variant", a.variant ? config::Json(*a.variant) : config::Json(nullptr)},
-      {"sampler", "DDIM"},
-      {"scheduler_config", sd.scheduler.to_json()},
-      {"denoiser_evaluations", result.denoiser_evaluations},
-      {"seconds", seconds},
-      {"diffedit_version", std::string(version())},
-      {"git_revision", std::string(git_revision())}};
+  const config::Json record = {{"command", "txt2img"},
+                               {"model", a.model},
+                               {"prompt", a.request.prompt},
+                               {"negative_prompt", a.request.negative_prompt},
+                               {"steps", a.request.steps},
+                               {"guidance", a.request.guidance},
+                               {"seed", a.request.seed},
+                               {"eta", a.request.eta},
+                               {"clip_skip", a.request.clip_skip},
+                               {"height", result.image.size(1)},
+                               {"width", result.image.size(2)},
+                               {"dtype", a.dtype},
+                               {"device", a.device},
+                               {"variant", a.variant ? config::Json(*a.variant) : config::Json(nullptr)},
+                               {"sampler", "DDIM"},
+                               {"scheduler_config", sd.scheduler.to_json()},
+                               {"denoiser_evaluations", result.denoiser_evaluations},
+                               {"seconds", seconds},
+                               {"diffedit_version", std::string(version())},
+                               {"git_revision", std::string(git_revision())}};
   fs::write_atomic(a.out + ".json", record.dump(2) + "\n");
   log::info("wrote ", a.out, " (", result.image.size(2), "x", result.image.size(1), ", ", result.denoiser_evaluations,
             " denoiser evaluations, ", seconds, " s)");

@@ -5,16 +5,16 @@
 
 #include <algorithm>
 #include <iostream>
-#include <vector>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "cli/commands.h"
 #include "core/config.h"
 #include "core/errors.h"
 #include "core/image_io.h"
-#include "core/resources.h"
 #include "core/log.h"
+#include "core/resources.h"
 #include "core/version.h"
 
 namespace {
@@ -32,8 +32,7 @@ int run(int argc, char** argv) {
   bool quiet = false;
   std::string level = "info";
   app.add_flag("-q,--quiet", quiet, "Print errors only; no progress bars");
-  app.add_option("--log-level", level, "Log level: error, warn, info, debug")
-      ->check(CLI::IsMember({"error", "warn", "info", "debug"}));
+  app.add_option("--log-level", level, "Log level: error, warn, info, debug")->check(CLI::IsMember({"error", "warn", "info", "debug"}));
   int threads = 0;
   app.add_option("--threads", threads,
                  "CPU threads for libtorch's operators (default: OMP_NUM_THREADS, else every CPU this process may use). "
@@ -47,10 +46,10 @@ int run(int argc, char** argv) {
   std::int64_t max_image_pixels = 0;
   app.add_option("--max-image-pixels", max_image_pixels, "Refuse input images with more pixels (default 2^28)");
 
-  const std::vector<cli::Command> commands = {cli::add_inspect(app), cli::add_config(app), cli::add_txt2img(app), cli::add_edit(app),
-                                                cli::add_toy_samples(app), cli::add_train(app),
-                                                cli::add_toy_eval(app), cli::add_convert(app),
-                                                cli::add_metrics(app), cli::add_run(app), cli::add_merge(app), cli::add_regress(app), cli::add_report(app), cli::add_launch(app)};
+  const std::vector<cli::Command> commands = {
+      cli::add_inspect(app), cli::add_config(app),   cli::add_txt2img(app), cli::add_edit(app),    cli::add_toy_samples(app),
+      cli::add_train(app),   cli::add_toy_eval(app), cli::add_convert(app), cli::add_metrics(app), cli::add_run(app),
+      cli::add_merge(app),   cli::add_regress(app),  cli::add_report(app),  cli::add_launch(app)};
 
   // CLI11 reports an unknown command as "A subcommand is required"; name it instead.
   for (int i = 1; i < argc; ++i) {
@@ -66,8 +65,8 @@ int run(int argc, char** argv) {
       const auto near = config::near_keys(arg, names);
       std::string all;
       for (const auto& n : names) all += (all.empty() ? "" : ", ") + n;
-      throw InputError("", "unknown command '" + arg + "'" + (near.empty() ? "" : " (did you mean '" + near.front() + "'?)") +
-                               "; commands: " + all);
+      throw InputError(
+          "", "unknown command '" + arg + "'" + (near.empty() ? "" : " (did you mean '" + near.front() + "'?)") + "; commands: " + all);
     }
     break;
   }

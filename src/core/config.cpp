@@ -12,9 +12,7 @@ namespace diffedit::config {
 
 namespace {
 
-[[noreturn]] void fail(const std::string& source, const std::string& problem) {
-  throw ConfigError(source, problem);
-}
+[[noreturn]] void fail(const std::string& source, const std::string& problem) { throw ConfigError(source, problem); }
 
 std::string type_name(const Json& v) {
   if (v.is_number_integer()) return "integer";
@@ -65,8 +63,7 @@ Json parse_json(std::string_view text, const std::string& source) {
       case Json::parse_event_t::object_start: open_objects.emplace_back(); break;
       case Json::parse_event_t::object_end: open_objects.pop_back(); break;
       case Json::parse_event_t::key:
-        if (!open_objects.back().insert(parsed.get<std::string>()).second && duplicate.empty())
-          duplicate = parsed.get<std::string>();
+        if (!open_objects.back().insert(parsed.get<std::string>()).second && duplicate.empty()) duplicate = parsed.get<std::string>();
         break;
       default: break;
     }
@@ -91,9 +88,7 @@ Json parse_json(std::string_view text, const std::string& source) {
   return doc;
 }
 
-Json load_json(const std::filesystem::path& path) {
-  return parse_json(fs::read_file(path), path.string());
-}
+Json load_json(const std::filesystem::path& path) { return parse_json(fs::read_file(path), path.string()); }
 
 void merge_into(Json& base, const Json& overlay) {
   if (!base.is_object() || !overlay.is_object()) {
@@ -116,8 +111,7 @@ struct LoadedFile {
 };
 
 // Appends `path` and everything it includes to `files` in merge order (includes first).
-void collect(const std::filesystem::path& path, std::vector<std::filesystem::path>& stack,
-             std::vector<LoadedFile>& files) {
+void collect(const std::filesystem::path& path, std::vector<std::filesystem::path>& stack, std::vector<LoadedFile>& files) {
   std::error_code ec;
   auto canonical = std::filesystem::weakly_canonical(path, ec);
   if (ec) canonical = path;
@@ -238,8 +232,7 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
     for (std::size_t j = 1; j <= m; ++j) {
       const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
       d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
     }
   return d[n][m];
 }
@@ -262,10 +255,26 @@ std::vector<std::string> near_keys(std::string_view key, const std::vector<std::
 // Schema
 
 Schema Schema::any() { return Schema(); }
-Schema Schema::boolean() { Schema s; s.type_ = Type::boolean; return s; }
-Schema Schema::integer() { Schema s; s.type_ = Type::integer; return s; }
-Schema Schema::number() { Schema s; s.type_ = Type::number; return s; }
-Schema Schema::string() { Schema s; s.type_ = Type::string; return s; }
+Schema Schema::boolean() {
+  Schema s;
+  s.type_ = Type::boolean;
+  return s;
+}
+Schema Schema::integer() {
+  Schema s;
+  s.type_ = Type::integer;
+  return s;
+}
+Schema Schema::number() {
+  Schema s;
+  s.type_ = Type::number;
+  return s;
+}
+Schema Schema::string() {
+  Schema s;
+  s.type_ = Type::string;
+  return s;
+}
 Schema Schema::array(Schema element) {
   Schema s;
   s.type_ = Type::array;
@@ -291,13 +300,35 @@ Schema Schema::one_of(std::vector<Schema> alternatives) {
   return s;
 }
 
-Schema& Schema::def(Json value) { default_ = std::move(value); return *this; }
-Schema& Schema::required() { required_ = true; return *this; }
-Schema& Schema::choices(std::vector<std::string> allowed) { choices_ = std::move(allowed); return *this; }
-Schema& Schema::range(std::optional<double> min, std::optional<double> max) { min_ = min; max_ = max; return *this; }
-Schema& Schema::non_empty() { non_empty_ = true; return *this; }
-Schema& Schema::nullable() { nullable_ = true; return *this; }
-Schema& Schema::doc(std::string text) { doc_ = std::move(text); return *this; }
+Schema& Schema::def(Json value) {
+  default_ = std::move(value);
+  return *this;
+}
+Schema& Schema::required() {
+  required_ = true;
+  return *this;
+}
+Schema& Schema::choices(std::vector<std::string> allowed) {
+  choices_ = std::move(allowed);
+  return *this;
+}
+Schema& Schema::range(std::optional<double> min, std::optional<double> max) {
+  min_ = min;
+  max_ = max;
+  return *this;
+}
+Schema& Schema::non_empty() {
+  non_empty_ = true;
+  return *this;
+}
+Schema& Schema::nullable() {
+  nullable_ = true;
+  return *this;
+}
+Schema& Schema::doc(std::string text) {
+  doc_ = std::move(text);
+  return *this;
+}
 
 bool Schema::has_field(std::string_view name) const {
   return std::any_of(fields_.begin(), fields_.end(), [&](const Field& f) { return f.name == name; });
@@ -324,9 +355,7 @@ std::string Schema::describe() const {
   return "?";
 }
 
-void Schema::check(const Json& value, const std::string& source) const {
-  visit(value, "", source, false, nullptr);
-}
+void Schema::check(const Json& value, const std::string& source) const { visit(value, "", source, false, nullptr); }
 
 Json Schema::validate(const Json& value, const std::string& source) const {
   Json out;
@@ -334,11 +363,8 @@ Json Schema::validate(const Json& value, const std::string& source) const {
   return out;
 }
 
-void Schema::visit(const Json& value, const std::string& path, const std::string& source, bool full,
-                   Json* out) const {
-  auto wrong_type = [&] {
-    fail(source, key_label(path) + ": expected " + describe() + ", got " + type_name(value) + " " + shown(value));
-  };
+void Schema::visit(const Json& value, const std::string& path, const std::string& source, bool full, Json* out) const {
+  auto wrong_type = [&] { fail(source, key_label(path) + ": expected " + describe() + ", got " + type_name(value) + " " + shown(value)); };
   if (value.is_null() && nullable_) {
     if (out) *out = value;
     return;
@@ -365,8 +391,7 @@ void Schema::visit(const Json& value, const std::string& path, const std::string
         return;
       }
       // 3.0 is accepted as 3; 3.5 is not an integer.
-      if (value.is_number_float() && std::isfinite(value.get<double>()) &&
-          value.get<double>() == std::floor(value.get<double>())) {
+      if (value.is_number_float() && std::isfinite(value.get<double>()) && value.get<double>() == std::floor(value.get<double>())) {
         check_range(value.get<double>());
         if (out) *out = static_cast<std::int64_t>(value.get<double>());
         return;
@@ -382,8 +407,7 @@ void Schema::visit(const Json& value, const std::string& path, const std::string
     case Type::string:
       if (!value.is_string()) wrong_type();
       if (non_empty_ && value.get<std::string>().empty()) fail(source, key_label(path) + ": must not be empty");
-      if (!choices_.empty() &&
-          std::find(choices_.begin(), choices_.end(), value.get<std::string>()) == choices_.end()) {
+      if (!choices_.empty() && std::find(choices_.begin(), choices_.end(), value.get<std::string>()) == choices_.end()) {
         const auto near = near_keys(value.get<std::string>(), choices_);
         fail(source, key_label(path) + ": " + shown(value) + " is not one of " + join(choices_, ", ") +
                          (near.empty() ? "" : " (did you mean '" + near.front() + "'?)"));
@@ -422,8 +446,7 @@ void Schema::visit(const Json& value, const std::string& path, const std::string
         const std::string child = path.empty() ? key : path + "." + key;
         if (it == fields_.end()) {
           const auto near = near_keys(key, names);
-          fail(source, "unknown key '" + child + "'" +
-                           (near.empty() ? "" : " (did you mean '" + near.front() + "'?)") + "; valid keys" +
+          fail(source, "unknown key '" + child + "'" + (near.empty() ? "" : " (did you mean '" + near.front() + "'?)") + "; valid keys" +
                            (path.empty() ? "" : " in '" + path + "'") + ": " + join(names, ", "));
         }
         Json element;
@@ -438,8 +461,7 @@ void Schema::visit(const Json& value, const std::string& path, const std::string
         if (f.schema.default_) {
           if (out) (*out)[f.name] = *f.schema.default_;
         } else if (f.schema.type_ == Type::object &&
-                   std::none_of(f.schema.fields_.begin(), f.schema.fields_.end(),
-                                [](const Field& g) { return g.schema.required_; })) {
+                   std::none_of(f.schema.fields_.begin(), f.schema.fields_.end(), [](const Field& g) { return g.schema.required_; })) {
           // An optional section with no explicit default takes its fields' defaults.
           Json filled;
           f.schema.visit(Json::object(), child, source, full, out ? &filled : nullptr);

@@ -58,17 +58,17 @@ class Schema {
   static Schema map(Schema value);  // free-form keys, each value of one schema
   static Schema one_of(std::vector<Schema> alternatives);
 
-  Schema& def(Json value);  // default: the field is optional and filled with it
-  Schema& required();       // the field must be present
-  Schema& choices(std::vector<std::string> allowed);  // strings only
+  Schema& def(Json value);                                              // default: the field is optional and filled with it
+  Schema& required();                                                   // the field must be present
+  Schema& choices(std::vector<std::string> allowed);                    // strings only
   Schema& range(std::optional<double> min, std::optional<double> max);  // numbers
-  Schema& non_empty();      // arrays, strings, maps
-  Schema& nullable();       // null is accepted as "unset"
+  Schema& non_empty();                                                  // arrays, strings, maps
+  Schema& nullable();                                                   // null is accepted as "unset"
   Schema& doc(std::string text);
 
   Type type() const { return type_; }
   bool has_field(std::string_view name) const;  // objects: whether `name` is one of the fields
-  std::string describe() const;  // "integer", "array of number", ...
+  std::string describe() const;                 // "integer", "array of number", ...
 
   // Checks types and keys only (no required fields, no defaults): used on each file and each
   // override on its own so that errors name where the bad value came from.
@@ -77,8 +77,7 @@ class Schema {
   Json validate(const Json& value, const std::string& source) const;
 
  private:
-  void visit(const Json& value, const std::string& path, const std::string& source, bool full,
-             Json* out) const;
+  void visit(const Json& value, const std::string& path, const std::string& source, bool full, Json* out) const;
 
   Type type_ = Type::any;
   std::shared_ptr<const Schema> element_;  // array element or map value
@@ -100,8 +99,7 @@ struct Schema::Field {
 
 // Everything a command needs: the file, its includes, the overrides, validated against `schema`.
 // Errors name the file or the override that introduced the problem.
-Json resolve(const std::filesystem::path& path, const std::vector<std::string>& overrides,
-             const Schema* schema);
+Json resolve(const std::filesystem::path& path, const std::vector<std::string>& overrides, const Schema* schema);
 
 // Keys of `candidates` close to `key` by edit distance, closest first.
 std::vector<std::string> near_keys(std::string_view key, const std::vector<std::string>& candidates);

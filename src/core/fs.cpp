@@ -18,8 +18,7 @@ void require_regular_file(const std::filesystem::path& path) {
   std::error_code ec;
   const auto status = std::filesystem::status(path, ec);
   if (!std::filesystem::exists(status)) throw FileError(path.string(), "no such file");
-  if (std::filesystem::is_directory(status))
-    throw FileError(path.string(), "is a directory, expected a file");
+  if (std::filesystem::is_directory(status)) throw FileError(path.string(), "is a directory, expected a file");
   if (!std::filesystem::is_regular_file(status)) throw FileError(path.string(), "not a regular file");
 }
 
@@ -37,8 +36,7 @@ namespace {
 
 std::filesystem::path temporary_sibling(const std::filesystem::path& path) {
   static std::atomic<unsigned> counter{0};
-  auto name = path.filename().string() + ".tmp." + std::to_string(::getpid()) + "." +
-              std::to_string(counter++);
+  auto name = path.filename().string() + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
   return path.parent_path() / name;
 }
 
@@ -54,14 +52,12 @@ void fsync_path(const std::filesystem::path& path, int flags) {
   const int err = errno;
   ::close(fd);
   // Directories on some file systems refuse fsync with EINVAL; the rename is still atomic there.
-  if (rc != 0 && !(err == EINVAL && (flags & O_DIRECTORY)))
-    throw FileError(path.string(), errno_message("fsync failed", err));
+  if (rc != 0 && !(err == EINVAL && (flags & O_DIRECTORY))) throw FileError(path.string(), errno_message("fsync failed", err));
 }
 
 }  // namespace
 
-void write_atomic(const std::filesystem::path& path,
-                  const std::function<void(std::ostream& out)>& write) {
+void write_atomic(const std::filesystem::path& path, const std::function<void(std::ostream& out)>& write) {
   const auto tmp = temporary_sibling(path);
   try {
     {

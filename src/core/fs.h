@@ -19,8 +19,7 @@ void require_regular_file(const std::filesystem::path& path);
 // Writes `path` atomically: `write(out)` fills a temporary file in the same directory, which is
 // flushed, fsync'ed and renamed over `path`. On any failure the temporary file is removed and
 // `path` is left as it was.
-void write_atomic(const std::filesystem::path& path,
-                  const std::function<void(std::ostream& out)>& write);
+void write_atomic(const std::filesystem::path& path, const std::function<void(std::ostream& out)>& write);
 void write_atomic(const std::filesystem::path& path, std::string_view content);
 
 // Removes the temporaries that write_atomic left in `dir` (not recursive) when its process was

@@ -17,7 +17,7 @@ class Sha256 {
   Sha256& operator=(const Sha256&) = delete;
   Sha256& update(std::string_view bytes);
   Sha256& update_file(const std::filesystem::path& path);  // FileError when unreadable
-  std::string hex();  // finishes; the object is then spent
+  std::string hex();                                       // finishes; the object is then spent
 
  private:
   struct State;

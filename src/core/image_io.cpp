@@ -16,13 +16,14 @@ namespace diffedit::image {
 
 namespace {
 
-[[noreturn]] void fail(const std::filesystem::path& path, const std::string& problem) {
-  throw FormatError(path.string(), problem);
-}
+[[noreturn]] void fail(const std::filesystem::path& path, const std::string& problem) { throw FormatError(path.string(), problem); }
 
 const unsigned char kPngSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
 
-bool is_png(const std::string& b) { return b.size() >= 8 && std::equal(kPngSignature, kPngSignature + 8, b.begin(), [](unsigned char x, char y) { return x == static_cast<unsigned char>(y); }); }
+bool is_png(const std::string& b) {
+  return b.size() >= 8 && std::equal(kPngSignature, kPngSignature + 8, b.begin(),
+                                     [](unsigned char x, char y) { return x == static_cast<unsigned char>(y); });
+}
 bool is_jpeg(const std::string& b) {
   return b.size() >= 3 && static_cast<unsigned char>(b[0]) == 0xFF && static_cast<unsigned char>(b[1]) == 0xD8 &&
          static_cast<unsigned char>(b[2]) == 0xFF;
@@ -55,7 +56,10 @@ Info probe_jpeg(const std::string& b, const std::filesystem::path& path) {
   while (i + 4 <= b.size()) {
     if (static_cast<unsigned char>(b[i]) != 0xFF) fail(path, "corrupt JPEG: bad marker before the frame header");
     const unsigned char marker = static_cast<unsigned char>(b[i + 1]);
-    if (marker == 0xFF) { ++i; continue; }  // fill byte
+    if (marker == 0xFF) {
+      ++i;
+      continue;
+    }  // fill byte
     const std::uint32_t length = be16(b, i + 2);
     const bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
     if (sof) {
@@ -110,8 +114,8 @@ at::Tensor decode(const std::string& bytes, const std::string& source, const Rea
   const std::filesystem::path path(source);
   const Info info = probe_bytes(bytes, path);
   if (info.width > 0 && static_cast<std::int64_t>(info.width) * info.height > options.max_pixels)
-    fail(path, "image is " + std::to_string(info.width) + "x" + std::to_string(info.height) +
-                   ", more than the limit of " + std::to_string(options.max_pixels) + " pixels (--max-image-pixels)");
+    fail(path, "image is " + std::to_string(info.width) + "x" + std::to_string(info.height) + ", more than the limit of " +
+                   std::to_string(options.max_pixels) + " pixels (--max-image-pixels)");
 
   cv::Mat decoded;
   try {
@@ -139,8 +143,7 @@ at::Tensor decode(const std::string& bytes, const std::string& source, const Rea
   int channels = image.channels();
   if (channels == 3) cv::cvtColor(image, image, cv::COLOR_BGR2RGB);
   if (channels == 4) cv::cvtColor(image, image, cv::COLOR_BGRA2RGBA);
-  if (channels != 1 && channels != 3 && channels != 4)
-    fail(path, "unsupported channel count " + std::to_string(channels));
+  if (channels != 1 && channels != 3 && channels != 4) fail(path, "unsupported channel count " + std::to_string(channels));
 
   const bool has_alpha = channels == 4;
   std::vector<cv::Mat> planes;
@@ -190,15 +193,14 @@ void write(const std::filesystem::path& path, const at::Tensor& input, const Wri
   at::Tensor t = input.detach();
   if (t.dim() == 4 && t.size(0) == 1) t = t[0];
   if (t.dim() != 3 || (t.size(0) != 1 && t.size(0) != 3 && t.size(0) != 4))
-    throw InputError(source, "expected an image tensor [C,H,W] with C in {1,3,4}, got shape " +
-                                 c10::str(t.sizes()));
+    throw InputError(source, "expected an image tensor [C,H,W] with C in {1,3,4}, got shape " + c10::str(t.sizes()));
   if (t.size(1) == 0 || t.size(2) == 0) throw InputError(source, "image has no pixels");
   if (jpeg && t.size(0) == 4) throw InputError(source, "JPEG cannot store an alpha channel");
   const double levels = options.bit_depth == 8 ? 255.0 : 65535.0;
   t = at::round(t.to(c10::kCPU, c10::kDouble).clamp(0.0, 1.0).mul(levels));
   if (!t.isfinite().all().item<bool>()) throw InputError(source, "image contains NaN values");
   const auto type = options.bit_depth == 8 ? c10::kByte : c10::kInt;  // uint16 is not a torch 1.13 dtype
-  t = t.to(type).permute({1, 2, 0}).contiguous();  // HWC
+  t = t.to(type).permute({1, 2, 0}).contiguous();                     // HWC
 
   const int h = static_cast<int>(t.size(0)), w = static_cast<int>(t.size(1)), c = static_cast<int>(t.size(2));
   cv::Mat hwc;
@@ -214,8 +216,7 @@ void write(const std::filesystem::path& path, const at::Tensor& input, const Wri
   if (jpeg) params = {cv::IMWRITE_JPEG_QUALITY, options.jpeg_quality};
   std::vector<unsigned char> encoded;
   silence_opencv();
-  if (!cv::imencode(png ? ".png" : ".jpg", hwc, encoded, params))
-    throw Error(source, "OpenCV could not encode the image");
+  if (!cv::imencode(png ? ".png" : ".jpg", hwc, encoded, params)) throw Error(source, "OpenCV could not encode the image");
   fs::write_atomic(path, std::string_view(reinterpret_cast<const char*>(encoded.data()), encoded.size()));
 }
 

@@ -19,11 +19,11 @@ enum class Color {
 };
 
 enum class Alpha {
-  drop,             // discard the alpha channel (what PIL's convert("RGB") does; default)
-  over_white,       // composite onto a white background
-  over_black,       // composite onto a black background
-  keep,             // keep it as a 4th (or 2nd, for gray) channel
-  reject,           // an image with alpha is an error
+  drop,        // discard the alpha channel (what PIL's convert("RGB") does; default)
+  over_white,  // composite onto a white background
+  over_black,  // composite onto a black background
+  keep,        // keep it as a 4th (or 2nd, for gray) channel
+  reject,      // an image with alpha is an error
 };
 
 // The process-wide default of ReadOptions::max_pixels (2^28; `diffedit --max-image-pixels`).
@@ -52,8 +52,8 @@ at::Tensor decode(const std::string& bytes, const std::string& source, const Rea
 Info probe(const std::filesystem::path& path);
 
 struct WriteOptions {
-  int bit_depth = 8;       // 8 or 16 (PNG only)
-  int jpeg_quality = 95;   // 0..100
+  int bit_depth = 8;      // 8 or 16 (PNG only)
+  int jpeg_quality = 95;  // 0..100
 };
 
 // Writes [C,H,W] (C = 1, 3 or 4) or [1,C,H,W] float values in [0,1] (clamped) to PNG or JPEG,

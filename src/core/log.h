@@ -32,9 +32,21 @@ void emit(Level lvl, const Args&... args) {
   write(lvl, out.str());
 }
 
-template <typename... Args> void error(const Args&... a) { emit(Level::error, a...); }
-template <typename... Args> void warn(const Args&... a) { emit(Level::warn, a...); }
-template <typename... Args> void info(const Args&... a) { emit(Level::info, a...); }
-template <typename... Args> void debug(const Args&... a) { emit(Level::debug, a...); }
+template <typename... Args>
+void error(const Args&... a) {
+  emit(Level::error, a...);
+}
+template <typename... Args>
+void warn(const Args&... a) {
+  emit(Level::warn, a...);
+}
+template <typename... Args>
+void info(const Args&... a) {
+  emit(Level::info, a...);
+}
+template <typename... Args>
+void debug(const Args&... a) {
+  emit(Level::debug, a...);
+}
 
 }  // namespace diffedit::log

@@ -29,13 +29,9 @@ void clear_terminal_line() {
 
 Progress::Progress(std::string label, std::int64_t total, Style style)
     : Progress(std::move(label), total, style, std::cerr,
-               std::chrono::milliseconds(style == Style::lines ||
-                                                 (style == Style::automatic && !stderr_is_terminal())
-                                             ? 1000
-                                             : 100)) {}
+               std::chrono::milliseconds(style == Style::lines || (style == Style::automatic && !stderr_is_terminal()) ? 1000 : 100)) {}
 
-Progress::Progress(std::string label, std::int64_t total, Style style, std::ostream& out,
-                   std::chrono::milliseconds min_interval)
+Progress::Progress(std::string label, std::int64_t total, Style style, std::ostream& out, std::chrono::milliseconds min_interval)
     : label_(std::move(label)),
       total_(std::max<std::int64_t>(total, 0)),
       style_(style),
@@ -85,8 +81,7 @@ void Progress::set_status(std::string status) {
 
 void Progress::render(bool final) {
   rendered_once_ = true;
-  const double elapsed =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   std::string line = format(label_, done_, total_, elapsed, style_ == Style::bar ? 24 : 0);
   if (!status_.empty()) line += "  " + status_;
   if (style_ == Style::bar) {
@@ -115,8 +110,7 @@ std::string Progress::format_duration(double seconds) {
   return buf;
 }
 
-std::string Progress::format(const std::string& label, std::int64_t done, std::int64_t total,
-                             double elapsed_seconds, int bar_width) {
+std::string Progress::format(const std::string& label, std::int64_t done, std::int64_t total, double elapsed_seconds, int bar_width) {
   std::ostringstream out;
   out << label << "  " << done;
   if (total > 0) {
@@ -130,8 +124,7 @@ std::string Progress::format(const std::string& label, std::int64_t done, std::i
   const double rate = elapsed_seconds > 0 ? static_cast<double>(done) / elapsed_seconds : 0.0;
   out << "  " << std::fixed << std::setprecision(rate < 10 ? 2 : 1) << rate << " it/s";
   out << "  elapsed " << format_duration(elapsed_seconds);
-  if (total > 0 && done < total)
-    out << "  eta " << (rate > 0 ? format_duration(static_cast<double>(total - done) / rate) : "--:--");
+  if (total > 0 && done < total) out << "  eta " << (rate > 0 ? format_duration(static_cast<double>(total - done) / rate) : "--:--");
   return out.str();
 }
 

@@ -18,8 +18,7 @@ class Progress {
   // `total` may be 0 when unknown (then no percentage or ETA is shown).
   Progress(std::string label, std::int64_t total, Style style = Style::automatic);
   // For tests and redirection: writes to `out` instead of stderr.
-  Progress(std::string label, std::int64_t total, Style style, std::ostream& out,
-           std::chrono::milliseconds min_interval);
+  Progress(std::string label, std::int64_t total, Style style, std::ostream& out, std::chrono::milliseconds min_interval);
   ~Progress();
   Progress(const Progress&) = delete;
   Progress& operator=(const Progress&) = delete;
@@ -31,8 +30,7 @@ class Progress {
   std::int64_t done() const;
 
   // One status line, e.g. "edit  12/40  30%  |######    |  2.5 it/s  elapsed 00:04  eta 00:11".
-  static std::string format(const std::string& label, std::int64_t done, std::int64_t total,
-                            double elapsed_seconds, int bar_width);
+  static std::string format(const std::string& label, std::int64_t done, std::int64_t total, double elapsed_seconds, int bar_width);
   // 75 s -> "01:15", 3725 s -> "1:02:05".
   static std::string format_duration(double seconds);
 

@@ -23,7 +23,6 @@ at::Generator cpu_generator(std::uint64_t seed);
 
 // Standard normal noise drawn on the CPU with `generator`, then converted to `options`
 // (dtype/device).
-at::Tensor randn(at::IntArrayRef shape, at::Generator& generator,
-                 const at::TensorOptions& options = at::TensorOptions());
+at::Tensor randn(at::IntArrayRef shape, at::Generator& generator, const at::TensorOptions& options = at::TensorOptions());
 
 }  // namespace diffedit::rng

@@ -15,8 +15,7 @@
 #include "core/errors.h"
 #include "core/fs.h"
 
-static_assert(std::endian::native == std::endian::little,
-              "safetensors data is little endian; big-endian hosts would need byte swapping");
+static_assert(std::endian::native == std::endian::little, "safetensors data is little endian; big-endian hosts would need byte swapping");
 
 namespace diffedit::safetensors {
 
@@ -25,11 +24,10 @@ struct DTypePair {
   DType dtype;
   c10::ScalarType scalar;
 };
-constexpr DTypePair kPairs[] = {{DType::F64, c10::kDouble}, {DType::F32, c10::kFloat},
-                                {DType::F16, c10::kHalf},   {DType::BF16, c10::kBFloat16},
-                                {DType::I64, c10::kLong},   {DType::I32, c10::kInt},
-                                {DType::I16, c10::kShort},  {DType::I8, c10::kChar},
-                                {DType::U8, c10::kByte},    {DType::BOOL, c10::kBool}};
+constexpr DTypePair kPairs[] = {{DType::F64, c10::kDouble},    {DType::F32, c10::kFloat}, {DType::F16, c10::kHalf},
+                                {DType::BF16, c10::kBFloat16}, {DType::I64, c10::kLong},  {DType::I32, c10::kInt},
+                                {DType::I16, c10::kShort},     {DType::I8, c10::kChar},   {DType::U8, c10::kByte},
+                                {DType::BOOL, c10::kBool}};
 }  // namespace
 
 c10::ScalarType to_scalar_type(DType dtype) {
@@ -55,8 +53,7 @@ struct File::Mapping {
   const unsigned char* bytes() const { return static_cast<const unsigned char*>(base); }
 };
 
-File::File(std::filesystem::path path, std::shared_ptr<const Mapping> mapping, std::uint64_t header_size,
-           Header header)
+File::File(std::filesystem::path path, std::shared_ptr<const Mapping> mapping, std::uint64_t header_size, Header header)
     : path_(std::move(path)), mapping_(std::move(mapping)), header_size_(header_size), header_(std::move(header)) {}
 
 std::uint64_t File::file_size() const { return mapping_->size; }
@@ -112,9 +109,8 @@ at::Tensor File::tensor(std::string_view name) const {
     const auto* bytes = reinterpret_cast<const unsigned char*>(data);
     for (std::size_t i = 0; i < nbytes; ++i)
       if (bytes[i] > 1)
-        throw FormatError(path_.string(), "tensor '" + info.name + "': BOOL element " + std::to_string(i) +
-                                              " has byte value " + std::to_string(bytes[i]) +
-                                              ", expected 0 or 1");
+        throw FormatError(path_.string(), "tensor '" + info.name + "': BOOL element " + std::to_string(i) + " has byte value " +
+                                              std::to_string(bytes[i]) + ", expected 0 or 1");
   }
   const auto address = reinterpret_cast<std::uintptr_t>(data);
   if (nbytes == 0 || address % dtype_size(info.dtype) != 0) {
@@ -123,11 +119,11 @@ at::Tensor File::tensor(std::string_view name) const {
     return copy;
   }
   auto keep_alive = mapping_;
-  return at::from_blob(const_cast<std::byte*>(data), info.shape, [keep_alive](void*) {}, options);
+  return at::from_blob(
+      const_cast<std::byte*>(data), info.shape, [keep_alive](void*) {}, options);
 }
 
-void write(const std::filesystem::path& path, const TensorMap& tensors,
-           const std::map<std::string, std::string>& metadata) {
+void write(const std::filesystem::path& path, const TensorMap& tensors, const std::map<std::string, std::string>& metadata) {
   std::vector<TensorInfo> infos;
   std::vector<at::Tensor> data;
   std::uint64_t offset = 0;

@@ -45,8 +45,7 @@ class File {
 
  private:
   struct Mapping;
-  File(std::filesystem::path path, std::shared_ptr<const Mapping> mapping, std::uint64_t header_size,
-       Header header);
+  File(std::filesystem::path path, std::shared_ptr<const Mapping> mapping, std::uint64_t header_size, Header header);
   const TensorInfo& require(std::string_view name) const;
 
   std::filesystem::path path_;
@@ -60,8 +59,7 @@ using TensorMap = std::map<std::string, at::Tensor>;
 
 // Writes `tensors` (sorted by name, contiguous data) and `metadata` to `path` atomically.
 // Throws InputError for unsupported dtypes or invalid names, FileError for I/O failures.
-void write(const std::filesystem::path& path, const TensorMap& tensors,
-           const std::map<std::string, std::string>& metadata = {});
+void write(const std::filesystem::path& path, const TensorMap& tensors, const std::map<std::string, std::string>& metadata = {});
 
 // Loads every tensor of a file (convenience for small files and tests).
 TensorMap load_all(const std::filesystem::path& path);

@@ -42,16 +42,14 @@ inline constexpr std::uint64_t kMaxHeaderBytes = 100'000'000;
 
 // Validates the 8-byte prefix against the file size and returns the header length N.
 // `source` names the file in error messages.
-std::uint64_t parse_header_length(const unsigned char* prefix, std::uint64_t file_size,
-                                  const std::string& source);
+std::uint64_t parse_header_length(const unsigned char* prefix, std::uint64_t file_size, const std::string& source);
 
 // Parses and validates the JSON header; `data_size` is the number of bytes after the header.
 // Throws FormatError("<source>", "<problem>") for every violation.
 Header parse_header(std::string_view json, std::uint64_t data_size, const std::string& source);
 
 // Serialises a header (tensors in the order given) padded with spaces to a multiple of 8 bytes.
-std::string serialize_header(const std::vector<TensorInfo>& tensors,
-                             const std::map<std::string, std::string>& metadata);
+std::string serialize_header(const std::vector<TensorInfo>& tensors, const std::map<std::string, std::string>& metadata);
 
 // Reports whether `bytes` is well-formed UTF-8; on failure sets `bad_offset`.
 bool is_valid_utf8(std::string_view bytes, std::size_t* bad_offset = nullptr);

@@ -32,12 +32,18 @@ std::vector<std::string> csv_fields(const std::string& line) {
   for (std::size_t i = 0; i < line.size(); ++i) {
     const char c = line[i];
     if (quoted) {
-      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') out.back() += '"', ++i;
-      else if (c == '"') quoted = false;
-      else out.back() += c;
-    } else if (c == '"') quoted = true;
-    else if (c == ',') out.emplace_back();
-    else if (c != '\r') out.back() += c;
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"')
+        out.back() += '"', ++i;
+      else if (c == '"')
+        quoted = false;
+      else
+        out.back() += c;
+    } else if (c == '"')
+      quoted = true;
+    else if (c == ',')
+      out.emplace_back();
+    else if (c != '\r')
+      out.back() += c;
   }
   return out;
 }
@@ -46,8 +52,10 @@ std::vector<std::string> words(const std::string& s) {
   std::vector<std::string> out;
   std::string w;
   for (const char c : s + " ") {
-    if (std::isalnum(static_cast<unsigned char>(c)) || c == '\'') w += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    else if (!w.empty()) out.push_back(w), w.clear();
+    if (std::isalnum(static_cast<unsigned char>(c)) || c == '\'')
+      w += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    else if (!w.empty())
+      out.push_back(w), w.clear();
   }
   return out;
 }
@@ -160,7 +168,8 @@ std::unique_ptr<EditDataset> coco_bison(const DatasetOptions& o) {
       for (const auto& c : q.at("image_candidates")) {
         const auto id = c.at("image_id").get<std::int64_t>();
         if (id == truth) continue;  // the input is the image the caption contradicts
-        if (!files.count(id) || !first_caption.count(id)) throw FormatError(where, "image " + std::to_string(id) + " is not in the captions file");
+        if (!files.count(id) || !first_caption.count(id))
+          throw FormatError(where, "image " + std::to_string(id) + " is not in the captions file");
         Row r;
         r.sample.id = std::to_string(q.at("bison_query_id").get<std::int64_t>());
         r.sample.query = q.at("caption");
@@ -266,7 +275,8 @@ double changed_word_share(const std::string& a, const std::string& b) {
   for (std::size_t j = 0; j <= y.size(); ++j) prev[j] = j;
   for (std::size_t i = 1; i <= x.size(); ++i) {
     cur[0] = i;
-    for (std::size_t j = 1; j <= y.size(); ++j) cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x[i - 1] == y[j - 1] ? 0 : 1)});
+    for (std::size_t j = 1; j <= y.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x[i - 1] == y[j - 1] ? 0 : 1)});
     std::swap(prev, cur);
   }
   const std::size_t n = std::max(x.size(), y.size());

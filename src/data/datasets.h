@@ -33,15 +33,15 @@ namespace diffedit::data {
 
 struct DatasetOptions {
   std::string name, split = "test";
-  std::int64_t limit = 0;           // 0: all items
-  std::uint64_t world_seed = 0;     // toy datasets
-  toyworld::WorldSpec world;        // toy datasets: the world they draw from
-  std::filesystem::path root;       // image folder (ImageNet val root, COCO val2014 folder, Imagen images)
+  std::int64_t limit = 0;             // 0: all items
+  std::uint64_t world_seed = 0;       // toy datasets
+  toyworld::WorldSpec world;          // toy datasets: the world they draw from
+  std::filesystem::path root;         // image folder (ImageNet val root, COCO val2014 folder, Imagen images)
   std::filesystem::path annotations;  // queries.csv, BISON json or the Imagen pair list
-  std::filesystem::path captions;   // COCO captions json
+  std::filesystem::path captions;     // COCO captions json
   std::int64_t image_size = 512;
   std::string reference = "default";  // (toy-)imagenet: none|source; coco, imagen, toy-coco, toy-generated: caption|none
-  double max_changed_words = 1.0;   // coco-bison filter (share of words changed), 1 = keep all
+  double max_changed_words = 1.0;     // coco-bison filter (share of words changed), 1 = keep all
 };
 
 const std::vector<std::string>& dataset_names();

@@ -16,7 +16,12 @@ class ToyDataset : public EditDataset {
   enum class Kind { imagenet, coco, generated };
   ToyDataset(Kind kind, std::string split, std::int64_t count, std::uint64_t seed, ImageGenerator generator, tw::WorldSpec world,
              bool empty_reference)
-      : kind_(kind), split_(std::move(split)), count_(count), seed_(seed), generator_(std::move(generator)), world_(std::move(world)),
+      : kind_(kind),
+        split_(std::move(split)),
+        count_(count),
+        seed_(seed),
+        generator_(std::move(generator)),
+        world_(std::move(world)),
         empty_reference_(empty_reference) {}
 
   std::string name() const override {
@@ -79,10 +84,14 @@ std::unique_ptr<EditDataset> make_toy_dataset(const std::string& name, const std
   if (split != "train" && split != "val" && split != "test") throw InputError("split", "'" + split + "' is not one of train, val, test");
   if (count < 0) throw InputError(name, "negative item count");
   ToyDataset::Kind kind;
-  if (name == "toy-imagenet") kind = ToyDataset::Kind::imagenet;
-  else if (name == "toy-coco") kind = ToyDataset::Kind::coco;
-  else if (name == "toy-generated") kind = ToyDataset::Kind::generated;
-  else throw InputError("dataset", "unknown toy dataset '" + name + "' (known: toy-imagenet, toy-coco, toy-generated)");
+  if (name == "toy-imagenet")
+    kind = ToyDataset::Kind::imagenet;
+  else if (name == "toy-coco")
+    kind = ToyDataset::Kind::coco;
+  else if (name == "toy-generated")
+    kind = ToyDataset::Kind::generated;
+  else
+    throw InputError("dataset", "unknown toy dataset '" + name + "' (known: toy-imagenet, toy-coco, toy-generated)");
   if (kind == ToyDataset::Kind::generated && !generator)
     throw InputError(name, "needs a text-to-image model (the toy-sd directory) to generate its images");
   toyworld::validate(world, name + ": world");

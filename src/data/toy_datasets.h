@@ -19,15 +19,15 @@
 namespace diffedit::data {
 
 struct EditSample {
-  std::string id;                   // "toy-coco/test/17"
-  std::string world;                // toy datasets: the world preset the item was drawn from (toyworld::WorldSpec::preset)
-  at::Tensor image;                 // [3, H, W] in [0, 1]
-  std::string reference, query;     // texts describing the input and the wanted edit
-  std::string source;               // the dataset's own description of the input (source class name or caption),
-                                    // whatever `reference` is set to (FlexIT's source text)
+  std::string id;                // "toy-coco/test/17"
+  std::string world;             // toy datasets: the world preset the item was drawn from (toyworld::WorldSpec::preset)
+  at::Tensor image;              // [3, H, W] in [0, 1]
+  std::string reference, query;  // texts describing the input and the wanted edit
+  std::string source;            // the dataset's own description of the input (source class name or caption),
+                                 // whatever `reference` is set to (FlexIT's source text)
   std::int64_t source_label = -1, target_label = -1;  // classes of the main object, -1 if unknown
-  at::Tensor region;                // [1, H, W] ground-truth edit region; undefined when unknown
-  at::Tensor target_image;          // [3, H, W] ground-truth edited image; undefined when unknown
+  at::Tensor region;                                  // [1, H, W] ground-truth edit region; undefined when unknown
+  at::Tensor target_image;                            // [3, H, W] ground-truth edited image; undefined when unknown
 };
 
 class EditDataset {

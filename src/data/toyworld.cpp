@@ -29,34 +29,34 @@ class Random {
   std::uint64_t state_;
 };
 
-constexpr std::array<std::array<float, 3>, 8> kColours = {{{0.86f, 0.13f, 0.13f},   // red
-                                                          {0.95f, 0.55f, 0.10f},   // orange
-                                                          {0.95f, 0.88f, 0.15f},   // yellow
-                                                          {0.15f, 0.70f, 0.22f},   // green
-                                                          {0.10f, 0.80f, 0.85f},   // cyan
-                                                          {0.15f, 0.25f, 0.90f},   // blue
-                                                          {0.55f, 0.20f, 0.75f},   // purple
-                                                          {0.95f, 0.50f, 0.75f}}};  // pink
-constexpr std::array<double, 3> kRadius = {4.5, 6.5, 8.5};  // small, medium, large (pixels, 32x32)
+constexpr std::array<std::array<float, 3>, 8> kColours = {{{0.86f, 0.13f, 0.13f},    // red
+                                                           {0.95f, 0.55f, 0.10f},    // orange
+                                                           {0.95f, 0.88f, 0.15f},    // yellow
+                                                           {0.15f, 0.70f, 0.22f},    // green
+                                                           {0.10f, 0.80f, 0.85f},    // cyan
+                                                           {0.15f, 0.25f, 0.90f},    // blue
+                                                           {0.55f, 0.20f, 0.75f},    // purple
+                                                           {0.95f, 0.50f, 0.75f}}};  // pink
+constexpr std::array<double, 3> kRadius = {4.5, 6.5, 8.5};                           // small, medium, large (pixels, 32x32)
 
 // Is the point (x, y), relative to the centre and unrotated, inside the unit-radius shape?
 bool inside(std::int64_t shape, double x, double y) {
   const double ax = std::abs(x), ay = std::abs(y), r = std::hypot(x, y);
   switch (shape) {
-    case 0: return ax <= 0.8 && ay <= 0.8;                                     // square
-    case 1: return r <= 0.95;                                                  // circle
-    case 2:  // triangle, apex up: half-width shrinks linearly from 0.9 at the base to 0 at the apex
+    case 0: return ax <= 0.8 && ay <= 0.8;  // square
+    case 1: return r <= 0.95;               // circle
+    case 2:                                 // triangle, apex up: half-width shrinks linearly from 0.9 at the base to 0 at the apex
       return y >= -0.7 && y <= 0.95 && ax <= 0.9 * (0.95 - y) / 1.65;
-    case 3: return (ax <= 0.3 && ay <= 0.95) || (ay <= 0.3 && ax <= 0.95);     // cross
+    case 3: return (ax <= 0.3 && ay <= 0.95) || (ay <= 0.3 && ax <= 0.95);  // cross
     case 4: {  // five-pointed star, a point up: radius from 0.98 (points) to 0.42 (notches) per 72-degree sector
       const double sector = 2 * std::numbers::pi / 5;
       const double m = std::fmod(std::atan2(x, y) + 2 * std::numbers::pi, sector);
       const double k = std::min(m, sector - m) / (sector / 2);  // 0 at a point, 1 at a notch
       return r <= 0.98 - (0.98 - 0.42) * k;
     }
-    case 5: return r <= 0.95 && r >= 0.55;                                     // ring
-    case 6: return ax + ay <= 0.95;                                            // diamond
-    case 7:  // heart: two lobes above a wedge pointing down
+    case 5: return r <= 0.95 && r >= 0.55;  // ring
+    case 6: return ax + ay <= 0.95;         // diamond
+    case 7:                                 // heart: two lobes above a wedge pointing down
       return std::hypot(ax - 0.4, y - 0.3) <= 0.47 || (y >= -0.95 && y <= 0.3 && ax <= 0.85 * (y + 0.95) / 1.25);
   }
   return false;
@@ -147,9 +147,7 @@ const std::vector<std::string>& texture_names() {
 }
 
 std::int64_t num_classes() { return static_cast<std::int64_t>(shape_names().size() * colour_names().size()); }
-std::int64_t class_of(std::int64_t shape, std::int64_t colour) {
-  return shape * static_cast<std::int64_t>(colour_names().size()) + colour;
-}
+std::int64_t class_of(std::int64_t shape, std::int64_t colour) { return shape * static_cast<std::int64_t>(colour_names().size()) + colour; }
 std::int64_t shape_of(std::int64_t id) { return id / static_cast<std::int64_t>(colour_names().size()); }
 std::int64_t colour_of(std::int64_t id) { return id % static_cast<std::int64_t>(colour_names().size()); }
 std::string class_name(std::int64_t id) {
@@ -245,8 +243,7 @@ std::string caption_of(const Scene& scene) {
 }
 
 Item generate(const std::string& split, std::int64_t index, std::uint64_t seed, const WorldSpec& spec) {
-  if (split != "train" && split != "val" && split != "test")
-    throw InputError("split", "'" + split + "' is not one of train, val, test");
+  if (split != "train" && split != "val" && split != "test") throw InputError("split", "'" + split + "' is not one of train, val, test");
   if (index < 0) throw InputError("index", "must be non-negative");
   validate(spec);
   Item item;

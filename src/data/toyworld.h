@@ -23,14 +23,14 @@ const std::vector<std::string>& texture_names();  // plain, striped, checkered, 
 // depend on the preset, which only restricts what is drawn (WorldSpec::shapes, ::colours).
 std::int64_t num_classes();  // shapes x colours of the whole vocabulary: the ImageNet analogue
 std::int64_t class_of(std::int64_t shape, std::int64_t colour);
-std::int64_t shape_of(std::int64_t class_id);   // inverses of class_of
+std::int64_t shape_of(std::int64_t class_id);  // inverses of class_of
 std::int64_t colour_of(std::int64_t class_id);
 std::string class_name(std::int64_t class_id);  // "red circle"
 
 struct Object {
   std::int64_t shape = 0, colour = 0, size = 0;
-  double cx = 0, cy = 0;      // centre in pixels
-  double angle = 0;           // rotation in radians
+  double cx = 0, cy = 0;         // centre in pixels
+  double angle = 0;              // rotation in radians
   std::string describe() const;  // "a red circle"
 };
 
@@ -55,12 +55,12 @@ struct Edit {
   std::string reference_class;    // "red circle" (class-name edit, the ImageNet-style query)
   std::string query_class;        // "blue star"
   std::int64_t source_label = 0, target_label = 0;
-  at::Tensor region;              // [1, H, W] 0/1: union of the old and new footprints
-  at::Tensor target_image;        // [3, H, W] the scene rendered with the edit applied
+  at::Tensor region;        // [1, H, W] 0/1: union of the old and new footprints
+  at::Tensor target_image;  // [3, H, W] the scene rendered with the edit applied
 };
 
 struct Item {
-  std::string world;          // the preset (WorldSpec::preset) the item was drawn from
+  std::string world;  // the preset (WorldSpec::preset) the item was drawn from
   std::string split;
   std::int64_t index = 0;
   std::uint64_t seed = 0;
@@ -75,14 +75,14 @@ struct Item {
 // What a world draws from. Lists hold indices into the vocabulary (shape_names(), ...). The
 // default is the `full` preset: the world every model before the presets was trained on.
 struct WorldSpec {
-  std::string preset = "full";   // the preset's name, or "custom" when a JSON config changed it
+  std::string preset = "full";  // the preset's name, or "custom" when a JSON config changed it
   std::int64_t image_size = 32;
   std::int64_t supersample = 4;  // anti-aliasing: samples per pixel side
   std::vector<std::int64_t> shapes = {0, 1, 2, 3, 4, 5, 6, 7};
   std::vector<std::int64_t> colours = {0, 1, 2, 3, 4, 5, 6, 7};
   std::vector<std::int64_t> backgrounds = {0, 1, 2, 3, 4};  // texture_names() indices
-  std::vector<std::int64_t> main_sizes = {1, 2};     // the main object's size_names() indices
-  std::vector<std::int64_t> other_sizes = {0, 1, 2};  // secondary objects: those strictly smaller than the main one
+  std::vector<std::int64_t> main_sizes = {1, 2};            // the main object's size_names() indices
+  std::vector<std::int64_t> other_sizes = {0, 1, 2};        // secondary objects: those strictly smaller than the main one
   std::int64_t min_objects = 1, max_objects = 3;
   double max_rotation = 0.35;  // radians, uniform in [-max, max]; circles and rings are never rotated
 };

@@ -58,10 +58,10 @@ WorldSpec preset(const std::string& name) {
   if (name == "full") return s;
   if (name == "basic") {
     s.preset = "basic";
-    s.shapes = {0, 2, 3, 5};   // square, triangle, cross, ring: no pair closer than 79 px of outline at radius 8.5
-    s.backgrounds = {0, 3};    // plain, gradient
-    s.main_sizes = {2};        // large
-    s.other_sizes = {0};       // small
+    s.shapes = {0, 2, 3, 5};  // square, triangle, cross, ring: no pair closer than 79 px of outline at radius 8.5
+    s.backgrounds = {0, 3};   // plain, gradient
+    s.main_sizes = {2};       // large
+    s.other_sizes = {0};      // small
     s.min_objects = 1;
     s.max_objects = 2;
     s.max_rotation = 0;
@@ -139,9 +139,7 @@ Json world_to_json(const WorldSpec& s) {
 Schema world_schema(const std::string& default_preset) {
   // Checked by world_from_json where the world is built, whose errors name the key at fault (a
   // one_of schema could only say that the value has the wrong type).
-  return Schema::any()
-      .def(default_preset)
-      .doc("toy world: a preset name (basic, full) or {\"preset\": ..., changed parameters}");
+  return Schema::any().def(default_preset).doc("toy world: a preset name (basic, full) or {\"preset\": ..., changed parameters}");
 }
 
 }  // namespace diffedit::data::toyworld

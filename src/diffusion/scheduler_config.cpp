@@ -2,7 +2,6 @@
 
 #include <ATen/ATen.h>
 
-
 #include <cmath>
 #include <numbers>
 
@@ -16,11 +15,29 @@ using config::Json;
 using config::Schema;
 
 // scheduler_config.json keys of diffusers schedulers that do not change DDIM/DDPM here.
-const std::vector<std::string> kIgnoredKeys = {
-    "_class_name", "_diffusers_version", "skip_prk_steps", "use_karras_sigmas", "use_exponential_sigmas",
-    "use_beta_sigmas", "interpolation_type", "timestep_type", "algorithm_type", "solver_order", "solver_type", "lower_order_final", "euler_at_final", "final_sigmas_type",
-    "lambda_min_clipped", "use_lu_lambdas", "sigma_min", "sigma_max",
-    "predict_x0", "solver_p", "disable_corrector", "use_dynamic_shifting", "shift"};
+const std::vector<std::string> kIgnoredKeys = {"_class_name",
+                                               "_diffusers_version",
+                                               "skip_prk_steps",
+                                               "use_karras_sigmas",
+                                               "use_exponential_sigmas",
+                                               "use_beta_sigmas",
+                                               "interpolation_type",
+                                               "timestep_type",
+                                               "algorithm_type",
+                                               "solver_order",
+                                               "solver_type",
+                                               "lower_order_final",
+                                               "euler_at_final",
+                                               "final_sigmas_type",
+                                               "lambda_min_clipped",
+                                               "use_lu_lambdas",
+                                               "sigma_min",
+                                               "sigma_max",
+                                               "predict_x0",
+                                               "solver_p",
+                                               "disable_corrector",
+                                               "use_dynamic_shifting",
+                                               "shift"};
 
 Schema scheduler_schema() {
   std::vector<Schema::Field> fields = {
@@ -105,36 +122,39 @@ SchedulerConfig SchedulerConfig::from_json(const Json& json, const std::string& 
                                                               {"scaled_linear", BetaSchedule::scaled_linear},
                                                               {"squaredcos_cap_v2", BetaSchedule::squaredcos_cap_v2}});
   if (j.contains("prediction_type"))
-    c.prediction_type = pick<PredictionType>(j["prediction_type"], {{"epsilon", PredictionType::epsilon},
-                                                                    {"v_prediction", PredictionType::v_prediction},
-                                                                    {"sample", PredictionType::sample}});
+    c.prediction_type = pick<PredictionType>(
+        j["prediction_type"],
+        {{"epsilon", PredictionType::epsilon}, {"v_prediction", PredictionType::v_prediction}, {"sample", PredictionType::sample}});
   if (j.contains("timestep_spacing"))
-    c.timestep_spacing = pick<TimestepSpacing>(j["timestep_spacing"], {{"leading", TimestepSpacing::leading},
-                                                                       {"trailing", TimestepSpacing::trailing},
-                                                                       {"linspace", TimestepSpacing::linspace}});
+    c.timestep_spacing = pick<TimestepSpacing>(
+        j["timestep_spacing"],
+        {{"leading", TimestepSpacing::leading}, {"trailing", TimestepSpacing::trailing}, {"linspace", TimestepSpacing::linspace}});
   if (j.contains("trained_betas") && j["trained_betas"].is_array()) {
     c.trained_betas = j["trained_betas"].get<std::vector<double>>();
     if (static_cast<std::int64_t>(c.trained_betas->size()) != c.num_train_timesteps)
-      throw ConfigError(source, "trained_betas has " + std::to_string(c.trained_betas->size()) +
-                                    " values but num_train_timesteps is " + std::to_string(c.num_train_timesteps));
+      throw ConfigError(source, "trained_betas has " + std::to_string(c.trained_betas->size()) + " values but num_train_timesteps is " +
+                                    std::to_string(c.num_train_timesteps));
   }
   get("thresholding", c.thresholding);
   get("dynamic_thresholding_ratio", c.dynamic_thresholding_ratio);
   get("sample_max_value", c.sample_max_value);
   if (j.contains("variance_type") && j["variance_type"].is_string()) {
     const std::string v = j["variance_type"];
-    if (v == "fixed_small") c.variance_type = VarianceType::fixed_small;
-    else if (v == "fixed_small_log") c.variance_type = VarianceType::fixed_small_log;
-    else if (v == "fixed_large") c.variance_type = VarianceType::fixed_large;
-    else if (v == "fixed_large_log") c.variance_type = VarianceType::fixed_large_log;
-    else throw ConfigError(source, "variance_type '" + v + "' is not supported (fixed_small, fixed_small_log, fixed_large, fixed_large_log)");
+    if (v == "fixed_small")
+      c.variance_type = VarianceType::fixed_small;
+    else if (v == "fixed_small_log")
+      c.variance_type = VarianceType::fixed_small_log;
+    else if (v == "fixed_large")
+      c.variance_type = VarianceType::fixed_large;
+    else if (v == "fixed_large_log")
+      c.variance_type = VarianceType::fixed_large_log;
+    else
+      throw ConfigError(source, "variance_type '" + v + "' is not supported (fixed_small, fixed_small_log, fixed_large, fixed_large_log)");
   }
   return c;
 }
 
-SchedulerConfig SchedulerConfig::load(const std::filesystem::path& path) {
-  return from_json(config::load_json(path), path.string());
-}
+SchedulerConfig SchedulerConfig::load(const std::filesystem::path& path) { return from_json(config::load_json(path), path.string()); }
 
 std::string to_string(PredictionType type) {
   switch (type) {
@@ -184,14 +204,12 @@ NoiseSchedule::NoiseSchedule(const SchedulerConfig& c) {
   alphas_cumprod = at::cumprod(1.0 - betas, 0);
 }
 
-float NoiseSchedule::alpha_bar(std::int64_t t) const {
-  return alphas_cumprod.data_ptr<float>()[t];
-}
+float NoiseSchedule::alpha_bar(std::int64_t t) const { return alphas_cumprod.data_ptr<float>()[t]; }
 
 std::vector<std::int64_t> inference_timesteps(const SchedulerConfig& c, std::int64_t n) {
   if (n < 1 || n > c.num_train_timesteps)
-    throw InputError("num_inference_steps", std::to_string(n) + " must be between 1 and num_train_timesteps (" +
-                                                std::to_string(c.num_train_timesteps) + ")");
+    throw InputError("num_inference_steps",
+                     std::to_string(n) + " must be between 1 and num_train_timesteps (" + std::to_string(c.num_train_timesteps) + ")");
   std::vector<std::int64_t> t;
   const std::int64_t N = c.num_train_timesteps;
   switch (c.timestep_spacing) {

@@ -41,7 +41,7 @@ struct SchedulerConfig {
   TimestepSpacing timestep_spacing = TimestepSpacing::leading;
   bool rescale_betas_zero_snr = false;
   VarianceType variance_type = VarianceType::fixed_small;  // DDPM only
-  std::string class_name;  // "_class_name" as written (informational)
+  std::string class_name;                                  // "_class_name" as written (informational)
 
   // Reads a scheduler_config.json object. Keys that other diffusers schedulers use are accepted
   // and ignored; unknown keys and wrong types are errors.
@@ -64,8 +64,7 @@ struct NoiseSchedule {
 // Inference timesteps in descending order, as diffusers' DDIM/DDPM `set_timesteps`.
 std::vector<std::int64_t> inference_timesteps(const SchedulerConfig& config, std::int64_t num_inference_steps);
 // Ascending timesteps of the DDIM inverse scheduler (leading or trailing spacing).
-std::vector<std::int64_t> inverse_inference_timesteps(const SchedulerConfig& config,
-                                                      std::int64_t num_inference_steps);
+std::vector<std::int64_t> inverse_inference_timesteps(const SchedulerConfig& config, std::int64_t num_inference_steps);
 
 std::string to_string(PredictionType type);
 

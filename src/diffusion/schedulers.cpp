@@ -2,7 +2,6 @@
 
 #include <ATen/ATen.h>
 
-
 #include <algorithm>
 #include <cmath>
 
@@ -22,8 +21,7 @@ void require_timesteps(std::int64_t n) {
 }
 
 // a_t[timesteps] reshaped to broadcast over `like` (batch first), in `like`'s dtype.
-at::Tensor per_sample(const NoiseSchedule& s, const std::vector<std::int64_t>& timesteps, const at::Tensor& like,
-                      bool one_minus) {
+at::Tensor per_sample(const NoiseSchedule& s, const std::vector<std::int64_t>& timesteps, const at::Tensor& like, bool one_minus) {
   const at::Tensor alphas = s.alphas_cumprod.to(like.device(), like.scalar_type());
   const at::Tensor index = at::tensor(timesteps, at::TensorOptions().dtype(at::kLong)).to(like.device());
   at::Tensor a = alphas.index_select(0, index);
@@ -33,8 +31,8 @@ at::Tensor per_sample(const NoiseSchedule& s, const std::vector<std::int64_t>& t
   return a;
 }
 
-at::Tensor add_noise_impl(const SchedulerConfig& c, const NoiseSchedule& s, const at::Tensor& original,
-                          const at::Tensor& noise, const std::vector<std::int64_t>& timesteps) {
+at::Tensor add_noise_impl(const SchedulerConfig& c, const NoiseSchedule& s, const at::Tensor& original, const at::Tensor& noise,
+                          const std::vector<std::int64_t>& timesteps) {
   for (auto t : timesteps) check_timestep(t, c);
   if (static_cast<std::int64_t>(timesteps.size()) != original.size(0) && timesteps.size() != 1)
     throw InputError("timesteps", "add_noise needs one timestep per batch element or one for all");
@@ -70,8 +68,10 @@ Prediction predict(const SchedulerConfig& c, const at::Tensor& model_output, con
       p.eps = model_output * sqrt_alpha + sample * sqrt_beta;
       break;
   }
-  if (c.thresholding && thresholding_allowed) p.x0 = dynamic_threshold(p.x0, c.dynamic_thresholding_ratio, c.sample_max_value);
-  else if (c.clip_sample) p.x0 = p.x0.clamp(-c.clip_sample_range, c.clip_sample_range);
+  if (c.thresholding && thresholding_allowed)
+    p.x0 = dynamic_threshold(p.x0, c.dynamic_thresholding_ratio, c.sample_max_value);
+  else if (c.clip_sample)
+    p.x0 = p.x0.clamp(-c.clip_sample_range, c.clip_sample_range);
   return p;
 }
 
@@ -79,18 +79,15 @@ Prediction predict(const SchedulerConfig& c, const at::Tensor& model_output, con
 // DDIM
 
 DDIMScheduler::DDIMScheduler(SchedulerConfig config)
-    : config_(std::move(config)),
-      schedule_(config_),
-      final_alpha_cumprod_(config_.set_alpha_to_one ? 1.0f : schedule_.alpha_bar(0)) {}
+    : config_(std::move(config)), schedule_(config_), final_alpha_cumprod_(config_.set_alpha_to_one ? 1.0f : schedule_.alpha_bar(0)) {}
 
 void DDIMScheduler::set_timesteps(std::int64_t n) {
   timesteps_ = inference_timesteps(config_, n);
   num_inference_steps_ = n;
 }
 
-StepOutput DDIMScheduler::step(const at::Tensor& model_output, std::int64_t timestep, const at::Tensor& sample,
-                               double eta, const std::optional<at::Tensor>& variance_noise,
-                               bool use_clipped_model_output) const {
+StepOutput DDIMScheduler::step(const at::Tensor& model_output, std::int64_t timestep, const at::Tensor& sample, double eta,
+                               const std::optional<at::Tensor>& variance_noise, bool use_clipped_model_output) const {
   require_timesteps(num_inference_steps_);
   check_timestep(timestep, config_);
   const std::int64_t prev_t = timestep - config_.num_train_timesteps / num_inference_steps_;
@@ -116,8 +113,7 @@ StepOutput DDIMScheduler::step(const at::Tensor& model_output, std::int64_t time
   return {prev, p.x0};
 }
 
-at::Tensor DDIMScheduler::add_noise(const at::Tensor& original, const at::Tensor& noise,
-                                   const std::vector<std::int64_t>& timesteps) const {
+at::Tensor DDIMScheduler::add_noise(const at::Tensor& original, const at::Tensor& noise, const std::vector<std::int64_t>& timesteps) const {
   return add_noise_impl(config_, schedule_, original, noise, timesteps);
 }
 
@@ -125,9 +121,7 @@ at::Tensor DDIMScheduler::add_noise(const at::Tensor& original, const at::Tensor
 // DDIM inversion
 
 DDIMInverseScheduler::DDIMInverseScheduler(SchedulerConfig config)
-    : config_(std::move(config)),
-      schedule_(config_),
-      initial_alpha_cumprod_(config_.set_alpha_to_one ? 1.0f : schedule_.alpha_bar(0)) {}
+    : config_(std::move(config)), schedule_(config_), initial_alpha_cumprod_(config_.set_alpha_to_one ? 1.0f : schedule_.alpha_bar(0)) {}
 
 void DDIMInverseScheduler::set_timesteps(std::int64_t n) {
   timesteps_ = inverse_inference_timesteps(config_, n);
@@ -137,8 +131,7 @@ void DDIMInverseScheduler::set_timesteps(std::int64_t n) {
 StepOutput DDIMInverseScheduler::step(const at::Tensor& model_output, std::int64_t timestep, const at::Tensor& sample) const {
   require_timesteps(num_inference_steps_);
   check_timestep(timestep, config_);
-  const std::int64_t current = std::min(timestep - config_.num_train_timesteps / num_inference_steps_,
-                                        config_.num_train_timesteps - 1);
+  const std::int64_t current = std::min(timestep - config_.num_train_timesteps / num_inference_steps_, config_.num_train_timesteps - 1);
   const float alpha_prod_t = current >= 0 ? schedule_.alpha_bar(current) : initial_alpha_cumprod_;
   const float alpha_prod_t_next = schedule_.alpha_bar(timestep);
   const Prediction p = predict(config_, model_output, sample, alpha_prod_t, /*thresholding_allowed=*/false);
@@ -199,7 +192,7 @@ StepOutput DDPMScheduler::step(const at::Tensor& model_output, std::int64_t t, c
   if (t > 0) {
     if (!variance_noise) throw InputError("variance_noise", "a DDPM step with t > 0 needs variance noise");
     const float v = variance(t);
-    const float scale = config_.variance_type == VarianceType::fixed_small_log ? v
+    const float scale = config_.variance_type == VarianceType::fixed_small_log   ? v
                         : config_.variance_type == VarianceType::fixed_large_log ? std::exp(0.5f * v)
                                                                                  : std::sqrt(v);
     prev = prev + *variance_noise * static_cast<double>(scale);
@@ -207,16 +200,14 @@ StepOutput DDPMScheduler::step(const at::Tensor& model_output, std::int64_t t, c
   return {prev, p.x0};
 }
 
-at::Tensor DDPMScheduler::add_noise(const at::Tensor& original, const at::Tensor& noise,
-                                   const std::vector<std::int64_t>& timesteps) const {
+at::Tensor DDPMScheduler::add_noise(const at::Tensor& original, const at::Tensor& noise, const std::vector<std::int64_t>& timesteps) const {
   return add_noise_impl(config_, schedule_, original, noise, timesteps);
 }
 
 // ---------------------------------------------------------------------------------------------
 
 std::int64_t truncated_steps(std::int64_t n, double strength) {
-  if (!(strength >= 0.0 && strength <= 1.0))
-    throw InputError("strength", std::to_string(strength) + " is outside [0, 1]");
+  if (!(strength >= 0.0 && strength <= 1.0)) throw InputError("strength", std::to_string(strength) + " is outside [0, 1]");
   return std::min(static_cast<std::int64_t>(static_cast<double>(n) * strength), n);  // int() truncates
 }
 

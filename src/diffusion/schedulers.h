@@ -28,8 +28,8 @@ struct Prediction {
   at::Tensor x0;
   at::Tensor eps;
 };
-Prediction predict(const SchedulerConfig& config, const at::Tensor& model_output, const at::Tensor& sample,
-                   float alpha_prod_t, bool thresholding_allowed = true);
+Prediction predict(const SchedulerConfig& config, const at::Tensor& model_output, const at::Tensor& sample, float alpha_prod_t,
+                   bool thresholding_allowed = true);
 // diffusers' _threshold_sample: per batch element, s = quantile(|x0|, ratio) clamped to
 // [1, sample_max_value], then clamp(x0, -s, s) / s (computed in float32).
 at::Tensor dynamic_threshold(const at::Tensor& x0, double ratio, double sample_max_value);
@@ -48,9 +48,8 @@ class DDIMScheduler {
 
   // One reverse step from `timestep` to `timestep - N / n`. With eta > 0, `variance_noise` is
   // required (drawn by the caller, so the caller controls the generator).
-  StepOutput step(const at::Tensor& model_output, std::int64_t timestep, const at::Tensor& sample,
-                  double eta = 0.0, const std::optional<at::Tensor>& variance_noise = std::nullopt,
-                  bool use_clipped_model_output = false) const;
+  StepOutput step(const at::Tensor& model_output, std::int64_t timestep, const at::Tensor& sample, double eta = 0.0,
+                  const std::optional<at::Tensor>& variance_noise = std::nullopt, bool use_clipped_model_output = false) const;
 
   // sqrt(a_t) x_0 + sqrt(1 - a_t) noise, per batch element's timestep.
   at::Tensor add_noise(const at::Tensor& original, const at::Tensor& noise, const std::vector<std::int64_t>& timesteps) const;

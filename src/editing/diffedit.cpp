@@ -44,13 +44,21 @@ DiffEditOptions DiffEditOptions::preset(DiffEditMode mode) {
 }
 
 MaskOptions DiffEditOptions::mask_stage() const {
-  return {.steps = steps, .samples = mask_samples, .strength = mask_strength, .guidance = mask_guidance,
-          .guidance_order = mask_guidance_order, .normalization = normalization, .clamp_ratio = clamp_ratio, .quantile = quantile,
+  return {.steps = steps,
+          .samples = mask_samples,
+          .strength = mask_strength,
+          .guidance = mask_guidance,
+          .guidance_order = mask_guidance_order,
+          .normalization = normalization,
+          .clamp_ratio = clamp_ratio,
+          .quantile = quantile,
           .sample_posterior = sample_posterior};
 }
 
 InversionOptions DiffEditOptions::inversion_stage() const {
-  return {.steps = steps, .with_reference = encode_with_reference, .guidance = encode_with_reference ? guidance : 1.0,
+  return {.steps = steps,
+          .with_reference = encode_with_reference,
+          .guidance = encode_with_reference ? guidance : 1.0,
           .sample_posterior = sample_posterior};
 }
 
@@ -70,20 +78,21 @@ DiffEditOptions diffedit_options(const config::Json& p) {
   if (p.contains("quantile")) o.quantile = p["quantile"];
   if (p.value("normalization", Json()).is_string())
     o.normalization = p["normalization"] == "clamp_mean_ratio" ? MaskNormalization::clamp_mean_ratio : MaskNormalization::quantile_minmax;
-  if (p.value("mask_guidance", Json()).is_number()) o.mask_guidance = p["mask_guidance"];
-  else if (o.mask_guidance > 1.0) o.mask_guidance = o.guidance;  // diffusers guides the contrast with the same scale
+  if (p.value("mask_guidance", Json()).is_number())
+    o.mask_guidance = p["mask_guidance"];
+  else if (o.mask_guidance > 1.0)
+    o.mask_guidance = o.guidance;  // diffusers guides the contrast with the same scale
   if (p.value("mask_guidance_order", Json()).is_string())
     o.mask_guidance_order = p["mask_guidance_order"] == "swapped" ? GuidanceOrder::swapped : GuidanceOrder::standard;
   if (p.value("encode_with_reference", Json()).is_boolean()) o.encode_with_reference = p["encode_with_reference"];
   if (p.value("sample_posterior", Json()).is_boolean()) o.sample_posterior = p["sample_posterior"];
   if (p.value("paste", Json()).is_string()) o.paste = p["paste"] == "step_output" ? PasteLevel::step_output : PasteLevel::step_input;
-  if (p.value("mask_operator", Json()).is_string()) o.mask_operator = p["mask_operator"] == "glide" ? MaskOperator::glide : MaskOperator::latent;
+  if (p.value("mask_operator", Json()).is_string())
+    o.mask_operator = p["mask_operator"] == "glide" ? MaskOperator::glide : MaskOperator::latent;
   return o;
 }
 
-bool uses_reference_text(const config::Json& parameters) {
-  return parameters.value("reference_text", std::string("dataset")) != "none";
-}
+bool uses_reference_text(const config::Json& parameters) { return parameters.value("reference_text", std::string("dataset")) != "none"; }
 
 std::string reference_for(const config::Json& parameters, const std::string& reference) {
   return uses_reference_text(parameters) ? reference : std::string();
@@ -99,9 +108,7 @@ at::Tensor image_latents(pipelines::StableDiffusion& sd, const at::Tensor& image
   return sample ? sd.to_latents(posterior, noise.randn(posterior.mean.sizes())) : sd.to_latents(posterior);
 }
 
-at::Tensor MaskEstimate::binarize(double threshold) const {
-  return (map > threshold).to(at::kFloat).unsqueeze(1);
-}
+at::Tensor MaskEstimate::binarize(double threshold) const { return (map > threshold).to(at::kFloat).unsqueeze(1); }
 
 const at::Tensor& Inversion::at_level(std::int64_t level) const {
   for (std::size_t i = 0; i < timesteps.size(); ++i)
@@ -168,9 +175,8 @@ Inversion ddim_invert(pipelines::Denoiser& denoiser, const diffusion::SchedulerC
   inv.timesteps = schedule_for(scheduler, o.steps, strength).invert;
   at::Tensor x = x0;
   for (const std::int64_t t : inv.timesteps) {
-    const at::Tensor eps = o.with_reference
-                               ? denoiser.guided(x, t, texts.reference, or_empty(texts.encode_negative, texts), o.guidance)
-                               : denoiser.predict(x, t, texts.empty);  // the unconditional model, no guidance
+    const at::Tensor eps = o.with_reference ? denoiser.guided(x, t, texts.reference, or_empty(texts.encode_negative, texts), o.guidance)
+                                            : denoiser.predict(x, t, texts.empty);  // the unconditional model, no guidance
     x = inverse.step(eps, t, x).prev_sample;
     inv.latents.push_back(x);
   }
@@ -178,8 +184,7 @@ Inversion ddim_invert(pipelines::Denoiser& denoiser, const diffusion::SchedulerC
 }
 
 at::Tensor masked_decode(pipelines::Denoiser& denoiser, const diffusion::SchedulerConfig& scheduler, const Inversion& inversion,
-                         const at::Tensor& mask, const DiffEditTexts& texts, const DecodeOptions& o,
-                         std::vector<at::Tensor>* trajectory) {
+                         const at::Tensor& mask, const DiffEditTexts& texts, const DecodeOptions& o, std::vector<at::Tensor>* trajectory) {
   diffusion::DDIMScheduler ddim(scheduler);
   ddim.set_timesteps(o.steps);
   const auto ts = diffusion::truncate_timesteps(ddim.timesteps(), o.strength).denoise;
@@ -202,8 +207,8 @@ at::Tensor masked_decode(pipelines::Denoiser& denoiser, const diffusion::Schedul
     } else if (mask.defined()) {
       // The step's output level is the next timestep of the schedule (the clean latent after the last).
       const at::Tensor& encoded = o.paste == PasteLevel::step_input ? inversion.at_level(t)
-                                  : i + 1 < ts.size()              ? inversion.at_level(ts[i + 1])
-                                                                   : inversion.x0;
+                                  : i + 1 < ts.size()               ? inversion.at_level(ts[i + 1])
+                                                                    : inversion.x0;
       latents = latents * mask + encoded * (1 - mask);
     }
     if (trajectory) trajectory->push_back(latents);

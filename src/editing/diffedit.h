@@ -51,7 +51,7 @@ enum class MaskOperator {
 
 // Step 1's inputs (besides the texts Q and R and the noise draws).
 struct MaskOptions {
-  std::int64_t steps = 50;  // the schedule whose truncation at `strength` gives the draws' level
+  std::int64_t steps = 50;    // the schedule whose truncation at `strength` gives the draws' level
   std::int64_t samples = 10;  // n noise draws
   double strength = 0.5;      // noise strength of the draws
   double guidance = 1.0;      // > 1: guided predictions in the contrast (diffusers)
@@ -63,9 +63,15 @@ struct MaskOptions {
 
   auto fields() const {
     using structs::field;
-    return std::tuple{field("steps", steps), field("samples", samples), field("strength", strength), field("guidance", guidance),
-                      field("guidance_order", guidance_order), field("normalization", normalization),
-                      field("clamp_ratio", clamp_ratio), field("quantile", quantile), field("sample_posterior", sample_posterior)};
+    return std::tuple{field("steps", steps),
+                      field("samples", samples),
+                      field("strength", strength),
+                      field("guidance", guidance),
+                      field("guidance_order", guidance_order),
+                      field("normalization", normalization),
+                      field("clamp_ratio", clamp_ratio),
+                      field("quantile", quantile),
+                      field("sample_posterior", sample_posterior)};
   }
 };
 
@@ -95,18 +101,18 @@ struct DecodeOptions {
 // A DiffEdit setting as a config writes it.
 struct DiffEditOptions {
   // Step 1: mask
-  std::int64_t mask_samples = 10;     // n noise draws
-  double mask_strength = 0.5;         // noise strength for the mask
-  double mask_guidance = 1.0;         // > 1: guided predictions in the contrast (diffusers: 7.5)
+  std::int64_t mask_samples = 10;  // n noise draws
+  double mask_strength = 0.5;      // noise strength for the mask
+  double mask_guidance = 1.0;      // > 1: guided predictions in the contrast (diffusers: 7.5)
   GuidanceOrder mask_guidance_order = GuidanceOrder::standard;
   MaskNormalization normalization = MaskNormalization::quantile_minmax;  // the mode's (see preset)
   double clamp_ratio = 3.0;
   double quantile = 0.99;
-  double threshold = 0.5;             // mask = map > threshold
+  double threshold = 0.5;  // mask = map > threshold
   // Step 2: encoding
-  double strength = 0.5;              // encoding ratio r
-  bool encode_with_reference = false; // false: unconditional model (paper); true: R with guidance (diffusers)
-  bool sample_posterior = false;      // VAE latent: posterior sample (diffusers) or its mode
+  double strength = 0.5;               // encoding ratio r
+  bool encode_with_reference = false;  // false: unconditional model (paper); true: R with guidance (diffusers)
+  bool sample_posterior = false;       // VAE latent: posterior sample (diffusers) or its mode
   // Step 3: decoding
   std::int64_t steps = 50;
   double guidance = 7.5;
@@ -131,9 +137,9 @@ struct DiffEditTexts {
 };
 
 struct MaskEstimate {
-  at::Tensor difference;  // [1, h, w] mean |eps_Q - eps_R| over draws and channels
-  at::Tensor map;         // [1, h, w] normalised to [0, 1]
-  double clamp = 0.0;     // clamp value of clamp_mean_ratio (or the quantile)
+  at::Tensor difference;                        // [1, h, w] mean |eps_Q - eps_R| over draws and channels
+  at::Tensor map;                               // [1, h, w] normalised to [0, 1]
+  double clamp = 0.0;                           // clamp value of clamp_mean_ratio (or the quantile)
   at::Tensor binarize(double threshold) const;  // [1, 1, h, w] float, 1 where map > threshold
 };
 

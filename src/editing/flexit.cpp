@@ -89,7 +89,9 @@ Schema flexit_schema() {
                     .doc("the regulariser's network (FlexIT: VGG LPIPS); needed when lpips_weight > 0")},
       {"znorm_weight", Schema::number().range(0, std::nullopt).def(0.05).doc("weight of mean|z - z0| + mean (z - z0)^2")},
       {"n_augment", Schema::integer().range(0, 64).def(1)},
-      {"source_text", Schema::string().choices({"dataset", "reference", "none"}).def("dataset")
+      {"source_text", Schema::string()
+                          .choices({"dataset", "reference", "none"})
+                          .def("dataset")
                           .doc("S: the dataset's description of the input (source class name or caption), R, or none")},
   });
 }

@@ -16,20 +16,20 @@ namespace diffedit::editing {
 class NoiseSource;
 
 struct EditRequest {
-  at::Tensor image{};          // [1, 3, H, W] in [0, 1]
-  std::string query{};         // the text describing the edited image (Q)
-  std::string reference{};     // the text describing the input (R); empty when none
-  std::string source{};        // the dataset's own description of the input (source class name or caption), whatever R is
-                               // set to: FlexIT's source text
-  at::Tensor oracle_mask{};    // optional [1, 1, H, W] pixel mask (diffedit_oracle_mask)
+  at::Tensor image{};        // [1, 3, H, W] in [0, 1]
+  std::string query{};       // the text describing the edited image (Q)
+  std::string reference{};   // the text describing the input (R); empty when none
+  std::string source{};      // the dataset's own description of the input (source class name or caption), whatever R is
+                             // set to: FlexIT's source text
+  at::Tensor oracle_mask{};  // optional [1, 1, H, W] pixel mask (diffedit_oracle_mask)
   std::int64_t source_label = -1, target_label = -1;  // class ids when the dataset has them (retrieve)
   std::uint64_t seed = 0;
 };
 
 struct EditResult {
-  at::Tensor image{};          // [1, 3, H, W] in [0, 1]
-  at::Tensor mask{};           // [1, 1, h, w] binary on the latent grid, if the method has one
-  at::Tensor mask_map{};       // [1, 1, h, w] continuous map before thresholding, if any
+  at::Tensor image{};                     // [1, 3, H, W] in [0, 1]
+  at::Tensor mask{};                      // [1, 1, h, w] binary on the latent grid, if the method has one
+  at::Tensor mask_map{};                  // [1, 1, h, w] continuous map before thresholding, if any
   std::int64_t denoiser_evaluations = 0;  // per image per UNet evaluation; a guided pair counts 2
   double seconds = 0.0;
   // Stages other settings of the same input can share (editing/shared_edits.h): their keys and

@@ -9,17 +9,17 @@
 #include <functional>
 
 #include "core/errors.h"
-#include "diffusion/schedulers.h"
 #include "core/image_io.h"
 #include "data/toyworld.h"
 #include "data/toyworld_presets.h"
+#include "diffusion/schedulers.h"
 #include "editing/diffedit.h"
 #include "editing/diffedit_stages.h"
 #include "editing/flexit.h"
+#include "editing/ilvr_resizer.h"
 #include "editing/method.h"
 #include "editing/noise.h"
 #include "editing/p2p.h"
-#include "editing/ilvr_resizer.h"
 #include "metrics/resize.h"
 
 namespace diffedit::editing {
@@ -42,21 +42,27 @@ Schema common_fields(std::vector<Schema::Field> extra) {
 Schema diffedit_schema() {
   return common_fields({
       {"mode", Schema::string().choices({"paper", "diffusers_compat"}).def("paper")},
-      {"reference_text", Schema::string().choices({"dataset", "none"}).def("dataset").doc("R: the dataset's reference text, or none (empty)")},
+      {"reference_text",
+       Schema::string().choices({"dataset", "none"}).def("dataset").doc("R: the dataset's reference text, or none (empty)")},
       {"threshold", Schema::number().range(0, 1).def(0.5)},
       {"mask_samples", Schema::integer().range(1, 256).def(10)},
       {"mask_strength", Schema::number().range(0, 1).def(0.5)},
       // Unset (null): the mode's value. Set: overrides it (for ablations).
       {"mask_guidance", Schema::number().nullable().def(nullptr)},
       {"mask_guidance_order", Schema::string().choices({"standard", "swapped"}).nullable().def(nullptr)},
-      {"normalization", Schema::string().choices({"clamp_mean_ratio", "quantile_minmax"}).nullable().def(nullptr)
+      {"normalization", Schema::string()
+                            .choices({"clamp_mean_ratio", "quantile_minmax"})
+                            .nullable()
+                            .def(nullptr)
                             .doc("mask map to [0, 1]; unset: the mode's (paper: quantile_minmax, diffusers_compat: clamp_mean_ratio)")},
       {"clamp_ratio", Schema::number().range(0, std::nullopt).def(3.0)},
       {"quantile", Schema::number().range(0, 1).def(0.99)},
       {"encode_with_reference", Schema::boolean().nullable().def(nullptr)},
       {"sample_posterior", Schema::boolean().nullable().def(nullptr)},
       {"paste", Schema::string().choices({"step_output", "step_input"}).nullable().def(nullptr)},
-      {"mask_operator", Schema::string().choices({"latent", "glide"}).def("latent")
+      {"mask_operator", Schema::string()
+                            .choices({"latent", "glide"})
+                            .def("latent")
                             .doc("latent: paste the encoded latents outside the mask (DiffEdit); glide: correct x0_hat outside it (§4.2)")},
   });
 }
@@ -94,8 +100,8 @@ class MethodBase : public EditMethod {
   // SDEdit's skeleton: noise x0 to the first level of the schedule truncated at `strength`, then
   // guided DDIM steps under Q; `after_step(x, t)` may modify the sample after each step (ILVR).
   using StepHook = std::function<at::Tensor(const at::Tensor&, std::int64_t)>;
-  static at::Tensor noise_and_denoise(pipelines::StableDiffusion& sd, const DiffEditTexts& t, const at::Tensor& x0,
-                                      const Json& p, NoiseSource& noise, const StepHook& after_step = {}) {
+  static at::Tensor noise_and_denoise(pipelines::StableDiffusion& sd, const DiffEditTexts& t, const at::Tensor& x0, const Json& p,
+                                      NoiseSource& noise, const StepHook& after_step = {}) {
     diffusion::DDIMScheduler ddim(sd.scheduler);
     ddim.set_timesteps(p["steps"].get<std::int64_t>());
     const auto ts = diffusion::truncate_timesteps(ddim.timesteps(), p["strength"].get<double>()).denoise;
@@ -115,8 +121,8 @@ class MethodBase : public EditMethod {
       throw InputError("image", "expected one RGB image [1, 3, H, W]");
     const std::int64_t multiple = sd.vae_scale_factor() * (std::int64_t{1} << (sd.unet->config().block_out_channels.size() - 1));
     if (img.size(2) % multiple != 0 || img.size(3) % multiple != 0)
-      throw InputError("image", "size " + std::to_string(img.size(3)) + "x" + std::to_string(img.size(2)) +
-                                    " is not a multiple of " + std::to_string(multiple) + " (VAE factor x UNet downsampling)");
+      throw InputError("image", "size " + std::to_string(img.size(3)) + "x" + std::to_string(img.size(2)) + " is not a multiple of " +
+                                    std::to_string(multiple) + " (VAE factor x UNet downsampling)");
     if (request.query.empty()) throw InputError("query", "the query text is empty");
   }
 
@@ -184,13 +190,14 @@ class ILVRMethod : public MethodBase {
     const Json& p = parameters();
     const std::int64_t pixels = p["factor"], scale = sd.vae_scale_factor();
     if (pixels % scale != 0)
-      throw InputError("ilvr: factor", std::to_string(pixels) + " pixels is not a multiple of the VAE's scale factor " + std::to_string(scale) +
-                                           " (the low-pass acts on the latent grid)");
+      throw InputError("ilvr: factor", std::to_string(pixels) + " pixels is not a multiple of the VAE's scale factor " +
+                                           std::to_string(scale) + " (the low-pass acts on the latent grid)");
     const std::int64_t factor = pixels / scale;
     const DiffEditTexts t = texts(sd, request);
     const at::Tensor ref = latents(sd, request, false, noise);
     diffusion::DDIMScheduler ddim(sd.scheduler);
-    const auto stop_level = static_cast<std::int64_t>(p["stop_ratio"].get<double>() * static_cast<double>(sd.scheduler.num_train_timesteps));
+    const auto stop_level =
+        static_cast<std::int64_t>(p["stop_ratio"].get<double>() * static_cast<double>(sd.scheduler.num_train_timesteps));
     const at::Tensor x = noise_and_denoise(sd, t, ref, p, noise, [&](const at::Tensor& sample, std::int64_t step) {
       if (step <= stop_level) return sample;
       // As the reference code: the reference is noised to the step's input level.
@@ -295,7 +302,6 @@ class RetrieveMethod : public MethodBase {
     r.details = details;
     return r;
   }
-
 };
 
 struct Entry {
@@ -307,8 +313,8 @@ struct Entry {
 
 const std::vector<Entry>& registry() {
   static const std::vector<Entry> entries = {
-      {"diffedit", "DiffEdit: inferred mask, DDIM encoding to r, masked decoding (mode paper | diffusers_compat)",
-       diffedit_schema, [](Json p) -> std::unique_ptr<EditMethod> { return std::make_unique<FamilyMethod>("diffedit", std::move(p)); }},
+      {"diffedit", "DiffEdit: inferred mask, DDIM encoding to r, masked decoding (mode paper | diffusers_compat)", diffedit_schema,
+       [](Json p) -> std::unique_ptr<EditMethod> { return std::make_unique<FamilyMethod>("diffedit", std::move(p)); }},
       {"diffedit_oracle_mask", "DiffEdit decoding with a given mask (e.g. a dataset's ground truth)", diffedit_schema,
        [](Json p) -> std::unique_ptr<EditMethod> { return std::make_unique<FamilyMethod>("diffedit_oracle_mask", std::move(p)); }},
       {"encode_decode", "Ablation: DDIM encode to r and decode under the query, no mask", diffedit_schema,
@@ -317,17 +323,22 @@ const std::vector<Entry>& registry() {
        [](Json p) -> std::unique_ptr<EditMethod> { return std::make_unique<FamilyMethod>("mask_no_encoding", std::move(p)); }},
       {"ilvr", "ILVR: denoise under the query, replacing low frequencies by the noised input's (factor N)",
        [] {
-         return common_fields({{"factor", Schema::integer().range(1, 512).def(16).doc("downsampling factor N in pixels of the input (ILVR's); "
-                                                                                    "a multiple of the VAE's scale factor")},
-                               {"stop_ratio", Schema::number().range(0, 1).def(0.0).doc("no conditioning at or below this level")}});
+         return common_fields(
+             {{"factor", Schema::integer().range(1, 512).def(16).doc("downsampling factor N in pixels of the input (ILVR's); "
+                                                                     "a multiple of the VAE's scale factor")},
+              {"stop_ratio", Schema::number().range(0, 1).def(0.0).doc("no conditioning at or below this level")}});
        },
        [](Json p) -> std::unique_ptr<EditMethod> { return std::make_unique<ILVRMethod>("ilvr", std::move(p)); }},
       {"sdedit", "SDEdit: noise to t0 = strength, denoise under the query (sampler ddim | ddpm)",
-       [] { return common_fields({{"sampler", Schema::string().choices({"ddim", "ddpm"}).def("ddim")}}); },
+       [] {
+         return common_fields({{"sampler", Schema::string().choices({"ddim", "ddpm"}).def("ddim")}});
+       },
        [](Json p) -> std::unique_ptr<EditMethod> { return std::make_unique<SDEditMethod>("sdedit", std::move(p)); }},
       {"flexit", "FlexIT: optimise the latent towards a CLIP target point (iterations; FlexIT's defaults)", flexit_schema,
        [](Json p) -> std::unique_ptr<EditMethod> { return std::make_unique<FlexITMethod>("flexit", std::move(p)); }},
-      {"p2p", "Prompt-to-Prompt cross-attention control: encode to r under R, denoise (R, Q) injecting R's attention (edit auto | replace | refine | reweight)",
+      {"p2p",
+       "Prompt-to-Prompt cross-attention control: encode to r under R, denoise (R, Q) injecting R's attention (edit auto | replace | "
+       "refine | reweight)",
        [] { return common_fields(p2p::parameter_fields()); },
        [](Json p) -> std::unique_ptr<EditMethod> { return std::make_unique<P2PMethod>("p2p", std::move(p)); }},
       {"copy", "Reference point: the input itself", [] { return Schema::object({}); },
@@ -370,8 +381,8 @@ std::unique_ptr<EditMethod> make_method(const std::string& name, const Json& par
   const auto near = config::near_keys(name, names);
   std::string all;
   for (const auto& n : names) all += (all.empty() ? "" : ", ") + n;
-  throw ConfigError(source, "unknown method '" + name + "'" + (near.empty() ? "" : " (did you mean '" + near.front() + "'?)") +
-                                "; methods: " + all);
+  throw ConfigError(
+      source, "unknown method '" + name + "'" + (near.empty() ? "" : " (did you mean '" + near.front() + "'?)") + "; methods: " + all);
 }
 
 }  // namespace diffedit::editing

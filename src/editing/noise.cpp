@@ -14,8 +14,8 @@ at::Tensor SeededNoise::randn(at::IntArrayRef shape) { return rng::randn(shape, 
 
 at::Tensor RecordedNoise::randn(at::IntArrayRef shape) {
   if (next_ >= draws_.size())
-    throw std::logic_error("recorded noise: draw " + std::to_string(next_) + " requested but only " +
-                           std::to_string(draws_.size()) + " were recorded");
+    throw std::logic_error("recorded noise: draw " + std::to_string(next_) + " requested but only " + std::to_string(draws_.size()) +
+                           " were recorded");
   const at::Tensor& t = draws_[next_];
   if (t.sizes() != shape) {
     std::ostringstream msg;

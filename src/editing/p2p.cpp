@@ -21,28 +21,33 @@ StepWindow window_from(const Json& j, const std::string& key) {
   throw ConfigError(key, "expected a fraction of the steps f (the window [0, f)) or a pair [start, end], got " + j.dump());
 }
 
-Schema window_schema() {
-  return Schema::one_of({Schema::number().range(0, 1), Schema::array(Schema::number().range(0, 1))});
-}
+Schema window_schema() { return Schema::one_of({Schema::number().range(0, 1), Schema::array(Schema::number().range(0, 1))}); }
 
 }  // namespace
 
 std::vector<Schema::Field> parameter_fields() {
   return {
-      {"edit", Schema::string().choices({"auto", "replace", "refine", "reweight", "none"}).def("auto")
+      {"edit", Schema::string()
+                   .choices({"auto", "replace", "refine", "reweight", "none"})
+                   .def("auto")
                    .doc("replace: word swap; refine: added words; reweight: equalizer only; none: no control; "
                         "auto: replace for prompts of equal word counts, else refine")},
       {"reference_text", Schema::string().choices({"dataset", "none"}).def("dataset").doc("the source prompt: the dataset's R, or empty")},
-      {"cross_replace_steps", Schema::one_of({window_schema(), Schema::map(window_schema())}).def(0.8)
-                                  .doc("f, [start, end] or {\"default_\": f, word: f, ...}: steps (fractions) whose cross-attention is injected")},
+      {"cross_replace_steps",
+       Schema::one_of({window_schema(), Schema::map(window_schema())})
+           .def(0.8)
+           .doc("f, [start, end] or {\"default_\": f, word: f, ...}: steps (fractions) whose cross-attention is injected")},
       {"self_replace_steps", window_schema().def(0.4).doc("f or [start, end]: steps whose self-attention is injected")},
       {"equalizer_words", Schema::array(Schema::string()).def(Json::array()).doc("words of Q to re-weight")},
       {"equalizer_values", Schema::array(Schema::number()).def(Json::array()).doc("one weight per equalizer word")},
       {"local_blend_words", Schema::one_of({Schema::string().choices({"changed"}), Schema::array(Schema::array(Schema::string()))})
-                                .nullable().def(nullptr)
+                                .nullable()
+                                .def(nullptr)
                                 .doc("LocalBlend: null (off), \"changed\" (the words R and Q differ in) or [[R words], [Q words]]")},
       {"local_blend_threshold", Schema::number().range(0, 1).def(0.3)},
-      {"inversion", Schema::string().choices({"reference", "unconditional"}).def("reference")
+      {"inversion", Schema::string()
+                        .choices({"reference", "unconditional"})
+                        .def("reference")
                         .doc("DDIM encoding of the input under R (guidance 1) or the unconditional model")},
   };
 }
@@ -62,8 +67,8 @@ Options options_from(const Json& p) {
   const Json cross = p.value("cross_replace_steps", Json(0.8));
   if (cross.is_object()) {
     // As the reference: a dict without "default_" injects every word over all steps by default.
-    o.cross_replace_steps.default_window = cross.contains("default_") ? window_from(cross["default_"], "cross_replace_steps.default_")
-                                                                      : StepWindow{0.0, 1.0};
+    o.cross_replace_steps.default_window =
+        cross.contains("default_") ? window_from(cross["default_"], "cross_replace_steps.default_") : StepWindow{0.0, 1.0};
     for (const auto& [word, w] : cross.items())
       if (word != "default_") o.cross_replace_steps.words.push_back({word, window_from(w, "cross_replace_steps." + word)});
   } else {
@@ -73,8 +78,8 @@ Options options_from(const Json& p) {
   o.equalizer_words = p.value("equalizer_words", std::vector<std::string>{});
   o.equalizer_values = p.value("equalizer_values", std::vector<double>{});
   if (o.equalizer_words.size() != o.equalizer_values.size())
-    throw ConfigError("equalizer_values", "needs one value per equalizer word (" + std::to_string(o.equalizer_words.size()) +
-                                              " words, " + std::to_string(o.equalizer_values.size()) + " values)");
+    throw ConfigError("equalizer_values", "needs one value per equalizer word (" + std::to_string(o.equalizer_words.size()) + " words, " +
+                                              std::to_string(o.equalizer_values.size()) + " values)");
   if (o.edit == EditKind::reweight && o.equalizer_words.empty())
     throw ConfigError("equalizer_words", "edit reweight needs at least one word to re-weight");
   if (o.edit == EditKind::none && !o.equalizer_words.empty())
@@ -95,9 +100,8 @@ Options options_from(const Json& p) {
   return o;
 }
 
-std::optional<ControllerSpec> controller_spec(const text::CLIPTokenizer& tokenizer, const std::string& source,
-                                              const std::string& target, const Options& o, std::int64_t num_steps,
-                                              std::int64_t latent_h, std::int64_t latent_w) {
+std::optional<ControllerSpec> controller_spec(const text::CLIPTokenizer& tokenizer, const std::string& source, const std::string& target,
+                                              const Options& o, std::int64_t num_steps, std::int64_t latent_h, std::int64_t latent_w) {
   EditKind kind = o.edit;
   if (kind == EditKind::none) return std::nullopt;
   if (kind == EditKind::automatic)
@@ -120,8 +124,8 @@ std::optional<ControllerSpec> controller_spec(const text::CLIPTokenizer& tokeniz
   }
   if (!o.equalizer_words.empty()) spec.equalizer = equalizer(tgt, o.equalizer_words, o.equalizer_values);
   if (o.blend != BlendWords::off) {
-    auto words = o.blend == BlendWords::changed ? changed_words(source, target)
-                                                : std::make_pair(o.blend_source_words, o.blend_target_words);
+    auto words =
+        o.blend == BlendWords::changed ? changed_words(source, target) : std::make_pair(o.blend_source_words, o.blend_target_words);
     const at::Tensor alpha = blend_alpha(src, words.first, tgt, words.second);
     if (alpha.sum().item<double>() > 0) {
       spec.blend_alpha = alpha;
@@ -197,8 +201,8 @@ EditOutput p2p_edit(pipelines::StableDiffusion& sd, const at::Tensor& x0, const 
   const auto spec = controller_spec(sd.tokenizer, reference, query, o, num_steps, x0.size(2), x0.size(3));
   std::optional<Controller> controller;
   if (spec) controller.emplace(*spec);
-  const at::Tensor out = p2p_denoise(sd.denoiser, sd.scheduler, inv.at_level(schedule.denoise.front()), e.slice(0, 0, 2),
-                                     texts.empty, schedule.denoise, o.steps, o.guidance, controller ? &*controller : nullptr);
+  const at::Tensor out = p2p_denoise(sd.denoiser, sd.scheduler, inv.at_level(schedule.denoise.front()), e.slice(0, 0, 2), texts.empty,
+                                     schedule.denoise, o.steps, o.guidance, controller ? &*controller : nullptr);
   EditOutput result{.latents = out.slice(0, 1, 2)};
   if (controller && controller->blend_mask().defined()) result.mask = controller->blend_mask();
   return result;

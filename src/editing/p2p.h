@@ -60,17 +60,16 @@ std::vector<config::Schema::Field> parameter_fields();
 
 // The controller for prompts (source, target) over `num_steps` denoising steps on an h x w latent;
 // nullopt for edit none.
-std::optional<ControllerSpec> controller_spec(const text::CLIPTokenizer& tokenizer, const std::string& source,
-                                              const std::string& target, const Options& options, std::int64_t num_steps,
-                                              std::int64_t latent_h, std::int64_t latent_w);
+std::optional<ControllerSpec> controller_spec(const text::CLIPTokenizer& tokenizer, const std::string& source, const std::string& target,
+                                              const Options& options, std::int64_t num_steps, std::int64_t latent_h, std::int64_t latent_w);
 
 // What p2p_denoise went through, for parity tests and inspection.
 struct Trace {
-  std::vector<at::Tensor> latents;      // [2, C, h, w]: the start, then after each step (and LocalBlend)
-  std::vector<at::Tensor> noise_pred;   // guided noise of each step [2, C, h, w]
-  std::vector<at::Tensor> pre_blend;    // after each scheduler step, before LocalBlend
+  std::vector<at::Tensor> latents;                 // [2, C, h, w]: the start, then after each step (and LocalBlend)
+  std::vector<at::Tensor> noise_pred;              // guided noise of each step [2, C, h, w]
+  std::vector<at::Tensor> pre_blend;               // after each scheduler step, before LocalBlend
   std::vector<at::Tensor> blend_soft, blend_mask;  // LocalBlend's map and mask per step
-  at::Tensor unet_out_first;            // raw UNet output of the first step ([uncond; cond] rows)
+  at::Tensor unet_out_first;                       // raw UNet output of the first step ([uncond; cond] rows)
 };
 
 // Denoises [x, x] (`start` [1, C, h, w]) over `timesteps` (a suffix of the DDIM schedule of

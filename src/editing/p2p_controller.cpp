@@ -47,15 +47,13 @@ void Controller::end_step() {
 at::Tensor Controller::edit_base(const at::Tensor& base, const at::Tensor& target) const {
   // base [heads, q, 77] (source), target [1, heads, q, 77]; result [1, heads, q, 77].
   switch (spec_.edit) {
-    case CrossEdit::replace:
-      return at::matmul(base, spec_.mapper.to(base.device(), base.scalar_type())).unsqueeze(0);
+    case CrossEdit::replace: return at::matmul(base, spec_.mapper.to(base.device(), base.scalar_type())).unsqueeze(0);
     case CrossEdit::refine: {
       const at::Tensor alphas = spec_.refine_alphas.to(base.device(), base.scalar_type()).view({1, 1, 1, kMaxWords});
       const at::Tensor mapped = base.index_select(2, spec_.refine_index.to(base.device())).unsqueeze(0);
       return mapped * alphas + target * (1 - alphas);
     }
-    case CrossEdit::reweight:
-      break;
+    case CrossEdit::reweight: break;
   }
   return base.unsqueeze(0);
 }
@@ -69,8 +67,7 @@ at::Tensor Controller::edit_cross(const at::Tensor& base, const at::Tensor& targ
 bool Controller::wants(const models::AttentionSite& site, std::int64_t queries) {
   ++calls_;
   return site.is_cross || captures_.count({step_, site.index}) > 0 ||
-         (step_ >= spec_.self_window.first && step_ < spec_.self_window.second &&
-          queries <= spec_.geometry.self_replace_max_queries);
+         (step_ >= spec_.self_window.first && step_ < spec_.self_window.second && queries <= spec_.geometry.self_replace_max_queries);
 }
 
 at::Tensor Controller::on_probs(const models::AttentionSite& site, at::Tensor probs) {
@@ -88,16 +85,14 @@ at::Tensor Controller::on_probs(const models::AttentionSite& site, at::Tensor pr
   at::Tensor target = maps.narrow(0, 1, 1);
   if (site.is_cross) {
     if (keys != kMaxWords)
-      throw InputError("p2p", "cross-attention over " + std::to_string(keys) + " text tokens; Prompt-to-Prompt needs " +
-                                  std::to_string(kMaxWords));
+      throw InputError(
+          "p2p", "cross-attention over " + std::to_string(keys) + " text tokens; Prompt-to-Prompt needs " + std::to_string(kMaxWords));
     const at::Tensor alpha = spec_.cross_alpha[step_].to(probs.device(), probs.scalar_type()).view({1, 1, 1, kMaxWords});
     const at::Tensor edited = edit_cross(base, target) * alpha + (1 - alpha) * target;
     target.copy_(edited.reshape(target.sizes()));
-    if (spec_.blend_alpha.defined() && site.place != models::UNetPlace::mid &&
-        queries == spec_.geometry.blend_h * spec_.geometry.blend_w)
+    if (spec_.blend_alpha.defined() && site.place != models::UNetPlace::mid && queries == spec_.geometry.blend_h * spec_.geometry.blend_w)
       step_store_.push_back(cond);  // a view: it holds the edited map
-  } else if (step_ >= spec_.self_window.first && step_ < spec_.self_window.second &&
-             queries <= spec_.geometry.self_replace_max_queries) {
+  } else if (step_ >= spec_.self_window.first && step_ < spec_.self_window.second && queries <= spec_.geometry.self_replace_max_queries) {
     target.copy_(base.unsqueeze(0));
   }
   if (capture) captured_[std::string(name) + ".after_cond"] = cond.clone();
@@ -113,7 +108,7 @@ at::Tensor Controller::step_callback(const at::Tensor& latents) {
   std::vector<at::Tensor> maps;
   for (const auto& m : store_) maps.push_back(m.reshape({2, -1, 1, bh, bw, kMaxWords}));
   const at::Tensor alpha = spec_.blend_alpha.to(latents.device()).view({2, 1, 1, 1, 1, kMaxWords});
-  at::Tensor soft = (at::cat(maps, 1) * alpha).sum(-1).mean(1);                 // [2, 1, bh, bw]
+  at::Tensor soft = (at::cat(maps, 1) * alpha).sum(-1).mean(1);  // [2, 1, bh, bw]
   soft = at::max_pool2d(soft, {3, 3}, {1, 1}, {1, 1});
   soft = at::upsample_nearest2d(soft, {latents.size(2), latents.size(3)});
   soft = soft / soft.amax({2, 3}, true);

@@ -24,9 +24,9 @@ namespace diffedit::editing::p2p {
 
 // How the target's cross-attention is rebuilt from the source's (replace_cross_attention).
 enum class CrossEdit {
-  replace,  // AttentionReplace: einsum('hpw,bwn->bhpn', source, mapper)
-  refine,   // AttentionRefine: source[:, :, index] * alphas + target * (1 - alphas)
-  reweight, // AttentionReweight: source * equalizer
+  replace,   // AttentionReplace: einsum('hpw,bwn->bhpn', source, mapper)
+  refine,    // AttentionRefine: source[:, :, index] * alphas + target * (1 - alphas)
+  reweight,  // AttentionReweight: source * equalizer
 };
 
 // The reference's resolution constants are for SD at 512 px (64x64 latent); here they follow the
@@ -42,16 +42,16 @@ struct Geometry {
 
 struct ControllerSpec {
   CrossEdit edit = CrossEdit::replace;
-  at::Tensor cross_alpha;     // [T + 1, 77] (cross_replace_alpha)
+  at::Tensor cross_alpha;                                   // [T + 1, 77] (cross_replace_alpha)
   std::pair<std::int64_t, std::int64_t> self_window{0, 0};  // steps [first, last)
-  at::Tensor mapper;          // replace: [77, 77]
-  at::Tensor refine_index;    // refine: [77] int64, -1 for inserted tokens (read as the last key, as Python's -1)
-  at::Tensor refine_alphas;   // refine: [77]
+  at::Tensor mapper;                                        // replace: [77, 77]
+  at::Tensor refine_index;   // refine: [77] int64, -1 for inserted tokens (read as the last key, as Python's -1)
+  at::Tensor refine_alphas;  // refine: [77]
   // Re-weighting: with edit = reweight alone, or chained after replace / refine (the reference's
   // AttentionReweight with prev_controller). Undefined: none.
-  at::Tensor equalizer;       // [77]
+  at::Tensor equalizer;  // [77]
   // LocalBlend: undefined alpha = off.
-  at::Tensor blend_alpha;     // [2, 77]
+  at::Tensor blend_alpha;  // [2, 77]
   double blend_threshold = 0.3;
   Geometry geometry;
 };

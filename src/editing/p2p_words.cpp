@@ -22,8 +22,10 @@ std::array<int, 512> byte_decoder() {
   for (int b = 0xAE; b <= 0xFF; ++b) printable[b] = true;
   int n = 0;
   for (int b = 0; b < 256; ++b) {
-    if (printable[b]) table[b] = b;
-    else table[256 + n++] = b;
+    if (printable[b])
+      table[b] = b;
+    else
+      table[256 + n++] = b;
   }
   return table;
 }
@@ -122,9 +124,7 @@ std::vector<std::string> split_words(const std::string& text) {
   return words;
 }
 
-std::vector<std::int64_t> word_inds(const PromptTokens& prompt, std::int64_t word_index) {
-  return inds_of_places(prompt, {word_index});
-}
+std::vector<std::int64_t> word_inds(const PromptTokens& prompt, std::int64_t word_index) { return inds_of_places(prompt, {word_index}); }
 
 std::vector<std::int64_t> word_inds(const PromptTokens& prompt, const std::string& word) {
   const auto words = split_words(prompt.text);
@@ -137,9 +137,8 @@ std::vector<std::int64_t> word_inds(const PromptTokens& prompt, const std::strin
 at::Tensor replacement_mapper(const PromptTokens& source, const PromptTokens& target) {
   const auto wx = split_words(source.text), wy = split_words(target.text);
   if (wx.size() != wy.size())
-    throw InputError("p2p: edit", "a word swap (replace) needs prompts with the same number of words, but '" + source.text +
-                                      "' has " + std::to_string(wx.size()) + " and '" + target.text + "' has " +
-                                      std::to_string(wy.size()));
+    throw InputError("p2p: edit", "a word swap (replace) needs prompts with the same number of words, but '" + source.text + "' has " +
+                                      std::to_string(wx.size()) + " and '" + target.text + "' has " + std::to_string(wy.size()));
   std::vector<std::vector<std::int64_t>> src, tgt;
   for (std::size_t i = 0; i < wy.size(); ++i) {
     if (wx[i] == wy[i]) continue;
@@ -239,8 +238,10 @@ at::Tensor cross_replace_alpha(const PromptTokens& target, std::int64_t num_step
     const auto end = std::clamp<std::int64_t>(static_cast<std::int64_t>(w.end * static_cast<double>(rows)), 0, rows);
     for (std::int64_t s = 0; s < rows; ++s) {
       const float v = s >= start && s < end ? 1.0f : 0.0f;
-      if (inds) set_columns(alpha[s], *inds, v);
-      else alpha[s].fill_(v);
+      if (inds)
+        set_columns(alpha[s], *inds, v);
+      else
+        alpha[s].fill_(v);
     }
   };
   apply(steps.default_window, nullptr);

@@ -23,8 +23,8 @@ inline constexpr std::int64_t kMaxWords = 77;  // the text encoder's sequence le
 // A prompt as the reference's tokenizer calls see it.
 struct PromptTokens {
   std::string text;
-  std::vector<std::int64_t> ids;     // tokenizer.encode(text): BOS, content, EOS (no padding)
-  std::vector<std::string> pieces;   // tokenizer.decode([id]).strip("#") of each content token
+  std::vector<std::int64_t> ids;    // tokenizer.encode(text): BOS, content, EOS (no padding)
+  std::vector<std::string> pieces;  // tokenizer.decode([id]).strip("#") of each content token
 };
 PromptTokens tokenize_prompt(const text::CLIPTokenizer& tokenizer, const std::string& text);
 

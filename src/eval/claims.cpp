@@ -115,7 +115,8 @@ std::vector<Curve> tradeoff_curves(const Experiment& e, const Json& summary, con
     const std::string key = swept_key(s.grid_values);
     Json fixed = s.grid_values;
     if (!key.empty()) fixed.erase(key);
-    auto it = std::find_if(curves.begin(), curves.end(), [&](const Curve& c) { return c.label == s.label && c.method == s.method && c.fixed == fixed; });
+    auto it = std::find_if(curves.begin(), curves.end(),
+                           [&](const Curve& c) { return c.label == s.label && c.method == s.method && c.fixed == fixed; });
     if (it == curves.end()) {
       Curve c;
       c.method = s.method;
@@ -197,7 +198,8 @@ std::string claims_markdown(const std::vector<Claim>& claims, const TradeoffAxes
   s += "Axes: " + axes.edit + (axes.edit_higher_is_better ? " (higher is better)" : " (lower is better)") + " vs " + axes.fidelity +
        (axes.fidelity_higher_is_better ? " (higher is better)" : " (lower is better)") +
        ". A curve dominates another when every point of the other is matched or beaten on both axes by one of its points. "
-       "Points: setting (" + axes.edit + (axes.edit == "edit_success" ? " ± standard error" : "") + ", " + axes.fidelity + ").\n\n";
+       "Points: setting (" +
+       axes.edit + (axes.edit == "edit_success" ? " ± standard error" : "") + ", " + axes.fidelity + ").\n\n";
   for (const auto& c : claims)
     s += "- **" + std::string(c.holds ? "holds" : "does not hold") + "** — " + c.figure + ": " + c.statement + ". " + c.evidence + "\n";
   return s;

@@ -31,18 +31,18 @@
 namespace diffedit::eval {
 
 struct CurvePoint {
-  std::string setting;        // the setting's name, e.g. "strength=0.5"
-  double sweep = 0;           // the swept value (r, factor or iterations)
+  std::string setting;  // the setting's name, e.g. "strength=0.5"
+  double sweep = 0;     // the swept value (r, factor or iterations)
   double edit = 0, fidelity = 0;
-  double edit_se = -1;        // standard error of a rate; -1 when the edit axis is not a rate
-  std::int64_t n = 0;         // records behind the point
+  double edit_se = -1;  // standard error of a rate; -1 when the edit axis is not a rate
+  std::int64_t n = 0;   // records behind the point
 };
 
 struct Curve {
-  std::string name;           // "DiffEdit", "DiffEdit (threshold=0.25)"
-  std::string label, method;  // the config's label and the registry name
-  config::Json fixed;         // grid values held fixed along the curve
-  config::Json parameters;    // the method's parameters along the curve (its first point's, swept key removed)
+  std::string name;                // "DiffEdit", "DiffEdit (threshold=0.25)"
+  std::string label, method;       // the config's label and the registry name
+  config::Json fixed;              // grid values held fixed along the curve
+  config::Json parameters;         // the method's parameters along the curve (its first point's, swept key removed)
   std::vector<CurvePoint> points;  // by swept value
 };
 
@@ -55,7 +55,7 @@ struct Claim {
   std::string figure;     // "Figure 4"
   std::string statement;  // "DiffEdit dominates SDEdit"
   bool holds = false;
-  std::string evidence;   // both curves' points and the points not matched
+  std::string evidence;  // both curves' points and the points not matched
 };
 
 // sqrt(p (1 - p) / n): the standard error of a rate p over n trials (NaN for n = 0).

@@ -22,11 +22,12 @@ Schema dataset_schema() {
       {"split", Schema::string().choices({"train", "val", "test", "dev"}).def("test")},
       {"limit", Schema::integer().range(1, std::nullopt).required().doc("number of items (the first ones)")},
       {"world", Schema::any().nullable().def(nullptr).doc("toy datasets: a preset name (basic, full) or {\"preset\": ..., changes}; "
-                                                            "unset: the shipped models' world (the main dataset), the dataset's world "
-                                                            "(metrics.reference)")},
+                                                          "unset: the shipped models' world (the main dataset), the dataset's world "
+                                                          "(metrics.reference)")},
       {"world_seed", Schema::integer().range(0, std::nullopt).def(0).doc("toy datasets")},
       {"root", Schema::string().def("").doc("real datasets: the image folder")},
-      {"annotations", Schema::string().def("").doc("queries.csv, the BISON json or the Imagen pair list; coco-images: the BISON json whose images it leaves out")},
+      {"annotations", Schema::string().def("").doc(
+                          "queries.csv, the BISON json or the Imagen pair list; coco-images: the BISON json whose images it leaves out")},
       {"captions", Schema::string().def("").doc("coco-bison, coco-images: captions_val2014.json")},
       {"image_size", Schema::integer().range(8, 4096).def(512).doc("real images: Resize + CenterCrop to this size")},
       {"reference", Schema::string().choices({"default", "none", "source", "caption"}).def("default")},
@@ -34,9 +35,7 @@ Schema dataset_schema() {
   });
 }
 
-Schema net_schema() {
-  return Schema::object({{"name", Schema::string().required()}, {"weights", Schema::string().required()}});
-}
+Schema net_schema() { return Schema::object({{"name", Schema::string().required()}, {"weights", Schema::string().required()}}); }
 
 // A grid value in a setting name: strings bare, numbers as JSON writes them ("0.5", "1.0", "4").
 std::string format_value(const Json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
@@ -70,7 +69,8 @@ const Schema& experiment_schema() {
       {"steps", Schema::integer().range(1, 1000).def(50)},
       {"guidance", Schema::number().range(0, std::nullopt).def(7.5)},
       {"seeds", Schema::array(Schema::integer().range(0, std::nullopt)).non_empty().def(Json::array({0}))},
-      {"method_defaults", Schema::map(Schema::map(Schema::any())).def(Json::object())
+      {"method_defaults", Schema::map(Schema::map(Schema::any()))
+                              .def(Json::object())
                               .doc("per method name, parameters every setting of that method starts from (a method's own "
                                    "parameters and grid override them), e.g. a model's calibrated DiffEdit mask_strength")},
       {"methods", Schema::array(Schema::object({
@@ -81,17 +81,19 @@ const Schema& experiment_schema() {
                                 }))
                       .non_empty()
                       .required()},
-      {"metrics", Schema::object({
-                      {"per_image", Schema::array(Schema::string().choices(metric_names(MetricKind::per_image))).def(Json::array())},
-                      {"set", Schema::array(Schema::string().choices(metric_names(MetricKind::set))).def(Json::array())},
-                      {"feature_net", net_schema().nullable().def(nullptr)},
-                      {"lpips", net_schema().nullable().def(nullptr)},
-                      {"clip_model", Schema::string().nullable().def(nullptr)},
-                      {"classifier", Schema::string().nullable().def(nullptr)},
-                      {"reference", dataset_schema().nullable().def(nullptr)},
-                      {"reference_stats", Schema::string().nullable().def(nullptr).doc("HDF5 from `metrics stats --by-class` (e.g. ImageNet train), instead of reference")},
-                      {"flexit_size", Schema::integer().range(1, 4096).def(256).doc("flexit_lpips: Resize + CenterCrop size (FlexIT: 256)")},
-                  })},  // absent: every field's default
+      {"metrics",
+       Schema::object({
+           {"per_image", Schema::array(Schema::string().choices(metric_names(MetricKind::per_image))).def(Json::array())},
+           {"set", Schema::array(Schema::string().choices(metric_names(MetricKind::set))).def(Json::array())},
+           {"feature_net", net_schema().nullable().def(nullptr)},
+           {"lpips", net_schema().nullable().def(nullptr)},
+           {"clip_model", Schema::string().nullable().def(nullptr)},
+           {"classifier", Schema::string().nullable().def(nullptr)},
+           {"reference", dataset_schema().nullable().def(nullptr)},
+           {"reference_stats", Schema::string().nullable().def(nullptr).doc(
+                                   "HDF5 from `metrics stats --by-class` (e.g. ImageNet train), instead of reference")},
+           {"flexit_size", Schema::integer().range(1, 4096).def(256).doc("flexit_lpips: Resize + CenterCrop size (FlexIT: 256)")},
+       })},  // absent: every field's default
   });
   return schema;
 }
@@ -128,8 +130,7 @@ Experiment make_experiment(const Json& c, const std::string& source) {
   if (e.dataset.name == "coco-images")
     throw ConfigError(source, "dataset: coco-images is a reference set without edit queries (use it as metrics.reference)");
   for (const auto& s : c["seeds"]) e.seeds.push_back(s.get<std::uint64_t>());
-  if (std::set<std::uint64_t>(e.seeds.begin(), e.seeds.end()).size() != e.seeds.size())
-    throw ConfigError(source, "seeds: repeated seed");
+  if (std::set<std::uint64_t>(e.seeds.begin(), e.seeds.end()).size() != e.seeds.size()) throw ConfigError(source, "seeds: repeated seed");
 
   std::set<std::string> names;
   for (std::size_t m = 0; m < c["methods"].size(); ++m) {
@@ -190,11 +191,11 @@ Json plan_json(const Experiment& e) {
   Json settings = Json::array();
   for (const auto& s : e.settings) settings.push_back({{"label", s.label}, {"setting", s.name}, {"method", s.method}});
   const auto path = [](const std::filesystem::path& p) { return p.empty() ? Json(nullptr) : Json(p.string()); };
-  const Json reference = !e.metrics.reference_stats.empty()  ? Json{{"stats", e.metrics.reference_stats.string()}}
-                         : !e.metrics.reference.name.empty() ? Json{{"dataset", e.metrics.reference.name},
-                                                                    {"split", e.metrics.reference.split},
-                                                                    {"limit", e.metrics.reference.limit}}
-                                                             : Json(nullptr);
+  const Json reference =
+      !e.metrics.reference_stats.empty() ? Json{{"stats", e.metrics.reference_stats.string()}}
+      : !e.metrics.reference.name.empty()
+          ? Json{{"dataset", e.metrics.reference.name}, {"split", e.metrics.reference.split}, {"limit", e.metrics.reference.limit}}
+          : Json(nullptr);
   // What each metric reads besides the edited image (the registry's needs).
   Json metrics = Json::object();
   for (const auto& list : {e.metrics.per_image, e.metrics.set})
@@ -229,8 +230,11 @@ Json plan_json(const Experiment& e) {
                             {"sharing_ratio", alone > 0 ? static_cast<double>(done) / static_cast<double>(alone) : 1.0}};
   return {{"name", e.name},
           {"model", e.model.string()},
-          {"dataset", {{"name", e.dataset.name}, {"split", e.dataset.split}, {"limit", e.dataset.limit},
-                       {"world", data::is_toy_dataset(e.dataset.name) ? data::toyworld::world_to_json(e.dataset.world) : Json(nullptr)}}},
+          {"dataset",
+           {{"name", e.dataset.name},
+            {"split", e.dataset.split},
+            {"limit", e.dataset.limit},
+            {"world", data::is_toy_dataset(e.dataset.name) ? data::toyworld::world_to_json(e.dataset.world) : Json(nullptr)}}},
           {"seeds", e.seeds},
           {"settings", settings},
           {"records", records},

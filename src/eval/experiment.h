@@ -16,11 +16,11 @@ namespace diffedit::eval {
 
 // One point of a method's grid: its validated parameters (defaults filled) and a readable name.
 struct PlannedSetting {
-  std::string method;          // registry name, e.g. "diffedit"
-  std::string label;           // table name of the method, e.g. "DiffEdit" (config `label`, default the method)
-  std::string name;            // the grid values, e.g. "strength=0.5,threshold=0.25" ("default" for no grid)
-  config::Json parameters;     // everything the method receives
-  config::Json grid_values;    // {"strength": 0.5, "threshold": 0.25}
+  std::string method;        // registry name, e.g. "diffedit"
+  std::string label;         // table name of the method, e.g. "DiffEdit" (config `label`, default the method)
+  std::string name;          // the grid values, e.g. "strength=0.5,threshold=0.25" ("default" for no grid)
+  config::Json parameters;   // everything the method receives
+  config::Json grid_values;  // {"strength": 0.5, "threshold": 0.25}
   editing::Setting setting() const { return {method, parameters}; }
 };
 
@@ -40,8 +40,8 @@ struct MetricsSpec {
   FeatureNetSpec feature_net;          // features for fid / kid / csfid
   FeatureNetSpec lpips;                // lpips-alex|vgg|squeeze with weights, or toy-classifier (unweighted LPIPS)
   std::filesystem::path clip_model, classifier;
-  DatasetSpec reference;               // real images for fid / kid / csfid (same dataset family)
-  std::filesystem::path reference_stats;  // or their statistics (metrics stats --by-class): fid, csfid, sfid
+  DatasetSpec reference;                        // real images for fid / kid / csfid (same dataset family)
+  std::filesystem::path reference_stats;        // or their statistics (metrics stats --by-class): fid, csfid, sfid
   bool wants(const std::string& metric) const;  // listed in per_image or set
 };
 

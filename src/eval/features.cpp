@@ -62,7 +62,8 @@ FeatureNet make_feature_net(const std::string& name, const std::filesystem::path
     net.preprocessing = "RGB in [0,1] at 32x32, no resize; global average of the last stage";
     net.extract = [model](const at::Tensor& images) mutable {
       if (images.size(2) != 32 || images.size(3) != 32)
-        throw InputError("toy-classifier", "expects 32x32 images, got " + std::to_string(images.size(3)) + "x" + std::to_string(images.size(2)));
+        throw InputError("toy-classifier",
+                         "expects 32x32 images, got " + std::to_string(images.size(3)) + "x" + std::to_string(images.size(2)));
       return model->features(images).to(at::kFloat);
     };
   } else if (name == "clip") {
@@ -193,26 +194,29 @@ FeatureRun image_features(FeatureNet& net, const std::vector<std::filesystem::pa
   FeatureRun run;
   run.images_hash = image_list_hash(images);
   const std::string key = "images sha256 " + run.images_hash + ", n " + std::to_string(images.size());
-  run.features = cached_features(net, cache_dir, key, [&] {
-    torch::NoGradGuard no_grad;
-    std::vector<at::Tensor> parts, pending;
-    std::int64_t done = 0;
-    auto flush = [&] {
-      if (pending.empty()) return;
-      parts.push_back(net.extract(at::stack(pending)));
-      done += static_cast<std::int64_t>(pending.size());
-      pending.clear();
-      if (progress) progress(done);
-    };
-    for (const auto& path : images) {
-      at::Tensor image = image::read(path);
-      if (net.prepare) image = net.prepare(image);
-      if (!pending.empty() && (pending.front().sizes() != image.sizes() || static_cast<std::int64_t>(pending.size()) >= batch)) flush();
-      pending.push_back(image);
-    }
-    flush();
-    return at::cat(parts);
-  }, &run.from_cache, &run.cache_entry);
+  run.features = cached_features(
+      net, cache_dir, key,
+      [&] {
+        torch::NoGradGuard no_grad;
+        std::vector<at::Tensor> parts, pending;
+        std::int64_t done = 0;
+        auto flush = [&] {
+          if (pending.empty()) return;
+          parts.push_back(net.extract(at::stack(pending)));
+          done += static_cast<std::int64_t>(pending.size());
+          pending.clear();
+          if (progress) progress(done);
+        };
+        for (const auto& path : images) {
+          at::Tensor image = image::read(path);
+          if (net.prepare) image = net.prepare(image);
+          if (!pending.empty() && (pending.front().sizes() != image.sizes() || static_cast<std::int64_t>(pending.size()) >= batch)) flush();
+          pending.push_back(image);
+        }
+        flush();
+        return at::cat(parts);
+      },
+      &run.from_cache, &run.cache_entry);
   if (run.features.size(0) != static_cast<std::int64_t>(images.size()))
     throw FormatError(run.cache_entry.string(), "cached features have the wrong number of rows");
   return run;

@@ -74,8 +74,7 @@ FeatureRun image_features(FeatureNet& net, const std::vector<std::filesystem::pa
 // `compute()` (then stored). `key` describes the inputs completely (e.g. an image list's hash or a
 // dataset specification). An empty `cache_dir` disables the cache.
 at::Tensor cached_features(const FeatureNet& net, const std::filesystem::path& cache_dir, const std::string& key,
-                           const std::function<at::Tensor()>& compute, bool* from_cache = nullptr,
-                           std::filesystem::path* entry = nullptr);
+                           const std::function<at::Tensor()>& compute, bool* from_cache = nullptr, std::filesystem::path* entry = nullptr);
 
 // The default cache folder: $DIFFEDIT_CACHE, else $XDG_CACHE_HOME/diffedit-bench, else
 // ~/.cache/diffedit-bench; with "/features" appended.

@@ -13,9 +13,9 @@ const std::vector<Metric>& metric_registry() {
     std::vector<Metric> all = per_image_metrics();
     for (auto& m : set_metrics()) all.push_back(std::move(m));
     // Table order: what an edit achieves, then how far it moved, then the ground-truth checks.
-    static const std::vector<std::string> order = {"edit_success", "clip_score",    "lpips",       "fid",           "kid",
-                                                   "csfid",        "mask_iou",      "unedited_psnr", "unedited_ssim", "target_psnr",
-                                                   "csfid_frechet", "flexit_accuracy", "flexit_lpips", "sfid"};
+    static const std::vector<std::string> order = {"edit_success",  "clip_score",      "lpips",         "fid",           "kid",
+                                                   "csfid",         "mask_iou",        "unedited_psnr", "unedited_ssim", "target_psnr",
+                                                   "csfid_frechet", "flexit_accuracy", "flexit_lpips",  "sfid"};
     const auto rank = [&](const Metric& m) { return std::find(order.begin(), order.end(), m.name) - order.begin(); };
     std::stable_sort(all.begin(), all.end(), [&](const Metric& a, const Metric& b) { return rank(a) < rank(b); });
     return all;

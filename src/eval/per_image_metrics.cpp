@@ -35,7 +35,8 @@ Metric lpips() {
 Metric clip_score() {
   Metric m{.name = "clip_score", .doc = "CLIPScore of the edited image and the query: 2.5 max(cos, 0) (Hessel et al.)"};
   m.needs = {.clip = true, .compares = "query"};
-  m.values = {{.key = "clip_score", .better = Better::higher, .axis = Axis::edit, .axis_rank = 2}, {.key = "clip_cosine", .better = Better::higher}};
+  m.values = {{.key = "clip_score", .better = Better::higher, .axis = Axis::edit, .axis_rank = 2},
+              {.key = "clip_cosine", .better = Better::higher}};
   m.measure = [](ImageContext& c, Json& out) {
     auto& clip = *c.networks.clip;
     const double cos = metrics::paired_cosine(clip.image_embeds_any(c.edited[0]), clip.text_embeds({c.sample.query})).item<double>();
@@ -77,7 +78,12 @@ Metric edit_success() {
 Metric unedited_psnr() {
   Metric m{.name = "unedited_psnr", .doc = "PSNR outside the true edit region, edited vs input (the PSNR of the records' mean MSE)"};
   m.needs = {.compares = "input", .ground_truth = "edit region"};
-  m.values = {{.key = "unedited_mse", .aggregate = Aggregate::psnr_of_mean, .summary_key = "unedited_psnr_db", .better = Better::higher, .axis = Axis::fidelity, .axis_rank = 0}};
+  m.values = {{.key = "unedited_mse",
+               .aggregate = Aggregate::psnr_of_mean,
+               .summary_key = "unedited_psnr_db",
+               .better = Better::higher,
+               .axis = Axis::fidelity,
+               .axis_rank = 0}};
   m.measure = [](ImageContext& c, Json& out) {
     if (!c.sample.region.defined()) return;
     out["unedited_mse"] = metrics::masked_mse(c.edited[0], c.sample.image, c.sample.region, metrics::Region::outside);
@@ -119,8 +125,9 @@ Metric flexit_lpips() {
 }
 
 Metric flexit_accuracy() {
-  Metric m{.name = "flexit_accuracy",
-           .doc = "FlexIT eval.py's accuracy: argmax over the benchmark's classes (the dataset's targets); correct = target, unedited = source"};
+  Metric m{
+      .name = "flexit_accuracy",
+      .doc = "FlexIT eval.py's accuracy: argmax over the benchmark's classes (the dataset's targets); correct = target, unedited = source"};
   m.needs = {.classifier = true, .compares = "target class"};
   m.values = {{.key = "flexit_correct", .better = Better::higher}, {.key = "flexit_unedited", .better = Better::lower}};
   m.measure = [](ImageContext& c, Json& out) {
@@ -137,7 +144,8 @@ Metric flexit_accuracy() {
 }  // namespace
 
 std::vector<Metric> per_image_metrics() {
-  return {edit_success(), clip_score(), lpips(), mask_iou(), unedited_psnr(), unedited_ssim(), target_psnr(), flexit_accuracy(), flexit_lpips()};
+  return {edit_success(),  clip_score(),  lpips(),           mask_iou(),    unedited_psnr(),
+          unedited_ssim(), target_psnr(), flexit_accuracy(), flexit_lpips()};
 }
 
 }  // namespace diffedit::eval

@@ -36,7 +36,8 @@ void RecordStore::load() {
 void RecordStore::remove_interrupted_writes() {
   // A run killed mid-write leaves its temporary file behind; no record or image refers to one.
   for (const auto& sub : {dir_, dir_ / "records", images_dir()})
-    if (const int n = fs::remove_stale_temporaries(sub)) log::info("removed ", n, " temporary files of an interrupted run from ", sub.string());
+    if (const int n = fs::remove_stale_temporaries(sub))
+      log::info("removed ", n, " temporary files of an interrupted run from ", sub.string());
 }
 
 void RecordStore::put(const config::Json& record) {

@@ -26,7 +26,10 @@ std::string RegressReport::table(bool only_problems) const {
   out += line;
   for (const auto& r : rows) {
     if (only_problems && r.status == RegressRow::ok) continue;
-    const char* status = r.status == RegressRow::ok ? "ok" : r.status == RegressRow::changed ? "CHANGED" : r.status == RegressRow::missing ? "MISSING" : "new";
+    const char* status = r.status == RegressRow::ok        ? "ok"
+                         : r.status == RegressRow::changed ? "CHANGED"
+                         : r.status == RegressRow::missing ? "MISSING"
+                                                           : "new";
     std::snprintf(line, sizeof line, "%-*s %14.6g %14.6g %12.3g %10.3g  %s\n", static_cast<int>(width), r.metric.c_str(), r.baseline,
                   r.current, r.current - r.baseline, r.abs_tol, status);
     out += line;
@@ -45,7 +48,8 @@ RegressReport compare_with_baseline(const Json& summary, const Json& baseline, c
       throw FormatError(source, "metrics." + name + ": needs a numeric value and a non-negative abs_tol");
     RegressRow row{name, entry["value"].get<double>(), std::nan(""), entry["abs_tol"].get<double>()};
     const auto it = current.find(name);
-    if (it == current.end()) row.status = RegressRow::missing;
+    if (it == current.end())
+      row.status = RegressRow::missing;
     else {
       row.current = it->second;
       row.status = std::isfinite(row.current) && std::abs(row.current - row.baseline) <= row.abs_tol ? RegressRow::ok : RegressRow::changed;

@@ -32,11 +32,16 @@ std::string number(double v) {
 std::string html_escape(const std::string& s) {
   std::string o;
   for (char c : s) {
-    if (c == '<') o += "&lt;";
-    else if (c == '>') o += "&gt;";
-    else if (c == '&') o += "&amp;";
-    else if (c == '"') o += "&quot;";
-    else o += c;
+    if (c == '<')
+      o += "&lt;";
+    else if (c == '>')
+      o += "&gt;";
+    else if (c == '&')
+      o += "&amp;";
+    else if (c == '"')
+      o += "&quot;";
+    else
+      o += c;
   }
   return o;
 }
@@ -102,7 +107,11 @@ TableTexts table_texts(const Experiment& e, const Json& summary, const Table& t)
     csv << ',' << c;
     tex << " & " << tex_escape(c);
   }
-  md << "\n|---|---|" << [&] { std::string s; for (std::size_t i = 0; i < columns.size(); ++i) s += "---:|"; return s; }() << '\n';
+  md << "\n|---|---|" << [&] {
+    std::string s;
+    for (std::size_t i = 0; i < columns.size(); ++i) s += "---:|";
+    return s;
+  }() << '\n';
   csv << '\n';
   tex << " \\\\\n\\midrule\n";
   for (const auto& r : rows) {
@@ -119,8 +128,8 @@ TableTexts table_texts(const Experiment& e, const Json& summary, const Table& t)
     tex << " \\\\\n";
   }
   tex << "\\bottomrule\n\\end{tabular}\n";
-  md << "\nDenoiser evaluations: " << summary.value("denoiser_evaluations", 0) << " (if every setting ran alone: "
-     << summary.value("denoiser_evaluations_if_independent", 0) << ").\n";
+  md << "\nDenoiser evaluations: " << summary.value("denoiser_evaluations", 0)
+     << " (if every setting ran alone: " << summary.value("denoiser_evaluations_if_independent", 0) << ").\n";
   return {md.str(), csv.str(), tex.str()};
 }
 
@@ -132,13 +141,16 @@ std::vector<std::string> draw_plots(const std::filesystem::path& plot_script, co
   if (std::filesystem::exists(plot_script)) {
     const std::string cmd = "/usr/bin/python3 '" + plot_script.string() + "' '" + summary_path.string() + "' '" + dir.string() + "' > '" +
                             (dir / "plots.log").string() + "' 2>&1";
-    if (std::system(cmd.c_str()) == 0) drawn = true;
-    else log::warn("trade-off plots not drawn (needs /usr/bin/python3 with python3-matplotlib; see ", (dir / "plots.log").string(), ")");
+    if (std::system(cmd.c_str()) == 0)
+      drawn = true;
+    else
+      log::warn("trade-off plots not drawn (needs /usr/bin/python3 with python3-matplotlib; see ", (dir / "plots.log").string(), ")");
   } else {
     log::warn("trade-off plots not drawn: ", plot_script.string(), " not found");
   }
   for (const auto& entry : std::filesystem::directory_iterator(dir))
-    if (entry.path().extension() == ".png" && entry.path().filename().string().rfind("tradeoff_", 0) == 0) plots.push_back(entry.path().filename());
+    if (entry.path().extension() == ".png" && entry.path().filename().string().rfind("tradeoff_", 0) == 0)
+      plots.push_back(entry.path().filename());
   std::sort(plots.begin(), plots.end());
 
   return plots;
@@ -146,7 +158,8 @@ std::vector<std::string> draw_plots(const std::filesystem::path& plot_script, co
 
 // Image grids as HTML: per item, per method and non-r grid values, the edits across r (inputs and
 // ground truth written to dir/inputs/).
-std::string image_grids(const std::filesystem::path& run_dir, const Experiment& e, const std::filesystem::path& dir, std::int64_t max_items) {
+std::string image_grids(const std::filesystem::path& run_dir, const Experiment& e, const std::filesystem::path& dir,
+                        std::int64_t max_items) {
   RecordStore store(run_dir);
   store.load();
   std::map<std::string, const Json*> by_item_setting;  // "item|label|setting" -> record (first seed)
@@ -179,9 +192,11 @@ std::string image_grids(const std::filesystem::path& run_dir, const Experiment& 
       if (sample.target_image.defined()) {
         image::write(dir / (stem + ".target.png"), sample.target_image);
         image::write(dir / (stem + ".region.png"), sample.region);
-        grids << "<td>ground truth<br><img src=\"" << stem << ".target.png\"></td><td>region<br><img src=\"" << stem << ".region.png\"></td>";
+        grids << "<td>ground truth<br><img src=\"" << stem << ".target.png\"></td><td>region<br><img src=\"" << stem
+              << ".region.png\"></td>";
       }
-      grids << "<td class=\"text\">" << html_escape(sample.source.empty() ? sample.reference : sample.source) << " &rarr; <b>" << html_escape(sample.query) << "</b></td></tr>\n";
+      grids << "<td class=\"text\">" << html_escape(sample.source.empty() ? sample.reference : sample.source) << " &rarr; <b>"
+            << html_escape(sample.query) << "</b></td></tr>\n";
     }
     std::map<std::string, std::vector<std::pair<double, const PlannedSetting*>>> families;  // label + non-r values -> settings by r
     for (const auto& s : e.settings) {
@@ -196,13 +211,16 @@ std::string image_grids(const std::filesystem::path& run_dir, const Experiment& 
       grids << "<tr><td class=\"text\">" << html_escape(family) << "</td>";
       const Json* mask_record = nullptr;
       for (const auto& [r, s] : members)
-        if (const auto it = by_item_setting.find(item + "|" + s->label + "|" + s->name); it != by_item_setting.end() && it->second->contains("mask"))
+        if (const auto it = by_item_setting.find(item + "|" + s->label + "|" + s->name);
+            it != by_item_setting.end() && it->second->contains("mask"))
           mask_record = it->second;
       if (mask_record) grids << "<td>mask<br><img src=\"../" << (*mask_record)["mask"].get<std::string>() << "\"></td>";
       for (const auto& [r, s] : members) {
         const auto it = by_item_setting.find(item + "|" + s->label + "|" + s->name);
-        if (it == by_item_setting.end()) grids << "<td>r=" << number(r) << "<br>(missing)</td>";
-        else grids << "<td>r=" << number(r) << "<br><img src=\"../" << (*it->second)["image"].get<std::string>() << "\"></td>";
+        if (it == by_item_setting.end())
+          grids << "<td>r=" << number(r) << "<br>(missing)</td>";
+        else
+          grids << "<td>r=" << number(r) << "<br><img src=\"../" << (*it->second)["image"].get<std::string>() << "\"></td>";
       }
       grids << "</tr>\n";
     }
@@ -237,7 +255,8 @@ std::string html_page(const Experiment& e, const Json& summary, const Table& t, 
     html << "</tr>\n";
   }
   html << "</table>\n<h2>Claims</h2>\n";
-  if (claims.empty()) html << "<p>No finding of the paper applies to this run's methods and metrics.</p>\n";
+  if (claims.empty())
+    html << "<p>No finding of the paper applies to this run's methods and metrics.</p>\n";
   else {
     html << "<p>Axes: " << html_escape(axes.edit) << " vs " << html_escape(axes.fidelity)
          << "; a curve dominates another when every point of the other is matched or beaten on both axes by one of its points "
@@ -253,10 +272,12 @@ std::string html_page(const Experiment& e, const Json& summary, const Table& t, 
     const std::string pdf = std::filesystem::path(p).replace_extension(".pdf").string();
     html << "<a href=\"" << pdf << "\"><img src=\"" << p << "\" alt=\"" << p << "\"></a>\n";
   }
-  html << "<h2>Edits</h2>\n" << grids
+  html << "<h2>Edits</h2>\n"
+       << grids
        << "<script>\nwindow.addEventListener('load', () => {\n  const imgs = [...document.images];\n"
           "  const broken = imgs.filter(i => !i.complete || i.naturalWidth === 0);\n"
-          "  document.getElementById('image-check').textContent = 'images loaded: ' + (imgs.length - broken.length) + ' of ' + imgs.length +\n"
+          "  document.getElementById('image-check').textContent = 'images loaded: ' + (imgs.length - broken.length) + ' of ' + imgs.length "
+          "+\n"
           "    '; broken: ' + broken.length + (broken.length ? ' (' + broken.map(i => i.getAttribute('src')).join(', ') + ')' : '');\n"
           "});\n</script>\n</body></html>\n";
   return html.str();

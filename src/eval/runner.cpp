@@ -54,8 +54,8 @@ void claim_directory(const std::filesystem::path& dir, const Json& resolved, boo
     const Json existing = config::load_json(path);
     if (existing != resolved) {
       if (!force_new)
-        throw ConfigError(dir.string(), "holds results of a different config (" + path.string() +
-                                             "); use another --out, or --force-new to discard them");
+        throw ConfigError(dir.string(),
+                          "holds results of a different config (" + path.string() + "); use another --out, or --force-new to discard them");
       for (const char* sub : {"records", "images", "report"}) std::filesystem::remove_all(dir / sub);
       std::filesystem::remove(dir / "summary.json");
     }
@@ -112,8 +112,7 @@ Json result_record(Json record, const std::string& label, const data::EditSample
 }  // namespace
 
 Json run_experiment(const Experiment& e, const RunOptions& o) {
-  if (o.shard_count < 1 || o.shard_index < 0 || o.shard_index >= o.shard_count)
-    throw InputError("--shard", "must be i/n with 0 <= i < n");
+  if (o.shard_count < 1 || o.shard_index < 0 || o.shard_index >= o.shard_count) throw InputError("--shard", "must be i/n with 0 <= i < n");
   claim_directory(o.out, e.resolved, o.force_new);
   RecordStore store(o.out);
   store.remove_interrupted_writes();
@@ -125,7 +124,8 @@ Json run_experiment(const Experiment& e, const RunOptions& o) {
   const std::int64_t steps = e.resolved["steps"];
   const auto dataset = open_dataset(e.dataset, sd, steps, e.resolved["guidance"].get<double>());
   if (dataset->size() < e.dataset.limit)
-    throw InputError("dataset.limit", std::to_string(e.dataset.limit) + " items asked, " + e.dataset.name + " has " + std::to_string(dataset->size()));
+    throw InputError("dataset.limit",
+                     std::to_string(e.dataset.limit) + " items asked, " + e.dataset.name + " has " + std::to_string(dataset->size()));
 
   if (e.metrics.wants("flexit_accuracy")) {
     std::set<std::int64_t> classes;
@@ -148,8 +148,10 @@ Json run_experiment(const Experiment& e, const RunOptions& o) {
       std::vector<std::string> keys;
       for (std::size_t s = 0; s < e.settings.size(); ++s) {
         keys.push_back(record_key(item, e.settings[s].method, e.settings[s].parameters, seed));
-        if (store.contains(keys.back())) progress.advance();
-        else missing.push_back(s);
+        if (store.contains(keys.back()))
+          progress.advance();
+        else
+          missing.push_back(s);
       }
       if (missing.empty()) continue;
       const data::EditSample sample = dataset->get(index);
@@ -159,9 +161,17 @@ Json run_experiment(const Experiment& e, const RunOptions& o) {
 
       auto base_record = [&](std::size_t s) {
         const auto& st = e.settings[s];
-        return Json{{"key", keys[s]},       {"item", item},          {"item_index", index}, {"seed", seed},
-                    {"method", st.method},  {"label", st.label},     {"setting", st.name},  {"parameters", st.parameters},
-                    {"query", sample.query}, {"reference", sample.reference}, {"target_label", sample.target_label},
+        return Json{{"key", keys[s]},
+                    {"item", item},
+                    {"item_index", index},
+                    {"seed", seed},
+                    {"method", st.method},
+                    {"label", st.label},
+                    {"setting", st.name},
+                    {"parameters", st.parameters},
+                    {"query", sample.query},
+                    {"reference", sample.reference},
+                    {"target_label", sample.target_label},
                     {"world", sample.world.empty() ? Json(nullptr) : Json(sample.world)}};
       };
       std::vector<bool> written(missing.size(), false);

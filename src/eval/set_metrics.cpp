@@ -40,7 +40,8 @@ Metric kid() {
 Metric csfid() {
   Metric m{.name = "csfid", .kind = MetricKind::set, .doc = "FlexIT's class-conditional simplified FID (mean-only, per target class)"};
   m.needs = {.feature_net = true};
-  m.values = {{.key = "csfid", .better = Better::lower, .axis = Axis::edit, .axis_rank = 1}, {.key = "csfid_classes_without_reference", .aggregate = Aggregate::none}};
+  m.values = {{.key = "csfid", .better = Better::lower, .axis = Axis::edit, .axis_rank = 1},
+              {.key = "csfid_classes_without_reference", .aggregate = Aggregate::none}};
   m.aggregate = [](const SetContext& c, Json& out) {
     std::map<std::int64_t, at::Tensor> present_means;
     std::vector<std::int64_t> rows;
@@ -93,10 +94,10 @@ Metric csfid_frechet() {
     out["csfid_frechet_classes"] = used.size();
     if (!rows.empty()) {
       const at::Tensor idx = at::tensor(rows, at::kLong);
-      out["csfid_frechet"] = metrics::per_class_frechet_mean(c.features.index_select(0, idx),
-                                                             at::tensor(c.labels, at::kLong).index_select(0, idx), c.reference.features,
-                                                             c.reference.labels)
-                                 .value;
+      out["csfid_frechet"] =
+          metrics::per_class_frechet_mean(c.features.index_select(0, idx), at::tensor(c.labels, at::kLong).index_select(0, idx),
+                                          c.reference.features, c.reference.labels)
+              .value;
     }
   };
   return m;

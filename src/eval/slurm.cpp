@@ -83,9 +83,11 @@ SlurmLaunch launch_slurm(const config::Json& resolved, const SlurmOptions& o) {
 
   l.array_job = capture("sbatch --parsable " + quote(l.array_script.string()));
   l.array_job = l.array_job.substr(0, l.array_job.find(';'));
-  l.merge_job = capture("sbatch --parsable --dependency=afterok:" + l.array_job + " --kill-on-invalid-dep=yes " + quote(l.merge_script.string()));
+  l.merge_job =
+      capture("sbatch --parsable --dependency=afterok:" + l.array_job + " --kill-on-invalid-dep=yes " + quote(l.merge_script.string()));
   l.merge_job = l.merge_job.substr(0, l.merge_job.find(';'));
-  fs::write_atomic(slurm_dir / "jobs.json", config::Json{{"array_job", l.array_job}, {"merge_job", l.merge_job}, {"shards", o.shards}}.dump(2) + "\n");
+  fs::write_atomic(slurm_dir / "jobs.json",
+                   config::Json{{"array_job", l.array_job}, {"merge_job", l.merge_job}, {"shards", o.shards}}.dump(2) + "\n");
   log::info("submitted job array ", l.array_job, " (", o.shards, " shards) and merge job ", l.merge_job);
 
   if (o.wait) {

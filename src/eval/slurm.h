@@ -16,9 +16,9 @@ struct SlurmOptions {
   std::int64_t shards = 1;
   std::string partition, time, extra_sbatch;  // empty: Slurm's defaults
   std::int64_t gpus_per_task = 0, cpus_per_task = 0;
-  std::filesystem::path cache_dir;            // passed to every task (empty: --no-cache)
-  bool submit = true;                          // false: write the scripts only
-  bool wait = false;                           // block until the merge job has ended
+  std::filesystem::path cache_dir;  // passed to every task (empty: --no-cache)
+  bool submit = true;               // false: write the scripts only
+  bool wait = false;                // block until the merge job has ended
 };
 
 struct SlurmLaunch {

@@ -11,8 +11,8 @@
 #include "editing/shared_edits.h"
 #include "eval/features.h"
 #include "eval/metric_registry.h"
-#include "metrics/csfid.h"
 #include "eval/record_store.h"
+#include "metrics/csfid.h"
 #include "metrics/region.h"
 
 namespace diffedit::eval {
@@ -55,13 +55,18 @@ ReferenceSet reference_set(const Experiment& e, const std::filesystem::path& cac
     labels.push_back(sample.source_label);
     images.push_back(sample.image);
   }
-  const std::string key = "dataset " + Json{{"name", d.name}, {"split", d.split}, {"limit", d.limit}, {"world_seed", d.world_seed},
-                                              {"world", data::toyworld::world_to_json(d.world)}}.dump();
+  const std::string key = "dataset " + Json{{"name", d.name},
+                                            {"split", d.split},
+                                            {"limit", d.limit},
+                                            {"world_seed", d.world_seed},
+                                            {"world", data::toyworld::world_to_json(d.world)}}
+                                           .dump();
   r.features = cached_features(net, cache_dir, key, [&] {
     torch::NoGradGuard no_grad;
     std::vector<at::Tensor> parts;
     for (std::size_t i = 0; i < images.size(); i += 256)
-      parts.push_back(net.extract(at::stack(std::vector<at::Tensor>(images.begin() + i, images.begin() + std::min(images.size(), i + 256)))));
+      parts.push_back(
+          net.extract(at::stack(std::vector<at::Tensor>(images.begin() + i, images.begin() + std::min(images.size(), i + 256)))));
     return at::cat(parts);
   });
   r.labels = at::tensor(labels, at::kLong);
@@ -126,8 +131,10 @@ void add_mean_metrics(const std::vector<const Json*>& rs, Json& m) {
     const double mean = sn.first / static_cast<double>(sn.second);
     const auto declared = metric_value(k);
     const Aggregate aggregate = declared ? declared->aggregate : Aggregate::mean;
-    if (aggregate == Aggregate::psnr_of_mean) m[declared->shown_as()] = metrics::psnr_from_mse(mean);
-    else if (aggregate == Aggregate::mean) m[k] = mean;
+    if (aggregate == Aggregate::psnr_of_mean)
+      m[declared->shown_as()] = metrics::psnr_from_mse(mean);
+    else if (aggregate == Aggregate::mean)
+      m[k] = mean;
   }
 }
 
@@ -161,7 +168,9 @@ Json summarize(const Experiment& e, const std::map<std::string, Json>& records, 
     ++present;
     const Json& r = it->second;
     if (r.value("status", "") != "ok") {
-      failures.push_back({{"key", key}, {"item", planned.item}, {"setting", e.settings[planned.setting].label + "/" + e.settings[planned.setting].name},
+      failures.push_back({{"key", key},
+                          {"item", planned.item},
+                          {"setting", e.settings[planned.setting].label + "/" + e.settings[planned.setting].name},
                           {"error", r.value("error", "unknown")}});
       continue;
     }
@@ -196,7 +205,8 @@ Json summarize(const Experiment& e, const std::map<std::string, Json>& records, 
       {"sharing_ratio", accounting.independent ? static_cast<double>(accounting.done) / static_cast<double>(accounting.independent) : 1.0},
       {"stages", accounting.stages},
       {"seeds", e.seeds},
-      {"world", data::is_toy_dataset(e.dataset.name) ? data::toyworld::world_to_json(e.dataset.world) : Json(nullptr)},  // results name their world
+      {"world",
+       data::is_toy_dataset(e.dataset.name) ? data::toyworld::world_to_json(e.dataset.world) : Json(nullptr)},  // results name their world
       {"config", e.resolved},
   };
   return summary;

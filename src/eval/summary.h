@@ -29,8 +29,8 @@ struct PlannedRecord {
 std::map<std::string, PlannedRecord> plan_records(const Experiment& e);
 
 struct ReferenceSet {
-  at::Tensor features;  // [N, d]
-  at::Tensor labels;    // [N] classes of the reference images (-1 unknown)
+  at::Tensor features;                      // [N, d]
+  at::Tensor labels;                        // [N] classes of the reference images (-1 unknown)
   std::optional<metrics::StatsFile> stats;  // instead of features: metrics.reference_stats
 };
 // Features of the reference dataset's images (through the feature cache); empty without set metrics.

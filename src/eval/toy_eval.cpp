@@ -11,13 +11,13 @@
 #include "data/toyworld.h"
 #include "data/toyworld_presets.h"
 #include "diffusion/schedulers.h"
-#include "eval/claims.h"
-#include "eval/record_store.h"
-#include "eval/runner.h"
 #include "editing/diffedit.h"
 #include "editing/method.h"
 #include "editing/noise.h"
 #include "editing/request.h"
+#include "eval/claims.h"
+#include "eval/record_store.h"
+#include "eval/runner.h"
 #include "metrics/clip_score.h"
 #include "metrics/region.h"
 #include "models/toy_classifier.h"
@@ -113,7 +113,8 @@ double clip_top1_of_100(pipelines::ClipModel& clip, const ToyEvalOptions& o) {
       captions.push_back(item.caption);
     }
     const at::Tensor best = metrics::cosine_matrix(clip.image_embeds(at::stack(images)), clip.text_embeds(captions)).argmax(1);
-    for (std::int64_t i = 0; i < 100; ++i, ++n) hits += captions[static_cast<std::size_t>(best[i].item<std::int64_t>())] == captions[static_cast<std::size_t>(i)];
+    for (std::int64_t i = 0; i < 100; ++i, ++n)
+      hits += captions[static_cast<std::size_t>(best[i].item<std::int64_t>())] == captions[static_cast<std::size_t>(i)];
   }
   return static_cast<double>(hits) / static_cast<double>(n);
 }
@@ -317,8 +318,12 @@ Json edit_bars(const Experiment& e, const std::map<std::string, Json>& records, 
     if (p.n == 0) continue;
     const double r = s.parameters["strength"].get<double>();
     (s.method == "diffedit" ? diffedit : sdedit).push_back({r, p.success, p.psnr_db});
-    sweep.push_back({{"method", s.method}, {"strength", r}, {"edit_success", p.success}, {"edit_success_se", p.success_se},
-                     {"unedited_psnr_db", p.psnr_db}, {"edits", p.n}});
+    sweep.push_back({{"method", s.method},
+                     {"strength", r},
+                     {"edit_success", p.success},
+                     {"edit_success_se", p.success_se},
+                     {"unedited_psnr_db", p.psnr_db},
+                     {"edits", p.n}});
   }
   b["diffedit_dominates_sdedit"] = sdedit.empty() ? Json(nullptr) : Json(dominates(diffedit, sdedit));  // null: no SDEdit point
   b["sweep"] = sweep;
@@ -326,11 +331,12 @@ Json edit_bars(const Experiment& e, const std::map<std::string, Json>& records, 
 }
 
 Json run_toy_eval(const ToyEvalOptions& o, const std::function<void(const std::string&)>& log) {
-  auto say = [&](const std::string& s) { if (log) log(s); };
+  auto say = [&](const std::string& s) {
+    if (log) log(s);
+  };
   torch::NoGradGuard no_grad;
-  Json r = {{"classifier_accuracy", nullptr},        {"clip_top1_of_100", nullptr},
-            {"t2i_class_agreement", nullptr},        {"diffedit_mask_iou_median", nullptr},
-            {"diffedit_edit_success", nullptr},      {"diffedit_unedited_psnr_db", nullptr},
+  Json r = {{"classifier_accuracy", nullptr},      {"clip_top1_of_100", nullptr},      {"t2i_class_agreement", nullptr},
+            {"diffedit_mask_iou_median", nullptr}, {"diffedit_edit_success", nullptr}, {"diffedit_unedited_psnr_db", nullptr},
             {"diffedit_dominates_sdedit", nullptr}};
   Json pending = Json::object();
   auto classifier = models::load_toy_classifier(o.models / "toy-classifier");
@@ -367,9 +373,15 @@ Json run_toy_eval(const ToyEvalOptions& o, const std::function<void(const std::s
       const StrengthForSigma level = strength_for_sigma(sd.scheduler, o.steps, sigma);
       const auto [strength, timestep] = level;
       const auto [a, one] = retention(sd, classifier, level, o);
-      kept.push_back({{"sigma", sigma}, {"timestep", timestep}, {"strength", strength}, {"shape", a.shape_rate()},
-                      {"colour", a.colour_rate()}, {"class", a.whole_rate()}, {"images", a.n},
-                      {"shape_one_step", one.shape_rate()}, {"colour_one_step", one.colour_rate()}});
+      kept.push_back({{"sigma", sigma},
+                      {"timestep", timestep},
+                      {"strength", strength},
+                      {"shape", a.shape_rate()},
+                      {"colour", a.colour_rate()},
+                      {"class", a.whole_rate()},
+                      {"images", a.n},
+                      {"shape_one_step", one.shape_rate()},
+                      {"colour_one_step", one.colour_rate()}});
       say("retention sigma " + Json(sigma).dump() + " (t=" + std::to_string(timestep) + "): shape " + Json(a.shape_rate()).dump() +
           ", colour " + Json(a.colour_rate()).dump() + "; one-step x0: shape " + Json(one.shape_rate()).dump());
     }
@@ -384,16 +396,22 @@ Json run_toy_eval(const ToyEvalOptions& o, const std::function<void(const std::s
     RecordStore store(o.runs);
     store.load();
     r.update(edit_bars(e, store.records(), o.strength));
-    say("diffedit: iou " + r["diffedit_mask_iou_median"].dump() + ", success " + r["diffedit_edit_success"].dump() +
-        ", unedited psnr " + r["diffedit_unedited_psnr_db"].dump() + ", dominates sdedit " + r["diffedit_dominates_sdedit"].dump());
+    say("diffedit: iou " + r["diffedit_mask_iou_median"].dump() + ", success " + r["diffedit_edit_success"].dump() + ", unedited psnr " +
+        r["diffedit_unedited_psnr_db"].dump() + ", dominates sdedit " + r["diffedit_dominates_sdedit"].dump());
   }
   if (!pending.empty()) r["pending"] = pending;
-  r["settings"] = {{"classifier_items", o.classifier_items}, {"t2i_prompts", o.t2i_prompts},
-                   {"clip_queries", o.clip_queries},         {"retention_items", o.retention_items},
-                   {"retention_sigmas", o.retention_sigmas}, {"strength", o.strength},
-                   {"guidance", o.guidance},                 {"steps", o.steps},
-                   {"world", tw::world_to_json(o.world)},    {"world_seed", o.world_seed},
-                   {"seed", o.seed},                         {"experiment", o.experiment},
+  r["settings"] = {{"classifier_items", o.classifier_items},
+                   {"t2i_prompts", o.t2i_prompts},
+                   {"clip_queries", o.clip_queries},
+                   {"retention_items", o.retention_items},
+                   {"retention_sigmas", o.retention_sigmas},
+                   {"strength", o.strength},
+                   {"guidance", o.guidance},
+                   {"steps", o.steps},
+                   {"world", tw::world_to_json(o.world)},
+                   {"world_seed", o.world_seed},
+                   {"seed", o.seed},
+                   {"experiment", o.experiment},
                    {"runs", o.runs.string()}};
   return r;
 }

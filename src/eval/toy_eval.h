@@ -42,13 +42,13 @@ namespace diffedit::eval {
 struct ToyEvalOptions {
   std::filesystem::path models = "models";  // holds toy-classifier/, toy-sd/, toy-clip/
   std::int64_t classifier_items = 1000;
-  std::int64_t t2i_prompts = 256;           // class-name prompts, cycling through the classes
+  std::int64_t t2i_prompts = 256;  // class-name prompts, cycling through the classes
   std::int64_t clip_queries = 500;
-  std::int64_t retention_items = 128;              // test images per retention level
+  std::int64_t retention_items = 128;                           // test images per retention level
   std::vector<double> retention_sigmas = {0.5, 0.7, 1.0, 2.0};  // objects differ from backgrounds by 0.5-1 in [-1, 1]
-  double guidance = 5.0;                    // text-to-image sampling (the edits take the experiment's)
+  double guidance = 5.0;                                        // text-to-image sampling (the edits take the experiment's)
   std::int64_t steps = 50;
-  data::toyworld::WorldSpec world;          // the world the items are drawn from (its classes are the t2i prompts)
+  data::toyworld::WorldSpec world;  // the world the items are drawn from (its classes are the t2i prompts)
   std::uint64_t world_seed = 0, seed = 0;
   // The edit bars: a resolved experiment config (configs/toy/toy-eval.json), run (or resumed) in
   // `runs`; the DiffEdit setting at r = `strength` gives the main keys (0.8: the paper's ImageNet point).

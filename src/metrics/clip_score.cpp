@@ -11,8 +11,7 @@ namespace diffedit::metrics {
 namespace {
 at::Tensor unit(const at::Tensor& x) { return x / x.norm(2, {-1}, true); }
 void check(const at::Tensor& a, const at::Tensor& b) {
-  if (a.dim() != 2 || b.dim() != 2 || a.size(1) != b.size(1))
-    throw InputError("clip score", "embeddings must be [B, P] with the same P");
+  if (a.dim() != 2 || b.dim() != 2 || a.size(1) != b.size(1)) throw InputError("clip score", "embeddings must be [B, P] with the same P");
 }
 }  // namespace
 
@@ -43,8 +42,7 @@ double torchmetrics_clip_score(const at::Tensor& image_embeds, const at::Tensor&
   return std::max(0.0, torchmetrics_clip_score_per_sample(image_embeds, text_embeds).mean().item<double>());
 }
 
-at::Tensor directional_similarity(const at::Tensor& image0, const at::Tensor& image1, const at::Tensor& text0,
-                                  const at::Tensor& text1) {
+at::Tensor directional_similarity(const at::Tensor& image0, const at::Tensor& image1, const at::Tensor& text0, const at::Tensor& text1) {
   const at::Tensor di = unit(image1) - unit(image0), dt = unit(text1) - unit(text0);
   return (di * dt).sum(-1) / (di.norm(2, {-1}) * dt.norm(2, {-1})).clamp_min(1e-8);
 }

@@ -22,7 +22,6 @@ at::Tensor torchmetrics_clip_score_per_sample(const at::Tensor& image_embeds, co
 double torchmetrics_clip_score(const at::Tensor& image_embeds, const at::Tensor& text_embeds);
 
 // [B] for image0/image1/text0/text1 [B, P].
-at::Tensor directional_similarity(const at::Tensor& image0, const at::Tensor& image1, const at::Tensor& text0,
-                                  const at::Tensor& text1);
+at::Tensor directional_similarity(const at::Tensor& image0, const at::Tensor& image1, const at::Tensor& text0, const at::Tensor& text1);
 
 }  // namespace diffedit::metrics

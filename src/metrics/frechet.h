@@ -39,11 +39,11 @@ struct FrechetOptions {
 
 struct FrechetResult {
   double distance = 0;
-  double mean_term = 0;        // |mu1 - mu2|^2
-  double trace_sqrt = 0;       // tr sqrt(S1 S2) as used
+  double mean_term = 0;   // |mu1 - mu2|^2
+  double trace_sqrt = 0;  // tr sqrt(S1 S2) as used
   bool offset_applied = false;
   bool repeated_zero_eigenvalue = false;  // the product is singular where the reference may retry with the offset
-  double most_negative_eigenvalue = 0;  // of S1^1/2 S2 S1^1/2 before clipping (0 if none)
+  double most_negative_eigenvalue = 0;    // of S1^1/2 S2 S1^1/2 before clipping (0 if none)
 };
 
 // InputError when the dimensions differ or a statistic is not finite.

@@ -15,9 +15,7 @@ void check(const at::Tensor& a, const at::Tensor& b) {
     throw InputError("kid", "features must be [N1, d] and [N2, d] with the same d");
   if (a.size(0) < 2 || b.size(0) < 2) throw InputError("kid", "each set needs at least 2 features");
 }
-at::Tensor kernel(const at::Tensor& x, const at::Tensor& y) {
-  return (at::matmul(x, y.t()) / static_cast<double>(x.size(1)) + 1).pow(3);
-}
+at::Tensor kernel(const at::Tensor& x, const at::Tensor& y) { return (at::matmul(x, y.t()) / static_cast<double>(x.size(1)) + 1).pow(3); }
 double off_diagonal_sum(const at::Tensor& k) { return (k.sum() - k.diagonal().sum()).item<double>(); }
 }  // namespace
 
@@ -29,8 +27,7 @@ double kid_unbiased(const at::Tensor& features1, const at::Tensor& features2) {
          2 * kernel(x, y).sum().item<double>() / (n1 * n2);
 }
 
-double kid_subsets(const at::Tensor& features1, const at::Tensor& features2, const std::vector<KidSubset>& subsets,
-                   at::ScalarType dtype) {
+double kid_subsets(const at::Tensor& features1, const at::Tensor& features2, const std::vector<KidSubset>& subsets, at::ScalarType dtype) {
   check(features1, features2);
   if (subsets.empty()) throw InputError("kid", "no subsets");
   const at::Tensor f1 = features1.to(dtype), f2 = features2.to(dtype);
@@ -48,8 +45,8 @@ double kid_subsets(const at::Tensor& features1, const at::Tensor& features2, con
   return (t / static_cast<double>(subsets.size()) / static_cast<double>(m)).item<double>();
 }
 
-std::vector<KidSubset> draw_kid_subsets(std::int64_t n1, std::int64_t n2, std::int64_t num_subsets,
-                                        std::int64_t max_subset_size, std::uint64_t seed) {
+std::vector<KidSubset> draw_kid_subsets(std::int64_t n1, std::int64_t n2, std::int64_t num_subsets, std::int64_t max_subset_size,
+                                        std::uint64_t seed) {
   if (num_subsets < 1 || max_subset_size < 2) throw InputError("kid", "need num_subsets >= 1 and max_subset_size >= 2");
   const std::int64_t m = std::min({n1, n2, max_subset_size});
   auto gen = rng::cpu_generator(seed);

@@ -24,7 +24,7 @@ double kid_subsets(const at::Tensor& features1, const at::Tensor& features2, con
                    at::ScalarType dtype = at::kFloat);
 
 // Subsets drawn without replacement from a seeded generator: m = min(N1, N2, max_subset_size).
-std::vector<KidSubset> draw_kid_subsets(std::int64_t n1, std::int64_t n2, std::int64_t num_subsets,
-                                        std::int64_t max_subset_size, std::uint64_t seed);
+std::vector<KidSubset> draw_kid_subsets(std::int64_t n1, std::int64_t n2, std::int64_t num_subsets, std::int64_t max_subset_size,
+                                        std::uint64_t seed);
 
 }  // namespace diffedit::metrics

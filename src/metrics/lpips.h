@@ -18,7 +18,7 @@
 namespace diffedit::metrics {
 
 struct LpipsOutput {
-  at::Tensor distance;            // [B, 1, 1, 1], or [B, 1, H, W] when spatial
+  at::Tensor distance;             // [B, 1, 1, 1], or [B, 1, H, W] when spatial
   std::vector<at::Tensor> layers;  // per-layer terms, same shapes
 };
 
@@ -50,8 +50,8 @@ at::Tensor unit_normalize(const at::Tensor& f);
 // sum of the squared difference of unit-normalised features, spatially averaged (or upsampled to
 // h x w when `spatial`), summed over layers. Used with the toy classifier's stages on the toy world,
 // where no calibrated heads exist.
-LpipsOutput lpips_unweighted(const std::vector<at::Tensor>& f0, const std::vector<at::Tensor>& f1, bool spatial = false,
-                             std::int64_t h = 0, std::int64_t w = 0);
+LpipsOutput lpips_unweighted(const std::vector<at::Tensor>& f0, const std::vector<at::Tensor>& f1, bool spatial = false, std::int64_t h = 0,
+                             std::int64_t w = 0);
 
 // LPIPS restricted to a region: the mean of the spatial map (images [1, 3, H, W] in [0, 1]) over the
 // pixels inside or outside `mask` (metrics/region.h conventions).

@@ -6,8 +6,7 @@
 
 namespace diffedit::metrics {
 
-PerceptualDistance PerceptualDistance::load(const std::string& name, const std::filesystem::path& weights,
-                                            const std::string& source) {
+PerceptualDistance PerceptualDistance::load(const std::string& name, const std::filesystem::path& weights, const std::string& source) {
   PerceptualDistance d;
   d.name_ = name;
   if (name == "toy-classifier") {
@@ -23,8 +22,8 @@ PerceptualDistance PerceptualDistance::load(const std::string& name, const std::
 }
 
 at::Tensor PerceptualDistance::operator()(const at::Tensor& a01, const at::Tensor& b01) {
-  const at::Tensor d = toy_ ? lpips_unweighted(toy_->stages(a01), toy_->stages(b01)).distance
-                            : lpips_->forward(a01, b01, false, true).distance;
+  const at::Tensor d =
+      toy_ ? lpips_unweighted(toy_->stages(a01), toy_->stages(b01)).distance : lpips_->forward(a01, b01, false, true).distance;
   return d.flatten();
 }
 

@@ -14,8 +14,7 @@ at::Tensor binary(const at::Tensor& m) { return (m.to(at::kFloat) > 0.5).to(at::
 }  // namespace
 
 double masked_mean(const at::Tensor& map, const at::Tensor& mask, Region region) {
-  if (map.size(-1) != mask.size(-1) || map.size(-2) != mask.size(-2))
-    throw InputError("mask", "mask size differs from the image size");
+  if (map.size(-1) != mask.size(-1) || map.size(-2) != mask.size(-2)) throw InputError("mask", "mask size differs from the image size");
   at::Tensor m = binary(mask);
   if (region == Region::outside) m = 1 - m;
   while (m.dim() < map.dim()) m = m.unsqueeze(0);

@@ -84,7 +84,8 @@ at::Tensor pass_u8(const at::Tensor& in, std::int64_t out_size, Filter filter, i
   const std::int64_t in_size = axis == 1 ? w : h;
   const auto c = coefficients(in_size, out_size, filter);
   const auto k = fixed_point(c);
-  at::Tensor out = at::empty(axis == 1 ? std::vector<std::int64_t>{h, out_size, ch} : std::vector<std::int64_t>{out_size, w, ch}, at::kByte);
+  at::Tensor out =
+      at::empty(axis == 1 ? std::vector<std::int64_t>{h, out_size, ch} : std::vector<std::int64_t>{out_size, w, ch}, at::kByte);
   const std::uint8_t* src = in.data_ptr<std::uint8_t>();
   std::uint8_t* dst = out.data_ptr<std::uint8_t>();
   const std::int64_t lines = axis == 1 ? h : w;
@@ -184,8 +185,10 @@ at::Tensor resize_center_crop_u8(const at::Tensor& image, std::int64_t n, Filter
   const std::int64_t h = image.size(0), w = image.size(1);
   std::int64_t rh = n, rw = n;
   // torchvision Resize(int): the shorter side becomes n, the other int(n * long / short).
-  if (w < h) rh = static_cast<std::int64_t>(static_cast<double>(n) * static_cast<double>(h) / static_cast<double>(w));
-  else if (h < w) rw = static_cast<std::int64_t>(static_cast<double>(n) * static_cast<double>(w) / static_cast<double>(h));
+  if (w < h)
+    rh = static_cast<std::int64_t>(static_cast<double>(n) * static_cast<double>(h) / static_cast<double>(w));
+  else if (h < w)
+    rw = static_cast<std::int64_t>(static_cast<double>(n) * static_cast<double>(w) / static_cast<double>(h));
   const at::Tensor resized = (rh == h && rw == w) ? image : pil_resize_u8(image, rh, rw, filter);
   const std::int64_t top = half_round_even(rh - n), left = half_round_even(rw - n);
   return resized.slice(0, top, top + n).slice(1, left, left + n).contiguous();

@@ -45,7 +45,8 @@ void write_string_attribute(hid_t file, const char* name, const std::string& val
   Handle space{H5Screate(H5S_SCALAR), H5Sclose};
   Handle attr{H5Acreate2(file, name, type.id, space.id, H5P_DEFAULT, H5P_DEFAULT), H5Aclose};
   const std::string stored = value.empty() ? std::string(1, '\0') : value;
-  if (attr.id < 0 || H5Awrite(attr.id, type.id, stored.data()) < 0) throw FileError(path, std::string("cannot write attribute '") + name + "'");
+  if (attr.id < 0 || H5Awrite(attr.id, type.id, stored.data()) < 0)
+    throw FileError(path, std::string("cannot write attribute '") + name + "'");
 }
 
 at::Tensor read_dataset(hid_t file, const char* name, const std::string& path) {

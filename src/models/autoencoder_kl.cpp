@@ -77,8 +77,14 @@ VAEMidBlockImpl::VAEMidBlockImpl(std::int64_t channels, std::int64_t groups, boo
   }
   if (attention) {
     // One head over all channels, with its own GroupNorm and a residual (diffusers' former AttnBlock).
-    attention_ = Attention(AttentionOptions{.query_dim = channels, .heads = 1, .head_dim = channels, .bias = true,
-                                            .upcast = true, .norm_groups = groups, .norm_eps = kEps, .residual = true});
+    attention_ = Attention(AttentionOptions{.query_dim = channels,
+                                            .heads = 1,
+                                            .head_dim = channels,
+                                            .bias = true,
+                                            .upcast = true,
+                                            .norm_groups = groups,
+                                            .norm_eps = kEps,
+                                            .residual = true});
     register_module("attentions", nn::ModuleList(attention_));
   }
 }

@@ -15,8 +15,8 @@ nn::GroupNorm group_norm(std::int64_t groups, std::int64_t channels, double eps)
   return nn::GroupNorm(nn::GroupNormOptions(groups, channels).eps(eps).affine(true));
 }
 
-at::Tensor timestep_embedding(const at::Tensor& timesteps, std::int64_t dim, bool flip_sin_to_cos,
-                              double downscale_freq_shift, double max_period) {
+at::Tensor timestep_embedding(const at::Tensor& timesteps, std::int64_t dim, bool flip_sin_to_cos, double downscale_freq_shift,
+                              double max_period) {
   const std::int64_t half = dim / 2;
   const auto f32 = at::TensorOptions().dtype(at::kFloat).device(timesteps.device());
   at::Tensor exponent = at::arange(0, half, f32) * (-std::log(max_period));
@@ -28,9 +28,8 @@ at::Tensor timestep_embedding(const at::Tensor& timesteps, std::int64_t dim, boo
   return emb;
 }
 
-at::Tensor multihead_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, std::int64_t heads,
-                               double scale, bool upcast, std::int64_t max_score_bytes, AttentionHook* hook,
-                               const AttentionSite& site) {
+at::Tensor multihead_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, std::int64_t heads, double scale, bool upcast,
+                               std::int64_t max_score_bytes, AttentionHook* hook, const AttentionSite& site) {
   const std::int64_t batch = q.size(0), nq = q.size(1), channels = q.size(2), nk = k.size(1);
   const std::int64_t d = channels / heads;
   // [B, N, H*D] -> [B*H, N, D] (diffusers' head_to_batch_dim)
@@ -104,8 +103,8 @@ at::Tensor AttentionImpl::forward(const at::Tensor& input, const at::Tensor& con
   const at::Tensor& ctx = context.defined() ? context : x;
   AttentionHook* hook = hook_ && hook_->wants(site_, x.size(1)) ? hook_ : nullptr;
   const at::Tensor q = to_q->forward(x), k = to_k->forward(ctx), v = to_v->forward(ctx);
-  at::Tensor h = multihead_attention(q, k, v, options_.heads, 1.0 / std::sqrt(static_cast<double>(options_.head_dim)),
-                                     options_.upcast, std::int64_t{64} << 20, hook, site_);
+  at::Tensor h = multihead_attention(q, k, v, options_.heads, 1.0 / std::sqrt(static_cast<double>(options_.head_dim)), options_.upcast,
+                                     std::int64_t{64} << 20, hook, site_);
   h = out_proj_->forward(h);
   if (spatial) h = h.transpose(-1, -2).reshape(input.sizes());
   if (options_.residual) h = h + input;
@@ -114,8 +113,8 @@ at::Tensor AttentionImpl::forward(const at::Tensor& input, const at::Tensor& con
 
 // ---------------------------------------------------------------------------------------------
 
-ResnetBlock2DImpl::ResnetBlock2DImpl(std::int64_t in, std::int64_t out, std::int64_t temb_channels, std::int64_t groups,
-                                     double eps, double output_scale_factor)
+ResnetBlock2DImpl::ResnetBlock2DImpl(std::int64_t in, std::int64_t out, std::int64_t temb_channels, std::int64_t groups, double eps,
+                                     double output_scale_factor)
     : output_scale_factor_(output_scale_factor) {
   norm1 = register_module("norm1", group_norm(groups, in, eps));
   conv1 = register_module("conv1", conv2d(in, out, 3, 1, 1));
@@ -150,16 +149,17 @@ FeedForwardImpl::FeedForwardImpl(std::int64_t dim, std::int64_t mult) {
 
 at::Tensor FeedForwardImpl::forward(const at::Tensor& x) { return out_->forward(geglu_->forward(x)); }
 
-BasicTransformerBlockImpl::BasicTransformerBlockImpl(std::int64_t dim, std::int64_t heads, std::int64_t head_dim,
-                                                     std::int64_t context_dim, bool upcast_attention) {
+BasicTransformerBlockImpl::BasicTransformerBlockImpl(std::int64_t dim, std::int64_t heads, std::int64_t head_dim, std::int64_t context_dim,
+                                                     bool upcast_attention) {
   auto layer_norm = [](std::int64_t c) { return nn::LayerNorm(nn::LayerNormOptions({c}).eps(1e-5).elementwise_affine(true)); };
   norm1 = register_module("norm1", layer_norm(dim));
-  attn1 = register_module("attn1", Attention(AttentionOptions{.query_dim = dim, .heads = heads, .head_dim = head_dim,
-                                                              .upcast = upcast_attention}));
+  attn1 = register_module("attn1",
+                          Attention(AttentionOptions{.query_dim = dim, .heads = heads, .head_dim = head_dim, .upcast = upcast_attention}));
   norm2 = register_module("norm2", layer_norm(dim));
-  attn2 = register_module("attn2", Attention(AttentionOptions{.query_dim = dim, .cross_attention_dim = context_dim,
-                                                              .heads = heads, .head_dim = head_dim,
-                                                              .upcast = upcast_attention}));
+  attn2 = register_module(
+      "attn2",
+      Attention(AttentionOptions{
+          .query_dim = dim, .cross_attention_dim = context_dim, .heads = heads, .head_dim = head_dim, .upcast = upcast_attention}));
   norm3 = register_module("norm3", layer_norm(dim));
   ff = register_module("ff", FeedForward(dim));
 }
@@ -170,9 +170,8 @@ at::Tensor BasicTransformerBlockImpl::forward(const at::Tensor& input, const at:
   return ff->forward(norm3->forward(x)) + x;
 }
 
-Transformer2DImpl::Transformer2DImpl(std::int64_t channels, std::int64_t heads, std::int64_t context_dim,
-                                     std::int64_t groups, std::int64_t layers, bool use_linear_projection,
-                                     bool upcast_attention) {
+Transformer2DImpl::Transformer2DImpl(std::int64_t channels, std::int64_t heads, std::int64_t context_dim, std::int64_t groups,
+                                     std::int64_t layers, bool use_linear_projection, bool upcast_attention) {
   norm = register_module("norm", group_norm(groups, channels, 1e-6));
   if (use_linear_projection)
     proj_in_linear = register_module("proj_in", nn::Linear(channels, channels));

@@ -18,8 +18,8 @@ using Trace = std::map<std::string, at::Tensor>;
 
 // Sinusoidal timestep embedding (Vaswani et al. 2017, as in diffusers' get_timestep_embedding),
 // computed in float32: [N] -> [N, dim].
-at::Tensor timestep_embedding(const at::Tensor& timesteps, std::int64_t dim, bool flip_sin_to_cos,
-                              double downscale_freq_shift, double max_period = 10000.0);
+at::Tensor timestep_embedding(const at::Tensor& timesteps, std::int64_t dim, bool flip_sin_to_cos, double downscale_freq_shift,
+                              double max_period = 10000.0);
 
 // Multi-head scaled dot-product attention on [B, N, heads*D] tensors. Scores are formed with
 // bmm on pre-scaled queries (never baddbmm with beta=0, which reads uninitialised memory on CPU
@@ -27,9 +27,9 @@ at::Tensor timestep_embedding(const at::Tensor& timesteps, std::int64_t dim, boo
 // `max_score_bytes` of scores exist at once. `upcast` computes scores and softmax in float32.
 // With a `hook`, the probabilities of all rows are formed at once (no slicing) and passed through
 // it (models/attention_hook.h) before the product with the values.
-at::Tensor multihead_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, std::int64_t heads,
-                               double scale, bool upcast, std::int64_t max_score_bytes = std::int64_t{64} << 20,
-                               AttentionHook* hook = nullptr, const AttentionSite& site = {});
+at::Tensor multihead_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, std::int64_t heads, double scale, bool upcast,
+                               std::int64_t max_score_bytes = std::int64_t{64} << 20, AttentionHook* hook = nullptr,
+                               const AttentionSite& site = {});
 
 // diffusers `Attention` (AttnProcessor semantics): to_q/to_k/to_v (+bias optional), to_out.0,
 // optional GroupNorm on the input and residual connection (the VAE's single-head block).
@@ -71,8 +71,8 @@ TORCH_MODULE(Attention);
 // plus the (1x1-projected) input.
 class ResnetBlock2DImpl : public torch::nn::Module {
  public:
-  ResnetBlock2DImpl(std::int64_t in_channels, std::int64_t out_channels, std::int64_t temb_channels,
-                    std::int64_t groups, double eps, double output_scale_factor = 1.0);
+  ResnetBlock2DImpl(std::int64_t in_channels, std::int64_t out_channels, std::int64_t temb_channels, std::int64_t groups, double eps,
+                    double output_scale_factor = 1.0);
   at::Tensor forward(const at::Tensor& x, const at::Tensor& temb = {});
 
   torch::nn::GroupNorm norm1{nullptr}, norm2{nullptr};
@@ -109,8 +109,7 @@ TORCH_MODULE(FeedForward);
 // Self-attention, cross-attention and feed-forward, each pre-LayerNorm with a residual.
 class BasicTransformerBlockImpl : public torch::nn::Module {
  public:
-  BasicTransformerBlockImpl(std::int64_t dim, std::int64_t heads, std::int64_t head_dim, std::int64_t context_dim,
-                            bool upcast_attention);
+  BasicTransformerBlockImpl(std::int64_t dim, std::int64_t heads, std::int64_t head_dim, std::int64_t context_dim, bool upcast_attention);
   at::Tensor forward(const at::Tensor& x, const at::Tensor& context);
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr}, norm3{nullptr};
   Attention attn1{nullptr}, attn2{nullptr};
@@ -122,8 +121,8 @@ TORCH_MODULE(BasicTransformerBlock);
 // Linear with use_linear_projection), transformer blocks over H*W tokens, proj_out, + input.
 class Transformer2DImpl : public torch::nn::Module {
  public:
-  Transformer2DImpl(std::int64_t channels, std::int64_t heads, std::int64_t context_dim, std::int64_t groups,
-                    std::int64_t layers, bool use_linear_projection, bool upcast_attention);
+  Transformer2DImpl(std::int64_t channels, std::int64_t heads, std::int64_t context_dim, std::int64_t groups, std::int64_t layers,
+                    bool use_linear_projection, bool upcast_attention);
   at::Tensor forward(const at::Tensor& x, const at::Tensor& context);
   const std::vector<BasicTransformerBlock>& blocks() const { return blocks_; }
 
@@ -159,8 +158,7 @@ class Upsample2DImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Upsample2D);
 
-torch::nn::Conv2d conv2d(std::int64_t in, std::int64_t out, std::int64_t kernel, std::int64_t stride = 1,
-                         std::int64_t padding = 0);
+torch::nn::Conv2d conv2d(std::int64_t in, std::int64_t out, std::int64_t kernel, std::int64_t stride = 1, std::int64_t padding = 0);
 torch::nn::GroupNorm group_norm(std::int64_t groups, std::int64_t channels, double eps);
 
 }  // namespace diffedit::models

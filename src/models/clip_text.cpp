@@ -28,10 +28,15 @@ Schema clip_text_schema() {
       {"bos_token_id", Schema::integer()},
       {"pad_token_id", Schema::integer()},
       // Training-only or informational keys of transformers' CLIPTextConfig.
-      {"attention_dropout", Schema::number()}, {"dropout", Schema::number()}, {"initializer_factor", Schema::number()},
-      {"initializer_range", Schema::number()}, {"architectures", Schema::array(Schema::string())},
-      {"model_type", Schema::string().choices({"clip_text_model"})}, {"torch_dtype", Schema::string()},
-      {"transformers_version", Schema::string()}, {"_name_or_path", Schema::string()},
+      {"attention_dropout", Schema::number()},
+      {"dropout", Schema::number()},
+      {"initializer_factor", Schema::number()},
+      {"initializer_range", Schema::number()},
+      {"architectures", Schema::array(Schema::string())},
+      {"model_type", Schema::string().choices({"clip_text_model"})},
+      {"torch_dtype", Schema::string()},
+      {"transformers_version", Schema::string()},
+      {"_name_or_path", Schema::string()},
   });
 }
 
@@ -60,8 +65,7 @@ CLIPTextConfig CLIPTextConfig::from_json(const Json& json, const std::string& so
   c.hidden_act = j.value("hidden_act", c.hidden_act);
   c.layer_norm_eps = j.value("layer_norm_eps", c.layer_norm_eps);
   c.eos_token_id = j.value("eos_token_id", c.eos_token_id);
-  if (c.hidden_size % c.num_attention_heads != 0)
-    throw ConfigError(source, "hidden_size is not divisible by num_attention_heads");
+  if (c.hidden_size % c.num_attention_heads != 0) throw ConfigError(source, "hidden_size is not divisible by num_attention_heads");
   return c;
 }
 
@@ -107,10 +111,12 @@ CLIPTextModelImpl::CLIPTextModelImpl(const CLIPTextConfig& c, bool with_projecti
   auto encoder = text_model->register_module("encoder", std::make_shared<nn::Module>());
   auto layers = encoder->register_module("layers", nn::ModuleList());
   for (std::int64_t i = 0; i < c.num_hidden_layers; ++i) {
-    layers_.push_back(CLIPEncoderLayer(CLIPLayerShape{c.hidden_size, c.num_attention_heads, c.intermediate_size, c.hidden_act, c.layer_norm_eps}));
+    layers_.push_back(
+        CLIPEncoderLayer(CLIPLayerShape{c.hidden_size, c.num_attention_heads, c.intermediate_size, c.hidden_act, c.layer_norm_eps}));
     layers->push_back(layers_.back());
   }
-  final_layer_norm_ = text_model->register_module("final_layer_norm", nn::LayerNorm(nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps)));
+  final_layer_norm_ =
+      text_model->register_module("final_layer_norm", nn::LayerNorm(nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps)));
   if (with_projection) {
     if (c.projection_dim <= 0) throw ConfigError("config.json", "a text projection needs projection_dim");
     text_projection_ = register_module("text_projection", nn::Linear(nn::LinearOptions(c.hidden_size, c.projection_dim).bias(false)));
@@ -143,8 +149,8 @@ CLIPTextOutput CLIPTextModelImpl::forward(const at::Tensor& input_ids, const at:
   out.last_hidden_state = final_layer_norm_->forward(x);
 
   // Pooling position: argmax of ids when eos_token_id == 2 (all SD configs), else the first EOS.
-  at::Tensor position = config_.eos_token_id == 2 ? input_ids.to(at::kLong).argmax(-1)
-                                                  : (input_ids == config_.eos_token_id).to(at::kInt).argmax(-1);
+  at::Tensor position =
+      config_.eos_token_id == 2 ? input_ids.to(at::kLong).argmax(-1) : (input_ids == config_.eos_token_id).to(at::kInt).argmax(-1);
   out.pooler_output = out.last_hidden_state.index({at::arange(b, positions.options()), position});
   if (text_projection_) out.text_embeds = text_projection_->forward(out.pooler_output);
   return out;

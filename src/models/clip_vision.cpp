@@ -23,10 +23,15 @@ Schema clip_vision_schema() {
       {"hidden_act", Schema::string().choices({"quick_gelu", "gelu"})},
       {"layer_norm_eps", Schema::number().range(0, std::nullopt)},
       // Training-only or informational keys of transformers' CLIPVisionConfig.
-      {"attention_dropout", Schema::number()}, {"dropout", Schema::number()}, {"initializer_factor", Schema::number()},
-      {"initializer_range", Schema::number()}, {"architectures", Schema::array(Schema::string())},
-      {"model_type", Schema::string().choices({"clip_vision_model"})}, {"torch_dtype", Schema::string()},
-      {"transformers_version", Schema::string()}, {"_name_or_path", Schema::string()},
+      {"attention_dropout", Schema::number()},
+      {"dropout", Schema::number()},
+      {"initializer_factor", Schema::number()},
+      {"initializer_range", Schema::number()},
+      {"architectures", Schema::array(Schema::string())},
+      {"model_type", Schema::string().choices({"clip_vision_model"})},
+      {"torch_dtype", Schema::string()},
+      {"transformers_version", Schema::string()},
+      {"_name_or_path", Schema::string()},
   });
 }
 }  // namespace
@@ -63,7 +68,8 @@ CLIPVisionModelImpl::CLIPVisionModelImpl(const CLIPVisionConfig& c, bool with_pr
   auto encoder = vision_model->register_module("encoder", std::make_shared<nn::Module>());
   auto layers = encoder->register_module("layers", nn::ModuleList());
   for (std::int64_t i = 0; i < c.num_hidden_layers; ++i) {
-    layers_.push_back(CLIPEncoderLayer(CLIPLayerShape{c.hidden_size, c.num_attention_heads, c.intermediate_size, c.hidden_act, c.layer_norm_eps}));
+    layers_.push_back(
+        CLIPEncoderLayer(CLIPLayerShape{c.hidden_size, c.num_attention_heads, c.intermediate_size, c.hidden_act, c.layer_norm_eps}));
     layers->push_back(layers_.back());
   }
   post_layernorm_ = vision_model->register_module("post_layernorm", ln());

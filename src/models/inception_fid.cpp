@@ -25,10 +25,10 @@ InceptionFidImpl::Conv InceptionFidImpl::conv(nn::Module& parent, const std::str
                                               std::vector<std::int64_t> padding) {
   auto m = parent.register_module(name, std::make_shared<nn::Module>());
   Conv c;
-  c.conv = m->register_module("conv", nn::Conv2d(nn::Conv2dOptions(in, out, {kernel[0], kernel[1]})
-                                                     .stride({stride[0], stride[1]})
-                                                     .padding({padding[0], padding[1]})
-                                                     .bias(false)));
+  c.conv = m->register_module(
+      "conv",
+      nn::Conv2d(
+          nn::Conv2dOptions(in, out, {kernel[0], kernel[1]}).stride({stride[0], stride[1]}).padding({padding[0], padding[1]}).bias(false)));
   c.bn = m->register_module("bn", nn::BatchNorm2d(nn::BatchNormOptions(out).eps(0.001)));
   return c;
 }

@@ -35,7 +35,8 @@ LpipsBackboneImpl::LpipsBackboneImpl(const std::string& name) : name_(name) {
     taps_ = {1, 4, 7, 9, 11};
     channels_ = {64, 192, 384, 256, 256};
   } else if (name == "vgg") {
-    const std::vector<std::vector<std::int64_t>> stages = {{3, 64, 64}, {64, 128, 128}, {128, 256, 256, 256}, {256, 512, 512, 512}, {512, 512, 512, 512}};
+    const std::vector<std::vector<std::int64_t>> stages = {
+        {3, 64, 64}, {64, 128, 128}, {128, 256, 256, 256}, {256, 512, 512, 512}, {512, 512, 512, 512}};
     for (std::size_t s = 0; s < stages.size(); ++s) {
       if (s > 0) add_pool(2, 2, false);
       for (std::size_t i = 1; i < stages[s].size(); ++i) add_conv(stages[s][i - 1], stages[s][i], 3, 1, 1), add_relu();

@@ -13,10 +13,14 @@ SpaceToDepthConfig SpaceToDepthConfig::from_json(const config::Json& json, const
   SpaceToDepthConfig c;
   for (const auto& [key, value] : json.items()) {
     try {
-      if (key == "in_channels") c.in_channels = value.get<std::int64_t>();
-      else if (key == "factor") c.factor = value.get<std::int64_t>();
-      else if (key == "scaling_factor") c.scaling_factor = value.get<double>();
-      else if (key != "_class_name" && key != "_diffedit_version") throw FormatError(source, "unknown key '" + key + "'");
+      if (key == "in_channels")
+        c.in_channels = value.get<std::int64_t>();
+      else if (key == "factor")
+        c.factor = value.get<std::int64_t>();
+      else if (key == "scaling_factor")
+        c.scaling_factor = value.get<double>();
+      else if (key != "_class_name" && key != "_diffedit_version")
+        throw FormatError(source, "unknown key '" + key + "'");
     } catch (const config::Json::exception&) {
       throw FormatError(source, "'" + key + "' has the wrong type");
     }
@@ -41,7 +45,8 @@ std::optional<SpaceToDepthConfig> load_space_to_depth_codec(const std::filesyste
 at::Tensor space_to_depth(const at::Tensor& image, std::int64_t f) {
   const auto b = image.size(0), c = image.size(1), h = image.size(2), w = image.size(3);
   if (h % f || w % f)
-    throw InputError("image", "size " + std::to_string(h) + "x" + std::to_string(w) + " is not a multiple of the codec factor " + std::to_string(f));
+    throw InputError("image",
+                     "size " + std::to_string(h) + "x" + std::to_string(w) + " is not a multiple of the codec factor " + std::to_string(f));
   // [B, C, H/f, f, W/f, f] -> [B, C, f, f, H/f, W/f]: channel index c * f^2 + i * f + j (torch's pixel_unshuffle order).
   return image.reshape({b, c, h / f, f, w / f, f}).permute({0, 1, 3, 5, 2, 4}).reshape({b, c * f * f, h / f, w / f});
 }

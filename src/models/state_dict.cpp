@@ -95,16 +95,14 @@ void load_state_dict(torch::nn::Module& module, const safetensors::File& file, c
     if (file.contains(prefix + b.key())) b.value().copy_(file.tensor(prefix + b.key()));
 }
 
-std::filesystem::path find_weights(const std::filesystem::path& dir, const std::string& stem,
-                                   const std::optional<std::string>& variant) {
+std::filesystem::path find_weights(const std::filesystem::path& dir, const std::string& stem, const std::optional<std::string>& variant) {
   const std::string name = stem + (variant ? "." + *variant : "") + ".safetensors";
   const auto path = dir / name;
   if (std::filesystem::is_regular_file(path)) return path;
   std::string problem = "no " + name;
   if (std::filesystem::exists(dir / (stem + ".bin")) || std::filesystem::exists(dir / (stem + ".ckpt")))
     problem += " (pickled PyTorch weights are not read; convert them to safetensors with scripts/)";
-  if (std::filesystem::exists(dir / (stem + ".safetensors.index.json")))
-    problem += " (sharded checkpoints are not supported yet)";
+  if (std::filesystem::exists(dir / (stem + ".safetensors.index.json"))) problem += " (sharded checkpoints are not supported yet)";
   throw FileError(dir.string(), problem);
 }
 

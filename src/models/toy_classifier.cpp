@@ -26,9 +26,7 @@ ToyClassifierImpl::ToyClassifierImpl(const ToyClassifierConfig& c) {
   head_ = register_module("head", nn::Linear(4 * c.width, c.num_classes));
 }
 
-at::Tensor ToyClassifierImpl::features(const at::Tensor& images) {
-  return body_->forward(images * 2 - 1).mean(at::IntArrayRef{2, 3});
-}
+at::Tensor ToyClassifierImpl::features(const at::Tensor& images) { return body_->forward(images * 2 - 1).mean(at::IntArrayRef{2, 3}); }
 
 std::vector<at::Tensor> ToyClassifierImpl::stages(const at::Tensor& images) {
   std::vector<at::Tensor> out;

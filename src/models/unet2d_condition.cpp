@@ -13,16 +13,29 @@ namespace {
 
 // Keys diffusers writes into a UNet2DConditionModel config. Each unsupported feature must keep
 // its "off" value; anything else is refused by name instead of silently computing a different net.
-const std::vector<std::pair<std::string, Json>> kMustBeOff = {
-    {"class_embed_type", nullptr}, {"addition_embed_type", nullptr}, {"time_cond_proj_dim", nullptr},
-    {"encoder_hid_dim", nullptr}, {"encoder_hid_dim_type", nullptr}, {"num_class_embeds", nullptr},
-    {"projection_class_embeddings_input_dim", nullptr}, {"addition_time_embed_dim", nullptr},
-    {"timestep_post_act", nullptr}, {"time_embedding_act_fn", nullptr}, {"cross_attention_norm", nullptr},
-    {"reverse_transformer_layers_per_block", nullptr}, {"mid_block_only_cross_attention", nullptr},
-    {"dual_cross_attention", false}, {"only_cross_attention", false}, {"center_input_sample", false},
-    {"class_embeddings_concat", false}, {"resnet_skip_time_act", false}, {"resnet_time_scale_shift", "default"},
-    {"time_embedding_type", "positional"}, {"act_fn", "silu"}, {"attention_type", "default"},
-    {"mid_block_type", "UNetMidBlock2DCrossAttn"}};
+const std::vector<std::pair<std::string, Json>> kMustBeOff = {{"class_embed_type", nullptr},
+                                                              {"addition_embed_type", nullptr},
+                                                              {"time_cond_proj_dim", nullptr},
+                                                              {"encoder_hid_dim", nullptr},
+                                                              {"encoder_hid_dim_type", nullptr},
+                                                              {"num_class_embeds", nullptr},
+                                                              {"projection_class_embeddings_input_dim", nullptr},
+                                                              {"addition_time_embed_dim", nullptr},
+                                                              {"timestep_post_act", nullptr},
+                                                              {"time_embedding_act_fn", nullptr},
+                                                              {"cross_attention_norm", nullptr},
+                                                              {"reverse_transformer_layers_per_block", nullptr},
+                                                              {"mid_block_only_cross_attention", nullptr},
+                                                              {"dual_cross_attention", false},
+                                                              {"only_cross_attention", false},
+                                                              {"center_input_sample", false},
+                                                              {"class_embeddings_concat", false},
+                                                              {"resnet_skip_time_act", false},
+                                                              {"resnet_time_scale_shift", "default"},
+                                                              {"time_embedding_type", "positional"},
+                                                              {"act_fn", "silu"},
+                                                              {"attention_type", "default"},
+                                                              {"mid_block_type", "UNetMidBlock2DCrossAttn"}};
 
 Schema unet_schema() {
   auto int_or_list = Schema::one_of({Schema::integer().range(1, std::nullopt), Schema::array(Schema::integer().range(1, std::nullopt))});
@@ -60,14 +73,13 @@ Schema unet_schema() {
   return Schema::object(std::move(fields));
 }
 
-std::vector<std::int64_t> per_block(const Json& j, const char* key, std::size_t blocks, std::int64_t fallback,
-                                    const std::string& source) {
+std::vector<std::int64_t> per_block(const Json& j, const char* key, std::size_t blocks, std::int64_t fallback, const std::string& source) {
   if (!j.contains(key) || j[key].is_null()) return std::vector<std::int64_t>(blocks, fallback);
   if (j[key].is_number()) return std::vector<std::int64_t>(blocks, j[key].get<std::int64_t>());
   auto list = j[key].get<std::vector<std::int64_t>>();
   if (list.size() != blocks)
-    throw ConfigError(source, std::string(key) + " has " + std::to_string(list.size()) + " entries for " +
-                                  std::to_string(blocks) + " blocks");
+    throw ConfigError(source,
+                      std::string(key) + " has " + std::to_string(list.size()) + " entries for " + std::to_string(blocks) + " blocks");
   return list;
 }
 
@@ -94,7 +106,8 @@ UNetConfig UNetConfig::from_json(const Json& json, const std::string& source) {
   c.layers_per_block = per_block(j, "layers_per_block", n, 2, source);
   c.transformer_layers_per_block = per_block(j, "transformer_layers_per_block", n, 1, source);
   // diffusers: num_attention_heads = num_attention_heads or attention_head_dim (a historical misnomer).
-  const char* heads_key = j.contains("num_attention_heads") && !j["num_attention_heads"].is_null() ? "num_attention_heads" : "attention_head_dim";
+  const char* heads_key =
+      j.contains("num_attention_heads") && !j["num_attention_heads"].is_null() ? "num_attention_heads" : "attention_head_dim";
   c.num_attention_heads = per_block(j, heads_key, n, 8, source);
   c.cross_attention_dim = j.value("cross_attention_dim", c.cross_attention_dim);
   c.norm_num_groups = j.value("norm_num_groups", c.norm_num_groups);
@@ -217,8 +230,8 @@ at::Tensor UNet2DConditionModelImpl::forward(const at::Tensor& sample, const at:
   t = t.to(sample.device()).expand({batch});
 
   // 1. time
-  const at::Tensor t_emb = timestep_embedding(t, config_.block_out_channels[0], config_.flip_sin_to_cos, config_.freq_shift)
-                               .to(sample.scalar_type());
+  const at::Tensor t_emb =
+      timestep_embedding(t, config_.block_out_channels[0], config_.flip_sin_to_cos, config_.freq_shift).to(sample.scalar_type());
   record("time_proj", t_emb);
   const at::Tensor emb = linear_2_->forward(at::silu(linear_1_->forward(t_emb)));
   record("time_embedding", emb);

@@ -51,8 +51,7 @@ class UNet2DConditionModelImpl : public torch::nn::Module {
   // sample [B, C, H, W]; timesteps: 0-dim, [1] or [B] (int or float); context [B, L, D].
   // Returns the predicted noise (or v) [B, out_channels, H, W]. When `trace` is given, it
   // receives time_proj, time_embedding, conv_in, down_blocks.i, mid_block, up_blocks.i, conv_norm_out.
-  at::Tensor forward(const at::Tensor& sample, const at::Tensor& timesteps, const at::Tensor& context,
-                     Trace* trace = nullptr);
+  at::Tensor forward(const at::Tensor& sample, const at::Tensor& timesteps, const at::Tensor& context, Trace* trace = nullptr);
 
   const UNetConfig& config() const { return config_; }
 

@@ -24,8 +24,10 @@ ClipModel ClipModel::load(const std::filesystem::path& dir) {
   m.vision = models::CLIPVisionModel(vision_config, true);
   const auto file = safetensors::File::open(models::find_weights(dir, "model"));
   // One file holds both towers: each loads its half and ignores the other's.
-  models::load_state_dict(*m.text, file, "", {"vision_model.*", "visual_projection.weight", "logit_scale", "text_model.embeddings.position_ids"});
-  models::load_state_dict(*m.vision, file, "", {"text_model.*", "text_projection.weight", "logit_scale", "vision_model.embeddings.position_ids"});
+  models::load_state_dict(*m.text, file, "",
+                          {"vision_model.*", "visual_projection.weight", "logit_scale", "text_model.embeddings.position_ids"});
+  models::load_state_dict(*m.vision, file, "",
+                          {"text_model.*", "text_projection.weight", "logit_scale", "vision_model.embeddings.position_ids"});
   if (file.contains("logit_scale")) m.logit_scale = file.tensor("logit_scale").to(at::kDouble).item<double>();
   m.text->eval();
   m.vision->eval();

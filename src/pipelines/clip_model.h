@@ -36,7 +36,7 @@ class ClipModel {
   models::CLIPVisionModel vision{nullptr};
   text::CLIPTokenizer tokenizer;
   metrics::ClipPreprocess preprocess;  // size = the vision tower's; OpenAI's mean/std unless preprocessor_config.json says otherwise
-  double logit_scale = 0.0;  // log of the temperature's inverse, as stored
+  double logit_scale = 0.0;            // log of the temperature's inverse, as stored
 };
 
 }  // namespace diffedit::pipelines

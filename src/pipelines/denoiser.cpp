@@ -8,8 +8,8 @@ namespace diffedit::pipelines {
 
 at::Tensor Denoiser::predict(const at::Tensor& latents, std::int64_t timestep, const at::Tensor& context) {
   if (context.size(0) != latents.size(0))
-    throw std::invalid_argument("denoiser: " + std::to_string(latents.size(0)) + " latents but " +
-                                std::to_string(context.size(0)) + " contexts");
+    throw std::invalid_argument("denoiser: " + std::to_string(latents.size(0)) + " latents but " + std::to_string(context.size(0)) +
+                                " contexts");
   torch::NoGradGuard no_grad;
   const at::Tensor t = at::scalar_tensor(timestep, at::TensorOptions().dtype(at::kLong).device(latents.device()));
   evaluations_ += latents.size(0);
@@ -20,8 +20,8 @@ at::Tensor Denoiser::predict(const at::Tensor& latents, std::int64_t timestep, c
   return eps;
 }
 
-at::Tensor Denoiser::guided(const at::Tensor& latents, std::int64_t timestep, const at::Tensor& cond,
-                            const at::Tensor& uncond, double guidance) {
+at::Tensor Denoiser::guided(const at::Tensor& latents, std::int64_t timestep, const at::Tensor& cond, const at::Tensor& uncond,
+                            double guidance) {
   if (guidance <= 1.0 || !uncond.defined()) return predict(latents, timestep, cond);
   const auto halves = predict(at::cat({latents, latents}), timestep, at::cat({uncond, cond})).chunk(2);
   return halves[0] + (halves[1] - halves[0]) * guidance;

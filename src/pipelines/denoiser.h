@@ -26,8 +26,7 @@ class Denoiser {
 
   // uncond + g (cond - uncond) from one call on [latents; latents] with [uncond; cond]. With
   // g <= 1 or no uncond, only the conditional prediction is computed.
-  at::Tensor guided(const at::Tensor& latents, std::int64_t timestep, const at::Tensor& cond, const at::Tensor& uncond,
-                    double guidance);
+  at::Tensor guided(const at::Tensor& latents, std::int64_t timestep, const at::Tensor& cond, const at::Tensor& uncond, double guidance);
 
   std::int64_t evaluations() const { return evaluations_; }
   const models::UNet2DConditionModel& unet() const { return unet_; }

@@ -35,8 +35,12 @@ void check_model_index(const std::filesystem::path& path) {
       throw FormatError(path.string(), std::string("'") + c.name + "' must be [library, class]");
     const std::string cls = entry[1];
     if (!c.classes.empty() && std::find(c.classes.begin(), c.classes.end(), cls) == c.classes.end())
-      throw FormatError(path.string(), std::string("'") + c.name + "' is a " + cls + "; supported: " +
-                                           [&] { std::string s; for (const auto& x : c.classes) s += (s.empty() ? "" : ", ") + x; return s; }());
+      throw FormatError(
+          path.string(), std::string("'") + c.name + "' is a " + cls + "; supported: " + [&] {
+            std::string s;
+            for (const auto& x : c.classes) s += (s.empty() ? "" : ", ") + x;
+            return s;
+          }());
   }
 }
 
@@ -76,7 +80,8 @@ StableDiffusion StableDiffusion::load(const std::filesystem::path& dir, const Lo
   const std::int64_t latent_channels = sd.codec ? sd.codec->latent_channels() : sd.vae->config().latent_channels;
   if (latent_channels != sd.unet->config().in_channels)
     throw FormatError((dir / "unet" / "config.json").string(), "in_channels " + std::to_string(sd.unet->config().in_channels) +
-                                                                   " does not match the VAE's latent_channels " + std::to_string(latent_channels));
+                                                                   " does not match the VAE's latent_channels " +
+                                                                   std::to_string(latent_channels));
 
   sd.vae_dtype = sd.codec || (options.dtype == c10::kHalf && sd.vae->config().force_upcast) ? c10::kFloat : options.dtype;
   sd.unet->to(options.device, options.dtype);

@@ -53,13 +53,13 @@ class StableDiffusion {
   std::filesystem::path dir;
   LoadOptions options;
   models::UNet2DConditionModel unet{nullptr};
-  models::AutoencoderKL vae{nullptr};                 // null when the model uses a lossless codec:
+  models::AutoencoderKL vae{nullptr};               // null when the model uses a lossless codec:
   std::optional<models::SpaceToDepthConfig> codec;  // vae/ holds a SpaceToDepthCodec (toy models)
   models::CLIPTextModel text_encoder{nullptr};
   text::CLIPTokenizer tokenizer;
   diffusion::SchedulerConfig scheduler;
   c10::ScalarType vae_dtype = c10::kFloat;  // float32 when the VAE asks for upcasting (force_upcast)
-  Denoiser denoiser;                         // the UNet with guidance and an evaluation count
+  Denoiser denoiser;                        // the UNet with guidance and an evaluation count
 };
 
 }  // namespace diffedit::pipelines

@@ -14,8 +14,7 @@ std::vector<Txt2ImgResult> txt2img_batch(StableDiffusion& sd, const std::vector<
   const std::int64_t f = sd.vae_scale_factor();
   const std::int64_t height = r.height > 0 ? r.height : sd.unet->config().sample_size * f;
   const std::int64_t width = r.width > 0 ? r.width : sd.unet->config().sample_size * f;
-  if (height % f != 0 || width % f != 0)
-    throw InputError("--height/--width", "must be multiples of the VAE factor " + std::to_string(f));
+  if (height % f != 0 || width % f != 0) throw InputError("--height/--width", "must be multiples of the VAE factor " + std::to_string(f));
   if (r.steps < 1) throw InputError("--steps", "must be at least 1");
   if (prompts.empty() || prompts.size() != seeds.size()) throw InputError("txt2img", "one seed per prompt is needed");
   const auto n = static_cast<std::int64_t>(prompts.size());
@@ -58,8 +57,7 @@ std::vector<Txt2ImgResult> txt2img_batch(StableDiffusion& sd, const std::vector<
   return out;
 }
 
-Txt2ImgResult txt2img(StableDiffusion& sd, const Txt2ImgRequest& r,
-                      const std::function<void(std::int64_t, std::int64_t)>& on_step) {
+Txt2ImgResult txt2img(StableDiffusion& sd, const Txt2ImgRequest& r, const std::function<void(std::int64_t, std::int64_t)>& on_step) {
   return txt2img_batch(sd, {r.prompt}, {r.seed}, r, on_step).front();
 }
 

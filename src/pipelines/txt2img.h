@@ -24,7 +24,7 @@ struct Txt2ImgRequest {
 };
 
 struct Txt2ImgResult {
-  at::Tensor image;  // [3, H, W] in [0, 1], float32, CPU
+  at::Tensor image;                       // [3, H, W] in [0, 1], float32, CPU
   std::int64_t denoiser_evaluations = 0;  // per image per UNet evaluation (a guided pair counts 2)
 };
 

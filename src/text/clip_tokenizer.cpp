@@ -40,8 +40,7 @@ const std::array<std::string, 256>& byte_symbols() {
 constexpr std::int64_t kMaxMerges = 49152 - 256 - 2;
 
 // transformers' CLIPTokenizer pattern (compiled with IGNORECASE).
-constexpr const char* kPattern =
-    R"(<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+)";
+constexpr const char* kPattern = R"(<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+)";
 
 std::vector<std::string> regex_split(const std::string& text) {
   UErrorCode status = U_ZERO_ERROR;

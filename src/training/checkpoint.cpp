@@ -22,8 +22,7 @@ void save_checkpoint(const std::filesystem::path& dir, torch::nn::Module& model,
   torch::serialize::OutputArchive archive;
   optimizer.save(archive);
   archive.save_to((tmp / "optimizer.pt").string());
-  fs::write_atomic(tmp / "progress.json",
-                   config::Json{{"step", progress.step}, {"history", progress.history}, {"config", config}}.dump(1));
+  fs::write_atomic(tmp / "progress.json", config::Json{{"step", progress.step}, {"history", progress.history}, {"config", config}}.dump(1));
   // Swap in: the old checkpoint is removed only once the new one is complete.
   const auto old = dir / "checkpoint.old";
   std::filesystem::remove_all(old);
@@ -33,7 +32,7 @@ void save_checkpoint(const std::filesystem::path& dir, torch::nn::Module& model,
 }
 
 std::optional<TrainingProgress> load_checkpoint(const std::filesystem::path& dir, torch::nn::Module& model,
-                                        torch::optim::Optimizer& optimizer) {
+                                                torch::optim::Optimizer& optimizer) {
   auto ckpt = dir / "checkpoint";
   if (!std::filesystem::exists(ckpt / "progress.json") && std::filesystem::exists(dir / "checkpoint.old" / "progress.json"))
     ckpt = dir / "checkpoint.old";  // killed between the two renames

@@ -22,6 +22,6 @@ void save_checkpoint(const std::filesystem::path& dir, torch::nn::Module& model,
                      const TrainingProgress& progress, const config::Json& config);
 // Loads `dir/checkpoint` if present; nullopt when there is none.
 std::optional<TrainingProgress> load_checkpoint(const std::filesystem::path& dir, torch::nn::Module& model,
-                                        torch::optim::Optimizer& optimizer);
+                                                torch::optim::Optimizer& optimizer);
 
 }  // namespace diffedit::training

@@ -1,8 +1,8 @@
 #include "training/loop.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
 #include <numbers>
 
 #include "core/errors.h"
@@ -51,7 +51,7 @@ config::Schema training_schema(const std::string& model, const CommonDefaults& d
 }
 
 TrainingProgress start_or_resume(const std::filesystem::path& out, torch::nn::Module& state, torch::optim::Optimizer& optimizer,
-                         bool resume) {
+                                 bool resume) {
   if (resume) {
     if (auto p = load_checkpoint(out, state, optimizer)) {
       log::info("resuming ", out.string(), " at step ", p->step);

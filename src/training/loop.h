@@ -58,7 +58,7 @@ config::Schema training_schema(const std::string& model, const CommonDefaults& d
 // With `resume`, the progress of out/checkpoint (loading `state` and `optimizer`) if there is one;
 // otherwise a fresh start.
 TrainingProgress start_or_resume(const std::filesystem::path& out, torch::nn::Module& state, torch::optim::Optimizer& optimizer,
-                         bool resume);
+                                 bool resume);
 
 // After a step: NumericError if `loss` is not finite; records it, shows the recent mean loss on
 // the bar, and writes a checkpoint every `config.checkpoint_every` steps and at the last step.

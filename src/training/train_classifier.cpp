@@ -28,8 +28,8 @@ using config::Schema;
 }  // namespace
 
 const Schema& classifier_schema() {
-  static const Schema schema = training_schema("toy-classifier", {3000, 64, 2e-3, 100, 0.01},
-                                                {{"width", Schema::integer().range(8, 512).def(32)}});
+  static const Schema schema =
+      training_schema("toy-classifier", {3000, 64, 2e-3, 100, 0.01}, {{"width", Schema::integer().range(8, 512).def(32)}});
   return schema;
 }
 
@@ -74,7 +74,8 @@ TrainSummary train_classifier(const Json& c, const std::filesystem::path& out, b
 
   // The shipped layout: config.json + model.safetensors.
   safetensors::write(out / "model.safetensors", models::parameter_tensors(*model), {{"format", "pt"}, {"producer", "diffedit train"}});
-  fs::write_atomic(out / "config.json", Json{{"_class_name", "ToyClassifier"}, {"num_classes", mc.num_classes}, {"width", mc.width}}.dump(2));
+  fs::write_atomic(out / "config.json",
+                   Json{{"_class_name", "ToyClassifier"}, {"num_classes", mc.num_classes}, {"width", mc.width}}.dump(2));
   return summarize(progress.history, history_start, progress.step);
 }
 

@@ -16,7 +16,6 @@ const config::Schema& classifier_schema();
 
 // Trains into `out` (checkpoint/ while running; model.safetensors + config.json at the end).
 // With `resume`, continues from out/checkpoint. `config` must be validated by classifier_schema().
-TrainSummary train_classifier(const config::Json& config, const std::filesystem::path& out, bool resume,
-                              c10::Device device = c10::kCPU);
+TrainSummary train_classifier(const config::Json& config, const std::filesystem::path& out, bool resume, c10::Device device = c10::kCPU);
 
 }  // namespace diffedit::training

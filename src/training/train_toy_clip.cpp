@@ -13,11 +13,11 @@
 #include "core/safetensors.h"
 #include "data/toyworld.h"
 #include "data/toyworld_presets.h"
-#include "models/state_dict.h"
-#include "models/clip_text.h"
-#include "models/clip_vision.h"
 #include "metrics/clip_preprocess.h"
 #include "metrics/clip_score.h"
+#include "models/clip_text.h"
+#include "models/clip_vision.h"
+#include "models/state_dict.h"
 #include "text/clip_tokenizer.h"
 #include "training/checkpoint.h"
 
@@ -146,7 +146,8 @@ TrainSummary train_toy_clip(const Json& c, const std::filesystem::path& out, boo
                        {"text_config", text_json},
                        {"vision_config", vision_json}};
   fs::write_atomic(out / "config.json", config.dump(2));
-  const Json pre = {{"image_mean", norm.mean}, {"image_std", norm.std}, {"crop_size", norm.size}, {"size", norm.size}, {"resample", 3}, {"do_normalize", true}};
+  const Json pre = {{"image_mean", norm.mean}, {"image_std", norm.std}, {"crop_size", norm.size},
+                    {"size", norm.size},       {"resample", 3},         {"do_normalize", true}};
   fs::write_atomic(out / "preprocessor_config.json", pre.dump(2));
   copy_tokenizer_files(tokenizer_dir, out);
   fs::write_atomic(out / "training.json", Json{{"config", c}, {"steps", progress.step}}.dump(1));

@@ -15,9 +15,9 @@
 #include "data/toyworld.h"
 #include "data/toyworld_presets.h"
 #include "diffusion/scheduler_config.h"
-#include "models/state_dict.h"
 #include "models/clip_text.h"
 #include "models/space_to_depth_codec.h"
+#include "models/state_dict.h"
 #include "models/unet2d_condition.h"
 #include "text/clip_tokenizer.h"
 #include "training/checkpoint.h"
@@ -59,16 +59,20 @@ const Schema& toy_sd_schema() {
           {"class_prompt", Schema::number().range(0, 1).def(0.3).doc("probability of the class-name prompt instead of the caption")},
           {"snr_gamma", Schema::number().range(0, 1e6).def(0.0).doc("min-SNR-gamma loss weighting (Hang et al. 2023); 0 = unweighted")},
           {"object_weight", Schema::number().range(0, 1e3).def(0.0).doc("extra loss weight on the objects' pixels (instance masks "
-                                                                         "grown by one pixel); 0 = every pixel alike")},
+                                                                        "grown by one pixel); 0 = every pixel alike")},
           {"tokenizer", Schema::string().required().doc("directory with the CLIP tokenizer files (copied into the model)")},
           {"codec", Schema::any().required().doc("vae/config.json: a SpaceToDepthCodec")},
           {"unet", Schema::any().required().doc("unet/config.json in diffusers' format")},
-          {"text_encoder", Schema::any().doc("text_encoder/config.json in transformers' format: a text encoder trained jointly from scratch")},
-          {"text_encoder_from", Schema::string().doc("instead of text_encoder: a trained CLIP model directory (CLIPModel or CLIPTextModel "
-                                                     "layout) whose text tower is copied and kept frozen, as Stable Diffusion keeps CLIP's")},
-          {"text_encoder_layers", Schema::integer().range(0, std::nullopt).doc("with text_encoder_from: keep only the tower's first k "
-                                                                              "layers (the prompt embeddings of clip_skip = layers - k); "
-                                                                              "default: all")},
+          {"text_encoder",
+           Schema::any().doc("text_encoder/config.json in transformers' format: a text encoder trained jointly from scratch")},
+          {"text_encoder_from",
+           Schema::string().doc("instead of text_encoder: a trained CLIP model directory (CLIPModel or CLIPTextModel "
+                                "layout) whose text tower is copied and kept frozen, as Stable Diffusion keeps CLIP's")},
+          {"text_encoder_layers", Schema::integer()
+                                      .range(0, std::nullopt)
+                                      .doc("with text_encoder_from: keep only the tower's first k "
+                                           "layers (the prompt embeddings of clip_skip = layers - k); "
+                                           "default: all")},
           {"scheduler", Schema::any().required().doc("scheduler/scheduler_config.json in diffusers' format")},
           {"init_unet_from", Schema::string().doc("a trained toy-sd directory whose UNet starts this run (fine-tuning, e.g. from "
                                                   "epsilon to v_prediction as Stable Diffusion 2 was); the optimiser starts fresh")},
@@ -88,12 +92,11 @@ at::Tensor loss_weights(const at::Tensor& alpha_bar, diffusion::PredictionType p
 at::Tensor object_weight_map(const std::vector<at::Tensor>& masks, double object_weight, std::int64_t channels, std::int64_t factor) {
   std::vector<at::Tensor> unions;
   for (const auto& m : masks) unions.push_back(std::get<0>(m.to(at::kFloat).max(0, true)));  // [1, H, W]
-  const at::Tensor grown = at::max_pool2d(at::stack(unions), {3, 3}, {1, 1}, {1, 1});      // [B, 1, H, W]
+  const at::Tensor grown = at::max_pool2d(at::stack(unions), {3, 3}, {1, 1}, {1, 1});        // [B, 1, H, W]
   return models::space_to_depth((1 + object_weight * grown).expand({-1, channels, -1, -1}), factor);
 }
 
-std::string training_prompt(const std::string& caption, const std::string& class_name, double u, double dropout,
-                            double class_prompt) {
+std::string training_prompt(const std::string& caption, const std::string& class_name, double u, double dropout, double class_prompt) {
   if (u < dropout) return "";
   if (u < dropout + class_prompt) return class_name;
   return caption;
@@ -211,8 +214,7 @@ TrainSummary train_toy_sd(const Json& c, const std::filesystem::path& out, bool 
   std::vector<at::Tensor> trained;
   for (const auto& p : state->model->parameters())
     if (p.requires_grad()) trained.push_back(p);
-  torch::optim::AdamW optimizer(trained,
-                                torch::optim::AdamWOptions(c["lr"].get<double>()).weight_decay(c["weight_decay"].get<double>()));
+  torch::optim::AdamW optimizer(trained, torch::optim::AdamWOptions(c["lr"].get<double>()).weight_decay(c["weight_decay"].get<double>()));
   TrainingProgress progress = start_or_resume(out, *state, optimizer, resume);
   move_to_device(*state, optimizer, device);
 

@@ -1,8 +1,8 @@
 // Trains models/toy-sd: a text-to-image latent diffusion model in the Stable Diffusion layout
 // (UNet2DConditionModel + CLIP text encoder, trained jointly from scratch on toy-world image /
-// caption pairs, or taken frozen from a trained CLIP as Stable Diffusion does; a lossless SpaceToDepthCodec in place of the VAE). Epsilon or v prediction (the
-// scheduler config's prediction_type) on its noise schedule, optional min-SNR-gamma and object weighting, conditioning dropout (empty prompt) for classifier-free guidance,
-// an EMA of the weights (what is shipped), resumable checkpoints.
+// caption pairs, or taken frozen from a trained CLIP as Stable Diffusion does; a lossless SpaceToDepthCodec in place of the VAE). Epsilon
+// or v prediction (the scheduler config's prediction_type) on its noise schedule, optional min-SNR-gamma and object weighting, conditioning
+// dropout (empty prompt) for classifier-free guidance, an EMA of the weights (what is shipped), resumable checkpoints.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -53,7 +53,6 @@ at::Tensor object_weight_map(const std::vector<at::Tensor>& masks, double object
 // The prompt the model is trained on for an item, given a uniform draw u in [0, 1): empty with
 // probability `dropout`, the main object's class name ("blue star") with probability
 // `class_prompt`, the full caption otherwise.
-std::string training_prompt(const std::string& caption, const std::string& class_name, double u, double dropout,
-                            double class_prompt);
+std::string training_prompt(const std::string& caption, const std::string& class_name, double u, double dropout, double class_prompt);
 
 }  // namespace diffedit::training

@@ -63,9 +63,7 @@ static void BM_UNetTiny(benchmark::State& state) { run_unet(state, sd_unet({32, 
 BENCHMARK(BM_UNetTiny)->Unit(benchmark::kMillisecond);
 
 // Stable Diffusion 1.5's UNet (860M parameters): batch 2 (CFG), 64x64 latent (512x512 images).
-static void BM_UNetSD15(benchmark::State& state) {
-  run_unet(state, sd_unet({320, 640, 1280, 1280}, 768, 8, 32, 64), 64, 768);
-}
+static void BM_UNetSD15(benchmark::State& state) { run_unet(state, sd_unet({320, 640, 1280, 1280}, 768, 8, 32, 64), 64, 768); }
 BENCHMARK(BM_UNetSD15)->Unit(benchmark::kSecond)->Iterations(1);
 
 // Stable Diffusion's VAE decoder: 4x64x64 latent -> 3x512x512 image.

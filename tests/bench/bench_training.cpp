@@ -2,8 +2,8 @@
 // which conditions on toy-clip's frozen text tower) and the jointly trained text encoder of
 // configs/train/toy-sd-joint.json:
 //   build/tests/bench/bench_training
-// Parts: toy-world batch generation (item by item, and in parallel as the trainers do), text encoder forward (frozen) or forward+backward (joint),
-// UNet forward+backward, optimizer + EMA update. Batch 64 unless the benchmark's argument says otherwise.
+// Parts: toy-world batch generation (item by item, and in parallel as the trainers do), text encoder forward (frozen) or forward+backward
+// (joint), UNet forward+backward, optimizer + EMA update. Batch 64 unless the benchmark's argument says otherwise.
 #include <ATen/ATen.h>
 #include <benchmark/benchmark.h>
 #include <torch/optim.h>
@@ -22,7 +22,8 @@ using diffedit::config::Json;
 namespace {
 Json shipped() { return diffedit::config::load_json(DIFFEDIT_SOURCE_DIR "/configs/train/toy-sd.json"); }
 models::CLIPTextConfig joint_text_config() {
-  return models::CLIPTextConfig::from_json(diffedit::config::load_json(DIFFEDIT_SOURCE_DIR "/configs/train/toy-sd-joint.json")["text_encoder"], "config");
+  return models::CLIPTextConfig::from_json(
+      diffedit::config::load_json(DIFFEDIT_SOURCE_DIR "/configs/train/toy-sd-joint.json")["text_encoder"], "config");
 }
 models::CLIPTextConfig frozen_text_config() {
   return diffedit::training::frozen_text_encoder(DIFFEDIT_SOURCE_DIR "/models/toy-clip").config;
@@ -85,12 +86,7 @@ void UNetTrainStep(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * b);
 }
-BENCHMARK(UNetTrainStep)
-    ->Args({16, 32})
-    ->Args({32, 32})
-    ->Args({64, 32})
-    ->Args({64, 64})
-    ->Unit(benchmark::kMillisecond);
+BENCHMARK(UNetTrainStep)->Args({16, 32})->Args({32, 32})->Args({64, 32})->Args({64, 64})->Unit(benchmark::kMillisecond);
 
 // The same step with weights and activations in bfloat16: an upper bound on what mixed precision
 // could buy on CPUs with bf16 matrix units (measured 1.3x on a 2-vCPU Sapphire Rapids VM, too

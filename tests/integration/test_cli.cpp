@@ -4,17 +4,17 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/image_io.h"
 #include "core/safetensors.h"
 #include "core/version.h"
-#include "metrics/frechet.h"
-#include "metrics/stats_file.h"
-#include "metrics/lpips.h"
-#include "core/image_io.h"
 #include "data/toyworld.h"
+#include "metrics/frechet.h"
+#include "metrics/lpips.h"
+#include "metrics/stats_file.h"
 #include "test_support.h"
 
-using diffedit::testing::ScratchDir;
 using diffedit::testing::run_cli;
+using diffedit::testing::ScratchDir;
 using diffedit::testing::source_dir;
 using diffedit::testing::write_bytes;
 
@@ -51,7 +51,9 @@ TEST(Cli, TrainRejectsABadDeviceBeforeTraining) {
 TEST(Cli, UnknownCommandIsNamed) {
   const auto r = run_cli({"--quiet", "inspcet", "x.safetensors"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_EQ(r.err, "error: unknown command 'inspcet' (did you mean 'inspect'?); commands: inspect, config, txt2img, edit, toy-samples, train, toy-eval, convert, metrics, run, merge, regress, report, launch\n");
+  EXPECT_EQ(r.err,
+            "error: unknown command 'inspcet' (did you mean 'inspect'?); commands: inspect, config, txt2img, edit, toy-samples, train, "
+            "toy-eval, convert, metrics, run, merge, regress, report, launch\n");
 }
 
 TEST(Cli, InspectShippedExample) {
@@ -94,8 +96,7 @@ TEST(Cli, InspectBadFilesExitTwoWithOneLine) {
   write_bytes(dir / "short.safetensors", "abc");
   auto r = run_cli({"inspect", (dir / "short.safetensors").string()});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_EQ(r.err, "error: " + (dir / "short.safetensors").string() +
-                       ": file is 3 bytes, shorter than the 8-byte header length prefix\n");
+  EXPECT_EQ(r.err, "error: " + (dir / "short.safetensors").string() + ": file is 3 bytes, shorter than the 8-byte header length prefix\n");
   EXPECT_TRUE(r.out.empty());
 
   r = run_cli({"inspect", (dir / "absent.safetensors").string()});
@@ -137,8 +138,7 @@ TEST(Cli, ToySamplesWritesAGrid) {
 
 TEST(Cli, ConvertCastsFloatingTensorsOnly) {
   ScratchDir dir;
-  diffedit::safetensors::write(dir / "in.safetensors",
-                               {{"w", at::rand({3, 4})}, {"ids", at::arange(5, at::kLong)}}, {{"format", "pt"}});
+  diffedit::safetensors::write(dir / "in.safetensors", {{"w", at::rand({3, 4})}, {"ids", at::arange(5, at::kLong)}}, {{"format", "pt"}});
   const auto r = run_cli({"convert", (dir / "in.safetensors").string(), (dir / "out.safetensors").string(), "--dtype", "float16"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto out = diffedit::safetensors::File::open(dir / "out.safetensors");
@@ -214,5 +214,7 @@ TEST(Cli, MetricsClipScoreWithTheToyClip) {
     return std::stod(r.out.substr(r.out.find("cosine ") + 7));
   };
   EXPECT_GT(score(item.caption), score(other.caption)) << item.caption << " vs " << other.caption;
-  EXPECT_EQ(run_cli({"metrics", "clipscore", "--model", (dir / "nowhere").string(), "--image", (dir / "x.png").string(), "--text", "a"}).exit_code, 2);
+  EXPECT_EQ(run_cli({"metrics", "clipscore", "--model", (dir / "nowhere").string(), "--image", (dir / "x.png").string(), "--text", "a"})
+                .exit_code,
+            2);
 }

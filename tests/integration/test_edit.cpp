@@ -8,17 +8,17 @@
 #include "core/config.h"
 #include "core/errors.h"
 #include "core/image_io.h"
+#include "edit_request.h"
 #include "editing/method.h"
 #include "editing/noise.h"
-#include "edit_request.h"
 #include "test_support.h"
 #include "tiny_pipeline.h"
 
 namespace ed = diffedit::editing;
 namespace pl = diffedit::pipelines;
 using diffedit::config::Json;
-using diffedit::testing::ScratchDir;
 using diffedit::testing::run_cli;
+using diffedit::testing::ScratchDir;
 
 namespace {
 
@@ -103,9 +103,10 @@ TEST(Cli, EditWritesImageMaskAndRecord) {
   const auto req = request(sd);
   diffedit::image::write(scratch / "in.png", req.image[0]);
   const auto out = scratch / "out";
-  const auto r = run_cli({"--quiet", "edit", "--model", dir.string(), "--image", (scratch / "in.png").string(), "--query",
-                          "a blue square", "--reference", "a red circle", "--method", "diffedit", "--strength", "0.5",
-                          "--steps", "10", "--seed", "4", "mask_samples=2", "--out", out.string()});
+  const auto r = run_cli({"--quiet",        "edit",          "--model",     dir.string(),   "--image",  (scratch / "in.png").string(),
+                          "--query",        "a blue square", "--reference", "a red circle", "--method", "diffedit",
+                          "--strength",     "0.5",           "--steps",     "10",           "--seed",   "4",
+                          "mask_samples=2", "--out",         out.string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   for (const char* f : {"edited.png", "mask.png", "mask_map.png", "record.json"}) EXPECT_TRUE(std::filesystem::exists(out / f)) << f;
   const auto record = diffedit::config::load_json(out / "record.json");
@@ -120,14 +121,19 @@ TEST(Cli, EditWritesImageMaskAndRecord) {
   diffedit::image::write(scratch / "mask.png", req.oracle_mask[0]);
   const std::string models = (diffedit::testing::source_dir() / "models").string();
   const std::map<std::string, std::vector<std::string>> extra = {
-      {"flexit", {"iterations=2", "clip_models=[\"" + models + "/toy-clip\"]",
-                  "lpips={\"name\": \"toy-classifier\", \"weights\": \"" + models + "/toy-classifier\"}"}},
+      {"flexit",
+       {"iterations=2", "clip_models=[\"" + models + "/toy-clip\"]",
+        "lpips={\"name\": \"toy-classifier\", \"weights\": \"" + models + "/toy-classifier\"}"}},
       {"retrieve", {"--target-class", "5", "source=toy-world"}}};
   for (const auto& [name, description] : ed::method_catalogue()) {
     SCOPED_TRACE(name);
-    std::vector<std::string> args = {"--quiet", "edit", "--model", dir.string(), "--image", (scratch / "in.png").string(), "--query",
-                                     "a blue square", "--method", name, "--mask", (scratch / "mask.png").string(),
-                                     "--out", (scratch / ("out_" + name)).string()};
+    std::vector<std::string> args = {"--quiet",  "edit",
+                                     "--model",  dir.string(),
+                                     "--image",  (scratch / "in.png").string(),
+                                     "--query",  "a blue square",
+                                     "--method", name,
+                                     "--mask",   (scratch / "mask.png").string(),
+                                     "--out",    (scratch / ("out_" + name)).string()};
     if (ed::method_has_parameter(name, "steps")) args.insert(args.end(), {"--steps", "4"});
     if (extra.count(name)) args.insert(args.end(), extra.at(name).begin(), extra.at(name).end());
     const auto m = run_cli(args);
@@ -137,10 +143,11 @@ TEST(Cli, EditWritesImageMaskAndRecord) {
 
   const auto help = run_cli({"edit", "--help"});
   EXPECT_EQ(help.exit_code, 0);
-  for (const char* m : {"diffedit", "diffedit_oracle_mask", "encode_decode", "mask_no_encoding", "ilvr", "sdedit", "flexit", "p2p", "copy", "retrieve"})
+  for (const char* m :
+       {"diffedit", "diffedit_oracle_mask", "encode_decode", "mask_no_encoding", "ilvr", "sdedit", "flexit", "p2p", "copy", "retrieve"})
     EXPECT_NE(help.out.find(m), std::string::npos) << m;
-  const auto bad = run_cli({"edit", "--model", dir.string(), "--image", (scratch / "in.png").string(), "--query", "x",
-                            "--method", "sdedit", "thresold=0.2", "--out", out.string()});
+  const auto bad = run_cli({"edit", "--model", dir.string(), "--image", (scratch / "in.png").string(), "--query", "x", "--method", "sdedit",
+                            "thresold=0.2", "--out", out.string()});
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_EQ(bad.err.rfind("error: diffedit edit --method sdedit: unknown key 'thresold'", 0), 0u) << bad.err;
 }

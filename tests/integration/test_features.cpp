@@ -114,7 +114,8 @@ TEST(Cli, MetricsStatsRejectsBadInput) {
   EXPECT_NE(one.err.find("at least 2 images"), std::string::npos) << one.err;
   EXPECT_FALSE(fs::exists(dir / "s.h5"));
 
-  const auto unknown = run_cli({"metrics", "stats", "--images", (dir / "one").string(), "--net", "inceptoin", "--out", (dir / "s.h5").string()});
+  const auto unknown =
+      run_cli({"metrics", "stats", "--images", (dir / "one").string(), "--net", "inceptoin", "--out", (dir / "s.h5").string()});
   EXPECT_EQ(unknown.exit_code, 2);
   EXPECT_NE(unknown.err.find("unknown feature network 'inceptoin'; known: inception-fid"), std::string::npos) << unknown.err;
 
@@ -125,7 +126,8 @@ TEST(Cli, MetricsStatsRejectsBadInput) {
   EXPECT_EQ(big.exit_code, 2);
   EXPECT_NE(big.err.find("expects 32x32 images, got 64x64"), std::string::npos) << big.err;
 
-  const auto no_weights = run_cli({"metrics", "stats", "--images", (dir / "big").string(), "--net", "inception-fid", "--out", (dir / "s.h5").string()});
+  const auto no_weights =
+      run_cli({"metrics", "stats", "--images", (dir / "big").string(), "--net", "inception-fid", "--out", (dir / "s.h5").string()});
   EXPECT_EQ(no_weights.exit_code, 2);
   EXPECT_NE(no_weights.err.find("needs --weights"), std::string::npos) << no_weights.err;
 }

@@ -16,9 +16,9 @@
 #include "tiny_pipeline.h"
 
 namespace pl = diffedit::pipelines;
-using diffedit::testing::ScratchDir;
 using diffedit::testing::make_tiny_pipeline;
 using diffedit::testing::run_cli;
+using diffedit::testing::ScratchDir;
 
 TEST(Pipeline, LoadsAndBatchesGuidanceIntoOneCall) {
   ScratchDir scratch;
@@ -97,7 +97,10 @@ TEST(Pipeline, Txt2ImgIsDeterministicPerSeed) {
   auto sd = pl::StableDiffusion::load(make_tiny_pipeline(scratch / "tiny"));
   pl::Txt2ImgRequest r{.prompt = "a red circle above a blue square", .steps = 4, .guidance = 7.5, .seed = 3};
   std::int64_t steps_seen = 0;
-  const auto a = pl::txt2img(sd, r, [&](std::int64_t i, std::int64_t n) { steps_seen = i; EXPECT_EQ(n, 4); });
+  const auto a = pl::txt2img(sd, r, [&](std::int64_t i, std::int64_t n) {
+    steps_seen = i;
+    EXPECT_EQ(n, 4);
+  });
   EXPECT_EQ(steps_seen, 4);
   EXPECT_EQ(a.denoiser_evaluations, 8) << "one guided pair per step";
   const std::int64_t side = sd.unet->config().sample_size * sd.vae_scale_factor();
@@ -113,8 +116,8 @@ TEST(Cli, Txt2ImgWritesImageAndRecord) {
   ScratchDir scratch;
   const auto dir = make_tiny_pipeline(scratch / "tiny");
   const auto out = (scratch / "out.png").string();
-  const auto r = run_cli({"--quiet", "txt2img", "--model", dir.string(), "--prompt", "a red circle", "--steps", "3",
-                          "--guidance", "7.5", "--seed", "5", "--out", out});
+  const auto r = run_cli({"--quiet", "txt2img", "--model", dir.string(), "--prompt", "a red circle", "--steps", "3", "--guidance", "7.5",
+                          "--seed", "5", "--out", out});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto record = diffedit::config::load_json(out + ".json");
   EXPECT_EQ(diffedit::image::read(out).sizes(),
@@ -124,8 +127,10 @@ TEST(Cli, Txt2ImgWritesImageAndRecord) {
   EXPECT_EQ(record["denoiser_evaluations"], 6);
   EXPECT_EQ(record["git_revision"], std::string(diffedit::git_revision()));
   const auto again = (scratch / "again.png").string();
-  ASSERT_EQ(run_cli({"--quiet", "txt2img", "--model", dir.string(), "--prompt", "a red circle", "--steps", "3",
-                     "--guidance", "7.5", "--seed", "5", "--out", again}).exit_code, 0);
+  ASSERT_EQ(run_cli({"--quiet", "txt2img", "--model", dir.string(), "--prompt", "a red circle", "--steps", "3", "--guidance", "7.5",
+                     "--seed", "5", "--out", again})
+                .exit_code,
+            0);
   EXPECT_EQ(diffedit::testing::read_bytes(again), diffedit::testing::read_bytes(out)) << "deterministic on CPU";
 
   const auto bad = run_cli({"txt2img", "--model", dir.string(), "--prompt", "x", "--device", "cuda", "--out", out});

@@ -117,8 +117,7 @@ TEST(Runner, ResumeAfterSigkillGivesTheUninterruptedResult) {
               diffedit::testing::read_bytes(dir / "resumed" / r["image"].get<std::string>()));
   }
   // Nothing left behind by the interrupted writes is mistaken for a record.
-  for (const auto& e : fs::directory_iterator(dir / "resumed" / "records"))
-    EXPECT_EQ(e.path().extension(), ".json") << e.path();
+  for (const auto& e : fs::directory_iterator(dir / "resumed" / "records")) EXPECT_EQ(e.path().extension(), ".json") << e.path();
 
   // A re-run of a complete directory computes nothing.
   const auto again = run_cli(run_args(config, dir / "resumed"));
@@ -133,7 +132,8 @@ TEST(Runner, TwoShardsMergedEqualOneRun) {
   ASSERT_EQ(run_cli(run_args(config, dir / "s0", {"--shard", "0/2"})).exit_code, 0);
   ASSERT_EQ(run_cli(run_args(config, dir / "s1", {"--shard", "1/2"})).exit_code, 0);
   EXPECT_FALSE(summary(dir / "s0")["complete"].get<bool>());
-  const auto merged = run_cli({"-q", "merge", (dir / "s0").string(), (dir / "s1").string(), "--out", (dir / "merged").string(), "--no-cache"});
+  const auto merged =
+      run_cli({"-q", "merge", (dir / "s0").string(), (dir / "s1").string(), "--out", (dir / "merged").string(), "--no-cache"});
   ASSERT_EQ(merged.exit_code, 0) << merged.err;
   const Json one = summary(dir / "one"), m = summary(dir / "merged");
   EXPECT_TRUE(m["complete"].get<bool>());
@@ -327,8 +327,8 @@ TEST(Runner, EveryShippedExperimentConfigValidates) {
                                 static_cast<std::int64_t>(p["settings"].size()))
         << f;
     for (const auto& m : c["metrics"]["set"]) EXPECT_FALSE(p["metrics"][m.get<std::string>()]["reference"].is_null()) << f << ": " << m;
-    const std::string name = f.parent_path().filename() == "configs" ? f.stem().string()
-                                                                      : f.parent_path().filename().string() + "/" + f.stem().string();
+    const std::string name =
+        f.parent_path().filename() == "configs" ? f.stem().string() : f.parent_path().filename().string() + "/" + f.stem().string();
     ASSERT_TRUE(cost_rows.count(name)) << name << " has no row in configs/README.md's cost table (scripts/config-costs.sh)";
     const auto& row = cost_rows[name];
     const Json& ev = p["denoiser_evaluations"];
@@ -346,17 +346,20 @@ TEST(Runner, DryRunEvaluationEstimateMatchesTheRun) {
   Json c = small_config();
   c["dataset"]["limit"] = 1;
   c["metrics"] = {{"per_image", Json::array()}};
-  c["methods"] = {
-      {{"method", "diffedit"}, {"grid", {{"strength", {0.5, 0.75}}, {"threshold", {0.25, 0.5}}, {"guidance", {1.0, 5.0}}}},
-       {"parameters", {{"mask_samples", 3}}}},
-      {{"method", "diffedit"}, {"label", "compat"}, {"grid", {{"strength", {0.4, 0.8}}}}, {"parameters", {{"mode", "diffusers_compat"}, {"mask_samples", 2}}}},
-      {{"method", "encode_decode"}, {"grid", {{"strength", {0.3, 0.75}}}}},
-      {{"method", "mask_no_encoding"}, {"grid", {{"strength", {0.5}}}}, {"parameters", {{"mask_samples", 2}}}},
-      {{"method", "diffedit_oracle_mask"}, {"grid", {{"strength", {0.6}}}}},
-      {{"method", "sdedit"}, {"grid", {{"strength", {0.55}}, {"guidance", {1.0, 3.0}}}}},
-      {{"method", "ilvr"}, {"grid", {{"strength", {0.5}}}}},
-      {{"method", "p2p"}, {"grid", {{"strength", {0.7}}}}},
-      {{"method", "copy"}}};
+  c["methods"] = {{{"method", "diffedit"},
+                   {"grid", {{"strength", {0.5, 0.75}}, {"threshold", {0.25, 0.5}}, {"guidance", {1.0, 5.0}}}},
+                   {"parameters", {{"mask_samples", 3}}}},
+                  {{"method", "diffedit"},
+                   {"label", "compat"},
+                   {"grid", {{"strength", {0.4, 0.8}}}},
+                   {"parameters", {{"mode", "diffusers_compat"}, {"mask_samples", 2}}}},
+                  {{"method", "encode_decode"}, {"grid", {{"strength", {0.3, 0.75}}}}},
+                  {{"method", "mask_no_encoding"}, {"grid", {{"strength", {0.5}}}}, {"parameters", {{"mask_samples", 2}}}},
+                  {{"method", "diffedit_oracle_mask"}, {"grid", {{"strength", {0.6}}}}},
+                  {{"method", "sdedit"}, {"grid", {{"strength", {0.55}}, {"guidance", {1.0, 3.0}}}}},
+                  {{"method", "ilvr"}, {"grid", {{"strength", {0.5}}}}},
+                  {{"method", "p2p"}, {"grid", {{"strength", {0.7}}}}},
+                  {{"method", "copy"}}};
   const auto config = write_config(dir / "cfg", c);
   const auto plan = run_cli({"run", config.string(), "--out", (dir / "out").string(), "--dry-run"});
   ASSERT_EQ(plan.exit_code, 0) << plan.err;
@@ -382,20 +385,22 @@ TEST(Runner, SlurmDryRunScriptsReproduceAPlainRun) {
   Json c = small_config();
   c["methods"] = {{{"method", "diffedit"}, {"grid", {{"strength", {0.5}}}}, {"parameters", {{"mask_samples", 2}}}},
                   {{"method", "sdedit"}, {"grid", {{"strength", {0.5}}}}}};
-  c["metrics"] = {{"per_image", {"mask_iou", "edit_success", "unedited_psnr"}},
-                  {"classifier", c["metrics"]["classifier"]}};
+  c["metrics"] = {{"per_image", {"mask_iou", "edit_success", "unedited_psnr"}}, {"classifier", c["metrics"]["classifier"]}};
   const auto config = write_config(dir / "cfg", c);
   const auto out = dir / "launched";
-  const auto r = run_cli({"launch", config.string(), "--slurm", "--shards", "2", "--out", out.string(), "--dry-run",
-                          "--partition", "gpu", "--time", "0:10:00", "--no-cache"});
+  const auto r = run_cli({"launch", config.string(), "--slurm", "--shards", "2", "--out", out.string(), "--dry-run", "--partition", "gpu",
+                          "--time", "0:10:00", "--no-cache"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("(not submitted)"), std::string::npos) << r.out;
   EXPECT_FALSE(fs::exists(out / "slurm" / "jobs.json")) << "nothing submitted";
   const std::string array = diffedit::fs::read_file(out / "slurm" / "shards.sbatch");
-  for (const char* line : {"#SBATCH --array=0-1", "#SBATCH --partition=gpu", "#SBATCH --time=0:10:00", "--shard \"$SLURM_ARRAY_TASK_ID/2\""})
+  for (const char* line :
+       {"#SBATCH --array=0-1", "#SBATCH --partition=gpu", "#SBATCH --time=0:10:00", "--shard \"$SLURM_ARRAY_TASK_ID/2\""})
     EXPECT_NE(array.find(line), std::string::npos) << line << "\n" << array;
   for (int task = 0; task < 2; ++task)
-    ASSERT_EQ(std::system(("SLURM_ARRAY_TASK_ID=" + std::to_string(task) + " bash '" + (out / "slurm" / "shards.sbatch").string() + "'").c_str()), 0);
+    ASSERT_EQ(
+        std::system(("SLURM_ARRAY_TASK_ID=" + std::to_string(task) + " bash '" + (out / "slurm" / "shards.sbatch").string() + "'").c_str()),
+        0);
   ASSERT_EQ(std::system(("bash '" + (out / "slurm" / "merge.sbatch").string() + "'").c_str()), 0);
   ASSERT_EQ(run_cli({"-q", "run", config.string(), "--out", (dir / "plain").string(), "--no-cache"}).exit_code, 0);
   const Json merged = Json::parse(diffedit::fs::read_file(out / "summary.json"));
@@ -448,8 +453,20 @@ TEST(Runner, NonFiniteDenoiserOutputFailsOnlyItsWorkItems) {
 TEST(Runner, ThreadCountChangesResultsOnlyByRounding) {
   ScratchDir dir;
   const auto config = write_config(dir / "cfg", small_config());
-  ASSERT_EQ(run_cli([&] { auto a = run_args(config, dir / "t1"); a.insert(a.begin(), {"--threads", "1"}); return a; }()).exit_code, 0);
-  ASSERT_EQ(run_cli([&] { auto a = run_args(config, dir / "t2"); a.insert(a.begin(), {"--threads", "2"}); return a; }()).exit_code, 0);
+  ASSERT_EQ(run_cli([&] {
+              auto a = run_args(config, dir / "t1");
+              a.insert(a.begin(), {"--threads", "1"});
+              return a;
+            }())
+                .exit_code,
+            0);
+  ASSERT_EQ(run_cli([&] {
+              auto a = run_args(config, dir / "t2");
+              a.insert(a.begin(), {"--threads", "2"});
+              return a;
+            }())
+                .exit_code,
+            0);
   EXPECT_EQ(summary(dir / "t1")["this_invocation"]["threads"], 1);
   EXPECT_EQ(summary(dir / "t2")["this_invocation"]["threads"], 2);
   const auto a = records(dir / "t1"), b = records(dir / "t2");
@@ -467,8 +484,10 @@ TEST(Runner, ThreadCountChangesResultsOnlyByRounding) {
     worst_pixel = std::max(worst_pixel, (ia - ib).abs().max().item<double>() * 255.0);
     identical_images += at::equal(ia, ib);
   }
-  std::printf("threads 1 vs 2: %d/%zu images bit-identical, largest pixel difference %.0f/255, largest metric "
-              "difference %.3g (relative)\n", identical_images, a.size(), worst_pixel, worst_metric);
+  std::printf(
+      "threads 1 vs 2: %d/%zu images bit-identical, largest pixel difference %.0f/255, largest metric "
+      "difference %.3g (relative)\n",
+      identical_images, a.size(), worst_pixel, worst_metric);
   EXPECT_LE(worst_pixel, 2.0);
   EXPECT_LE(worst_metric, 1e-3);
 }

@@ -8,10 +8,10 @@
 #include <random>
 
 #include "core/config.h"
+#include "edit_request.h"
 #include "editing/method.h"
 #include "editing/noise.h"
 #include "editing/shared_edits.h"
-#include "edit_request.h"
 #include "test_support.h"
 #include "tiny_pipeline.h"
 
@@ -66,7 +66,8 @@ TEST(SharedEdits, PaperModeSweepEqualsStandaloneRunsAndSharesMaskAndInversion) {
   const std::int64_t steps = 8, n = 2;
   std::vector<ed::Setting> settings;
   for (double r : {0.25, 0.5, 1.0}) {
-    for (double t : {0.25, 0.75}) settings.push_back({"diffedit", Json{{"strength", r}, {"threshold", t}, {"steps", steps}, {"mask_samples", n}}});
+    for (double t : {0.25, 0.75})
+      settings.push_back({"diffedit", Json{{"strength", r}, {"threshold", t}, {"steps", steps}, {"mask_samples", n}}});
     settings.push_back({"encode_decode", Json{{"strength", r}, {"steps", steps}}});
     settings.push_back({"sdedit", Json{{"strength", r}, {"steps", steps}}});
   }
@@ -86,13 +87,16 @@ TEST(SharedEdits, DiffusersModeSharesOnlyWhatTheNoiseStreamAllows) {
   const auto req = request(sd);
   std::vector<ed::Setting> settings;
   for (double r : {0.5, 1.0}) {
-    settings.push_back({"diffedit", Json{{"strength", r}, {"threshold", 0.5}, {"steps", 6}, {"mask_samples", 2}, {"mode", "diffusers_compat"}}});
+    settings.push_back(
+        {"diffedit", Json{{"strength", r}, {"threshold", 0.5}, {"steps", 6}, {"mask_samples", 2}, {"mode", "diffusers_compat"}}});
     settings.push_back({"encode_decode", Json{{"strength", r}, {"steps", 6}, {"mode", "diffusers_compat"}}});
   }
   settings.push_back({"diffedit", Json{{"strength", 0.5}, {"threshold", 0.5}, {"steps", 6}, {"mask_samples", 3}}});  // another mask
   // Without the reference text (the paper's "w/o ref." variant): its own mask, the same inversion.
-  settings.push_back({"diffedit", Json{{"strength", 1.0}, {"threshold", 0.5}, {"steps", 6}, {"mask_samples", 3}, {"reference_text", "none"}}});
-  settings.push_back({"diffedit", Json{{"strength", 0.5}, {"threshold", 0.5}, {"steps", 6}, {"mask_samples", 3}, {"reference_text", "none"}}});
+  settings.push_back(
+      {"diffedit", Json{{"strength", 1.0}, {"threshold", 0.5}, {"steps", 6}, {"mask_samples", 3}, {"reference_text", "none"}}});
+  settings.push_back(
+      {"diffedit", Json{{"strength", 0.5}, {"threshold", 0.5}, {"steps", 6}, {"mask_samples", 3}, {"reference_text", "none"}}});
   expect_same_as_alone(sd, req, settings);
 }
 

@@ -4,8 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <nlohmann/json.hpp>
 
@@ -15,17 +15,36 @@
 #include "models/toy_classifier.h"
 #include "test_support.h"
 
-using diffedit::testing::ScratchDir;
 using diffedit::testing::run_cli;
+using diffedit::testing::ScratchDir;
 using diffedit::testing::source_dir;
 
 TEST(ToyEval, SmallRunWritesEveryKey) {
   ScratchDir dir;
   const auto out = dir / "toy-eval.json";
-  const auto r = run_cli({"-q", "--threads", "1", "toy-eval", (source_dir() / "configs" / "toy" / "toy-eval.json").string(),
-                          "dataset.limit=2", "methods.0.grid.strength=[0.5,0.8]", "methods.1.grid.strength=[0.5]", "--models",
-                          (source_dir() / "models").string(), "--count", "10", "--prompts", "2", "--steps", "4", "--retention-items", "3",
-                          "--retention-sigmas", "1e-4", "100", "--out", out.string()});
+  const auto r = run_cli({"-q",
+                          "--threads",
+                          "1",
+                          "toy-eval",
+                          (source_dir() / "configs" / "toy" / "toy-eval.json").string(),
+                          "dataset.limit=2",
+                          "methods.0.grid.strength=[0.5,0.8]",
+                          "methods.1.grid.strength=[0.5]",
+                          "--models",
+                          (source_dir() / "models").string(),
+                          "--count",
+                          "10",
+                          "--prompts",
+                          "2",
+                          "--steps",
+                          "4",
+                          "--retention-items",
+                          "3",
+                          "--retention-sigmas",
+                          "1e-4",
+                          "100",
+                          "--out",
+                          out.string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // The edit bars came from the runner's records, kept beside the result (a rerun resumes them).
   EXPECT_TRUE(std::filesystem::exists(dir / "toy-eval.runs" / "summary.json"));
@@ -107,13 +126,15 @@ TEST(ToyEval, ClassifierJudgesShapesThroughMildBlurNoiseAndBlocks) {
   const at::Tensor kernel = (k.view({5, 1}) * k.view({1, 5})).view({1, 1, 5, 5}).repeat({3, 1, 1, 1});
   at::Generator gen = at::detail::createCPUGenerator(7);
   const std::vector<std::pair<std::string, at::Tensor>> cases = {
-      {"gaussian blur 0.8 px", at::conv2d(at::reflection_pad2d(x, {2, 2, 2, 2}), kernel, at::Tensor(), at::IntArrayRef{1}, at::IntArrayRef{0}, at::IntArrayRef{1}, 3)},
+      {"gaussian blur 0.8 px", at::conv2d(at::reflection_pad2d(x, {2, 2, 2, 2}), kernel, at::Tensor(), at::IntArrayRef{1},
+                                          at::IntArrayRef{0}, at::IntArrayRef{1}, 3)},
       {"noise std 0.05", (x + 0.05 * at::randn(x.sizes(), gen)).clamp(0, 1)},
       {"2x2 block means", at::upsample_nearest2d(at::avg_pool2d(x, 2), {32, 32})}};
   for (const auto& [name, perturbed] : cases) {
     const at::Tensor predicted = classifier->forward(perturbed).argmax(1);
     int right = 0;
-    for (int i = 0; i < 256; ++i) right += diffedit::data::toyworld::shape_of(predicted[i].item<std::int64_t>()) == shapes[static_cast<std::size_t>(i)];
+    for (int i = 0; i < 256; ++i)
+      right += diffedit::data::toyworld::shape_of(predicted[i].item<std::int64_t>()) == shapes[static_cast<std::size_t>(i)];
     EXPECT_GE(right / 256.0, 0.95) << name;
   }
 }

@@ -6,12 +6,12 @@
 #include "core/config.h"
 #include "core/errors.h"
 #include "core/safetensors.h"
-#include "test_support.h"
+#include "pipelines/clip_model.h"
 #include "pipelines/pipeline.h"
+#include "test_support.h"
 #include "training/train_classifier.h"
 #include "training/train_toy_clip.h"
 #include "training/train_toy_sd.h"
-#include "pipelines/clip_model.h"
 
 namespace tr = diffedit::training;
 using diffedit::config::Json;
@@ -36,7 +36,7 @@ TEST(Training, ClassifierLossFallsFromScratch) {
 TEST(Training, ResumeGivesTheUninterruptedResult) {
   ScratchDir straight, interrupted;
   tr::train_classifier(config(12), straight.path(), false);
-  tr::train_classifier(config(5), interrupted.path(), false);   // "killed" after its step-5 checkpoint
+  tr::train_classifier(config(5), interrupted.path(), false);  // "killed" after its step-5 checkpoint
   const auto s = tr::train_classifier(config(12), interrupted.path(), true);
   EXPECT_EQ(s.steps, 12);
   const auto a = diffedit::safetensors::load_all(straight / "model.safetensors");

@@ -5,9 +5,9 @@
 
 #include "core/safetensors.h"
 #include "metrics/clip_score.h"
-#include "models/state_dict.h"
 #include "models/clip_text.h"
 #include "models/clip_vision.h"
+#include "models/state_dict.h"
 #include "parity_support.h"
 #include "test_support.h"
 

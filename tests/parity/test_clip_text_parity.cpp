@@ -4,8 +4,8 @@
 #include <gtest/gtest.h>
 
 #include "core/safetensors.h"
-#include "models/state_dict.h"
 #include "models/clip_text.h"
+#include "models/state_dict.h"
 #include "parity_support.h"
 #include "test_support.h"
 
@@ -31,8 +31,8 @@ void check_text_tower(const std::string& name) {
   const auto out = model->forward(ids);
   ASSERT_EQ(out.hidden_states.size(), static_cast<std::size_t>(config.num_hidden_layers + 1));
   for (std::size_t i = 0; i < out.hidden_states.size(); ++i)
-    EXPECT_TRUE(within(name + " hidden_states." + std::to_string(i), out.hidden_states[i],
-                       o.tensor("hidden_states." + std::to_string(i)), kTolerance));
+    EXPECT_TRUE(within(name + " hidden_states." + std::to_string(i), out.hidden_states[i], o.tensor("hidden_states." + std::to_string(i)),
+                       kTolerance));
   EXPECT_TRUE(within(name + " last_hidden_state", out.last_hidden_state, o.tensor("last_hidden_state"), kTolerance));
   EXPECT_TRUE(within(name + " pooler_output", out.pooler_output, o.tensor("pooler_output"), kTolerance));
   EXPECT_TRUE(within(name + " text_embeds", out.text_embeds, o.tensor("text_embeds"), kTolerance));
@@ -75,6 +75,6 @@ TEST(clip_text_parity, LoaderDropsProjectionlessAndLegacyBuffer) {
   EXPECT_FALSE(model->has_projection());
   const auto o = diffedit::safetensors::File::open(src / "outputs.safetensors");
   torch::NoGradGuard no_grad;
-  EXPECT_TRUE(within("loaded last_hidden_state", model->forward(o.tensor("input_ids")).last_hidden_state,
-                     o.tensor("last_hidden_state"), kTolerance));
+  EXPECT_TRUE(within("loaded last_hidden_state", model->forward(o.tensor("input_ids")).last_hidden_state, o.tensor("last_hidden_state"),
+                     kTolerance));
 }

@@ -5,9 +5,9 @@
 
 #include "core/config.h"
 #include "core/safetensors.h"
+#include "test_support.h"
 #include "text/clip_tokenizer.h"
 #include "text/prompt_cleaning.h"
-#include "test_support.h"
 
 namespace text = diffedit::text;
 using diffedit::testing::fixture;

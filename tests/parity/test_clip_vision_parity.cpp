@@ -25,7 +25,8 @@ TEST(ClipVisionParity, HiddenStatesPoolerAndImageEmbeds) {
   const auto out = model->forward(o.tensor("pixel_values"));
   ASSERT_EQ(out.hidden_states.size(), static_cast<std::size_t>(model->config().num_hidden_layers + 1));
   for (std::size_t i = 0; i < out.hidden_states.size(); ++i)
-    EXPECT_TRUE(within("hidden_states." + std::to_string(i), out.hidden_states[i], o.tensor("hidden_states." + std::to_string(i)), kTolerance));
+    EXPECT_TRUE(
+        within("hidden_states." + std::to_string(i), out.hidden_states[i], o.tensor("hidden_states." + std::to_string(i)), kTolerance));
   EXPECT_TRUE(within("last_hidden_state", out.last_hidden_state, o.tensor("last_hidden_state"), kTolerance));
   EXPECT_TRUE(within("pooler_output", out.pooler_output, o.tensor("pooler_output"), kTolerance));
   EXPECT_TRUE(within("image_embeds", out.image_embeds, o.tensor("image_embeds"), kTolerance));

@@ -57,14 +57,17 @@ struct Fixture {
     options.guidance = a["guidance_scale"];
     options.mask_guidance = a["guidance_scale"];
 
-    mask_texts = {.query = inputs.tensor("target_prompt_embeds"), .reference = inputs.tensor("source_prompt_embeds"),
+    mask_texts = {.query = inputs.tensor("target_prompt_embeds"),
+                  .reference = inputs.tensor("source_prompt_embeds"),
                   .empty = inputs.tensor("source_negative_prompt_embeds"),
                   .mask_query_negative = inputs.tensor("target_negative_prompt_embeds"),
                   .mask_reference_negative = inputs.tensor("source_negative_prompt_embeds")};
-    invert_texts = {.query = inputs.tensor("call_prompt_embeds"), .reference = inputs.tensor("invert_prompt_embeds"),
+    invert_texts = {.query = inputs.tensor("call_prompt_embeds"),
+                    .reference = inputs.tensor("invert_prompt_embeds"),
                     .empty = inputs.tensor("invert_negative_prompt_embeds"),
                     .encode_negative = inputs.tensor("invert_negative_prompt_embeds")};
-    call_texts = {.query = inputs.tensor("call_prompt_embeds"), .reference = inputs.tensor("invert_prompt_embeds"),
+    call_texts = {.query = inputs.tensor("call_prompt_embeds"),
+                  .reference = inputs.tensor("invert_prompt_embeds"),
                   .empty = inputs.tensor("invert_negative_prompt_embeds"),
                   .decode_negative = inputs.tensor("call_negative_prompt_embeds")};
   }
@@ -160,7 +163,8 @@ TEST(diffedit_parity, CompatMaskWithDistinctNegativesAndTheGuidanceOrderSwitch) 
   // Textbook order gives the mask the fixture records for textbook CFG, which differs.
   const auto standard = run(ed::GuidanceOrder::standard);
   std::vector<float> flat;
-  for (const auto& row : f.args["mask_case_b_textbook_cfg_mask"]) for (float v : row.get<std::vector<float>>()) flat.push_back(v);
+  for (const auto& row : f.args["mask_case_b_textbook_cfg_mask"])
+    for (float v : row.get<std::vector<float>>()) flat.push_back(v);
   EXPECT_TRUE(at::equal(standard.binarize(0.5)[0][0], at::tensor(flat).view({16, 16})));
   EXPECT_FALSE(at::equal(standard.binarize(0.5), swapped.binarize(0.5)));
 }
@@ -186,7 +190,8 @@ TEST(diffedit_parity, EachPaperSwitchChangesOnlyItsStep) {
     const auto inv = ed::ddim_invert(f.sd.denoiser, f.sd.scheduler, x0, invert_texts, o.inversion_stage(), o.strength);
     // Decode with the reference mask so the decoding switches are seen on their own.
     const at::Tensor mask = f.outputs.tensor("mask").unsqueeze(1).to(at::kFloat);
-    return Outputs{m.map, at::stack(inv.latents), ed::masked_decode(f.sd.denoiser, f.sd.scheduler, inv, mask, f.call_texts, o.decode_stage())};
+    return Outputs{m.map, at::stack(inv.latents),
+                   ed::masked_decode(f.sd.denoiser, f.sd.scheduler, inv, mask, f.call_texts, o.decode_stage())};
   };
   const Outputs compat = run(f.options);
   auto changed = [](const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>() > 1e-6; };
@@ -199,9 +204,14 @@ TEST(diffedit_parity, EachPaperSwitchChangesOnlyItsStep) {
     EXPECT_EQ(changed(r.inverted, compat.inverted), inverted);
     EXPECT_EQ(changed(r.edited, compat.edited), edited);
   };
-  check("no guidance in the mask contrast", [](auto& o) { o.mask_guidance = 1.0; }, true, false, false);
-  check("unconditional encoding", [](auto& o) { o.encode_with_reference = false; }, false, true, true);
-  check("posterior mode", [](auto& o) { o.sample_posterior = false; }, true, true, true);
-  check("paste at the step's output level", [](auto& o) { o.paste = ed::PasteLevel::step_output; }, false, false, true);
-  check("quantile normalisation", [](auto& o) { o.normalization = ed::MaskNormalization::quantile_minmax; }, true, false, false);
+  check(
+      "no guidance in the mask contrast", [](auto& o) { o.mask_guidance = 1.0; }, true, false, false);
+  check(
+      "unconditional encoding", [](auto& o) { o.encode_with_reference = false; }, false, true, true);
+  check(
+      "posterior mode", [](auto& o) { o.sample_posterior = false; }, true, true, true);
+  check(
+      "paste at the step's output level", [](auto& o) { o.paste = ed::PasteLevel::step_output; }, false, false, true);
+  check(
+      "quantile normalisation", [](auto& o) { o.normalization = ed::MaskNormalization::quantile_minmax; }, true, false, false);
 }

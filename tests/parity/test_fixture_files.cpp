@@ -56,8 +56,8 @@ TEST(FixtureFiles, ContentsMatchTheirDescriptions) {
   const auto sched = st::File::open(fixture("diffusers-v0.31/scheduler/scheduler_step_cases.safetensors"));
   for (const auto& c : sched_json["step_cases"]) {
     if (c.contains("timesteps")) {
-      EXPECT_TRUE(at::equal(sched.tensor(c["name"].get<std::string>() + ".timesteps"),
-                            at::tensor(c["timesteps"].get<std::vector<float>>())));
+      EXPECT_TRUE(
+          at::equal(sched.tensor(c["name"].get<std::string>() + ".timesteps"), at::tensor(c["timesteps"].get<std::vector<float>>())));
     }
   }
 }

@@ -33,7 +33,8 @@ TEST(InceptionParity, Pool3AndBlocks) {
     const std::vector<std::int64_t> first = {8, 32, 128};
     for (std::size_t k = 0; k < 3; ++k) {
       const std::string b = "image1.block" + std::to_string(k);
-      EXPECT_TRUE(within(b + " first", blocks[k].slice(1, 0, 8), f.tensor(b + ".first" + std::to_string(first[k]) + "ch").slice(1, 0, 8), 1e-4));
+      EXPECT_TRUE(
+          within(b + " first", blocks[k].slice(1, 0, 8), f.tensor(b + ".first" + std::to_string(first[k]) + "ch").slice(1, 0, 8), 1e-4));
       EXPECT_TRUE(within(b + " chmean", blocks[k].mean({2, 3}), f.tensor(b + ".chmean"), 1e-4));
     }
   }

@@ -25,7 +25,8 @@ TEST(LpipsParity, WeightGeneratorMatchesTheSpecChecksums) {
         ASSERT_EQ(x[static_cast<std::int64_t>(i)].item<float>(), static_cast<float>(first4[i])) << t["name"];
         ASSERT_EQ(x[x.numel() - static_cast<std::int64_t>(last4.size() - i)].item<float>(), static_cast<float>(last4[i])) << t["name"];
       }
-      EXPECT_NEAR(x.to(at::kDouble).sum().item<double>(), t["sum_f64"].get<double>(), 1e-9 * std::max(1.0, std::abs(t["sum_f64"].get<double>())))
+      EXPECT_NEAR(x.to(at::kDouble).sum().item<double>(), t["sum_f64"].get<double>(),
+                  1e-9 * std::max(1.0, std::abs(t["sum_f64"].get<double>())))
           << t["name"];
     }
   }

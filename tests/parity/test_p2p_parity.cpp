@@ -33,11 +33,11 @@ namespace {
 
 // Tolerances, from the fixture README's guidance (its float64-vs-float32 spread is 4.2e-5 on
 // latents that reach |x| ~ 30).
-constexpr double kUNetTol = 2e-6;      // raw UNet output of step 0 (the UNet fixture's own spread is 1e-6)
-constexpr double kNoiseTol = 1e-4;     // guided noise, every step
-constexpr double kLatentTol = 2e-4;    // latents, every step
-constexpr double kAttentionTol = 1e-6; // attention maps before / after the controller
-constexpr double kBlendSoftTol = 1e-5; // LocalBlend's normalised map (its margin to the threshold is >= 9e-4)
+constexpr double kUNetTol = 2e-6;       // raw UNet output of step 0 (the UNet fixture's own spread is 1e-6)
+constexpr double kNoiseTol = 1e-4;      // guided noise, every step
+constexpr double kLatentTol = 2e-4;     // latents, every step
+constexpr double kAttentionTol = 1e-6;  // attention maps before / after the controller
+constexpr double kBlendSoftTol = 1e-5;  // LocalBlend's normalised map (its margin to the threshold is >= 9e-4)
 
 const std::string kSet = "p2p-v1/";
 
@@ -82,12 +82,18 @@ std::vector<std::string> cases() {
 Json parameters_for(const Json& args) {
   const std::string controller = args["controller"];
   Json p = {{"steps", args["num_inference_steps"]}, {"guidance", args["guidance_scale"]}, {"strength", 1.0}};
-  if (controller == "EmptyControl") p["edit"] = "none";
-  else if (controller == "AttentionReplace") p["edit"] = "replace";
-  else if (controller == "AttentionRefine") p["edit"] = "refine";
-  else if (controller == "AttentionReweight") p["edit"] = "reweight";
-  else if (controller == "AttentionReweight(prev_controller=AttentionRefine)") p["edit"] = "refine";  // chained via the equalizer
-  else ADD_FAILURE() << "unknown controller " << controller;
+  if (controller == "EmptyControl")
+    p["edit"] = "none";
+  else if (controller == "AttentionReplace")
+    p["edit"] = "replace";
+  else if (controller == "AttentionRefine")
+    p["edit"] = "refine";
+  else if (controller == "AttentionReweight")
+    p["edit"] = "reweight";
+  else if (controller == "AttentionReweight(prev_controller=AttentionRefine)")
+    p["edit"] = "refine";  // chained via the equalizer
+  else
+    ADD_FAILURE() << "unknown controller " << controller;
   if (!args["cross_replace_steps"].is_null()) p["cross_replace_steps"] = args["cross_replace_steps"];
   if (!args["self_replace_steps"].is_null()) p["self_replace_steps"] = args["self_replace_steps"];
   if (!args["equalizer_words"].is_null()) {
@@ -137,8 +143,8 @@ struct CaseRun {
     EXPECT_EQ(ddim.timesteps(), args["timesteps"].get<std::vector<std::int64_t>>());
     diffedit::pipelines::Denoiser denoiser(s.unet, c10::kFloat);
     torch::NoGradGuard no_grad;
-    p2p::p2p_denoise(denoiser, s.scheduler, x, inputs.tensor("cond_embeddings"), inputs.tensor("uncond_embedding"), ddim.timesteps(),
-                     steps, args["guidance_scale"], controller ? &*controller : nullptr, &trace);
+    p2p::p2p_denoise(denoiser, s.scheduler, x, inputs.tensor("cond_embeddings"), inputs.tensor("uncond_embedding"), ddim.timesteps(), steps,
+                     args["guidance_scale"], controller ? &*controller : nullptr, &trace);
     if (controller) {
       maps = controller->captured();
       hook_calls_per_step = controller->calls_in_step();
@@ -278,7 +284,8 @@ TEST(p2p_parity, EveryCaseStepByStep) {
       EXPECT_TRUE(within(name + " latents_pre_blend", at::stack(t.pre_blend), r.outputs.tensor("latents_pre_blend"), kLatentTol));
       const auto fractions = r.args["localblend_mask_fraction_per_step"].get<std::vector<double>>();
       for (std::int64_t k = 0; k < steps; ++k)
-        EXPECT_DOUBLE_EQ(t.blend_mask[static_cast<std::size_t>(k)].mean().item<double>(), fractions[static_cast<std::size_t>(k)]) << "step " << k;
+        EXPECT_DOUBLE_EQ(t.blend_mask[static_cast<std::size_t>(k)].mean().item<double>(), fractions[static_cast<std::size_t>(k)])
+            << "step " << k;
     } else {
       EXPECT_TRUE(t.blend_mask.empty());
     }

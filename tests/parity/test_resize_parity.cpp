@@ -25,8 +25,8 @@ TEST(ResizeParity, PillowUint8IsExact) {
     for (const auto& [h, w] : {std::pair{171, 224}, std::pair{17, 23}}) {
       const std::string key = std::string("pil_") + name + "_" + std::to_string(w) + "x" + std::to_string(h) + "_u8";
       const at::Tensor out = m::pil_resize_u8(in, h, w, filter);
-      EXPECT_TRUE(at::equal(out, file().tensor(key))) << key << ": max diff "
-          << (out.to(at::kInt) - file().tensor(key).to(at::kInt)).abs().max().item<int>();
+      EXPECT_TRUE(at::equal(out, file().tensor(key)))
+          << key << ": max diff " << (out.to(at::kInt) - file().tensor(key).to(at::kInt)).abs().max().item<int>();
     }
 }
 

@@ -12,8 +12,8 @@
 
 namespace models = diffedit::models;
 namespace st = diffedit::safetensors;
-using diffedit::testing::ScratchDir;
 using diffedit::testing::fixture;
+using diffedit::testing::ScratchDir;
 
 namespace {
 

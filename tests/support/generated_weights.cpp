@@ -26,8 +26,9 @@ const config::Json& weights_spec(const std::string& network) {
 safetensors::TensorMap generated_network(const std::string& network) {
   safetensors::TensorMap out;
   for (const auto& t : weights_spec(network))
-    out[t.at("name").get<std::string>()] = generated_tensor(t.at("seed").get<std::uint64_t>(), t.at("shape").get<std::vector<std::int64_t>>(),
-                                                            t.at("low").get<double>(), t.at("high").get<double>());
+    out[t.at("name").get<std::string>()] =
+        generated_tensor(t.at("seed").get<std::uint64_t>(), t.at("shape").get<std::vector<std::int64_t>>(), t.at("low").get<double>(),
+                         t.at("high").get<double>());
   return out;
 }
 

@@ -12,7 +12,6 @@ namespace diffedit::testing {
 double max_abs_diff(const at::Tensor& a, const at::Tensor& b);
 
 // Asserts max |actual - expected| <= tolerance and reports the measured error with `what`.
-::testing::AssertionResult within(const std::string& what, const at::Tensor& actual, const at::Tensor& expected,
-                                  double tolerance);
+::testing::AssertionResult within(const std::string& what, const at::Tensor& actual, const at::Tensor& expected, double tolerance);
 
 }  // namespace diffedit::testing

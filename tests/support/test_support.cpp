@@ -1,12 +1,12 @@
 #include "test_support.h"
 
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <signal.h>
+#include <sys/wait.h>
 
+#include <unistd.h>
 #include <chrono>
 #include <thread>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -22,8 +22,7 @@ std::filesystem::path fixtures_root() {
   const char* env = std::getenv("DIFFEDIT_FIXTURES");
   std::filesystem::path root = env && *env ? std::filesystem::path(env) : source_dir() / ".." / "shared" / "fixtures";
   if (!std::filesystem::is_directory(root)) {
-    ADD_FAILURE() << "fixtures directory not found: " << root
-                  << " (set DIFFEDIT_FIXTURES or place shared/ beside the source tree)";
+    ADD_FAILURE() << "fixtures directory not found: " << root << " (set DIFFEDIT_FIXTURES or place shared/ beside the source tree)";
   }
   return root;
 }
@@ -130,8 +129,7 @@ double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
   return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
 }
 
-::testing::AssertionResult within(const std::string& what, const at::Tensor& actual, const at::Tensor& expected,
-                                  double tolerance) {
+::testing::AssertionResult within(const std::string& what, const at::Tensor& actual, const at::Tensor& expected, double tolerance) {
   const double err = max_abs_diff(actual, expected);
   std::ostringstream msg;
   msg << what << ": max abs error " << err << " (tolerance " << tolerance << ")";

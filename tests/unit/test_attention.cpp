@@ -15,7 +15,6 @@ TEST(Attention, SlicedEqualsUnsliced) {
   // Reference: softmax(q k^T / sqrt(d)) v per head.
   const at::Tensor qh = q.view({2, 64, 4, 8}).transpose(1, 2), kh = k.view({2, 77, 4, 8}).transpose(1, 2),
                    vh = v.view({2, 77, 4, 8}).transpose(1, 2);
-  const at::Tensor ref = at::matmul(at::softmax(at::matmul(qh, kh.transpose(-1, -2)) * scale, -1), vh)
-                             .transpose(1, 2).reshape({2, 64, 32});
+  const at::Tensor ref = at::matmul(at::softmax(at::matmul(qh, kh.transpose(-1, -2)) * scale, -1), vh).transpose(1, 2).reshape({2, 64, 32});
   EXPECT_TRUE(at::allclose(whole, ref, 1e-5, 1e-6));
 }

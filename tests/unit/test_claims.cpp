@@ -13,7 +13,8 @@ using diffedit::config::Json;
 namespace {
 
 ev::Experiment experiment(const std::string& dataset, const Json& methods) {
-  const Json c = {{"name", "claims-test"}, {"model", "models/toy-sd"}, {"dataset", {{"name", dataset}, {"limit", 4}}}, {"methods", methods}};
+  const Json c = {
+      {"name", "claims-test"}, {"model", "models/toy-sd"}, {"dataset", {{"name", dataset}, {"limit", 4}}}, {"methods", methods}};
   return ev::make_experiment(ev::experiment_schema().validate(c, "test"), "test");
 }
 
@@ -63,9 +64,11 @@ TEST(Claims, AxesAreTheFirstMeasuredOfEachKind) {
 
 TEST(Claims, FiguresFourAndSixFromTheRunsCurves) {
   const Json strengths = {0.3, 0.6, 0.9};
-  const auto e = experiment("toy-imagenet", {{{"method", "diffedit"}, {"label", "DiffEdit"}, {"grid", {{"strength", strengths}, {"threshold", {0.25, 0.5, 0.75}}}}},
-                                             {{"method", "sdedit"}, {"label", "SDEdit"}, {"grid", {{"strength", strengths}}}},
-                                             {{"method", "encode_decode"}, {"label", "Encode-Decode"}, {"grid", {{"strength", strengths}}}}});
+  const auto e =
+      experiment("toy-imagenet",
+                 {{{"method", "diffedit"}, {"label", "DiffEdit"}, {"grid", {{"strength", strengths}, {"threshold", {0.25, 0.5, 0.75}}}}},
+                  {{"method", "sdedit"}, {"label", "SDEdit"}, {"grid", {{"strength", strengths}}}},
+                  {{"method", "encode_decode"}, {"label", "Encode-Decode"}, {"grid", {{"strength", strengths}}}}});
   // DiffEdit at 0.5: success r, PSNR 40 - 10 r. 0.25: the same success at 2 dB less (dominated);
   // 0.75: more success at r = 0.9 than 0.5 reaches (not dominated). SDEdit: r - 0.1 at 30 - 10 r.
   // Encode-Decode: success r at 35 - 10 r, i.e. dominates SDEdit, dominated by DiffEdit.
@@ -99,7 +102,8 @@ TEST(Claims, FiguresFourAndSixFromTheRunsCurves) {
 }
 
 TEST(Claims, ReferenceTextClaimOnlyOnGeneratedImages) {
-  const Json methods = {{{"method", "diffedit"}, {"label", "DiffEdit"}, {"grid", {{"strength", {0.5, 0.8}}, {"reference_text", {"dataset", "none"}}}}}};
+  const Json methods = {
+      {{"method", "diffedit"}, {"label", "DiffEdit"}, {"grid", {{"strength", {0.5, 0.8}}, {"reference_text", {"dataset", "none"}}}}}};
   const auto point = [](const ev::PlannedSetting& s) -> std::pair<double, double> {
     const double r = s.grid_values["strength"];
     return {r, (s.grid_values["reference_text"] == "dataset" ? 35.0 : 33.0) - r};
@@ -116,11 +120,13 @@ TEST(Claims, ReferenceTextClaimOnlyOnGeneratedImages) {
 
 TEST(Claims, LatentOperatorAgainstTheGlideStyleOne) {
   const auto e = experiment("toy-imagenet", {{{"method", "diffedit"}, {"label", "DiffEdit"}, {"grid", {{"strength", {0.8}}}}},
-                                             {{"method", "diffedit"}, {"label", "DiffEdit GLIDE-style"}, {"grid", {{"strength", {0.8}}}},
+                                             {{"method", "diffedit"},
+                                              {"label", "DiffEdit GLIDE-style"},
+                                              {"grid", {{"strength", {0.8}}}},
                                               {"parameters", {{"mask_operator", "glide"}}}}});
   const auto claims = ev::check_claims(e, summary_of(e, [](const ev::PlannedSetting& s) -> std::pair<double, double> {
-    return {s.label == "DiffEdit" ? 0.6 : 0.5, 30.0};
-  }));
+                                         return {s.label == "DiffEdit" ? 0.6 : 0.5, 30.0};
+                                       }));
   ASSERT_EQ(claims.size(), 1u);
   EXPECT_EQ(claims[0].figure, "§4.2");
   EXPECT_EQ(claims[0].statement, "DiffEdit dominates DiffEdit GLIDE-style");

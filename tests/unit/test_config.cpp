@@ -65,7 +65,7 @@ TEST(Config, DefaultsResolveRelativeToIncludingFileAndMergeDeeply) {
   EXPECT_EQ(cfg["model"], "m");
   EXPECT_EQ(cfg["steps"], 20);
   EXPECT_EQ(cfg["method"]["name"], "diffedit");  // the including file wins
-  EXPECT_EQ(cfg["method"]["strength"], 0.6);    // objects merge key by key
+  EXPECT_EQ(cfg["method"]["strength"], 0.6);     // objects merge key by key
   EXPECT_EQ(cfg["seeds"], Json::array({7}));     // arrays replace
   EXPECT_FALSE(cfg.contains("defaults"));
 }
@@ -85,8 +85,7 @@ TEST(Config, DefaultsCycleAndMissingInclude) {
   EXPECT_EQ(missing, "cannot include 'nope.json': " + (dir / "nope.json").string() + ": no such file");
 
   write_bytes(dir / "d.json", R"({"defaults": 3})");
-  EXPECT_EQ(config_error([&] { load_with_defaults(dir / "d.json"); }),
-            "'defaults' must be a file name or a list of file names");
+  EXPECT_EQ(config_error([&] { load_with_defaults(dir / "d.json"); }), "'defaults' must be a file name or a list of file names");
   write_bytes(dir / "e.json", R"([1, 2])");
   EXPECT_EQ(config_error([&] { load_with_defaults(dir / "e.json"); }), "a config file must hold a JSON object, not array");
 }
@@ -129,7 +128,14 @@ TEST(Config, OverrideErrors) {
 // exceptions instead of ConfigErrors naming the file or override.
 TEST(Config, OverridesMustBeUtf8AndNumbersFitADouble) {
   std::string source;
-  EXPECT_EQ(config_error([] { parse_override("model.dtype=\xa8" "float16"); }, &source), "the argument is not valid UTF-8");
+  EXPECT_EQ(config_error(
+                [] {
+                  parse_override(
+                      "model.dtype=\xa8"
+                      "float16");
+                },
+                &source),
+            "the argument is not valid UTF-8");
   EXPECT_EQ(source, "override");
   EXPECT_EQ(config_error([] { parse_override("guidance=1e400"); }, &source), "a number is too large for a double");
   EXPECT_EQ(source, "override 'guidance=1e400'");
@@ -161,12 +167,18 @@ TEST(Config, SchemaFillsDefaultsAndKeepsGivenValues) {
 
 TEST(Config, SchemaUnknownKeySuggestsNearKeys) {
   const Schema s = experiment_schema();
-  EXPECT_EQ(config_error([&] { s.validate({{"model", "m"}, {"method", {{"treshold", 0.5}}}}, "c.json"); }),
+  EXPECT_EQ(config_error([&] {
+              s.validate({{"model", "m"}, {"method", {{"treshold", 0.5}}}}, "c.json");
+            }),
             "unknown key 'method.treshold' (did you mean 'threshold'?); valid keys in 'method': name, threshold, strength");
-  EXPECT_EQ(config_error([&] { s.validate({{"model", "m"}, {"stpes", 3}}, "c.json"); }),
+  EXPECT_EQ(config_error([&] {
+              s.validate({{"model", "m"}, {"stpes", 3}}, "c.json");
+            }),
             "unknown key 'stpes' (did you mean 'steps'?); valid keys: model, steps, guidance, device, seeds, method, "
             "metrics, notes");
-  EXPECT_EQ(config_error([&] { s.validate({{"model", "m"}, {"zzzzzz", 3}}, "c.json"); }),
+  EXPECT_EQ(config_error([&] {
+              s.validate({{"model", "m"}, {"zzzzzz", 3}}, "c.json");
+            }),
             "unknown key 'zzzzzz'; valid keys: model, steps, guidance, device, seeds, method, metrics, notes");
 }
 
@@ -187,8 +199,7 @@ TEST(Config, SchemaTypeAndValueErrors) {
   EXPECT_EQ(err(Json::array()), "the config: expected object, got array []");
   // Accepted variants
   EXPECT_EQ(s.validate({{"model", "m"}, {"steps", 20.0}}, "c")["steps"], 20);
-  EXPECT_EQ(s.validate({{"model", "m"}, {"method", {{"threshold", {0.25, 0.75}}}}}, "c")["method"]["threshold"],
-            Json::array({0.25, 0.75}));
+  EXPECT_EQ(s.validate({{"model", "m"}, {"method", {{"threshold", {0.25, 0.75}}}}}, "c")["method"]["threshold"], Json::array({0.25, 0.75}));
 }
 
 TEST(Config, ResolveNamesTheFileOrOverrideThatIntroducedTheProblem) {
@@ -203,7 +214,11 @@ TEST(Config, ResolveNamesTheFileOrOverrideThatIntroducedTheProblem) {
   EXPECT_EQ(source, (dir / "base.json").string());
 
   write_bytes(dir / "ok.json", R"({"model": "m"})");
-  EXPECT_EQ(config_error([&] { resolve(dir / "ok.json", {"steps=2", "method.strenght=1"}, &s); }, &source),
+  EXPECT_EQ(config_error(
+                [&] {
+                  resolve(dir / "ok.json", {"steps=2", "method.strenght=1"}, &s);
+                },
+                &source),
             "unknown key 'method.strenght' (did you mean 'strength'?); valid keys in 'method': name, threshold, strength");
   EXPECT_EQ(source, "override 'method.strenght=1'");
 

@@ -39,7 +39,8 @@ TEST(Datasets, ImageNetFlexitReadsQueriesCsv) {
               "6,n02091032/ILSVRC2012_val_00042240.JPEG,Italian greyhound,171,whippet,172,True\n"
               "9,n01440764/ILSVRC2012_val_00000293.JPEG,tench,0,\"goldfish, Carassius auratus\",1,False\n"
               "13,n01440764/ILSVRC2012_val_00002138.JPEG,tench,0,great white shark,2,True\n");
-  for (const char* f : {"n02091032/ILSVRC2012_val_00042240.JPEG", "n01440764/ILSVRC2012_val_00000293.JPEG", "n01440764/ILSVRC2012_val_00002138.JPEG"})
+  for (const char* f :
+       {"n02091032/ILSVRC2012_val_00042240.JPEG", "n01440764/ILSVRC2012_val_00000293.JPEG", "n01440764/ILSVRC2012_val_00002138.JPEG"})
     image(dir / "val" / f, 48, 36);
   d::DatasetOptions o;
   o.name = "imagenet-flexit";

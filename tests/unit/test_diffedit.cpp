@@ -14,9 +14,12 @@ namespace pl = diffedit::pipelines;
 namespace {
 
 diffedit::diffusion::SchedulerConfig sd_schedule() {
-  return diffedit::diffusion::SchedulerConfig::from_json({{"beta_start", 0.00085}, {"beta_end", 0.012},
-                                                          {"beta_schedule", "scaled_linear"}, {"clip_sample", false},
-                                                          {"set_alpha_to_one", false}, {"steps_offset", 1}},
+  return diffedit::diffusion::SchedulerConfig::from_json({{"beta_start", 0.00085},
+                                                          {"beta_end", 0.012},
+                                                          {"beta_schedule", "scaled_linear"},
+                                                          {"clip_sample", false},
+                                                          {"set_alpha_to_one", false},
+                                                          {"steps_offset", 1}},
                                                          "sd");
 }
 
@@ -172,7 +175,8 @@ TEST(DiffEdit, InversionThenDecodingReconstructsUnderTheSameText) {
   const auto inv = ed::ddim_invert(denoiser, sd_schedule(), x0, texts(), o.inversion_stage(), o.strength);
   auto shorter = o;
   shorter.strength = 0.4;
-  EXPECT_LT((ed::masked_decode(denoiser, sd_schedule(), inv, at::Tensor(), texts(), shorter.decode_stage()) - x0).abs().max().item<float>(), e100);
+  EXPECT_LT((ed::masked_decode(denoiser, sd_schedule(), inv, at::Tensor(), texts(), shorter.decode_stage()) - x0).abs().max().item<float>(),
+            e100);
   auto longer = o;
   longer.strength = 0.9;
   EXPECT_THROW(ed::masked_decode(denoiser, sd_schedule(), inv, at::Tensor(), texts(), longer.decode_stage()), diffedit::InputError);

@@ -24,7 +24,8 @@ TEST(Features, ImageListsResolveRelativePathsAndComments) {
   ScratchDir dir;
   fs::create_directories(dir / "set");
   for (int i = 0; i < 3; ++i) diffedit::image::write(dir / "set" / ("img" + std::to_string(i) + ".png"), at::rand({3, 8, 8}));
-  diffedit::testing::write_bytes(dir / "list.txt", "# three images\nset/img2.png\n\n  set/img0.png\n" + (dir / "set" / "img1.png").string() + "\n");
+  diffedit::testing::write_bytes(dir / "list.txt",
+                                 "# three images\nset/img2.png\n\n  set/img0.png\n" + (dir / "set" / "img1.png").string() + "\n");
   const auto list = diffedit::eval::list_images(dir / "list.txt");
   ASSERT_EQ(list.size(), 3u);
   EXPECT_EQ(list[0], dir / "set" / "img2.png");

@@ -10,8 +10,8 @@
 #include "test_support.h"
 
 namespace image = diffedit::image;
-using diffedit::testing::ScratchDir;
 using diffedit::testing::read_bytes;
+using diffedit::testing::ScratchDir;
 using diffedit::testing::write_bytes;
 
 namespace {
@@ -53,10 +53,10 @@ TEST(ImageIO, Png16BitRoundTripIsExact) {
 TEST(ImageIO, WriteRoundsToNearestLevelAndClamps) {
   ScratchDir dir;
   at::Tensor img = at::zeros({1, 1, 4});
-  img[0][0][0] = -0.5f;              // clamped to 0
-  img[0][0][1] = 1.7f;               // clamped to 1
-  img[0][0][2] = 100.4f / 255.0f;    // rounds to 100
-  img[0][0][3] = 100.6f / 255.0f;    // rounds to 101
+  img[0][0][0] = -0.5f;            // clamped to 0
+  img[0][0][1] = 1.7f;             // clamped to 1
+  img[0][0][2] = 100.4f / 255.0f;  // rounds to 100
+  img[0][0][3] = 100.6f / 255.0f;  // rounds to 101
   image::write(dir / "r.png", img);
   const cv::Mat m = cv::imread((dir / "r.png").string(), cv::IMREAD_UNCHANGED);
   ASSERT_EQ(m.channels(), 1);

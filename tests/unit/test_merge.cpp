@@ -19,7 +19,9 @@ using diffedit::testing::ScratchDir;
 namespace {
 
 Json resolved_config(const std::string& name) {
-  const Json c = {{"name", name}, {"model", "models/toy-sd"}, {"dataset", {{"name", "toy-imagenet"}, {"limit", 4}}},
+  const Json c = {{"name", name},
+                  {"model", "models/toy-sd"},
+                  {"dataset", {{"name", "toy-imagenet"}, {"limit", 4}}},
                   {"methods", Json::array({{{"method", "sdedit"}}})}};
   return ev::experiment_schema().validate(c, "test");
 }

@@ -39,8 +39,10 @@ TEST(MetricRegistry, EveryEntryIsCompleteAndNamedOnce) {
     EXPECT_TRUE(names.insert(m.name).second) << m.name << " declared twice";
     EXPECT_FALSE(m.doc.empty()) << m.name;
     EXPECT_FALSE(m.values.empty()) << m.name;
-    if (m.kind == MetricKind::per_image) EXPECT_TRUE(m.measure && !m.aggregate) << m.name;
-    else EXPECT_TRUE(m.aggregate && !m.measure && m.needs.feature_net) << m.name;
+    if (m.kind == MetricKind::per_image)
+      EXPECT_TRUE(m.measure && !m.aggregate) << m.name;
+    else
+      EXPECT_TRUE(m.aggregate && !m.measure && m.needs.feature_net) << m.name;
     for (const auto& v : m.values) {
       EXPECT_TRUE(keys.insert(v.key).second) << v.key << " written by two metrics";
       if (!v.summary_key.empty()) EXPECT_TRUE(keys.insert(v.summary_key).second) << v.summary_key;
@@ -58,8 +60,8 @@ TEST(MetricRegistry, EveryEntryIsCompleteAndNamedOnce) {
 TEST(MetricRegistry, TheConfigAcceptsExactlyTheRegisteredNames) {
   for (const auto& name : metric_names(MetricKind::per_image))
     EXPECT_NO_THROW(experiment_schema().validate(
-        config_with_metrics({{"per_image", Json::array({name})}, {"lpips", {{"name", "n"}, {"weights", "w"}}}, {"clip_model", "c"},
-                             {"classifier", "k"}}),
+        config_with_metrics(
+            {{"per_image", Json::array({name})}, {"lpips", {{"name", "n"}, {"weights", "w"}}}, {"clip_model", "c"}, {"classifier", "k"}}),
         "registry"))
         << name;
   EXPECT_THROW(experiment_schema().validate(config_with_metrics({{"per_image", Json::array({"fid"})}}), "registry"), diffedit::ConfigError)
@@ -81,9 +83,7 @@ TEST(MetricRegistry, AMetricWithoutItsInputsIsRefusedNamingThem) {
   EXPECT_NE(message({{"per_image", Json::array({"clip_score"})}}).find("metrics.clip_model"), std::string::npos);
   EXPECT_NE(message({{"per_image", Json::array({"flexit_accuracy"})}}).find("metrics.classifier"), std::string::npos);
   EXPECT_NE(message({{"set", Json::array({"fid"})}}).find("metrics.feature_net"), std::string::npos);
-  EXPECT_NE(message({{"set", Json::array({"kid"})},
-                     {"feature_net", {{"name", "n"}, {"weights", "w"}}},
-                     {"reference_stats", "s.h5"}})
+  EXPECT_NE(message({{"set", Json::array({"kid"})}, {"feature_net", {{"name", "n"}, {"weights", "w"}}}, {"reference_stats", "s.h5"}})
                 .find("reference images"),
             std::string::npos);
   EXPECT_EQ(message({{"per_image", Json::array({"mask_iou", "unedited_psnr"})}}), "accepted") << "ground truth comes with the dataset";

@@ -145,13 +145,14 @@ TEST(P2PWords, WindowsRoundWithTPlusOneForCrossAndTForSelf) {
   steps.words = {{"cat", {0.0, 0.2}}};
   const at::Tensor alpha = p2p::cross_replace_alpha(p, 12, steps);
   ASSERT_EQ(alpha.sizes(), (at::IntArrayRef{13, 77}));
-  EXPECT_EQ(alpha.select(1, 0).sum().item<float>(), 10.0f);  // int(0.8 * 13) = 10 steps
-  EXPECT_EQ(alpha.select(1, 2).sum().item<float>(), 2.0f);   // "cat": int(0.2 * 13) = 2 steps
+  EXPECT_EQ(alpha.select(1, 0).sum().item<float>(), 10.0f);                                            // int(0.8 * 13) = 10 steps
+  EXPECT_EQ(alpha.select(1, 2).sum().item<float>(), 2.0f);                                             // "cat": int(0.2 * 13) = 2 steps
   EXPECT_EQ(p2p::self_replace_window(12, {0.0, 0.4}), (std::pair<std::int64_t, std::int64_t>{0, 4}));  // int(0.4 * 12)
   const at::Tensor eq = p2p::equalizer(p, {"cat"}, {2.5});
   EXPECT_EQ(eq[2].item<float>(), 2.5f);
   EXPECT_EQ(eq.sum().item<float>(), 76.0f + 2.5f);
-  EXPECT_EQ(p2p::changed_words("a red cat", "a blue cat"), (std::pair<std::vector<std::string>, std::vector<std::string>>{{"red"}, {"blue"}}));
+  EXPECT_EQ(p2p::changed_words("a red cat", "a blue cat"),
+            (std::pair<std::vector<std::string>, std::vector<std::string>>{{"red"}, {"blue"}}));
   EXPECT_EQ(p2p::changed_words("a cat", "a fluffy cat"), (std::pair<std::vector<std::string>, std::vector<std::string>>{{}, {"fluffy"}}));
 }
 

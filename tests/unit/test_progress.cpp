@@ -76,8 +76,12 @@ TEST(Progress, QuietSilencesAndThreadsCount) {
   std::ostringstream out;
   {
     Progress p("q", 2000, Progress::Style::lines, out, std::chrono::milliseconds(0));
-    std::thread a([&] { for (int i = 0; i < 1000; ++i) p.advance(); });
-    std::thread b([&] { for (int i = 0; i < 1000; ++i) p.advance(); });
+    std::thread a([&] {
+      for (int i = 0; i < 1000; ++i) p.advance();
+    });
+    std::thread b([&] {
+      for (int i = 0; i < 1000; ++i) p.advance();
+    });
     a.join();
     b.join();
     EXPECT_EQ(p.done(), 2000);

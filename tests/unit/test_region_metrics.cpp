@@ -44,7 +44,8 @@ double ssim_at(const at::Tensor& x, const at::Tensor& y, int i, int j) {
   for (int di = -5; di <= 5; ++di)
     for (int dj = -5; dj <= 5; ++dj) {
       const double wt = std::exp(-(di * di + dj * dj) / (2 * 1.5 * 1.5));
-      const double a = x[reflect(i + di, h)][reflect(j + dj, w)].item<double>(), b = y[reflect(i + di, h)][reflect(j + dj, w)].item<double>();
+      const double a = x[reflect(i + di, h)][reflect(j + dj, w)].item<double>(),
+                   b = y[reflect(i + di, h)][reflect(j + dj, w)].item<double>();
       wsum += wt, mx += wt * a, my += wt * b, xx += wt * a * a, yy += wt * b * b, xy += wt * a * b;
     }
   mx /= wsum, my /= wsum, xx = xx / wsum - mx * mx, yy = yy / wsum - my * my, xy = xy / wsum - mx * my;

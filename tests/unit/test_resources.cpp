@@ -13,12 +13,16 @@ class ScopedOmpThreads {
  public:
   explicit ScopedOmpThreads(const char* value) {
     if (const char* old = std::getenv("OMP_NUM_THREADS")) old_ = old;
-    if (value) ::setenv("OMP_NUM_THREADS", value, 1);
-    else ::unsetenv("OMP_NUM_THREADS");
+    if (value)
+      ::setenv("OMP_NUM_THREADS", value, 1);
+    else
+      ::unsetenv("OMP_NUM_THREADS");
   }
   ~ScopedOmpThreads() {
-    if (old_) ::setenv("OMP_NUM_THREADS", old_->c_str(), 1);
-    else ::unsetenv("OMP_NUM_THREADS");
+    if (old_)
+      ::setenv("OMP_NUM_THREADS", old_->c_str(), 1);
+    else
+      ::unsetenv("OMP_NUM_THREADS");
   }
 
  private:

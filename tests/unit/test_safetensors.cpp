@@ -11,8 +11,8 @@
 #include "test_support.h"
 
 namespace st = diffedit::safetensors;
-using diffedit::testing::ScratchDir;
 using diffedit::testing::read_bytes;
+using diffedit::testing::ScratchDir;
 using diffedit::testing::write_bytes;
 
 namespace {
@@ -59,9 +59,8 @@ bool same_bytes(const at::Tensor& a, const at::Tensor& b) {
   return ac.nbytes() == 0 || std::memcmp(ac.data_ptr(), bc.data_ptr(), ac.nbytes()) == 0;  // no memcmp on null
 }
 
-const std::vector<st::DType> kAllDTypes = {st::DType::F64, st::DType::F32, st::DType::F16, st::DType::BF16,
-                                           st::DType::I64, st::DType::I32, st::DType::I16, st::DType::I8,
-                                           st::DType::U8,  st::DType::BOOL};
+const std::vector<st::DType> kAllDTypes = {st::DType::F64, st::DType::F32, st::DType::F16, st::DType::BF16, st::DType::I64,
+                                           st::DType::I32, st::DType::I16, st::DType::I8,  st::DType::U8,   st::DType::BOOL};
 
 }  // namespace
 
@@ -87,10 +86,9 @@ TEST(Safetensors, RoundTripPropertyEveryDType) {
     const int count = 1 + static_cast<int>(rng() % 12);
     for (int i = 0; i < count; ++i) {
       const auto dtype = kAllDTypes[rng() % kAllDTypes.size()];
-      std::vector<std::int64_t> shape(rng() % 5);  // 0-dim included
+      std::vector<std::int64_t> shape(rng() % 5);                      // 0-dim included
       for (auto& d : shape) d = static_cast<std::int64_t>(rng() % 6);  // size-0 dims included
-      tensors["t" + std::to_string(rng() % 1000) + "." + std::string(st::dtype_name(dtype))] =
-          random_tensor(dtype, shape, rng);
+      tensors["t" + std::to_string(rng() % 1000) + "." + std::string(st::dtype_name(dtype))] = random_tensor(dtype, shape, rng);
     }
     if (trial % 2) metadata = {{"format", "pt"}, {"trial", std::to_string(trial)}, {"note", "ünïcødé ✓"}};
     const auto path = dir / ("rt" + std::to_string(trial) + ".safetensors");
@@ -110,8 +108,7 @@ TEST(Safetensors, RoundTripPropertyEveryDType) {
 TEST(Safetensors, WriterLayoutSortedPaddedContiguous) {
   ScratchDir dir;
   const auto path = dir / "layout.safetensors";
-  st::write(path, {{"zeta", at::arange(3, at::kFloat)}, {"alpha", at::ones({2, 2}, at::kDouble)},
-                   {"mid", at::zeros({5}, at::kByte)}},
+  st::write(path, {{"zeta", at::arange(3, at::kFloat)}, {"alpha", at::ones({2, 2}, at::kDouble)}, {"mid", at::zeros({5}, at::kByte)}},
             {{"format", "pt"}});
   const std::string bytes = read_bytes(path);
   std::uint64_t n = 0;
@@ -234,8 +231,7 @@ TEST(SafetensorsMalformed, HeaderLengthBeyondFile) {
 
 TEST(SafetensorsMalformed, HeaderLengthOverLimit) {
   ScratchDir dir;
-  EXPECT_EQ(open_error(dir, make_file("{}", "", 200'000'000)),
-            "header length 200000000 exceeds the limit of 100000000 bytes");
+  EXPECT_EQ(open_error(dir, make_file("{}", "", 200'000'000)), "header length 200000000 exceeds the limit of 100000000 bytes");
   EXPECT_EQ(open_error(dir, make_file("{}", "", ~std::uint64_t{0})),
             "header length 18446744073709551615 exceeds the limit of 100000000 bytes");
 }
@@ -263,10 +259,8 @@ TEST(SafetensorsMalformed, HeaderNotObject) {
 TEST(SafetensorsMalformed, EntryStructure) {
   ScratchDir dir;
   EXPECT_EQ(open_error(dir, make_file(R"({"x": 3})", "")), "tensor 'x': entry is not a JSON object");
-  EXPECT_EQ(open_error(dir, make_file(R"({"x": {"dtype":"F32","shape":[1]}})", "")),
-            "tensor 'x': missing field 'data_offsets'");
-  EXPECT_EQ(open_error(dir, make_file(R"({"x": {"dtype":1,"shape":[1],"data_offsets":[0,4]}})", "")),
-            "tensor 'x': dtype is not a string");
+  EXPECT_EQ(open_error(dir, make_file(R"({"x": {"dtype":"F32","shape":[1]}})", "")), "tensor 'x': missing field 'data_offsets'");
+  EXPECT_EQ(open_error(dir, make_file(R"({"x": {"dtype":1,"shape":[1],"data_offsets":[0,4]}})", "")), "tensor 'x': dtype is not a string");
   EXPECT_EQ(open_error(dir, make_file(R"({"x": {"dtype":"F32","shape":4,"data_offsets":[0,4]}})", "")),
             "tensor 'x': shape is not an array");
   EXPECT_EQ(open_error(dir, make_file(R"({"x": {"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}})", "")),
@@ -307,8 +301,7 @@ TEST(SafetensorsMalformed, OverlappingOffsets) {
   ScratchDir dir;
   const std::string header =
       R"({"a": {"dtype":"F32","shape":[4],"data_offsets":[0,16]}, "b": {"dtype":"F32","shape":[4],"data_offsets":[8,24]}})";
-  EXPECT_EQ(open_error(dir, make_file(header, std::string(24, '\0'))),
-            "tensors 'a' and 'b' have overlapping data_offsets");
+  EXPECT_EQ(open_error(dir, make_file(header, std::string(24, '\0'))), "tensors 'a' and 'b' have overlapping data_offsets");
 }
 
 TEST(SafetensorsMalformed, OutOfRangeOffsets) {

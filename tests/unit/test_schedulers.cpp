@@ -84,7 +84,8 @@ TEST(Schedulers, PredictionTypesAgree) {
   const float a = 0.3f;
   const at::Tensor xt = x0 * std::sqrt(a) + eps * std::sqrt(1 - a);
   const at::Tensor v = eps * std::sqrt(a) - x0 * std::sqrt(1 - a);
-  for (const auto& [type, output] : std::vector<std::pair<const char*, at::Tensor>>{{"epsilon", eps}, {"v_prediction", v}, {"sample", x0}}) {
+  for (const auto& [type, output] :
+       std::vector<std::pair<const char*, at::Tensor>>{{"epsilon", eps}, {"v_prediction", v}, {"sample", x0}}) {
     const auto c = dd::SchedulerConfig::from_json({{"prediction_type", type}, {"clip_sample", false}}, "s");
     const auto p = dd::predict(c, output, xt, a);
     EXPECT_TRUE(at::allclose(p.x0, x0, 1e-5, 1e-5)) << type;

@@ -38,7 +38,10 @@ TEST(ToyEval, StrengthForSigmaStartsAtTheNoisiestLevelNotAbove) {
   ddim.set_timesteps(50);
   const auto& grid = ddim.timesteps();
   const at::Tensor alpha_bar = ddim.schedule().alphas_cumprod.to(at::kDouble);
-  auto sigma_at = [&](std::int64_t t) { const double a = alpha_bar[t].item<double>(); return std::sqrt((1 - a) / a); };
+  auto sigma_at = [&](std::int64_t t) {
+    const double a = alpha_bar[t].item<double>();
+    return std::sqrt((1 - a) / a);
+  };
   for (const double sigma : {0.5, 1.0, 2.0}) {
     const auto s = diffedit::eval::strength_for_sigma(scheduler, 50, sigma);
     ASSERT_GT(s.timestep, 0) << sigma;
@@ -77,8 +80,13 @@ struct BarsFixture {
   void add(std::size_t setting, int item, double success, double mse, double iou, std::int64_t predicted, std::int64_t target) {
     const auto& s = e.settings[setting];
     records[s.label + s.name + std::to_string(item)] = {
-        {"status", "ok"}, {"label", s.label}, {"setting", s.name}, {"target_label", target}, {"denoiser_evaluations", 10},
-        {"metrics", {{"edit_success", success}, {"unedited_mse", mse}, {"mask_iou", iou}, {"predicted_class", predicted}, {"target_mse", mse}}}};
+        {"status", "ok"},
+        {"label", s.label},
+        {"setting", s.name},
+        {"target_label", target},
+        {"denoiser_evaluations", 10},
+        {"metrics",
+         {{"edit_success", success}, {"unedited_mse", mse}, {"mask_iou", iou}, {"predicted_class", predicted}, {"target_mse", mse}}}};
   }
 };
 }  // namespace
@@ -119,4 +127,3 @@ TEST(ToyEval, EditBarsAreReadOffTheRecordsOfTheMainSetting) {
   f.records.clear();
   EXPECT_THROW(diffedit::eval::edit_bars(f.e, f.records, 0.8), diffedit::InputError) << "no finished record";
 }
-

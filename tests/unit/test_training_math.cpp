@@ -41,8 +41,7 @@ TEST(Training, ObjectWeightMapFollowsTheGrownMasksInTheLatentLayout) {
 TEST(Training, TrainingPromptMix) {
   EXPECT_EQ(tr::training_prompt("a red circle on a plain background", "red circle", 0.05, 0.1, 0.3), "");
   EXPECT_EQ(tr::training_prompt("a red circle on a plain background", "red circle", 0.2, 0.1, 0.3), "red circle");
-  EXPECT_EQ(tr::training_prompt("a red circle on a plain background", "red circle", 0.5, 0.1, 0.3),
-            "a red circle on a plain background");
+  EXPECT_EQ(tr::training_prompt("a red circle on a plain background", "red circle", 0.5, 0.1, 0.3), "a red circle on a plain background");
 }
 
 TEST(FlexIT, TargetPointIsFlexITsFormula) {
