@@ -29,7 +29,9 @@ namespace detail {
 // members (aggregates of scalars and enums, which is what the options structs are).
 struct AnyField {
   template <class T>
-  constexpr operator T() const noexcept;  // never defined: only used in unevaluated contexts
+  operator T() const noexcept {
+    __builtin_unreachable();
+  }  // only used in unevaluated contexts
 };
 
 template <class T, class... A>

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <numbers>
 
+#include "core/config_keys.h"
 #include "core/errors.h"
 
 namespace diffedit::diffusion {
@@ -15,8 +16,7 @@ using config::Json;
 using config::Schema;
 
 // scheduler_config.json keys of diffusers schedulers that do not change DDIM/DDPM here.
-const std::vector<std::string> kIgnoredKeys = {"_class_name",
-                                               "_diffusers_version",
+const std::vector<std::string> kIgnoredKeys = {"_diffusers_version",
                                                "skip_prk_steps",
                                                "use_karras_sigmas",
                                                "use_exponential_sigmas",
@@ -39,34 +39,51 @@ const std::vector<std::string> kIgnoredKeys = {"_class_name",
                                                "use_dynamic_shifting",
                                                "shift"};
 
-Schema scheduler_schema() {
-  std::vector<Schema::Field> fields = {
-      {"num_train_timesteps", Schema::integer().range(1, std::nullopt)},
-      {"beta_start", Schema::number().range(0, 1)},
-      {"beta_end", Schema::number().range(0, 1)},
-      {"beta_schedule", Schema::string().choices({"linear", "scaled_linear", "squaredcos_cap_v2"})},
-      {"trained_betas", Schema::array(Schema::number()).nullable()},
-      {"clip_sample", Schema::boolean()},
-      {"clip_sample_range", Schema::number().range(0, std::nullopt)},
-      {"set_alpha_to_one", Schema::boolean()},
-      {"steps_offset", Schema::integer().range(0, std::nullopt)},
-      {"prediction_type", Schema::string().choices({"epsilon", "v_prediction", "sample"})},
-      {"timestep_spacing", Schema::string().choices({"leading", "trailing", "linspace"})},
-      {"rescale_betas_zero_snr", Schema::boolean()},
-      {"thresholding", Schema::boolean()},
-      {"dynamic_thresholding_ratio", Schema::number().range(0, 1)},
-      {"sample_max_value", Schema::number().range(1, std::nullopt)},
-      {"variance_type", Schema::string().nullable()},
+const config::EnumNames<BetaSchedule> kBetaSchedules = {{BetaSchedule::linear, "linear"},
+                                                        {BetaSchedule::scaled_linear, "scaled_linear"},
+                                                        {BetaSchedule::squaredcos_cap_v2, "squaredcos_cap_v2"}};
+const config::EnumNames<PredictionType> kPredictionTypes = {
+    {PredictionType::epsilon, "epsilon"}, {PredictionType::v_prediction, "v_prediction"}, {PredictionType::sample, "sample"}};
+const config::EnumNames<TimestepSpacing> kSpacings = {
+    {TimestepSpacing::leading, "leading"}, {TimestepSpacing::trailing, "trailing"}, {TimestepSpacing::linspace, "linspace"}};
+const config::EnumNames<VarianceType> kVarianceTypes = {{VarianceType::fixed_small, "fixed_small"},
+                                                        {VarianceType::fixed_small_log, "fixed_small_log"},
+                                                        {VarianceType::fixed_large, "fixed_large"},
+                                                        {VarianceType::fixed_large_log, "fixed_large_log"}};
+
+// scheduler_config.json keys, each with the member it fills (core/config_keys.h).
+const auto& scheduler_keys() {
+  using C = SchedulerConfig;
+  static const auto table = std::tuple{
+      config::key("num_train_timesteps", &C::num_train_timesteps, Schema::integer().range(1, std::nullopt)),
+      config::key("beta_start", &C::beta_start, Schema::number().range(0, 1)),
+      config::key("beta_end", &C::beta_end, Schema::number().range(0, 1)),
+      config::enum_key("beta_schedule", &C::beta_schedule, kBetaSchedules),
+      config::key("trained_betas", &C::trained_betas, Schema::array(Schema::number()).nullable()),
+      config::key("clip_sample", &C::clip_sample, Schema::boolean()),
+      config::key("clip_sample_range", &C::clip_sample_range, Schema::number().range(0, std::nullopt)),
+      config::key("thresholding", &C::thresholding, Schema::boolean()),
+      config::key("dynamic_thresholding_ratio", &C::dynamic_thresholding_ratio, Schema::number().range(0, 1)),
+      config::key("sample_max_value", &C::sample_max_value, Schema::number().range(1, std::nullopt)),
+      config::key("set_alpha_to_one", &C::set_alpha_to_one, Schema::boolean()),
+      config::key("steps_offset", &C::steps_offset, Schema::integer().range(0, std::nullopt)),
+      config::enum_key("prediction_type", &C::prediction_type, kPredictionTypes),
+      config::enum_key("timestep_spacing", &C::timestep_spacing, kSpacings),
+      config::key("rescale_betas_zero_snr", &C::rescale_betas_zero_snr, Schema::boolean()),
+      config::enum_key("variance_type", &C::variance_type, kVarianceTypes, Schema::string().nullable()),
+      config::key("_class_name", &C::class_name, Schema::string()),
   };
-  for (const auto& key : kIgnoredKeys) fields.push_back({key, Schema::any()});
-  return Schema::object(std::move(fields));
+  return table;
 }
 
-template <typename E>
-E pick(const std::string& value, std::initializer_list<std::pair<const char*, E>> options) {
-  for (const auto& [name, e] : options)
-    if (value == name) return e;
-  throw std::logic_error("schema allowed an unknown choice " + value);
+// With the keys of other diffusers schedulers, which do not change DDIM/DDPM here.
+const Schema& scheduler_schema() {
+  static const Schema schema = [] {
+    std::vector<Schema::Field> ignored;
+    for (const auto& key : kIgnoredKeys) ignored.push_back({key, Schema::any()});
+    return config::object_schema(scheduler_keys(), std::move(ignored));
+  }();
+  return schema;
 }
 
 // Python's betas_for_alpha_bar(..., "cosine") in double precision, then float32.
@@ -103,87 +120,20 @@ std::int64_t round_half_even(double x) { return static_cast<std::int64_t>(std::n
 }  // namespace
 
 SchedulerConfig SchedulerConfig::from_json(const Json& json, const std::string& source) {
-  const Json j = scheduler_schema().validate(json, source);
-  SchedulerConfig c;
-  auto get = [&](const char* key, auto& out) {
-    if (j.contains(key) && !j[key].is_null()) out = j[key].get<std::decay_t<decltype(out)>>();
-  };
-  get("num_train_timesteps", c.num_train_timesteps);
-  get("beta_start", c.beta_start);
-  get("beta_end", c.beta_end);
-  get("clip_sample", c.clip_sample);
-  get("clip_sample_range", c.clip_sample_range);
-  get("set_alpha_to_one", c.set_alpha_to_one);
-  get("steps_offset", c.steps_offset);
-  get("rescale_betas_zero_snr", c.rescale_betas_zero_snr);
-  get("_class_name", c.class_name);
-  if (j.contains("beta_schedule"))
-    c.beta_schedule = pick<BetaSchedule>(j["beta_schedule"], {{"linear", BetaSchedule::linear},
-                                                              {"scaled_linear", BetaSchedule::scaled_linear},
-                                                              {"squaredcos_cap_v2", BetaSchedule::squaredcos_cap_v2}});
-  if (j.contains("prediction_type"))
-    c.prediction_type = pick<PredictionType>(
-        j["prediction_type"],
-        {{"epsilon", PredictionType::epsilon}, {"v_prediction", PredictionType::v_prediction}, {"sample", PredictionType::sample}});
-  if (j.contains("timestep_spacing"))
-    c.timestep_spacing = pick<TimestepSpacing>(
-        j["timestep_spacing"],
-        {{"leading", TimestepSpacing::leading}, {"trailing", TimestepSpacing::trailing}, {"linspace", TimestepSpacing::linspace}});
-  if (j.contains("trained_betas") && j["trained_betas"].is_array()) {
-    c.trained_betas = j["trained_betas"].get<std::vector<double>>();
-    if (static_cast<std::int64_t>(c.trained_betas->size()) != c.num_train_timesteps)
-      throw ConfigError(source, "trained_betas has " + std::to_string(c.trained_betas->size()) + " values but num_train_timesteps is " +
-                                    std::to_string(c.num_train_timesteps));
-  }
-  get("thresholding", c.thresholding);
-  get("dynamic_thresholding_ratio", c.dynamic_thresholding_ratio);
-  get("sample_max_value", c.sample_max_value);
-  if (j.contains("variance_type") && j["variance_type"].is_string()) {
-    const std::string v = j["variance_type"];
-    if (v == "fixed_small")
-      c.variance_type = VarianceType::fixed_small;
-    else if (v == "fixed_small_log")
-      c.variance_type = VarianceType::fixed_small_log;
-    else if (v == "fixed_large")
-      c.variance_type = VarianceType::fixed_large;
-    else if (v == "fixed_large_log")
-      c.variance_type = VarianceType::fixed_large_log;
-    else
-      throw ConfigError(source, "variance_type '" + v + "' is not supported (fixed_small, fixed_small_log, fixed_large, fixed_large_log)");
-  }
+  const SchedulerConfig c = config::read_keys<SchedulerConfig>(scheduler_schema().validate(json, source), scheduler_keys(), source);
+  if (c.trained_betas && static_cast<std::int64_t>(c.trained_betas->size()) != c.num_train_timesteps)
+    throw ConfigError(source, "trained_betas has " + std::to_string(c.trained_betas->size()) + " values but num_train_timesteps is " +
+                                  std::to_string(c.num_train_timesteps));
   return c;
 }
 
 SchedulerConfig SchedulerConfig::load(const std::filesystem::path& path) { return from_json(config::load_json(path), path.string()); }
 
-std::string to_string(PredictionType type) {
-  switch (type) {
-    case PredictionType::epsilon: return "epsilon";
-    case PredictionType::v_prediction: return "v_prediction";
-    case PredictionType::sample: return "sample";
-  }
-  return "?";
-}
+std::string to_string(PredictionType type) { return config::enum_name(kPredictionTypes, type); }
 
 Json SchedulerConfig::to_json() const {
-  const char* schedules[] = {"linear", "scaled_linear", "squaredcos_cap_v2"};
-  const char* spacings[] = {"leading", "trailing", "linspace"};
-  Json j = {{"num_train_timesteps", num_train_timesteps},
-            {"beta_start", beta_start},
-            {"beta_end", beta_end},
-            {"beta_schedule", schedules[static_cast<int>(beta_schedule)]},
-            {"trained_betas", trained_betas ? Json(*trained_betas) : Json(nullptr)},
-            {"clip_sample", clip_sample},
-            {"clip_sample_range", clip_sample_range},
-            {"set_alpha_to_one", set_alpha_to_one},
-            {"steps_offset", steps_offset},
-            {"prediction_type", to_string(prediction_type)},
-            {"timestep_spacing", spacings[static_cast<int>(timestep_spacing)]},
-            {"rescale_betas_zero_snr", rescale_betas_zero_snr},
-            {"thresholding", thresholding},
-            {"dynamic_thresholding_ratio", dynamic_thresholding_ratio},
-            {"sample_max_value", sample_max_value}};
-  if (!class_name.empty()) j["_class_name"] = class_name;
+  Json j = config::write_keys(*this, scheduler_keys());
+  if (class_name.empty()) j.erase("_class_name");
   return j;
 }
 

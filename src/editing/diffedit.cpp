@@ -66,8 +66,31 @@ DecodeOptions DiffEditOptions::decode_stage() const {
   return {.steps = steps, .strength = strength, .guidance = guidance, .paste = paste, .mask_operator = mask_operator};
 }
 
+const config::EnumNames<DiffEditMode>& mode_names() {
+  static const config::EnumNames<DiffEditMode> names = {{DiffEditMode::paper, "paper"},
+                                                        {DiffEditMode::diffusers_compat, "diffusers_compat"}};
+  return names;
+}
+const config::EnumNames<MaskNormalization>& normalization_names() {
+  static const config::EnumNames<MaskNormalization> names = {{MaskNormalization::clamp_mean_ratio, "clamp_mean_ratio"},
+                                                             {MaskNormalization::quantile_minmax, "quantile_minmax"}};
+  return names;
+}
+const config::EnumNames<GuidanceOrder>& guidance_order_names() {
+  static const config::EnumNames<GuidanceOrder> names = {{GuidanceOrder::standard, "standard"}, {GuidanceOrder::swapped, "swapped"}};
+  return names;
+}
+const config::EnumNames<PasteLevel>& paste_names() {
+  static const config::EnumNames<PasteLevel> names = {{PasteLevel::step_output, "step_output"}, {PasteLevel::step_input, "step_input"}};
+  return names;
+}
+const config::EnumNames<MaskOperator>& mask_operator_names() {
+  static const config::EnumNames<MaskOperator> names = {{MaskOperator::latent, "latent"}, {MaskOperator::glide, "glide"}};
+  return names;
+}
+
 DiffEditOptions diffedit_options(const config::Json& p) {
-  auto o = DiffEditOptions::preset(p["mode"] == "paper" ? DiffEditMode::paper : DiffEditMode::diffusers_compat);
+  auto o = DiffEditOptions::preset(config::enum_value(mode_names(), p["mode"].get<std::string>()));
   o.strength = p["strength"];
   o.steps = p["steps"];
   o.guidance = p["guidance"];
@@ -76,19 +99,20 @@ DiffEditOptions diffedit_options(const config::Json& p) {
   if (p.contains("mask_strength")) o.mask_strength = p["mask_strength"];
   if (p.contains("clamp_ratio")) o.clamp_ratio = p["clamp_ratio"];
   if (p.contains("quantile")) o.quantile = p["quantile"];
-  if (p.value("normalization", Json()).is_string())
-    o.normalization = p["normalization"] == "clamp_mean_ratio" ? MaskNormalization::clamp_mean_ratio : MaskNormalization::quantile_minmax;
-  if (p.value("mask_guidance", Json()).is_number())
+  // Unset (null) enums and flags keep the mode's value.
+  const auto set = [&p](const char* key, auto& member, const auto& names) {
+    if (p.value(key, config::Json()).is_string()) member = config::enum_value(names, p[key].get<std::string>());
+  };
+  set("normalization", o.normalization, normalization_names());
+  set("mask_guidance_order", o.mask_guidance_order, guidance_order_names());
+  set("paste", o.paste, paste_names());
+  set("mask_operator", o.mask_operator, mask_operator_names());
+  if (p.value("mask_guidance", config::Json()).is_number())
     o.mask_guidance = p["mask_guidance"];
   else if (o.mask_guidance > 1.0)
     o.mask_guidance = o.guidance;  // diffusers guides the contrast with the same scale
-  if (p.value("mask_guidance_order", Json()).is_string())
-    o.mask_guidance_order = p["mask_guidance_order"] == "swapped" ? GuidanceOrder::swapped : GuidanceOrder::standard;
-  if (p.value("encode_with_reference", Json()).is_boolean()) o.encode_with_reference = p["encode_with_reference"];
-  if (p.value("sample_posterior", Json()).is_boolean()) o.sample_posterior = p["sample_posterior"];
-  if (p.value("paste", Json()).is_string()) o.paste = p["paste"] == "step_output" ? PasteLevel::step_output : PasteLevel::step_input;
-  if (p.value("mask_operator", Json()).is_string())
-    o.mask_operator = p["mask_operator"] == "glide" ? MaskOperator::glide : MaskOperator::latent;
+  if (p.value("encode_with_reference", config::Json()).is_boolean()) o.encode_with_reference = p["encode_with_reference"];
+  if (p.value("sample_posterior", config::Json()).is_boolean()) o.sample_posterior = p["sample_posterior"];
   return o;
 }
 

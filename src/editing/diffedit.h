@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "core/config_keys.h"
 #include "core/struct_key.h"
 #include "diffusion/scheduler_config.h"
 #include "editing/noise.h"
@@ -48,6 +49,13 @@ enum class MaskOperator {
   latent,  // DiffEdit: y~_t = M y_t + (1 - M) x_t, the encoded latent pasted after each step
   glide,   // GLIDE-style: each step taken from x0_hat corrected to the input's latent outside M
 };
+
+// The names configs give the enums above (one table each: the schema's choices and the parsing).
+const config::EnumNames<DiffEditMode>& mode_names();
+const config::EnumNames<MaskNormalization>& normalization_names();
+const config::EnumNames<GuidanceOrder>& guidance_order_names();
+const config::EnumNames<PasteLevel>& paste_names();
+const config::EnumNames<MaskOperator>& mask_operator_names();
 
 // Step 1's inputs (besides the texts Q and R and the noise draws).
 struct MaskOptions {

@@ -41,7 +41,7 @@ Schema common_fields(std::vector<Schema::Field> extra) {
 
 Schema diffedit_schema() {
   return common_fields({
-      {"mode", Schema::string().choices({"paper", "diffusers_compat"}).def("paper")},
+      {"mode", Schema::string().choices(config::enum_choices(mode_names())).def("paper")},
       {"reference_text",
        Schema::string().choices({"dataset", "none"}).def("dataset").doc("R: the dataset's reference text, or none (empty)")},
       {"threshold", Schema::number().range(0, 1).def(0.5)},
@@ -49,9 +49,9 @@ Schema diffedit_schema() {
       {"mask_strength", Schema::number().range(0, 1).def(0.5)},
       // Unset (null): the mode's value. Set: overrides it (for ablations).
       {"mask_guidance", Schema::number().nullable().def(nullptr)},
-      {"mask_guidance_order", Schema::string().choices({"standard", "swapped"}).nullable().def(nullptr)},
+      {"mask_guidance_order", Schema::string().choices(config::enum_choices(guidance_order_names())).nullable().def(nullptr)},
       {"normalization", Schema::string()
-                            .choices({"clamp_mean_ratio", "quantile_minmax"})
+                            .choices(config::enum_choices(normalization_names()))
                             .nullable()
                             .def(nullptr)
                             .doc("mask map to [0, 1]; unset: the mode's (paper: quantile_minmax, diffusers_compat: clamp_mean_ratio)")},
@@ -59,9 +59,9 @@ Schema diffedit_schema() {
       {"quantile", Schema::number().range(0, 1).def(0.99)},
       {"encode_with_reference", Schema::boolean().nullable().def(nullptr)},
       {"sample_posterior", Schema::boolean().nullable().def(nullptr)},
-      {"paste", Schema::string().choices({"step_output", "step_input"}).nullable().def(nullptr)},
+      {"paste", Schema::string().choices(config::enum_choices(paste_names())).nullable().def(nullptr)},
       {"mask_operator", Schema::string()
-                            .choices({"latent", "glide"})
+                            .choices(config::enum_choices(mask_operator_names()))
                             .def("latent")
                             .doc("latent: paste the encoded latents outside the mask (DiffEdit); glide: correct x0_hat outside it (§4.2)")},
   });

@@ -1,5 +1,6 @@
 #include "models/autoencoder_kl.h"
 
+#include "core/config_keys.h"
 #include "core/errors.h"
 #include "models/state_dict.h"
 
@@ -13,50 +14,50 @@ namespace {
 
 constexpr double kEps = 1e-6;  // every GroupNorm of the VAE
 
-Schema vae_schema() {
-  return Schema::object({
-      {"_class_name", Schema::string().choices({"AutoencoderKL"})},
-      {"_diffusers_version", Schema::string()},
-      {"_name_or_path", Schema::string()},
-      {"in_channels", Schema::integer().range(1, std::nullopt)},
-      {"out_channels", Schema::integer().range(1, std::nullopt)},
-      {"latent_channels", Schema::integer().range(1, std::nullopt)},
-      {"down_block_types", Schema::array(Schema::string().choices({"DownEncoderBlock2D"})).non_empty()},
-      {"up_block_types", Schema::array(Schema::string().choices({"UpDecoderBlock2D"})).non_empty()},
-      {"block_out_channels", Schema::array(Schema::integer().range(1, std::nullopt)).non_empty()},
-      {"layers_per_block", Schema::integer().range(1, std::nullopt)},
-      {"act_fn", Schema::string().choices({"silu"})},
-      {"norm_num_groups", Schema::integer().range(1, std::nullopt)},
-      {"sample_size", Schema::one_of({Schema::integer(), Schema::array(Schema::integer())})},
-      {"scaling_factor", Schema::number()},
-      {"shift_factor", Schema::number().nullable()},
-      {"latents_mean", Schema::any()},
-      {"latents_std", Schema::any()},
-      {"force_upcast", Schema::boolean()},
-      {"use_quant_conv", Schema::boolean()},
-      {"use_post_quant_conv", Schema::boolean()},
-      {"mid_block_add_attention", Schema::boolean()},
-  });
+// diffusers' config.json keys, each with the member it fills (core/config_keys.h).
+const auto& vae_keys() {
+  using C = VAEConfig;
+  const auto positive = [] { return Schema::integer().range(1, std::nullopt); };
+  static const auto table = std::tuple{
+      config::key("in_channels", &C::in_channels, positive()),
+      config::key("out_channels", &C::out_channels, positive()),
+      config::key("latent_channels", &C::latent_channels, positive()),
+      config::key("block_out_channels", &C::block_out_channels, Schema::array(positive()).non_empty()),
+      config::key("layers_per_block", &C::layers_per_block, positive()),
+      config::key("norm_num_groups", &C::norm_num_groups, positive()),
+      config::key("sample_size", &C::sample_size, Schema::one_of({Schema::integer(), Schema::array(Schema::integer())}),
+                  [](const Json& v, C& c, const std::string&) {
+                    if (v.is_number()) c.sample_size = v;  // a [h, w] pair is informational
+                  }),
+      config::key("scaling_factor", &C::scaling_factor, Schema::number()),
+      config::key("shift_factor", &C::shift_factor, Schema::number().nullable()),
+      config::key("use_quant_conv", &C::use_quant_conv, Schema::boolean()),
+      config::key("use_post_quant_conv", &C::use_post_quant_conv, Schema::boolean()),
+      config::key("mid_block_add_attention", &C::mid_block_add_attention, Schema::boolean()),
+      config::key("force_upcast", &C::force_upcast, Schema::boolean()),
+  };
+  return table;
+}
+
+// The keys of the format that the native model does not keep: fixed by it, or not used.
+const Schema& vae_schema() {
+  static const Schema schema =
+      config::object_schema(vae_keys(), {{"_class_name", Schema::string().choices({"AutoencoderKL"})},
+                                         {"_diffusers_version", Schema::string()},
+                                         {"_name_or_path", Schema::string()},
+                                         {"down_block_types", Schema::array(Schema::string().choices({"DownEncoderBlock2D"})).non_empty()},
+                                         {"up_block_types", Schema::array(Schema::string().choices({"UpDecoderBlock2D"})).non_empty()},
+                                         {"act_fn", Schema::string().choices({"silu"})},
+                                         {"latents_mean", Schema::any()},
+                                         {"latents_std", Schema::any()}});
+  return schema;
 }
 
 }  // namespace
 
 VAEConfig VAEConfig::from_json(const Json& json, const std::string& source) {
   const Json j = vae_schema().validate(json, source);
-  VAEConfig c;
-  c.in_channels = j.value("in_channels", c.in_channels);
-  c.out_channels = j.value("out_channels", c.out_channels);
-  c.latent_channels = j.value("latent_channels", c.latent_channels);
-  if (j.contains("block_out_channels")) c.block_out_channels = j["block_out_channels"].get<std::vector<std::int64_t>>();
-  c.layers_per_block = j.value("layers_per_block", c.layers_per_block);
-  c.norm_num_groups = j.value("norm_num_groups", c.norm_num_groups);
-  if (j.contains("sample_size") && j["sample_size"].is_number()) c.sample_size = j["sample_size"];
-  c.scaling_factor = j.value("scaling_factor", c.scaling_factor);
-  if (j.contains("shift_factor") && j["shift_factor"].is_number()) c.shift_factor = j["shift_factor"].get<double>();
-  c.use_quant_conv = j.value("use_quant_conv", c.use_quant_conv);
-  c.use_post_quant_conv = j.value("use_post_quant_conv", c.use_post_quant_conv);
-  c.mid_block_add_attention = j.value("mid_block_add_attention", c.mid_block_add_attention);
-  c.force_upcast = j.value("force_upcast", c.force_upcast);
+  const VAEConfig c = config::read_keys<VAEConfig>(j, vae_keys(), source);
   const std::size_t n = c.block_out_channels.size();
   for (const char* key : {"down_block_types", "up_block_types"})
     if (j.contains(key) && j[key].size() != n)

@@ -2,6 +2,7 @@
 
 #include <limits>
 
+#include "core/config_keys.h"
 #include "core/errors.h"
 #include "models/state_dict.h"
 
@@ -13,31 +14,34 @@ using config::Schema;
 
 namespace {
 
-Schema clip_text_schema() {
-  return Schema::object({
-      {"vocab_size", Schema::integer().range(1, std::nullopt)},
-      {"hidden_size", Schema::integer().range(1, std::nullopt)},
-      {"intermediate_size", Schema::integer().range(1, std::nullopt)},
-      {"num_hidden_layers", Schema::integer().range(0, std::nullopt)},
-      {"num_attention_heads", Schema::integer().range(1, std::nullopt)},
-      {"max_position_embeddings", Schema::integer().range(1, std::nullopt)},
-      {"projection_dim", Schema::integer().range(1, std::nullopt)},
-      {"hidden_act", Schema::string().choices({"quick_gelu", "gelu"})},
-      {"layer_norm_eps", Schema::number().range(0, std::nullopt)},
-      {"eos_token_id", Schema::integer()},
-      {"bos_token_id", Schema::integer()},
-      {"pad_token_id", Schema::integer()},
-      // Training-only or informational keys of transformers' CLIPTextConfig.
-      {"attention_dropout", Schema::number()},
-      {"dropout", Schema::number()},
-      {"initializer_factor", Schema::number()},
-      {"initializer_range", Schema::number()},
-      {"architectures", Schema::array(Schema::string())},
-      {"model_type", Schema::string().choices({"clip_text_model"})},
-      {"torch_dtype", Schema::string()},
-      {"transformers_version", Schema::string()},
-      {"_name_or_path", Schema::string()},
-  });
+// transformers' config.json keys, each with the member it fills (core/config_keys.h).
+const auto& clip_text_keys() {
+  using C = CLIPTextConfig;
+  const auto at_least = [](double min) { return Schema::integer().range(min, std::nullopt); };
+  static const auto table = std::tuple{
+      config::key("vocab_size", &C::vocab_size, at_least(1)),
+      config::key("hidden_size", &C::hidden_size, at_least(1)),
+      config::key("intermediate_size", &C::intermediate_size, at_least(1)),
+      config::key("num_hidden_layers", &C::num_hidden_layers, at_least(0)),
+      config::key("num_attention_heads", &C::num_attention_heads, at_least(1)),
+      config::key("max_position_embeddings", &C::max_position_embeddings, at_least(1)),
+      config::key("projection_dim", &C::projection_dim, at_least(1)),
+      config::key("hidden_act", &C::hidden_act, Schema::string().choices({"quick_gelu", "gelu"})),
+      config::key("layer_norm_eps", &C::layer_norm_eps, Schema::number().range(0, std::nullopt)),
+      config::key("eos_token_id", &C::eos_token_id, Schema::integer()),
+  };
+  return table;
+}
+
+// With the keys the native model does not keep: other token ids, training-only or informational.
+const Schema& clip_text_schema() {
+  static const Schema schema = [] {
+    auto ignored = transformers_informational_keys("clip_text_model");
+    ignored.push_back({"bos_token_id", Schema::integer()});
+    ignored.push_back({"pad_token_id", Schema::integer()});
+    return config::object_schema(clip_text_keys(), std::move(ignored));
+  }();
+  return schema;
 }
 
 // transformers' finfo(dtype).min, added to masked attention scores.
@@ -52,19 +56,20 @@ double mask_value(c10::ScalarType dtype) {
 
 }  // namespace
 
+std::vector<config::Schema::Field> transformers_informational_keys(const std::string& model_type) {
+  return {{"attention_dropout", Schema::number()},
+          {"dropout", Schema::number()},
+          {"initializer_factor", Schema::number()},
+          {"initializer_range", Schema::number()},
+          {"architectures", Schema::array(Schema::string())},
+          {"model_type", Schema::string().choices({model_type})},
+          {"torch_dtype", Schema::string()},
+          {"transformers_version", Schema::string()},
+          {"_name_or_path", Schema::string()}};
+}
+
 CLIPTextConfig CLIPTextConfig::from_json(const Json& json, const std::string& source) {
-  const Json j = clip_text_schema().validate(json, source);
-  CLIPTextConfig c;
-  c.vocab_size = j.value("vocab_size", c.vocab_size);
-  c.hidden_size = j.value("hidden_size", c.hidden_size);
-  c.intermediate_size = j.value("intermediate_size", c.intermediate_size);
-  c.num_hidden_layers = j.value("num_hidden_layers", c.num_hidden_layers);
-  c.num_attention_heads = j.value("num_attention_heads", c.num_attention_heads);
-  c.max_position_embeddings = j.value("max_position_embeddings", c.max_position_embeddings);
-  c.projection_dim = j.value("projection_dim", c.projection_dim);
-  c.hidden_act = j.value("hidden_act", c.hidden_act);
-  c.layer_norm_eps = j.value("layer_norm_eps", c.layer_norm_eps);
-  c.eos_token_id = j.value("eos_token_id", c.eos_token_id);
+  const CLIPTextConfig c = config::read_keys<CLIPTextConfig>(clip_text_schema().validate(json, source), clip_text_keys(), source);
   if (c.hidden_size % c.num_attention_heads != 0) throw ConfigError(source, "hidden_size is not divisible by num_attention_heads");
   return c;
 }

@@ -30,6 +30,10 @@ struct CLIPTextConfig {
   static CLIPTextConfig load(const std::filesystem::path& path);
 };
 
+// The keys of transformers' CLIP configs that are training-only or informational (accepted and
+// ignored), with `model_type` its only allowed value.
+std::vector<config::Schema::Field> transformers_informational_keys(const std::string& model_type);
+
 struct CLIPTextOutput {
   std::vector<at::Tensor> hidden_states;  // embeddings, then each layer's output (no final LN)
   at::Tensor last_hidden_state;           // final_layer_norm(hidden_states.back())

@@ -1,5 +1,6 @@
 #include "models/clip_vision.h"
 
+#include "core/config_keys.h"
 #include "core/errors.h"
 #include "models/state_dict.h"
 
@@ -10,45 +11,33 @@ using config::Json;
 using config::Schema;
 
 namespace {
-Schema clip_vision_schema() {
-  return Schema::object({
-      {"hidden_size", Schema::integer().range(1, std::nullopt)},
-      {"intermediate_size", Schema::integer().range(1, std::nullopt)},
-      {"num_hidden_layers", Schema::integer().range(1, std::nullopt)},
-      {"num_attention_heads", Schema::integer().range(1, std::nullopt)},
-      {"num_channels", Schema::integer().range(1, std::nullopt)},
-      {"image_size", Schema::integer().range(1, std::nullopt)},
-      {"patch_size", Schema::integer().range(1, std::nullopt)},
-      {"projection_dim", Schema::integer().range(1, std::nullopt)},
-      {"hidden_act", Schema::string().choices({"quick_gelu", "gelu"})},
-      {"layer_norm_eps", Schema::number().range(0, std::nullopt)},
-      // Training-only or informational keys of transformers' CLIPVisionConfig.
-      {"attention_dropout", Schema::number()},
-      {"dropout", Schema::number()},
-      {"initializer_factor", Schema::number()},
-      {"initializer_range", Schema::number()},
-      {"architectures", Schema::array(Schema::string())},
-      {"model_type", Schema::string().choices({"clip_vision_model"})},
-      {"torch_dtype", Schema::string()},
-      {"transformers_version", Schema::string()},
-      {"_name_or_path", Schema::string()},
-  });
+// transformers' config.json keys, each with the member it fills (core/config_keys.h).
+const auto& clip_vision_keys() {
+  using C = CLIPVisionConfig;
+  const auto positive = [] { return Schema::integer().range(1, std::nullopt); };
+  static const auto table = std::tuple{
+      config::key("hidden_size", &C::hidden_size, positive()),
+      config::key("intermediate_size", &C::intermediate_size, positive()),
+      config::key("num_hidden_layers", &C::num_hidden_layers, positive()),
+      config::key("num_attention_heads", &C::num_attention_heads, positive()),
+      config::key("num_channels", &C::num_channels, positive()),
+      config::key("image_size", &C::image_size, positive()),
+      config::key("patch_size", &C::patch_size, positive()),
+      config::key("projection_dim", &C::projection_dim, positive()),
+      config::key("hidden_act", &C::hidden_act, Schema::string().choices({"quick_gelu", "gelu"})),
+      config::key("layer_norm_eps", &C::layer_norm_eps, Schema::number().range(0, std::nullopt)),
+  };
+  return table;
+}
+
+const Schema& clip_vision_schema() {
+  static const Schema schema = config::object_schema(clip_vision_keys(), transformers_informational_keys("clip_vision_model"));
+  return schema;
 }
 }  // namespace
 
 CLIPVisionConfig CLIPVisionConfig::from_json(const Json& json, const std::string& source) {
-  const Json j = clip_vision_schema().validate(json, source);
-  CLIPVisionConfig c;
-  c.hidden_size = j.value("hidden_size", c.hidden_size);
-  c.intermediate_size = j.value("intermediate_size", c.intermediate_size);
-  c.num_hidden_layers = j.value("num_hidden_layers", c.num_hidden_layers);
-  c.num_attention_heads = j.value("num_attention_heads", c.num_attention_heads);
-  c.num_channels = j.value("num_channels", c.num_channels);
-  c.image_size = j.value("image_size", c.image_size);
-  c.patch_size = j.value("patch_size", c.patch_size);
-  c.projection_dim = j.value("projection_dim", c.projection_dim);
-  c.hidden_act = j.value("hidden_act", c.hidden_act);
-  c.layer_norm_eps = j.value("layer_norm_eps", c.layer_norm_eps);
+  const CLIPVisionConfig c = config::read_keys<CLIPVisionConfig>(clip_vision_schema().validate(json, source), clip_vision_keys(), source);
   if (c.hidden_size % c.num_attention_heads != 0) throw ConfigError(source, "hidden_size is not divisible by num_attention_heads");
   if (c.image_size % c.patch_size != 0) throw ConfigError(source, "image_size is not a multiple of patch_size");
   return c;

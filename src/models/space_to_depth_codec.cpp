@@ -2,36 +2,45 @@
 
 #include <ATen/ATen.h>
 
+#include "core/config_keys.h"
 #include "core/errors.h"
 
 namespace diffedit::models {
+
+namespace {
+
+using config::Schema;
+
+// config.json keys, each with the member it fills (core/config_keys.h).
+const auto& codec_keys() {
+  using C = SpaceToDepthConfig;
+  static const auto table = std::tuple{config::key("in_channels", &C::in_channels, Schema::integer().range(1, std::nullopt)),
+                                       config::key("factor", &C::factor, Schema::integer().range(1, std::nullopt)),
+                                       config::key("scaling_factor", &C::scaling_factor, Schema::number())};
+  return table;
+}
+
+const Schema& codec_schema() {
+  static const Schema schema = config::object_schema(
+      codec_keys(), {{"_class_name", Schema::string().choices({"SpaceToDepthCodec"})}, {"_diffedit_version", Schema::any()}});
+  return schema;
+}
+
+}  // namespace
 
 SpaceToDepthConfig SpaceToDepthConfig::from_json(const config::Json& json, const std::string& source) {
   if (!json.is_object()) throw FormatError(source, "expected a JSON object");
   if (json.value("_class_name", std::string()) != "SpaceToDepthCodec")
     throw FormatError(source, "_class_name must be \"SpaceToDepthCodec\"");
-  SpaceToDepthConfig c;
-  for (const auto& [key, value] : json.items()) {
-    try {
-      if (key == "in_channels")
-        c.in_channels = value.get<std::int64_t>();
-      else if (key == "factor")
-        c.factor = value.get<std::int64_t>();
-      else if (key == "scaling_factor")
-        c.scaling_factor = value.get<double>();
-      else if (key != "_class_name" && key != "_diffedit_version")
-        throw FormatError(source, "unknown key '" + key + "'");
-    } catch (const config::Json::exception&) {
-      throw FormatError(source, "'" + key + "' has the wrong type");
-    }
-  }
-  if (c.in_channels < 1 || c.factor < 1 || !(c.scaling_factor > 0))
-    throw FormatError(source, "in_channels and factor must be >= 1 and scaling_factor > 0");
+  const SpaceToDepthConfig c = config::read_keys<SpaceToDepthConfig>(codec_schema().validate(json, source), codec_keys(), source);
+  if (!(c.scaling_factor > 0)) throw FormatError(source, "scaling_factor must be > 0");
   return c;
 }
 
 config::Json SpaceToDepthConfig::to_json() const {
-  return {{"_class_name", "SpaceToDepthCodec"}, {"in_channels", in_channels}, {"factor", factor}, {"scaling_factor", scaling_factor}};
+  config::Json j = config::write_keys(*this, codec_keys());
+  j["_class_name"] = "SpaceToDepthCodec";
+  return j;
 }
 
 std::optional<SpaceToDepthConfig> load_space_to_depth_codec(const std::filesystem::path& dir) {

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "core/config.h"
+#include "core/config_keys.h"
 #include "core/safetensors.h"
 #include "models/state_dict.h"
 
@@ -41,16 +42,33 @@ std::vector<at::Tensor> ToyClassifierImpl::stages(const at::Tensor& images) {
 
 at::Tensor ToyClassifierImpl::forward(const at::Tensor& images) { return head_->forward(features(images)); }
 
+namespace {
+
+const auto& classifier_keys() {
+  using C = ToyClassifierConfig;
+  using config::Schema;
+  static const auto table = std::tuple{config::key("num_classes", &C::num_classes, Schema::integer().range(1, std::nullopt).required()),
+                                       config::key("width", &C::width, Schema::integer().range(8, 512).required())};
+  return table;
+}
+
+}  // namespace
+
+ToyClassifierConfig ToyClassifierConfig::from_json(const config::Json& json, const std::string& source) {
+  static const config::Schema schema =
+      config::object_schema(classifier_keys(), {{"_class_name", config::Schema::string().choices({"ToyClassifier"})}});
+  return config::read_keys<ToyClassifierConfig>(schema.validate(json, source), classifier_keys(), source);
+}
+
+config::Json ToyClassifierConfig::to_json() const {
+  config::Json j = config::write_keys(*this, classifier_keys());
+  j["_class_name"] = "ToyClassifier";
+  return j;
+}
+
 ToyClassifier load_toy_classifier(const std::filesystem::path& dir) {
   const auto config_path = dir / "config.json";
-  const auto j = config::Schema::object({{"_class_name", config::Schema::string().choices({"ToyClassifier"})},
-                                         {"num_classes", config::Schema::integer().range(1, std::nullopt).required()},
-                                         {"width", config::Schema::integer().range(8, 512).required()}})
-                     .validate(config::load_json(config_path), config_path.string());
-  ToyClassifierConfig c;
-  c.num_classes = j["num_classes"];
-  c.width = j["width"];
-  ToyClassifier model(c);
+  ToyClassifier model(ToyClassifierConfig::from_json(config::load_json(config_path), config_path.string()));
   load_state_dict(*model, safetensors::File::open(dir / "model.safetensors"));
   model->eval();
   return model;

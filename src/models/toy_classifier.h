@@ -5,12 +5,19 @@
 #include <torch/nn.h>
 
 #include <filesystem>
+#include <string>
+
+#include "core/config.h"
 
 namespace diffedit::models {
 
 struct ToyClassifierConfig {
   std::int64_t num_classes = 64;
   std::int64_t width = 32;  // channels of the first stage; doubled at each of the 3 stages
+
+  // config.json: {"_class_name": "ToyClassifier", "num_classes": ..., "width": ...}, both required.
+  static ToyClassifierConfig from_json(const config::Json& json, const std::string& source);
+  config::Json to_json() const;
 };
 
 class ToyClassifierImpl : public torch::nn::Module {

@@ -1,5 +1,6 @@
 #include "models/unet2d_condition.h"
 
+#include "core/config_keys.h"
 #include "core/errors.h"
 #include "models/state_dict.h"
 
@@ -37,50 +38,80 @@ const std::vector<std::pair<std::string, Json>> kMustBeOff = {{"class_embed_type
                                                               {"attention_type", "default"},
                                                               {"mid_block_type", "UNetMidBlock2DCrossAttn"}};
 
-Schema unet_schema() {
-  auto int_or_list = Schema::one_of({Schema::integer().range(1, std::nullopt), Schema::array(Schema::integer().range(1, std::nullopt))});
-  std::vector<Schema::Field> fields = {
-      {"_class_name", Schema::string().choices({"UNet2DConditionModel"})},
-      {"_diffusers_version", Schema::string()},
-      {"_name_or_path", Schema::string()},
-      {"in_channels", Schema::integer().range(1, std::nullopt)},
-      {"out_channels", Schema::integer().range(1, std::nullopt)},
-      {"sample_size", Schema::one_of({Schema::integer(), Schema::array(Schema::integer())}).nullable()},
-      {"down_block_types", Schema::array(Schema::string().choices({"CrossAttnDownBlock2D", "DownBlock2D"})).non_empty()},
-      {"up_block_types", Schema::array(Schema::string().choices({"CrossAttnUpBlock2D", "UpBlock2D"})).non_empty()},
-      {"block_out_channels", Schema::array(Schema::integer().range(1, std::nullopt)).non_empty()},
-      {"layers_per_block", int_or_list},
-      {"transformer_layers_per_block", int_or_list},
-      {"attention_head_dim", int_or_list.nullable()},
-      {"num_attention_heads", int_or_list.nullable()},
-      {"cross_attention_dim", Schema::integer().range(1, std::nullopt)},
-      {"norm_num_groups", Schema::integer().range(1, std::nullopt)},
-      {"norm_eps", Schema::number().range(0, std::nullopt)},
-      {"downsample_padding", Schema::integer().range(0, 1)},
-      {"mid_block_scale_factor", Schema::number()},
-      {"resnet_out_scale_factor", Schema::number()},
-      {"flip_sin_to_cos", Schema::boolean()},
-      {"freq_shift", Schema::number()},
-      {"time_embedding_dim", Schema::integer().nullable()},
-      {"use_linear_projection", Schema::boolean()},
-      {"upcast_attention", Schema::boolean()},
-      {"conv_in_kernel", Schema::integer().range(1, std::nullopt)},
-      {"conv_out_kernel", Schema::integer().range(1, std::nullopt)},
-      {"dropout", Schema::number()},
-      {"addition_embed_type_num_heads", Schema::any()},
-  };
-  for (const auto& [key, off] : kMustBeOff) fields.push_back({key, Schema::any()});
-  return Schema::object(std::move(fields));
-}
-
-std::vector<std::int64_t> per_block(const Json& j, const char* key, std::size_t blocks, std::int64_t fallback, const std::string& source) {
-  if (!j.contains(key) || j[key].is_null()) return std::vector<std::int64_t>(blocks, fallback);
-  if (j[key].is_number()) return std::vector<std::int64_t>(blocks, j[key].get<std::int64_t>());
-  auto list = j[key].get<std::vector<std::int64_t>>();
+std::vector<std::int64_t> per_block(const Json& value, const char* key, std::size_t blocks, const std::string& source) {
+  if (value.is_number()) return std::vector<std::int64_t>(blocks, value.get<std::int64_t>());
+  auto list = value.get<std::vector<std::int64_t>>();
   if (list.size() != blocks)
     throw ConfigError(source,
                       std::string(key) + " has " + std::to_string(list.size()) + " entries for " + std::to_string(blocks) + " blocks");
   return list;
+}
+
+// One count for every block, or a list of one per block.
+Schema per_block_schema() {
+  return Schema::one_of({Schema::integer().range(1, std::nullopt), Schema::array(Schema::integer().range(1, std::nullopt))}).nullable();
+}
+
+// A key whose value is per_block_schema().
+template <std::vector<std::int64_t> UNetConfig::*member>
+auto per_block_key(const char* name) {
+  return config::key(name, member, per_block_schema(), [name](const Json& v, UNetConfig& c, const std::string& source) {
+    c.*member = per_block(v, name, c.block_out_channels.size(), source);
+  });
+}
+
+// diffusers' config.json keys, each with the member it fills (core/config_keys.h); the block
+// lists come first, so that the per-block keys after them know the number of blocks.
+const auto& unet_keys() {
+  using C = UNetConfig;
+  const auto positive = [] { return Schema::integer().range(1, std::nullopt); };
+  static const auto table = std::tuple{
+      config::key("in_channels", &C::in_channels, positive()),
+      config::key("out_channels", &C::out_channels, positive()),
+      config::key("sample_size", &C::sample_size, Schema::one_of({Schema::integer(), Schema::array(Schema::integer())}).nullable(),
+                  [](const Json& v, C& c, const std::string&) {
+                    if (v.is_number()) c.sample_size = v;  // a [h, w] pair is informational
+                  }),
+      config::key("down_block_types", &C::down_block_types,
+                  Schema::array(Schema::string().choices({"CrossAttnDownBlock2D", "DownBlock2D"})).non_empty().required()),
+      config::key("up_block_types", &C::up_block_types,
+                  Schema::array(Schema::string().choices({"CrossAttnUpBlock2D", "UpBlock2D"})).non_empty().required()),
+      config::key("block_out_channels", &C::block_out_channels, Schema::array(positive()).non_empty().required()),
+      per_block_key<&C::layers_per_block>("layers_per_block"),
+      per_block_key<&C::transformer_layers_per_block>("transformer_layers_per_block"),
+      // diffusers: num_attention_heads = num_attention_heads or attention_head_dim (a historical misnomer).
+      per_block_key<&C::num_attention_heads>("num_attention_heads"),
+      config::key("cross_attention_dim", &C::cross_attention_dim, positive()),
+      config::key("norm_num_groups", &C::norm_num_groups, positive()),
+      config::key("norm_eps", &C::norm_eps, Schema::number().range(0, std::nullopt)),
+      config::key("downsample_padding", &C::downsample_padding, Schema::integer().range(0, 1)),
+      config::key("mid_block_scale_factor", &C::mid_block_scale_factor, Schema::number()),
+      config::key("resnet_out_scale_factor", &C::resnet_out_scale_factor, Schema::number()),
+      config::key("flip_sin_to_cos", &C::flip_sin_to_cos, Schema::boolean()),
+      config::key("freq_shift", &C::freq_shift, Schema::number()),
+      config::key("time_embedding_dim", &C::time_embedding_dim, Schema::integer().nullable()),
+      config::key("use_linear_projection", &C::use_linear_projection, Schema::boolean()),
+      config::key("upcast_attention", &C::upcast_attention, Schema::boolean()),
+      config::key("conv_in_kernel", &C::conv_in_kernel, positive()),
+      config::key("conv_out_kernel", &C::conv_out_kernel, positive()),
+  };
+  return table;
+}
+
+const Schema& unet_schema() {
+  static const Schema schema = [] {
+    std::vector<Schema::Field> ignored = {
+        {"_class_name", Schema::string().choices({"UNet2DConditionModel"})},
+        {"_diffusers_version", Schema::string()},
+        {"_name_or_path", Schema::string()},
+        {"attention_head_dim", per_block_schema()},  // read as num_attention_heads when that is unset
+        {"dropout", Schema::number()},
+        {"addition_embed_type_num_heads", Schema::any()},
+    };
+    for (const auto& [key, off] : kMustBeOff) ignored.push_back({key, Schema::any()});
+    return config::object_schema(unet_keys(), std::move(ignored));
+  }();
+  return schema;
 }
 
 }  // namespace
@@ -90,38 +121,17 @@ UNetConfig UNetConfig::from_json(const Json& json, const std::string& source) {
   for (const auto& [key, off] : kMustBeOff)
     if (j.contains(key) && j[key] != off)
       throw ConfigError(source, "'" + key + "' = " + j[key].dump() + " is not supported (only " + off.dump() + ")");
-  for (const char* key : {"down_block_types", "up_block_types", "block_out_channels"})
-    if (!j.contains(key)) throw ConfigError(source, std::string("missing required key '") + key + "'");
-
-  UNetConfig c;
-  c.down_block_types = j["down_block_types"].get<std::vector<std::string>>();
-  c.up_block_types = j["up_block_types"].get<std::vector<std::string>>();
-  c.block_out_channels = j["block_out_channels"].get<std::vector<std::int64_t>>();
+  UNetConfig c = config::read_keys<UNetConfig>(j, unet_keys(), source);
   const std::size_t n = c.block_out_channels.size();
   if (c.down_block_types.size() != n || c.up_block_types.size() != n)
     throw ConfigError(source, "down_block_types, up_block_types and block_out_channels must have the same length");
-  c.in_channels = j.value("in_channels", c.in_channels);
-  c.out_channels = j.value("out_channels", c.out_channels);
-  if (j.contains("sample_size") && j["sample_size"].is_number()) c.sample_size = j["sample_size"];
-  c.layers_per_block = per_block(j, "layers_per_block", n, 2, source);
-  c.transformer_layers_per_block = per_block(j, "transformer_layers_per_block", n, 1, source);
-  // diffusers: num_attention_heads = num_attention_heads or attention_head_dim (a historical misnomer).
-  const char* heads_key =
-      j.contains("num_attention_heads") && !j["num_attention_heads"].is_null() ? "num_attention_heads" : "attention_head_dim";
-  c.num_attention_heads = per_block(j, heads_key, n, 8, source);
-  c.cross_attention_dim = j.value("cross_attention_dim", c.cross_attention_dim);
-  c.norm_num_groups = j.value("norm_num_groups", c.norm_num_groups);
-  c.norm_eps = j.value("norm_eps", c.norm_eps);
-  c.downsample_padding = j.value("downsample_padding", c.downsample_padding);
-  c.mid_block_scale_factor = j.value("mid_block_scale_factor", c.mid_block_scale_factor);
-  c.resnet_out_scale_factor = j.value("resnet_out_scale_factor", c.resnet_out_scale_factor);
-  c.flip_sin_to_cos = j.value("flip_sin_to_cos", c.flip_sin_to_cos);
-  c.freq_shift = j.value("freq_shift", c.freq_shift);
-  if (j.contains("time_embedding_dim") && !j["time_embedding_dim"].is_null()) c.time_embedding_dim = j["time_embedding_dim"];
-  c.use_linear_projection = j.value("use_linear_projection", c.use_linear_projection);
-  c.upcast_attention = j.value("upcast_attention", c.upcast_attention);
-  c.conv_in_kernel = j.value("conv_in_kernel", c.conv_in_kernel);
-  c.conv_out_kernel = j.value("conv_out_kernel", c.conv_out_kernel);
+  // Per-block keys that are absent take diffusers' defaults.
+  if (c.layers_per_block.empty()) c.layers_per_block.assign(n, 2);
+  if (c.transformer_layers_per_block.empty()) c.transformer_layers_per_block.assign(n, 1);
+  if (c.num_attention_heads.empty())
+    c.num_attention_heads = j.contains("attention_head_dim") && !j["attention_head_dim"].is_null()
+                                ? per_block(j["attention_head_dim"], "attention_head_dim", n, source)
+                                : std::vector<std::int64_t>(n, 8);
 
   for (std::size_t i = 0; i < n; ++i) {
     if (c.block_out_channels[i] % c.norm_num_groups != 0)

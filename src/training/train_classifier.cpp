@@ -74,8 +74,7 @@ TrainSummary train_classifier(const Json& c, const std::filesystem::path& out, b
 
   // The shipped layout: config.json + model.safetensors.
   safetensors::write(out / "model.safetensors", models::parameter_tensors(*model), {{"format", "pt"}, {"producer", "diffedit train"}});
-  fs::write_atomic(out / "config.json",
-                   Json{{"_class_name", "ToyClassifier"}, {"num_classes", mc.num_classes}, {"width", mc.width}}.dump(2));
+  fs::write_atomic(out / "config.json", mc.to_json().dump(2));
   return summarize(progress.history, history_start, progress.step);
 }
 

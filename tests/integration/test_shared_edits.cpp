@@ -41,7 +41,9 @@ void expect_same_as_alone(pl::StableDiffusion& sd, const ed::EditRequest& req, c
     const auto alone = method->edit(sd, req, noise);
     EXPECT_TRUE(at::equal(shared[i].image, alone.image)) << settings[i].method << " " << settings[i].parameters.dump();
     EXPECT_EQ(shared[i].mask.defined(), alone.mask.defined());
-    if (alone.mask.defined()) EXPECT_TRUE(at::equal(shared[i].mask, alone.mask));
+    if (alone.mask.defined()) {
+      EXPECT_TRUE(at::equal(shared[i].mask, alone.mask));
+    }
     EXPECT_EQ(shared[i].denoiser_evaluations, alone.denoiser_evaluations) << settings[i].parameters.dump();
     independent += alone.denoiser_evaluations;
     pointers.push_back(&shared[i]);

@@ -39,15 +39,22 @@ TEST(MetricRegistry, EveryEntryIsCompleteAndNamedOnce) {
     EXPECT_TRUE(names.insert(m.name).second) << m.name << " declared twice";
     EXPECT_FALSE(m.doc.empty()) << m.name;
     EXPECT_FALSE(m.values.empty()) << m.name;
-    if (m.kind == MetricKind::per_image)
+    if (m.kind == MetricKind::per_image) {
       EXPECT_TRUE(m.measure && !m.aggregate) << m.name;
-    else
+    } else {
       EXPECT_TRUE(m.aggregate && !m.measure && m.needs.feature_net) << m.name;
+    }
     for (const auto& v : m.values) {
       EXPECT_TRUE(keys.insert(v.key).second) << v.key << " written by two metrics";
-      if (!v.summary_key.empty()) EXPECT_TRUE(keys.insert(v.summary_key).second) << v.summary_key;
-      if (v.aggregate == Aggregate::psnr_of_mean) EXPECT_EQ(v.better, Better::higher) << v.key;
-      if (v.axis != Axis::none) EXPECT_NE(v.better, Better::neither) << v.key << ": an axis needs a direction";
+      if (!v.summary_key.empty()) {
+        EXPECT_TRUE(keys.insert(v.summary_key).second) << v.summary_key;
+      }
+      if (v.aggregate == Aggregate::psnr_of_mean) {
+        EXPECT_EQ(v.better, Better::higher) << v.key;
+      }
+      if (v.axis != Axis::none) {
+        EXPECT_NE(v.better, Better::neither) << v.key << ": an axis needs a direction";
+      }
     }
   }
   EXPECT_THROW(find_metric("no-such-metric"), std::out_of_range);
