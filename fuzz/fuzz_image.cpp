@@ -7,8 +7,8 @@
 #include <string>
 
 #include "core/errors.h"
-#include "core/image_io.h"
 #include "fuzz_check.h"
+#include "image/io.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   namespace image = diffedit::image;

@@ -10,11 +10,11 @@
 #include "core/device.h"
 #include "core/errors.h"
 #include "core/fs.h"
-#include "core/image_io.h"
 #include "core/log.h"
 #include "core/version.h"
 #include "editing/method.h"
 #include "editing/noise.h"
+#include "image/io.h"
 
 namespace diffedit::cli {
 

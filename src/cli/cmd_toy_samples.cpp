@@ -10,13 +10,13 @@
 
 #include "cli/commands.h"
 #include "core/errors.h"
-#include "core/image_io.h"
 #include "core/progress.h"
 #include "core/rng.h"
 #include "data/toyworld.h"
 #include "data/toyworld_presets.h"
 #include "editing/method.h"
 #include "editing/noise.h"
+#include "image/io.h"
 #include "pipelines/pipeline.h"
 #include "pipelines/txt2img.h"
 

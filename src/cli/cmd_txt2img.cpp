@@ -9,10 +9,10 @@
 #include "core/device.h"
 #include "core/errors.h"
 #include "core/fs.h"
-#include "core/image_io.h"
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/version.h"
+#include "image/io.h"
 #include "pipelines/txt2img.h"
 
 namespace diffedit::cli {

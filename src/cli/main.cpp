@@ -12,10 +12,10 @@
 #include "cli/commands.h"
 #include "core/config.h"
 #include "core/errors.h"
-#include "core/image_io.h"
 #include "core/log.h"
 #include "core/resources.h"
 #include "core/version.h"
+#include "image/io.h"
 
 namespace {
 

@@ -13,8 +13,8 @@
 #include "core/errors.h"
 #include "editing/diffedit.h"
 #include "editing/noise.h"
+#include "image/resize.h"
 #include "metrics/perceptual.h"
-#include "metrics/resize.h"
 #include "pipelines/clip_model.h"
 
 namespace diffedit::editing {
@@ -56,7 +56,7 @@ at::Tensor unit(const at::Tensor& v) { return v / v.norm(2, {-1}, true); }
 
 // The image as a CLIP tower of input size s takes it: shorter side resized to s (bicubic,
 // antialiased when shrinking, as CLIP's PIL transform), centre crop. Differentiable.
-at::Tensor clip_view(const at::Tensor& x, std::int64_t s) { return metrics::torch_resize_cover_crop(x, s, s, metrics::Filter::bicubic); }
+at::Tensor clip_view(const at::Tensor& x, std::int64_t s) { return image::torch_resize_cover_crop(x, s, s, image::Filter::bicubic); }
 
 // A random resized crop (scale 0.8-1 of each side, position uniform) and a horizontal flip with
 // probability 1/2, drawn from the noise stream (uniforms from normals through the normal CDF).

@@ -9,7 +9,6 @@
 #include <functional>
 
 #include "core/errors.h"
-#include "core/image_io.h"
 #include "data/toyworld.h"
 #include "data/toyworld_presets.h"
 #include "diffusion/schedulers.h"
@@ -20,7 +19,8 @@
 #include "editing/method.h"
 #include "editing/noise.h"
 #include "editing/p2p.h"
-#include "metrics/resize.h"
+#include "image/io.h"
+#include "image/resize.h"
 
 namespace diffedit::editing {
 
@@ -296,9 +296,9 @@ class RetrieveMethod : public MethodBase {
       image = image::read(file);
       details = {{"retrieved", std::filesystem::relative(file, root).string()}};
     }
-    EditResult r{.image = metrics::torch_resize_cover_crop(image.unsqueeze(0), request.image.size(2), request.image.size(3),
-                                                           metrics::Filter::bilinear)
-                              .contiguous()};
+    EditResult r{
+        .image = image::torch_resize_cover_crop(image.unsqueeze(0), request.image.size(2), request.image.size(3), image::Filter::bilinear)
+                     .contiguous()};
     r.details = details;
     return r;
   }

@@ -10,11 +10,11 @@
 
 #include "core/errors.h"
 #include "core/hash.h"
-#include "core/image_io.h"
 #include "core/log.h"
 #include "core/safetensors.h"
+#include "image/io.h"
+#include "image/resize.h"
 #include "metrics/lpips.h"
-#include "metrics/resize.h"
 #include "models/inception_fid.h"
 #include "models/toy_classifier.h"
 #include "pipelines/clip_model.h"
@@ -145,7 +145,7 @@ std::string image_list_hash(const std::vector<std::filesystem::path>& images) { 
 FeatureNet with_resize_crop(FeatureNet net, std::int64_t n) {
   net.preprocessing = "torchvision Resize(" + std::to_string(n) + ") + CenterCrop(" + std::to_string(n) +
                       ") with Pillow's bilinear filter on the uint8 image; then " + net.preprocessing;
-  net.prepare = [n](const at::Tensor& image) { return metrics::resize_center_crop(image, n, metrics::Filter::bilinear); };
+  net.prepare = [n](const at::Tensor& image) { return image::resize_center_crop(image, n, image::Filter::bilinear); };
   return net;
 }
 

@@ -7,9 +7,9 @@
 #include "editing/method.h"
 #include "eval/metric_networks.h"
 #include "eval/metric_registry.h"
+#include "image/resize.h"
 #include "metrics/clip_score.h"
 #include "metrics/region.h"
-#include "metrics/resize.h"
 #include "pipelines/clip_model.h"
 
 namespace diffedit::eval {
@@ -21,7 +21,7 @@ namespace {
 // FlexIT's eval.py preprocessing: the image as a file holds it (uint8), torchvision's
 // Resize(n) + CenterCrop(n) with Pillow's bilinear filter, back to [0, 1].
 at::Tensor flexit_view(const at::Tensor& image, std::int64_t size) {
-  return metrics::resize_center_crop(image[0], size, metrics::Filter::bilinear).unsqueeze(0);
+  return image::resize_center_crop(image[0], size, image::Filter::bilinear).unsqueeze(0);
 }
 
 Metric lpips() {

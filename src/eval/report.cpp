@@ -9,13 +9,13 @@
 
 #include "core/errors.h"
 #include "core/fs.h"
-#include "core/image_io.h"
 #include "core/log.h"
 #include "data/datasets.h"
 #include "eval/claims.h"
 #include "eval/experiment.h"
 #include "eval/metric_registry.h"
 #include "eval/record_store.h"
+#include "image/io.h"
 
 namespace diffedit::eval {
 

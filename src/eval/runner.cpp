@@ -10,7 +10,6 @@
 
 #include "core/errors.h"
 #include "core/fs.h"
-#include "core/image_io.h"
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/rng.h"
@@ -22,6 +21,7 @@
 #include "eval/metric_networks.h"
 #include "eval/record_store.h"
 #include "eval/summary.h"
+#include "image/io.h"
 #include "pipelines/txt2img.h"
 
 namespace diffedit::eval {

@@ -1,13 +1,13 @@
-#include "metrics/clip_preprocess.h"
+#include "image/clip_preprocess.h"
 
 #include <ATen/ATen.h>
 
 #include <cmath>
 
 #include "core/errors.h"
-#include "metrics/resize.h"
+#include "image/resize.h"
 
-namespace diffedit::metrics {
+namespace diffedit::image {
 
 at::Tensor clip_resize_crop(const at::Tensor& image, std::int64_t n) {
   if (image.dim() != 3 || image.size(2) != 3 || image.scalar_type() != at::kByte)
@@ -26,4 +26,4 @@ at::Tensor clip_preprocess(const at::Tensor& image, const ClipPreprocess& o) {
   return clip_normalize(clip_resize_crop(image, o.size).permute({2, 0, 1}).to(at::kFloat) / 255.0f, o);
 }
 
-}  // namespace diffedit::metrics
+}  // namespace diffedit::image

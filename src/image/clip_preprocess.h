@@ -9,7 +9,7 @@
 #include <array>
 #include <cstdint>
 
-namespace diffedit::metrics {
+namespace diffedit::image {
 
 struct ClipPreprocess {
   std::int64_t size = 224;
@@ -24,4 +24,4 @@ at::Tensor clip_preprocess(const at::Tensor& image_hwc_u8, const ClipPreprocess&
 // (x - mean) / std per channel in float32 for images [.., 3, H, W] in [0, 1] (torchvision's Normalize).
 at::Tensor clip_normalize(const at::Tensor& images01, const ClipPreprocess& options = {});
 
-}  // namespace diffedit::metrics
+}  // namespace diffedit::image

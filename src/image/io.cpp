@@ -1,4 +1,4 @@
-#include "core/image_io.h"
+#include "image/io.h"
 
 #include <ATen/ops/empty.h>
 #include <ATen/ops/round.h>

@@ -1,4 +1,4 @@
-#include "metrics/resize.h"
+#include "image/resize.h"
 
 #include <ATen/ATen.h>
 
@@ -8,7 +8,7 @@
 
 #include "core/errors.h"
 
-namespace diffedit::metrics {
+namespace diffedit::image {
 
 namespace {
 // Pillow's filters (Resample.c), with their supports.
@@ -199,4 +199,4 @@ at::Tensor resize_center_crop(const at::Tensor& image_chw01, std::int64_t n, Fil
   return resize_center_crop_u8(u8, n, filter).permute({2, 0, 1}).to(at::kFloat).div(255);
 }
 
-}  // namespace diffedit::metrics
+}  // namespace diffedit::image

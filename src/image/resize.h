@@ -12,7 +12,7 @@
 
 #include <cstdint>
 
-namespace diffedit::metrics {
+namespace diffedit::image {
 
 enum class Filter { bilinear, bicubic };
 
@@ -37,4 +37,4 @@ at::Tensor resize_center_crop_u8(const at::Tensor& image_hwc, std::int64_t n, Fi
 // as a PNG written and read back by PIL): -> float [3, n, n] in [0, 1].
 at::Tensor resize_center_crop(const at::Tensor& image_chw01, std::int64_t n, Filter filter);
 
-}  // namespace diffedit::metrics
+}  // namespace diffedit::image

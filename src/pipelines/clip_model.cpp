@@ -4,7 +4,7 @@
 
 #include "core/errors.h"
 #include "core/safetensors.h"
-#include "metrics/clip_preprocess.h"
+#include "image/clip_preprocess.h"
 #include "models/state_dict.h"
 
 namespace diffedit::pipelines {
@@ -50,14 +50,14 @@ at::Tensor ClipModel::image_embeds(const at::Tensor& images01) {
   const std::int64_t s = vision->config().image_size;
   if (images01.dim() != 4 || images01.size(2) != s || images01.size(3) != s)
     throw InputError("clip", "images must be [B, 3, " + std::to_string(s) + ", " + std::to_string(s) + "] for " + dir.string());
-  return vision->forward(metrics::clip_normalize(images01, preprocess)).image_embeds;
+  return vision->forward(image::clip_normalize(images01, preprocess)).image_embeds;
 }
 
 at::Tensor ClipModel::image_embeds_any(const at::Tensor& image01) {
   if (image01.dim() != 3 || image01.size(0) != 3) throw InputError("clip", "expected a [3, H, W] image");
   // To uint8 as an image file would hold it, then the reference transform.
   const at::Tensor u8 = (image01.clamp(0, 1) * 255).round().to(at::kByte).permute({1, 2, 0}).contiguous();
-  return vision->forward(metrics::clip_preprocess(u8, preprocess).unsqueeze(0)).image_embeds;
+  return vision->forward(image::clip_preprocess(u8, preprocess).unsqueeze(0)).image_embeds;
 }
 
 at::Tensor ClipModel::text_embeds(const std::vector<std::string>& texts) {

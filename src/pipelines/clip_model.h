@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "metrics/clip_preprocess.h"
+#include "image/clip_preprocess.h"
 #include "models/clip_text.h"
 #include "models/clip_vision.h"
 #include "text/clip_tokenizer.h"
@@ -26,7 +26,7 @@ class ClipModel {
   // (Resizing other sizes with CLIP's bicubic transform is the metrics module's job.)
   at::Tensor image_embeds(const at::Tensor& images01);
   // Any image: float [3, H, W] in [0, 1] -> CLIP's preprocessing (Pillow bicubic resize of the
-  // shorter side, centre crop, normalisation; metrics/clip_preprocess) -> unnormalised embeds [1, P].
+  // shorter side, centre crop, normalisation; image/clip_preprocess) -> unnormalised embeds [1, P].
   at::Tensor image_embeds_any(const at::Tensor& image01);
   // texts -> unnormalised embeds [B, P].
   at::Tensor text_embeds(const std::vector<std::string>& texts);
@@ -35,8 +35,8 @@ class ClipModel {
   models::CLIPTextModel text{nullptr};
   models::CLIPVisionModel vision{nullptr};
   text::CLIPTokenizer tokenizer;
-  metrics::ClipPreprocess preprocess;  // size = the vision tower's; OpenAI's mean/std unless preprocessor_config.json says otherwise
-  double logit_scale = 0.0;            // log of the temperature's inverse, as stored
+  image::ClipPreprocess preprocess;  // size = the vision tower's; OpenAI's mean/std unless preprocessor_config.json says otherwise
+  double logit_scale = 0.0;          // log of the temperature's inverse, as stored
 };
 
 }  // namespace diffedit::pipelines

@@ -13,7 +13,7 @@
 #include "core/safetensors.h"
 #include "data/toyworld.h"
 #include "data/toyworld_presets.h"
-#include "metrics/clip_preprocess.h"
+#include "image/clip_preprocess.h"
 #include "metrics/clip_score.h"
 #include "models/clip_text.h"
 #include "models/clip_vision.h"
@@ -81,7 +81,7 @@ TrainSummary train_toy_clip(const Json& c, const std::filesystem::path& out, boo
                                 torch::optim::AdamWOptions(c["lr"].get<double>()).weight_decay(c["weight_decay"].get<double>()));
   TrainingProgress progress = start_or_resume(out, *model, optimizer, resume);
   move_to_device(*model, optimizer, device);
-  metrics::ClipPreprocess norm;
+  image::ClipPreprocess norm;
   norm.size = vision_config.image_size;
   const std::int64_t steps = c["steps"], batch = c["batch_size"];
   const std::uint64_t world_seed = c["world_seed"], seed = c["seed"];
@@ -110,7 +110,7 @@ TrainSummary train_toy_clip(const Json& c, const std::filesystem::path& out, boo
     const auto n_texts = static_cast<std::int64_t>(texts.size());
     set_lr(optimizer, warmup_cosine_lr(c["lr"].get<double>(), c["warmup"].get<std::int64_t>(), step, steps));
     optimizer.zero_grad();
-    const at::Tensor img = model->vision->forward(metrics::clip_normalize(at::stack(images), norm).to(device)).image_embeds;
+    const at::Tensor img = model->vision->forward(image::clip_normalize(at::stack(images), norm).to(device)).image_embeds;
     const at::Tensor txt = model->text->forward(tokenizer.encode_batch(texts).to(device)).text_embeds;
     const at::Tensor logits = model->logit_scale.clamp_max(std::log(100.0)).exp() * metrics::cosine_matrix(img, txt);
     // Identical texts in a batch are all positives: targets spread over every matching caption

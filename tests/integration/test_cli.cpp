@@ -4,10 +4,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/image_io.h"
 #include "core/safetensors.h"
 #include "core/version.h"
 #include "data/toyworld.h"
+#include "image/io.h"
 #include "metrics/frechet.h"
 #include "metrics/lpips.h"
 #include "metrics/stats_file.h"

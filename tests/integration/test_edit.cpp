@@ -7,10 +7,10 @@
 
 #include "core/config.h"
 #include "core/errors.h"
-#include "core/image_io.h"
 #include "edit_request.h"
 #include "editing/method.h"
 #include "editing/noise.h"
+#include "image/io.h"
 #include "test_support.h"
 #include "tiny_pipeline.h"
 

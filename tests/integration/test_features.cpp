@@ -7,9 +7,9 @@
 
 #include "core/errors.h"
 #include "core/hash.h"
-#include "core/image_io.h"
 #include "data/toyworld.h"
 #include "eval/features.h"
+#include "image/io.h"
 #include "metrics/lpips.h"
 #include "metrics/stats_file.h"
 #include "models/toy_classifier.h"

@@ -7,7 +7,6 @@
 
 #include "core/config.h"
 #include "core/errors.h"
-#include "core/image_io.h"
 #include "data/toy_datasets.h"
 #include "data/toyworld.h"
 #include "data/toyworld_presets.h"
@@ -17,6 +16,7 @@
 #include "editing/noise.h"
 #include "editing/request.h"
 #include "editing/shared_edits.h"
+#include "image/io.h"
 #include "metrics/perceptual.h"
 #include "models/toy_classifier.h"
 #include "pipelines/pipeline.h"

@@ -12,10 +12,10 @@
 
 #include "core/config.h"
 #include "core/fs.h"
-#include "core/image_io.h"
 #include "core/safetensors.h"
 #include "data/toyworld.h"
 #include "data/toyworld_presets.h"
+#include "image/io.h"
 
 #include <cmath>
 #include "test_support.h"

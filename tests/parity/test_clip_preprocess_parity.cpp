@@ -4,10 +4,10 @@
 #include <gtest/gtest.h>
 
 #include "core/safetensors.h"
-#include "metrics/clip_preprocess.h"
+#include "image/clip_preprocess.h"
 #include "test_support.h"
 
-namespace m = diffedit::metrics;
+namespace m = diffedit::image;
 using diffedit::testing::fixture;
 
 TEST(ClipPreprocessParity, CropAndPixelValuesAreExact) {

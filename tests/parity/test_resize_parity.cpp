@@ -5,10 +5,10 @@
 
 #include "core/errors.h"
 #include "core/safetensors.h"
-#include "metrics/resize.h"
+#include "image/resize.h"
 #include "test_support.h"
 
-namespace m = diffedit::metrics;
+namespace m = diffedit::image;
 using diffedit::testing::fixture;
 
 namespace {

@@ -4,10 +4,10 @@
 #include <gtest/gtest.h>
 
 #include "core/errors.h"
-#include "core/image_io.h"
 #include "data/datasets.h"
 #include "editing/flexit.h"
 #include "editing/request.h"
+#include "image/io.h"
 #include "test_support.h"
 
 namespace d = diffedit::data;

@@ -5,8 +5,8 @@
 
 #include "core/errors.h"
 #include "core/hash.h"
-#include "core/image_io.h"
 #include "eval/features.h"
+#include "image/io.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;

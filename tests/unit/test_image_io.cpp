@@ -6,7 +6,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "core/errors.h"
-#include "core/image_io.h"
+#include "image/io.h"
 #include "test_support.h"
 
 namespace image = diffedit::image;
