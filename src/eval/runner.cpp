@@ -111,6 +111,91 @@ Json result_record(Json record, const std::string& label, const data::EditSample
 
 }  // namespace
 
+namespace {
+
+// What one invocation's items share: the store, the models, the progress and the counts.
+struct RunContext {
+  const Experiment& e;
+  const RunOptions& o;
+  RecordStore& store;
+  pipelines::StableDiffusion& sd;
+  MetricNetworks& models;
+  Progress& progress;
+  std::int64_t computed = 0, failed = 0;
+};
+
+// flexit_accuracy's benchmark: the dataset's target classes over the items run, sorted.
+std::vector<std::int64_t> target_classes(const data::EditDataset& dataset, std::int64_t limit) {
+  std::set<std::int64_t> classes;
+  for (std::int64_t i = 0; i < limit; ++i) classes.insert(dataset.get(i).target_label);
+  classes.erase(-1);
+  return {classes.begin(), classes.end()};
+}
+
+// The records of (item, seed) that the store lacks, computed together through the shared stages
+// and stored as each finishes. Non-finite values fail the item's remaining settings (recorded,
+// reported in the summary, never averaged) and the sweep goes on with other items; other errors
+// (files, configs) propagate: nothing is recorded as failed that a re-run could complete.
+void run_item(RunContext& c, const data::EditDataset& dataset, std::int64_t index, std::uint64_t seed) {
+  const auto& settings_all = c.e.settings;
+  const std::string item = item_key(c.e.dataset, index);
+  std::vector<std::size_t> missing;
+  std::vector<std::string> keys;
+  for (std::size_t s = 0; s < settings_all.size(); ++s) {
+    keys.push_back(record_key(item, settings_all[s].method, settings_all[s].parameters, seed));
+    if (c.store.contains(keys.back()))
+      c.progress.advance();
+    else
+      missing.push_back(s);
+  }
+  if (missing.empty()) return;
+  const data::EditSample sample = dataset.get(index);
+  const editing::EditRequest request = editing::request_for(sample, rng::derive_seed(seed, item));
+  std::vector<editing::Setting> settings;
+  for (const std::size_t s : missing) settings.push_back(settings_all[s].setting());
+
+  auto base_record = [&](std::size_t s) {
+    const auto& st = settings_all[s];
+    return Json{{"key", keys[s]},
+                {"item", item},
+                {"item_index", index},
+                {"seed", seed},
+                {"method", st.method},
+                {"label", st.label},
+                {"setting", st.name},
+                {"parameters", st.parameters},
+                {"query", sample.query},
+                {"reference", sample.reference},
+                {"target_label", sample.target_label},
+                {"world", sample.world.empty() ? Json(nullptr) : Json(sample.world)}};
+  };
+  std::vector<bool> written(missing.size(), false);
+  try {
+    editing::edit_shared(c.sd, request, settings, [&](std::size_t j, editing::EditResult&& result) {
+      const std::size_t s = missing[j];
+      c.store.put(result_record(base_record(s), settings_all[s].label, sample, result, c.models, c.o.out));
+      written[j] = true;
+      ++c.computed;
+      c.progress.advance();
+    });
+  } catch (const NumericError& err) {
+    log::warn(item, " seed ", seed, ": ", err.what());
+    for (std::size_t j = 0; j < missing.size(); ++j) {
+      if (written[j]) continue;
+      Json record = base_record(missing[j]);
+      record["status"] = "failed";
+      record["error"] = err.what();
+      record["shared"] = Json::array();
+      record["denoiser_evaluations"] = 0;
+      c.store.put(record);
+      ++c.failed;
+      c.progress.advance();
+    }
+  }
+}
+
+}  // namespace
+
 Json run_experiment(const Experiment& e, const RunOptions& o) {
   if (o.shard_count < 1 || o.shard_index < 0 || o.shard_index >= o.shard_count) throw InputError("--shard", "must be i/n with 0 <= i < n");
   claim_directory(o.out, e.resolved, o.force_new);
@@ -126,87 +211,21 @@ Json run_experiment(const Experiment& e, const RunOptions& o) {
   if (dataset->size() < e.dataset.limit)
     throw InputError("dataset.limit",
                      std::to_string(e.dataset.limit) + " items asked, " + e.dataset.name + " has " + std::to_string(dataset->size()));
-
-  if (e.metrics.wants("flexit_accuracy")) {
-    std::set<std::int64_t> classes;
-    for (std::int64_t i = 0; i < e.dataset.limit; ++i) classes.insert(dataset->get(i).target_label);
-    classes.erase(-1);
-    models.benchmark_classes.assign(classes.begin(), classes.end());
-  }
+  if (e.metrics.wants("flexit_accuracy")) models.benchmark_classes = target_classes(*dataset, e.dataset.limit);
 
   std::vector<std::int64_t> items;
   for (std::int64_t i = o.shard_index; i < e.dataset.limit; i += o.shard_count) items.push_back(i);
   const std::int64_t planned = static_cast<std::int64_t>(items.size() * e.seeds.size() * e.settings.size());
   Progress progress("run " + e.name, planned, o.quiet ? Progress::Style::silent : Progress::Style::automatic);
-  std::int64_t computed = 0, failed = 0;
   const std::int64_t evaluations_before = sd.denoiser.evaluations();
-
-  for (const std::int64_t index : items) {
-    const std::string item = item_key(e.dataset, index);
-    for (const std::uint64_t seed : e.seeds) {
-      std::vector<std::size_t> missing;
-      std::vector<std::string> keys;
-      for (std::size_t s = 0; s < e.settings.size(); ++s) {
-        keys.push_back(record_key(item, e.settings[s].method, e.settings[s].parameters, seed));
-        if (store.contains(keys.back()))
-          progress.advance();
-        else
-          missing.push_back(s);
-      }
-      if (missing.empty()) continue;
-      const data::EditSample sample = dataset->get(index);
-      const editing::EditRequest request = editing::request_for(sample, rng::derive_seed(seed, item));
-      std::vector<editing::Setting> settings;
-      for (const std::size_t s : missing) settings.push_back(e.settings[s].setting());
-
-      auto base_record = [&](std::size_t s) {
-        const auto& st = e.settings[s];
-        return Json{{"key", keys[s]},
-                    {"item", item},
-                    {"item_index", index},
-                    {"seed", seed},
-                    {"method", st.method},
-                    {"label", st.label},
-                    {"setting", st.name},
-                    {"parameters", st.parameters},
-                    {"query", sample.query},
-                    {"reference", sample.reference},
-                    {"target_label", sample.target_label},
-                    {"world", sample.world.empty() ? Json(nullptr) : Json(sample.world)}};
-      };
-      std::vector<bool> written(missing.size(), false);
-      try {
-        editing::edit_shared(sd, request, settings, [&](std::size_t j, editing::EditResult&& result) {
-          const std::size_t s = missing[j];
-          store.put(result_record(base_record(s), e.settings[s].label, sample, result, models, o.out));
-          written[j] = true;
-          ++computed;
-          progress.advance();
-        });
-      } catch (const NumericError& err) {
-        // Non-finite values: the item's remaining settings fail with the error (recorded, reported in
-        // the summary, never averaged); the sweep goes on with other items. Other errors (files,
-        // configs) stop the run: nothing is recorded as failed that a re-run could complete.
-        log::warn(item, " seed ", seed, ": ", err.what());
-        for (std::size_t j = 0; j < missing.size(); ++j) {
-          if (written[j]) continue;
-          Json record = base_record(missing[j]);
-          record["status"] = "failed";
-          record["error"] = err.what();
-          record["shared"] = Json::array();
-          record["denoiser_evaluations"] = 0;
-          store.put(record);
-          ++failed;
-          progress.advance();
-        }
-      }
-    }
-  }
+  RunContext context{e, o, store, sd, models, progress};
+  for (const std::int64_t index : items)
+    for (const std::uint64_t seed : e.seeds) run_item(context, *dataset, index, seed);
   progress.finish();
 
   Json summary = write_summary(e, o.out, o.cache_dir);
-  summary["this_invocation"] = {{"records_computed", computed},
-                                {"records_failed", failed},
+  summary["this_invocation"] = {{"records_computed", context.computed},
+                                {"records_failed", context.failed},
                                 {"denoiser_evaluations", sd.denoiser.evaluations() - evaluations_before},
                                 {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()},
                                 {"shard", std::to_string(o.shard_index) + "/" + std::to_string(o.shard_count)},
