@@ -44,17 +44,16 @@ std::string format_value(const Json& v) { return v.is_string() ? v.get<std::stri
 void check_metric_inputs(const MetricsSpec& spec, const std::string& source) {
   if (!spec.reference_stats.empty() && !spec.reference.name.empty())
     throw ConfigError(source, "metrics: give reference or reference_stats, not both");
-  for (const auto& list : {spec.per_image, spec.set})
-    for (const auto& name : list) {
-      const MetricNeeds& n = find_metric(name).needs;
-      const auto missing = [&](const std::string& what) { throw ConfigError(source, "metrics " + name + " needs " + what); };
-      if (n.lpips && spec.lpips.name.empty()) missing("metrics.lpips");
-      if (n.clip && spec.clip_model.empty()) missing("metrics.clip_model");
-      if (n.classifier && spec.classifier.empty()) missing("metrics.classifier");
-      if (n.feature_net && (spec.feature_net.name.empty() || (spec.reference.name.empty() && spec.reference_stats.empty())))
-        throw ConfigError(source, "metrics.set needs metrics.feature_net and metrics.reference (or metrics.reference_stats)");
-      if (n.reference_images && !spec.reference_stats.empty()) missing("reference images (metrics.reference), not statistics");
-    }
+  for (const auto& name : spec.wanted()) {
+    const MetricNeeds& n = find_metric(name).needs;
+    const auto missing = [&](const std::string& what) { throw ConfigError(source, "metrics " + name + " needs " + what); };
+    if (n.lpips && spec.lpips.name.empty()) missing("metrics.lpips");
+    if (n.clip && spec.clip_model.empty()) missing("metrics.clip_model");
+    if (n.classifier && spec.classifier.empty()) missing("metrics.classifier");
+    if (n.feature_net && (spec.feature_net.name.empty() || (spec.reference.name.empty() && spec.reference_stats.empty())))
+      throw ConfigError(source, "metrics.set needs metrics.feature_net and metrics.reference (or metrics.reference_stats)");
+    if (n.reference_images && !spec.reference_stats.empty()) missing("reference images (metrics.reference), not statistics");
+  }
 }
 
 }  // namespace
@@ -98,8 +97,15 @@ const Schema& experiment_schema() {
   return schema;
 }
 
+std::vector<std::string> MetricsSpec::wanted() const {
+  std::vector<std::string> names = per_image;
+  names.insert(names.end(), set.begin(), set.end());
+  return names;
+}
+
 bool MetricsSpec::wants(const std::string& metric) const {
-  return std::find(per_image.begin(), per_image.end(), metric) != per_image.end() || std::find(set.begin(), set.end(), metric) != set.end();
+  const auto names = wanted();
+  return std::find(names.begin(), names.end(), metric) != names.end();
 }
 
 std::string item_key(const DatasetSpec& d, std::int64_t index) {
@@ -198,19 +204,18 @@ Json plan_json(const Experiment& e) {
           : Json(nullptr);
   // What each metric reads besides the edited image (the registry's needs).
   Json metrics = Json::object();
-  for (const auto& list : {e.metrics.per_image, e.metrics.set})
-    for (const auto& name : list) {
-      const MetricNeeds& n = find_metric(name).needs;
-      Json j = Json::object();
-      if (n.lpips) j.update({{"network", e.metrics.lpips.name}, {"weights", path(e.metrics.lpips.weights)}});
-      if (n.clip) j["clip_model"] = path(e.metrics.clip_model);
-      if (n.classifier) j["classifier"] = path(e.metrics.classifier);
-      if (n.feature_net)
-        j.update({{"network", e.metrics.feature_net.name}, {"weights", path(e.metrics.feature_net.weights)}, {"reference", reference}});
-      if (!n.ground_truth.empty()) j["ground_truth"] = n.ground_truth;
-      if (!n.compares.empty()) j["compares"] = n.compares;
-      metrics[name] = j;
-    }
+  for (const auto& name : e.metrics.wanted()) {
+    const MetricNeeds& n = find_metric(name).needs;
+    Json j = Json::object();
+    if (n.lpips) j.update({{"network", e.metrics.lpips.name}, {"weights", path(e.metrics.lpips.weights)}});
+    if (n.clip) j["clip_model"] = path(e.metrics.clip_model);
+    if (n.classifier) j["classifier"] = path(e.metrics.classifier);
+    if (n.feature_net)
+      j.update({{"network", e.metrics.feature_net.name}, {"weights", path(e.metrics.feature_net.weights)}, {"reference", reference}});
+    if (!n.ground_truth.empty()) j["ground_truth"] = n.ground_truth;
+    if (!n.compares.empty()) j["compares"] = n.compares;
+    metrics[name] = j;
+  }
   const std::int64_t inputs = static_cast<std::int64_t>(e.dataset.limit) * static_cast<std::int64_t>(e.seeds.size());
   const std::int64_t records = inputs * static_cast<std::int64_t>(e.settings.size());
   // Predicted UNet evaluations (the same for every input): with the sharing the runner does, and

@@ -42,6 +42,7 @@ struct MetricsSpec {
   std::filesystem::path clip_model, classifier;
   DatasetSpec reference;                        // real images for fid / kid / csfid (same dataset family)
   std::filesystem::path reference_stats;        // or their statistics (metrics stats --by-class): fid, csfid, sfid
+  std::vector<std::string> wanted() const;      // per_image, then set
   bool wants(const std::string& metric) const;  // listed in per_image or set
 };
 

@@ -16,14 +16,13 @@ using config::Json;
 
 MetricNetworks::MetricNetworks(const MetricsSpec& m) : spec(m) {
   MetricNeeds needs;  // the union over the wanted metrics
-  for (const auto& list : {m.per_image, m.set})
-    for (const auto& name : list) {
-      const auto& n = find_metric(name).needs;
-      needs.lpips |= n.lpips;
-      needs.clip |= n.clip;
-      needs.classifier |= n.classifier;
-      needs.feature_net |= n.feature_net;
-    }
+  for (const auto& name : m.wanted()) {
+    const auto& n = find_metric(name).needs;
+    needs.lpips |= n.lpips;
+    needs.clip |= n.clip;
+    needs.classifier |= n.classifier;
+    needs.feature_net |= n.feature_net;
+  }
   if (needs.classifier) classifier = models::load_toy_classifier(m.classifier);
   if (needs.clip) clip = std::make_shared<pipelines::ClipModel>(pipelines::ClipModel::load(m.clip_model));
   if (needs.lpips) lpips = metrics::PerceptualDistance::load(m.lpips.name, m.lpips.weights, "metrics.lpips.name");

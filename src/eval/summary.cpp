@@ -75,18 +75,38 @@ ReferenceSet reference_set(const Experiment& e, const std::filesystem::path& cac
 
 ReferenceSummary reference_summary(const ReferenceSet& reference) {
   ReferenceSummary out;
-  auto& reference_means = out.class_means;
-  auto& reference_stats = out.stats;
   if (reference.stats) {
-    reference_stats = reference.stats->stats;
+    out.stats = reference.stats->stats;
     if (reference.stats->class_means.defined())
       for (std::int64_t k = 0; k < reference.stats->class_means.size(0); ++k)
-        if (reference.stats->class_counts[k].item<double>() > 0) reference_means[k] = reference.stats->class_means[k].to(at::kFloat);
+        if (reference.stats->class_counts[k].item<double>() > 0) out.class_means[k] = reference.stats->class_means[k].to(at::kFloat);
   } else if (reference.features.defined()) {
-    reference_means = metrics::class_means(reference.features, reference.labels);
-    reference_stats = metrics::feature_stats(reference.features);
+    out.class_means = metrics::class_means(reference.features, reference.labels);
+    out.stats = metrics::feature_stats(reference.features);
   }
   return out;
+}
+
+Json mean_metrics(const std::vector<const Json*>& rs) {
+  Json m = Json::object();
+  std::map<std::string, std::pair<double, std::int64_t>> sums;
+  for (const Json* r : rs)
+    for (const auto& [k, v] : (*r)["metrics"].items())
+      if (v.is_number() && std::isfinite(v.get<double>())) {
+        auto& [sum, n] = sums[k];
+        sum += v.get<double>();
+        ++n;
+      }
+  for (const auto& [k, sn] : sums) {
+    const double mean = sn.first / static_cast<double>(sn.second);
+    const auto declared = metric_value(k);
+    const Aggregate aggregate = declared ? declared->aggregate : Aggregate::mean;
+    if (aggregate == Aggregate::psnr_of_mean)
+      m[declared->shown_as()] = metrics::psnr_from_mse(mean);
+    else if (aggregate == Aggregate::mean)
+      m[k] = mean;
+  }
+  return m;
 }
 
 namespace {
@@ -114,28 +134,6 @@ Accounting evaluation_accounting(const std::map<std::pair<std::int64_t, std::uin
     a.stages[kind] = {{"done", ev.done}, {"if_independent", ev.if_independent}};
   }
   return a;
-}
-
-// The per-image metrics of a setting's records as the registry aggregates them (a key it does not
-// declare, from an older record, is averaged).
-void add_mean_metrics(const std::vector<const Json*>& rs, Json& m) {
-  std::map<std::string, std::pair<double, std::int64_t>> sums;
-  for (const Json* r : rs)
-    for (const auto& [k, v] : (*r)["metrics"].items())
-      if (v.is_number() && std::isfinite(v.get<double>())) {
-        auto& [sum, n] = sums[k];
-        sum += v.get<double>();
-        ++n;
-      }
-  for (const auto& [k, sn] : sums) {
-    const double mean = sn.first / static_cast<double>(sn.second);
-    const auto declared = metric_value(k);
-    const Aggregate aggregate = declared ? declared->aggregate : Aggregate::mean;
-    if (aggregate == Aggregate::psnr_of_mean)
-      m[declared->shown_as()] = metrics::psnr_from_mse(mean);
-    else if (aggregate == Aggregate::mean)
-      m[k] = mean;
-  }
 }
 
 // The set metrics of a setting's records, from their stored features and target labels.
@@ -188,7 +186,7 @@ Json summarize(const Experiment& e, const std::map<std::string, Json>& records, 
     const auto& rs = by_setting[s];
     Json m = {{"n", rs.size()}};
     if (!rs.empty()) {
-      add_mean_metrics(rs, m);
+      m.update(mean_metrics(rs));
       if (!e.metrics.set.empty() && rs.size() >= 2) add_set_metrics(e, rs, reference, ref, m);
     }
     metrics[setting.label][setting.name] = m;

@@ -43,6 +43,11 @@ struct ReferenceSummary {
 };
 ReferenceSummary reference_summary(const ReferenceSet& reference);
 
+// A setting's per-image metrics as the metric registry aggregates them: means, or the PSNR of the
+// mean MSE; values declared `none` are left out, and keys no metric declares (older records) are
+// averaged.
+config::Json mean_metrics(const std::vector<const config::Json*>& records);
+
 config::Json summarize(const Experiment& e, const std::map<std::string, config::Json>& records, const ReferenceSet& reference);
 
 // "label/setting/metric" -> value for every number under summary["metrics"].

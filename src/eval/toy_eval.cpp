@@ -18,6 +18,7 @@
 #include "eval/claims.h"
 #include "eval/record_store.h"
 #include "eval/runner.h"
+#include "eval/summary.h"
 #include "metrics/clip_score.h"
 #include "metrics/region.h"
 #include "models/toy_classifier.h"
@@ -253,24 +254,18 @@ double metric_of(const Json& record, const char* key) {
   return m.contains(key) ? m[key].get<double>() : std::nan("");
 }
 
-// Success, its standard error, the unedited PSNR (of the mean MSE) and the edit count of a
-// setting's records.
+// A setting's trade-off point from its records, aggregated as the runner's summary does
+// (mean_metrics): success, its standard error, the unedited PSNR (of the mean MSE), the count.
 struct Point {
   double success = std::nan(""), success_se = std::nan(""), psnr_db = std::nan("");
   std::int64_t n = 0;
 };
-Point point_of(const std::vector<const Json*>& rs) {
+Point point_of(const Json& means, std::int64_t n) {
   Point p;
-  double successes = 0, mse = 0;
-  for (const Json* r : rs) {
-    successes += metric_of(*r, "edit_success");
-    mse += metric_of(*r, "unedited_mse");
-  }
-  p.n = static_cast<std::int64_t>(rs.size());
-  if (p.n == 0) return p;
-  p.success = successes / static_cast<double>(p.n);
-  p.success_se = binomial_standard_error(p.success, p.n);
-  p.psnr_db = metrics::psnr_from_mse(mse / static_cast<double>(p.n));
+  p.n = n;
+  p.success = means.value("edit_success", std::nan(""));
+  p.success_se = binomial_standard_error(p.success, n);
+  p.psnr_db = means.value("unedited_psnr_db", std::nan(""));
   return p;
 }
 
@@ -288,17 +283,17 @@ Json edit_bars(const Experiment& e, const std::map<std::string, Json>& records, 
   const auto rs = setting_records(records, *main);
   if (rs.empty()) throw InputError(e.name, "no finished record of DiffEdit at r = " + Json(strength).dump());
   std::vector<double> iou, psnr;
-  double target_mse = 0, evaluations = 0;
+  double evaluations = 0;
   Agreement success;
   for (const Json* r : rs) {
     if (const double v = metric_of(*r, "mask_iou"); std::isfinite(v)) iou.push_back(v);
     psnr.push_back(metrics::psnr_from_mse(metric_of(*r, "unedited_mse")));
-    target_mse += metric_of(*r, "target_mse");
     evaluations += (*r)["denoiser_evaluations"].get<double>();
     success.add((*r)["metrics"]["predicted_class"].get<std::int64_t>(), (*r)["target_label"].get<std::int64_t>());
   }
   const double n = static_cast<double>(rs.size());
-  const Point main_point = point_of(rs);
+  const Json means = mean_metrics(rs);
+  const Point main_point = point_of(means, static_cast<std::int64_t>(rs.size()));
   Json b = {{"diffedit_mask_iou_median", median(iou)},
             {"diffedit_edit_success", main_point.success},
             {"diffedit_edit_success_se", main_point.success_se},
@@ -306,7 +301,7 @@ Json edit_bars(const Experiment& e, const std::map<std::string, Json>& records, 
             {"diffedit_edit_success_shape", success.shape_rate()},
             {"diffedit_unedited_psnr_db", main_point.psnr_db},
             {"diffedit_unedited_psnr_db_median_per_image", median(psnr)},
-            {"diffedit_target_psnr_db", metrics::psnr_from_mse(target_mse / n)},
+            {"diffedit_target_psnr_db", means.value("target_psnr_db", std::nan(""))},
             {"diffedit_denoiser_evaluations_per_edit", evaluations / n},
             {"diffedit_edits", rs.size()}};
 
@@ -314,8 +309,9 @@ Json edit_bars(const Experiment& e, const std::map<std::string, Json>& records, 
   Json sweep = Json::array();
   for (const auto& s : e.settings) {
     if (s.method != "diffedit" && s.method != "sdedit") continue;
-    const Point p = point_of(setting_records(records, s));
-    if (p.n == 0) continue;
+    const auto setting = setting_records(records, s);
+    if (setting.empty()) continue;
+    const Point p = point_of(mean_metrics(setting), static_cast<std::int64_t>(setting.size()));
     const double r = s.parameters["strength"].get<double>();
     (s.method == "diffedit" ? diffedit : sdedit).push_back({r, p.success, p.psnr_db});
     sweep.push_back({{"method", s.method},

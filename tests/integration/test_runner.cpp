@@ -453,20 +453,11 @@ TEST(Runner, NonFiniteDenoiserOutputFailsOnlyItsWorkItems) {
 TEST(Runner, ThreadCountChangesResultsOnlyByRounding) {
   ScratchDir dir;
   const auto config = write_config(dir / "cfg", small_config());
-  ASSERT_EQ(run_cli([&] {
-              auto a = run_args(config, dir / "t1");
-              a.insert(a.begin(), {"--threads", "1"});
-              return a;
-            }())
-                .exit_code,
-            0);
-  ASSERT_EQ(run_cli([&] {
-              auto a = run_args(config, dir / "t2");
-              a.insert(a.begin(), {"--threads", "2"});
-              return a;
-            }())
-                .exit_code,
-            0);
+  for (const int threads : {1, 2}) {
+    auto args = run_args(config, dir / ("t" + std::to_string(threads)));
+    args.insert(args.begin(), {"--threads", std::to_string(threads)});
+    ASSERT_EQ(run_cli(args).exit_code, 0) << threads << " threads";
+  }
   EXPECT_EQ(summary(dir / "t1")["this_invocation"]["threads"], 1);
   EXPECT_EQ(summary(dir / "t2")["this_invocation"]["threads"], 2);
   const auto a = records(dir / "t1"), b = records(dir / "t2");
