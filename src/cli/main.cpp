@@ -80,7 +80,7 @@ int run(int argc, char** argv) {
   }
   log::set_level(*log::parse_level(level));
   log::set_quiet(quiet);
-  at::set_num_threads(threads > 0 ? threads : resources::default_threads());
+  resources::choose_threads(threads);
   if (memory_budget != 0) resources::set_memory_budget(memory_budget);
   if (max_image_pixels != 0) image::set_default_max_pixels(max_image_pixels);
   for (const auto& command : commands)

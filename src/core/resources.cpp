@@ -3,8 +3,11 @@
 #include <sched.h>
 #include <sys/resource.h>
 
+#include <ATen/Parallel.h>
+#include <ATen/TensorIterator.h>  // at::internal::GRAIN_SIZE
 #include <c10/util/Exception.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -67,16 +70,60 @@ std::string allocation_failure_message(const std::exception& e) {
   return out.str();
 }
 
-int default_threads() {
-  if (const char* env = std::getenv("OMP_NUM_THREADS")) {
-    char* end = nullptr;
-    const long n = std::strtol(env, &end, 10);
-    if (end != env && *end == '\0' && n > 0 && n <= 4096) return static_cast<int>(n);
-  }
+namespace {
+int usable_cpus() {
   cpu_set_t set;
   CPU_ZERO(&set);
   if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
   return 1;
 }
+// OMP_NUM_THREADS when it holds a positive count.
+std::optional<int> omp_num_threads() {
+  const char* env = std::getenv("OMP_NUM_THREADS");
+  if (env == nullptr) return std::nullopt;
+  char* end = nullptr;
+  const long n = std::strtol(env, &end, 10);
+  if (end != env && *end == '\0' && n > 0 && n <= 4096) return static_cast<int>(n);
+  return std::nullopt;
+}
+struct ThreadState {
+  bool final = false;  // the user's count: models do not change it
+  std::string choice = "every CPU";
+  std::int64_t work = 0;  // the largest work fitted to so far
+};
+ThreadState initial_thread_state() {
+  if (omp_num_threads()) return {true, "OMP_NUM_THREADS", 0};
+  return {};
+}
+// A process that never calls choose_threads (a test, a benchmark) starts from the environment.
+ThreadState& thread_state() {
+  static ThreadState state = initial_thread_state();
+  return state;
+}
+}  // namespace
+
+void choose_threads(int user_threads) {
+  ThreadState& s = thread_state();
+  s = ThreadState{};
+  const std::optional<int> env = omp_num_threads();
+  if (user_threads > 0 || env) {
+    s.final = true;
+    s.choice = user_threads > 0 ? "--threads" : "OMP_NUM_THREADS";
+  }
+  at::set_num_threads(user_threads > 0 ? user_threads : default_threads());
+}
+
+void fit_threads_to_work(std::int64_t elements) {
+  ThreadState& s = thread_state();
+  if (s.final) return;
+  s.work = std::max(s.work, elements);
+  const std::int64_t wanted = (s.work + at::internal::GRAIN_SIZE - 1) / at::internal::GRAIN_SIZE;
+  at::set_num_threads(static_cast<int>(std::clamp<std::int64_t>(wanted, 1, usable_cpus())));
+  s.choice = "fitted to " + std::to_string(s.work) + " elements per call";
+}
+
+std::string threads_choice() { return thread_state().choice; }
+
+int default_threads() { return omp_num_threads().value_or(usable_cpus()); }
 
 }  // namespace diffedit::resources

@@ -29,4 +29,21 @@ std::string allocation_failure_message(const std::exception& e);
 // 1 on some virtual machines with 2 usable cores.
 int default_threads();
 
+// libtorch's thread count for the process. A count the user chose (--threads, or OMP_NUM_THREADS
+// holding a positive number) is final. Without one the process starts on every usable CPU, and
+// loading a model fits the count to the work of one of its calls (fit_threads_to_work): one
+// thread per at::internal::GRAIN_SIZE elements of its largest activation, the size below which
+// libtorch itself runs a loop serially, at least 1 and at most every CPU. Why: every operator
+// splits its work across an OpenMP team that meets at a barrier, thousands of times per edit on a
+// small model. Alone, a second thread gains little there; beside a busy process the team's second
+// thread is descheduled and every barrier waits out a scheduler slice (the toy quickstart's first
+// item on 2 vCPUs, bench_runner BesideBusy: two threads 4.4 s alone, 36.2 s beside one busy
+// process; one thread 5.2 s and 5.6 s). Stable Diffusion (2.6 M elements per guided call) keeps
+// every CPU.
+void choose_threads(int user_threads);  // --threads, or 0 when not given
+void fit_threads_to_work(std::int64_t elements);
+// How the current count was chosen, for run records: "--threads", "OMP_NUM_THREADS", "every CPU"
+// or "fitted to N elements per call".
+std::string threads_choice();
+
 }  // namespace diffedit::resources

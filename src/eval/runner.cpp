@@ -12,6 +12,7 @@
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/progress.h"
+#include "core/resources.h"
 #include "core/rng.h"
 #include "core/version.h"
 #include "data/datasets.h"
@@ -229,7 +230,8 @@ Json run_experiment(const Experiment& e, const RunOptions& o) {
                                 {"denoiser_evaluations", sd.denoiser.evaluations() - evaluations_before},
                                 {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()},
                                 {"shard", std::to_string(o.shard_index) + "/" + std::to_string(o.shard_count)},
-                                {"threads", at::get_num_threads()}};
+                                {"threads", at::get_num_threads()},
+                                {"threads_choice", resources::threads_choice()}};
   fs::write_atomic(o.out / "summary.json", summary.dump(2) + "\n");
   return summary;
 }

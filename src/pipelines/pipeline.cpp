@@ -7,6 +7,7 @@
 #include "core/device.h"
 #include "core/errors.h"
 #include "core/log.h"
+#include "core/resources.h"
 
 namespace diffedit::pipelines {
 
@@ -88,6 +89,12 @@ StableDiffusion StableDiffusion::load(const std::filesystem::path& dir, const Lo
   sd.text_encoder->to(options.device, options.dtype);
   if (sd.vae) sd.vae->to(options.device, sd.vae_dtype);
   sd.denoiser = Denoiser(sd.unet, options.dtype);
+  if (options.device.is_cpu()) {
+    // The CPU threads this model keeps busy (core/resources.h): a guided call (batch 2) at the
+    // UNet's native latent size, at its widest full-resolution block.
+    const auto& c = sd.unet->config();
+    resources::fit_threads_to_work(2 * c.block_out_channels.front() * c.sample_size * c.sample_size);
+  }
   log::debug("loaded ", dir.string(), " (", c10::toString(options.dtype), " on ", options.device.str(), ")");
   return sd;
 }

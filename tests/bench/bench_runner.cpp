@@ -1,15 +1,28 @@
 // The README's main job as a benchmark: `diffedit run configs/quickstart.json` in-process (a fresh
 // results directory each iteration, no feature cache), from the source tree's root.
-// Counters: denoiser evaluations done / if every setting ran alone, their ratio, and peak_rss_MB
-// (getrusage ru_maxrss of the process: model loading included).
+// BM_Quickstart counters: denoiser evaluations done / if every setting ran alone, their ratio, and
+// peak_rss_MB (getrusage ru_maxrss of the process: model loading included).
+// BM_QuickstartBesideBusyProcesses/N: threads under contention. The quickstart on its first item
+// (20 records) alone, then beside N forked processes that spin on one core each; the benchmark's
+// time is the run beside them, its counters both times and their ratio (`slowdown`), and the
+// thread count the run chose (the CLI's default: core/resources.h). OMP_NUM_THREADS=N compares
+// another count.
 //   build/tests/bench/bench_runner
 #include <benchmark/benchmark.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
+#include <vector>
+
+#include <ATen/Parallel.h>
 
 #include "core/config.h"
+#include "core/resources.h"
 #include "eval/experiment.h"
 #include "eval/runner.h"
 
@@ -42,6 +55,57 @@ void BM_Quickstart(benchmark::State& state) {
   state.counters["peak_rss_MB"] = static_cast<double>(usage.ru_maxrss) / 1024.0;
 }
 BENCHMARK(BM_Quickstart)->Unit(benchmark::kSecond)->Iterations(1);
+
+// Seconds of one run of `experiment` into a fresh `out`.
+double timed_run(const diffedit::eval::Experiment& experiment, const std::filesystem::path& out) {
+  std::filesystem::remove_all(out);
+  diffedit::eval::RunOptions o;
+  o.out = out;
+  o.quiet = true;
+  const auto start = std::chrono::steady_clock::now();
+  diffedit::eval::run_experiment(experiment, o);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// A child process that spins until it is killed (or its parent dies).
+pid_t start_busy_process() {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    for (;;) asm volatile("" ::: "memory");  // a loop the compiler keeps
+  }
+  return pid;
+}
+
+void BM_QuickstartBesideBusyProcesses(benchmark::State& state) {
+  if (::chdir(DIFFEDIT_SOURCE_DIR) != 0) {
+    state.SkipWithError("cannot enter the source tree");
+    return;
+  }
+  const auto config = diffedit::config::resolve("configs/quickstart.json", {"dataset.limit=1"}, &diffedit::eval::experiment_schema());
+  const auto experiment = diffedit::eval::make_experiment(config, "configs/quickstart.json");
+  const auto out = std::filesystem::temp_directory_path() / ("bench-contention-" + std::to_string(::getpid()));
+  diffedit::resources::choose_threads(0);  // as the CLI without --threads
+  double alone = 0, beside = 0;
+  for (auto _ : state) {
+    timed_run(experiment, out);  // warm-up: first-touch allocations, page cache
+    alone = timed_run(experiment, out);
+    std::vector<pid_t> busy;
+    for (std::int64_t i = 0; i < state.range(0); ++i) busy.push_back(start_busy_process());
+    beside = timed_run(experiment, out);
+    for (const pid_t pid : busy) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+    state.SetIterationTime(beside);
+  }
+  std::filesystem::remove_all(out);
+  state.counters["alone_s"] = alone;
+  state.counters["beside_s"] = beside;
+  state.counters["slowdown"] = beside / alone;
+  state.counters["threads"] = at::get_num_threads();
+}
+BENCHMARK(BM_QuickstartBesideBusyProcesses)->Arg(1)->Arg(2)->UseManualTime()->Unit(benchmark::kSecond)->Iterations(1);
 
 }  // namespace
 

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -447,6 +448,22 @@ TEST(Runner, NonFiniteDenoiserOutputFailsOnlyItsWorkItems) {
   EXPECT_EQ(summary(dir / "out")["failures"], s["failures"]);
 }
 
+// Without --threads or OMP_NUM_THREADS a run fits its thread count to the model
+// (core/resources.h): the test pipeline's UNet is far below one grain per thread, so one thread.
+TEST(Runner, ThreadCountFollowsTheModelWithoutAUserChoice) {
+  ScratchDir dir;
+  const auto config = write_config(dir / "cfg", small_config());
+  const char* env = std::getenv("OMP_NUM_THREADS");
+  const std::optional<std::string> saved = env ? std::optional<std::string>(env) : std::nullopt;
+  ::unsetenv("OMP_NUM_THREADS");
+  const int code = run_cli(run_args(config, dir / "out")).exit_code;
+  if (saved) ::setenv("OMP_NUM_THREADS", saved->c_str(), 1);
+  ASSERT_EQ(code, 0);
+  const auto invocation = summary(dir / "out")["this_invocation"];
+  EXPECT_EQ(invocation["threads"], 1);
+  EXPECT_EQ(invocation["threads_choice"].get<std::string>().rfind("fitted to ", 0), 0u) << invocation.dump();
+}
+
 // Thread count: libtorch splits reductions (sums, means, norms) into per-thread partial sums, so
 // float rounding may differ between thread counts. Measured bound: see the README (Determinism).
 // The test asserts that bound and reports whether the run was bit-identical.
@@ -459,6 +476,7 @@ TEST(Runner, ThreadCountChangesResultsOnlyByRounding) {
     ASSERT_EQ(run_cli(args).exit_code, 0) << threads << " threads";
   }
   EXPECT_EQ(summary(dir / "t1")["this_invocation"]["threads"], 1);
+  EXPECT_EQ(summary(dir / "t1")["this_invocation"]["threads_choice"], "--threads");
   EXPECT_EQ(summary(dir / "t2")["this_invocation"]["threads"], 2);
   const auto a = records(dir / "t1"), b = records(dir / "t2");
   ASSERT_EQ(a.size(), b.size());
