@@ -24,3 +24,15 @@ if(DIFFEDIT_SANITIZE)
   target_link_options(diffedit_options INTERFACE ${_san})
   message(STATUS "diffedit: ASan + UBSan enabled")
 endif()
+
+# The libFuzzer build (scripts/fuzz.sh): every target is instrumented for coverage, ASan and UBSan;
+# the fuzz executables add libFuzzer's main (fuzz/CMakeLists.txt).
+if(DIFFEDIT_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "DIFFEDIT_FUZZ needs clang (libFuzzer): configure with -DCMAKE_CXX_COMPILER=clang++")
+  endif()
+  set(_fuzz -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -g -O1)
+  target_compile_options(diffedit_options INTERFACE ${_fuzz})
+  target_link_options(diffedit_options INTERFACE -fsanitize=address,undefined)
+  message(STATUS "diffedit: libFuzzer build (coverage, ASan, UBSan)")
+endif()

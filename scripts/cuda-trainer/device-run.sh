@@ -5,10 +5,12 @@
 # checkpoints and of the end. The first 150 steps' losses (cal-progress.json) compare with a CPU
 # run of the same config for parity.
 #
-# The machine has no ICU/nlohmann headers: bundle Debian's here first, into an ignored folder:
-#   mkdir -p /tmp/d/include /tmp/d/lib && cp -r /usr/include/unicode /usr/include/nlohmann /tmp/d/include \
+# The machine has no ICU/nlohmann_json: bundle Debian's here first, into an ignored folder (the
+# machine has CMake and ninja):
+#   mkdir -p /tmp/d/include /tmp/d/lib /tmp/d/share/cmake && cp -r /usr/include/unicode /usr/include/nlohmann /tmp/d/include \
 #     && cp -P /usr/lib/x86_64-linux-gnu/libicu{uc,i18n,data}.so* /tmp/d/lib \
-#     && mkdir -p .devbuild && tar -cJf .devbuild/deps.tar.xz -C /tmp/d include lib
+#     && cp -r /usr/share/cmake/nlohmann_json /tmp/d/share/cmake \
+#     && mkdir -p .devbuild && tar -cJf .devbuild/deps.tar.xz -C /tmp/d include lib share
 # then: run(command="DEADLINE=500 bash scripts/cuda-trainer/device-run.sh", carry=[".devbuild"]).
 # Known issue (models/README.md): on CUDA the trainer has crashed right after its second checkpoint.
 set -u -o pipefail

@@ -1,6 +1,7 @@
 // diffedit-train-toy-sd: the `diffedit train` code path for toy-sd alone, for a CUDA machine that
 // has a PyTorch wheel (its libtorch) but not the rest of the project's dependencies (OpenCV,
-// HDF5, ...). Same config, overrides, checkpoints and output directory as `diffedit train`.
+// HDF5, ...). Same config, overrides, checkpoints and output directory as `diffedit train`. Built
+// by a -DDIFFEDIT_TRAINER_ONLY=ON configuration (scripts/cuda-trainer/build.sh).
 //
 //   diffedit-train-toy-sd CONFIG --out DIR [--device cuda] [--resume] [KEY=VALUE ...]
 #include <c10/util/Exception.h>

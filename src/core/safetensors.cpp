@@ -7,7 +7,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <bit>
 #include <cerrno>
 #include <cstring>
 #include <ostream>
@@ -15,7 +14,9 @@
 #include "core/errors.h"
 #include "core/fs.h"
 
-static_assert(std::endian::native == std::endian::little, "safetensors data is little endian; big-endian hosts would need byte swapping");
+// (the compiler's byte-order macro rather than C++20's std::endian: this file is also built as C++17,
+// see src/CMakeLists.txt)
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "safetensors data is little endian; big-endian hosts would need byte swapping");
 
 namespace diffedit::safetensors {
 
@@ -156,7 +157,7 @@ void write(const std::filesystem::path& path, const TensorMap& tensors, const st
     std::uint64_t n = header.size();
     for (int i = 0; i < 8; ++i, n >>= 8) prefix[i] = static_cast<unsigned char>(n & 0xFF);
     out.write(reinterpret_cast<const char*>(prefix), 8);
-    out.write(header.data(), std::ssize(header));
+    out.write(header.data(), static_cast<std::streamsize>(header.size()));
     for (const auto& t : data)  // empty tensors may have no storage at all
       if (t.nbytes() > 0) out.write(static_cast<const char*>(t.data_ptr()), static_cast<std::streamsize>(t.nbytes()));
   });

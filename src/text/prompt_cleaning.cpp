@@ -290,7 +290,7 @@ std::string fix_text(std::string_view utf8) {
     text = fix_character_width(text);
     text = uncurl_quotes(std::move(text));
     text = fix_line_breaks(text);
-    std::erase_if(text, is_removed_control);
+    text.erase(std::remove_if(text.begin(), text.end(), is_removed_control), text.end());  // C++17: see src/CMakeLists.txt
     text = nfc(text);
     if (text == before) break;
   }
