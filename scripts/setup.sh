@@ -9,6 +9,9 @@
 #   DIFFEDIT_BUILD_DIR   build directory (default: <repo>/build)
 #   DIFFEDIT_CMAKE_ARGS  extra CMake arguments, e.g. "-DDIFFEDIT_SANITIZE=ON"
 #   DIFFEDIT_JOBS        parallel build jobs (default: number of cores)
+#   DIFFEDIT_TORCH_DIR   a libtorch to build against instead of Debian's: a PyTorch installation's
+#                        CMake prefix, e.g. "$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')"
+#                        (a CUDA PyTorch gives a CUDA build; libtorch-dev is still installed)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -48,7 +51,9 @@ fi
 # Warnings are errors on the toolchain this script installs (Debian 12's GCC); other toolchains
 # (a CUDA libtorch, a newer compiler) may turn it off with DIFFEDIT_CMAKE_ARGS=-DDIFFEDIT_WERROR=OFF.
 # shellcheck disable=SC2086
-cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DDIFFEDIT_WERROR=ON ${DIFFEDIT_CMAKE_ARGS:-}
+torch_args=()
+[ -n "${DIFFEDIT_TORCH_DIR:-}" ] && torch_args=(-DDIFFEDIT_TORCH_DIR="$DIFFEDIT_TORCH_DIR")
+cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DDIFFEDIT_WERROR=ON "${torch_args[@]}" ${DIFFEDIT_CMAKE_ARGS:-}
 targets=()
 for t in "$@"; do targets+=(--target "$t"); done
 cmake --build "$BUILD_DIR" -j "$JOBS" "${targets[@]}"
