@@ -30,6 +30,7 @@ Command add_run(CLI::App& app) {
     ConfigArguments config;
     std::string out, shard = "0/1";
     bool force_new = false, dry_run = false;
+    std::string device, dtype;
     CacheArgs cache;
   };
   auto a = std::make_shared<Args>();
@@ -38,10 +39,15 @@ Command add_run(CLI::App& app) {
   sub->add_option("--out", a->out, "Results directory (records/, images/, summary.json)")->required();
   sub->add_option("--shard", a->shard, "Run items with index % n == i (i/n)")->capture_default_str();
   sub->add_flag("--force-new", a->force_new, "Discard results of a different config in --out");
+  sub->add_option("--device", a->device, "Where the model computes: cpu or cuda[:N] (the config's `device`)");
+  sub->add_option("--dtype", a->dtype, "float32, float16 (CUDA) or bfloat16 (the config's `dtype`)");
   sub->add_flag("--dry-run", a->dry_run, "Print the plan (settings, records, metrics and what each needs) as JSON; run nothing");
   add_cache_options(*sub, a->cache);
   return {sub, [a, &app] {
-            const auto config = resolve_config(a->config, &eval::experiment_schema());
+            ConfigArguments arguments = a->config;  // --device and --dtype are overrides of the config
+            if (!a->device.empty()) arguments.overrides.push_back("device=" + a->device);
+            if (!a->dtype.empty()) arguments.overrides.push_back("dtype=" + a->dtype);
+            const auto config = resolve_config(arguments, &eval::experiment_schema());
             if (!config) return 0;
             const auto experiment = eval::make_experiment(*config, a->config.file);
             if (a->dry_run) {

@@ -67,6 +67,12 @@ const Schema& experiment_schema() {
       {"dataset", dataset_schema().required()},
       {"steps", Schema::integer().range(1, 1000).def(50)},
       {"guidance", Schema::number().range(0, std::nullopt).def(7.5)},
+      {"device", Schema::string().def("cpu").doc(
+                     "where the model computes: cpu or cuda[:N] (diffedit run --device); the metrics' networks run on the CPU")},
+      {"dtype", Schema::string()
+                    .choices({"float32", "float16", "bfloat16"})
+                    .def("float32")
+                    .doc("the model's weights and activations (diffedit run --dtype; float16 needs CUDA)")},
       {"seeds", Schema::array(Schema::integer().range(0, std::nullopt)).non_empty().def(Json::array({0}))},
       {"method_defaults", Schema::map(Schema::map(Schema::any()))
                               .def(Json::object())
@@ -117,6 +123,9 @@ Experiment make_experiment(const Json& c, const std::string& source) {
   e.resolved = c;
   e.name = c["name"];
   e.model = c["model"].get<std::string>();
+  e.device = c["device"].get<std::string>();
+  e.dtype = c["dtype"].get<std::string>();
+  if (e.device != "cpu" && e.device.rfind("cuda", 0) != 0) throw ConfigError(source, "device: '" + e.device + "' is not cpu or cuda[:N]");
   auto dataset = [&source](const Json& d, const data::toyworld::WorldSpec& default_world) {
     DatasetSpec s;
     s.name = d["name"];
@@ -235,6 +244,8 @@ Json plan_json(const Experiment& e) {
                             {"sharing_ratio", alone > 0 ? static_cast<double>(done) / static_cast<double>(alone) : 1.0}};
   return {{"name", e.name},
           {"model", e.model.string()},
+          {"device", e.device},
+          {"dtype", e.dtype},
           {"dataset",
            {{"name", e.dataset.name},
             {"split", e.dataset.split},

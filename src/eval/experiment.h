@@ -50,6 +50,7 @@ struct Experiment {
   config::Json resolved;  // the whole config after includes, overrides and defaults
   std::string name;
   std::filesystem::path model;
+  std::string device = "cpu", dtype = "float32";  // where and in what precision the model computes
   DatasetSpec dataset;
   std::vector<std::uint64_t> seeds;
   std::vector<PlannedSetting> settings;

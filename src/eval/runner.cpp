@@ -8,6 +8,7 @@
 #include <cmath>
 #include <set>
 
+#include "core/device.h"
 #include "core/errors.h"
 #include "core/fs.h"
 #include "core/log.h"
@@ -52,7 +53,11 @@ void claim_directory(const std::filesystem::path& dir, const Json& resolved, boo
   if (ec) throw FileError(dir.string(), "cannot create the results directory: " + ec.message());
   const auto path = dir / "config.json";
   if (std::filesystem::exists(path)) {
-    const Json existing = config::load_json(path);
+    Json existing = config::load_json(path);
+    try {  // a directory written before a key existed holds that key's default
+      existing = experiment_schema().validate(existing, path.string());
+    } catch (const Error&) {
+    }
     if (existing != resolved) {
       if (!force_new)
         throw ConfigError(dir.string(),
@@ -168,7 +173,9 @@ void run_item(RunContext& c, const data::EditDataset& dataset, std::int64_t inde
                 {"query", sample.query},
                 {"reference", sample.reference},
                 {"target_label", sample.target_label},
-                {"world", sample.world.empty() ? Json(nullptr) : Json(sample.world)}};
+                {"world", sample.world.empty() ? Json(nullptr) : Json(sample.world)},
+                {"device", c.e.device},
+                {"dtype", c.e.dtype}};
   };
   std::vector<bool> written(missing.size(), false);
   try {
@@ -205,7 +212,10 @@ Json run_experiment(const Experiment& e, const RunOptions& o) {
   store.load();
 
   const auto start = std::chrono::steady_clock::now();
-  auto sd = pipelines::StableDiffusion::load(e.model);
+  pipelines::LoadOptions load;
+  load.device = parse_device(e.device, "device");
+  load.dtype = pipelines::parse_dtype(e.dtype);
+  auto sd = pipelines::StableDiffusion::load(e.model, load);
   MetricNetworks models(e.metrics);
   const std::int64_t steps = e.resolved["steps"];
   const auto dataset = open_dataset(e.dataset, sd, steps, e.resolved["guidance"].get<double>());
@@ -230,6 +240,8 @@ Json run_experiment(const Experiment& e, const RunOptions& o) {
                                 {"denoiser_evaluations", sd.denoiser.evaluations() - evaluations_before},
                                 {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()},
                                 {"shard", std::to_string(o.shard_index) + "/" + std::to_string(o.shard_count)},
+                                {"device", e.device},
+                                {"dtype", e.dtype},
                                 {"threads", at::get_num_threads()},
                                 {"threads_choice", resources::threads_choice()}};
   fs::write_atomic(o.out / "summary.json", summary.dump(2) + "\n");
