@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/errors.h"
@@ -207,39 +208,97 @@ Inversion ddim_invert(pipelines::Denoiser& denoiser, const diffusion::SchedulerC
   return inv;
 }
 
-at::Tensor masked_decode(pipelines::Denoiser& denoiser, const diffusion::SchedulerConfig& scheduler, const Inversion& inversion,
-                         const at::Tensor& mask, const DiffEditTexts& texts, const DecodeOptions& o, std::vector<at::Tensor>* trajectory) {
+namespace {
+
+// The decodings of `jobs` (equal steps and guidance, one text set) in lockstep: the truncated
+// schedule of ratio r is the last int(steps * r) timesteps of the full one, so at each timestep
+// the jobs that have started are denoised in one guided call ([k latents] under k copies of Q).
+std::vector<at::Tensor> decode_lockstep(pipelines::Denoiser& denoiser, const diffusion::SchedulerConfig& scheduler,
+                                        const std::vector<DecodeJob>& jobs, const DiffEditTexts& texts,
+                                        std::vector<at::Tensor>* trajectory) {
+  if (jobs.empty()) return {};
+  const DecodeOptions& first = jobs.front().options;
   diffusion::DDIMScheduler ddim(scheduler);
-  ddim.set_timesteps(o.steps);
-  const auto ts = diffusion::truncate_timesteps(ddim.timesteps(), o.strength).denoise;
-  if (ts.empty()) return inversion.x0;  // r = 0: nothing to edit
-  if (ts.size() > inversion.latents.size())
-    throw InputError("strength", "is larger than the inversion's (" + std::to_string(ts.size()) + " steps needed, " +
-                                     std::to_string(inversion.latents.size()) + " inverted)");
-  at::Tensor latents = inversion.at_level(ts.front());
-  for (std::size_t i = 0; i < ts.size(); ++i) {
-    const std::int64_t t = ts[i];
-    const at::Tensor eps = denoiser.guided(latents, t, texts.query, or_empty(texts.decode_negative, texts), o.guidance);
-    const auto step = ddim.step(eps, t, latents);
-    latents = step.prev_sample;
-    if (mask.defined() && o.mask_operator == MaskOperator::glide) {
-      // x_{t-1} = sqrt(a_prev) x0_hat + sqrt(1 - a_prev) eps: taking it from x0_hat' = M x0_hat +
-      // (1 - M) x0 moves it by sqrt(a_prev) (1 - M) (x0 - x0_hat).
-      const std::int64_t prev_t = t - scheduler.num_train_timesteps / o.steps;
-      const double a_prev = prev_t >= 0 ? ddim.schedule().alpha_bar(prev_t) : ddim.final_alpha_cumprod();
-      latents = latents + (inversion.x0 - step.pred_original_sample) * (1 - mask) * std::sqrt(a_prev);
-    } else if (mask.defined()) {
-      // The step's output level is the next timestep of the schedule (the clean latent after the last).
-      const at::Tensor& encoded = o.paste == PasteLevel::step_input ? inversion.at_level(t)
-                                  : i + 1 < ts.size()               ? inversion.at_level(ts[i + 1])
-                                                                    : inversion.x0;
-      latents = latents * mask + encoded * (1 - mask);
+  ddim.set_timesteps(first.steps);
+  const std::vector<std::int64_t>& full = ddim.timesteps();
+  const std::size_t n = jobs.size();
+  std::vector<std::vector<std::int64_t>> ts(n);
+  std::vector<std::size_t> start(n);
+  std::vector<at::Tensor> latents(n);
+  for (std::size_t j = 0; j < n; ++j) {
+    const DecodeJob& job = jobs[j];
+    if (job.options.steps != first.steps || job.options.guidance != first.guidance)
+      throw std::logic_error("decode_lockstep: jobs differ in steps or guidance");
+    ts[j] = diffusion::truncate_timesteps(full, job.options.strength).denoise;
+    if (ts[j].empty()) {
+      latents[j] = job.inversion->x0;  // r = 0: nothing to edit
+      continue;
     }
-    if (trajectory) trajectory->push_back(latents);
-    if (!at::isfinite(latents).all().item<bool>())
-      throw NumericError("diffedit", "latents became non-finite at decoding step " + std::to_string(i) + " (t=" + std::to_string(t) + ")");
+    if (ts[j].size() > job.inversion->latents.size())
+      throw InputError("strength", "is larger than the inversion's (" + std::to_string(ts[j].size()) + " steps needed, " +
+                                       std::to_string(job.inversion->latents.size()) + " inverted)");
+    start[j] = full.size() - ts[j].size();
+    if (!std::equal(ts[j].begin(), ts[j].end(), full.begin() + static_cast<std::ptrdiff_t>(start[j])))
+      throw std::logic_error("decode_lockstep: a truncated schedule is not a suffix of the full one");
+    latents[j] = job.inversion->at_level(ts[j].front());
+  }
+  const at::Tensor& negative = or_empty(texts.decode_negative, texts);
+  for (std::size_t step = 0; step < full.size(); ++step) {
+    const std::int64_t t = full[step];
+    std::vector<std::size_t> active;
+    for (std::size_t j = 0; j < n; ++j)
+      if (!ts[j].empty() && start[j] <= step) active.push_back(j);
+    if (active.empty()) continue;
+    at::Tensor eps;
+    if (active.size() == 1) {
+      eps = denoiser.guided(latents[active[0]], t, texts.query, negative, first.guidance);
+    } else {
+      std::vector<at::Tensor> batch;
+      for (const std::size_t j : active) batch.push_back(latents[j]);
+      const auto k = static_cast<std::int64_t>(active.size());
+      eps = denoiser.guided(at::cat(batch), t, repeat(texts.query, k), repeat(negative, k), first.guidance);
+    }
+    for (std::size_t a = 0; a < active.size(); ++a) {
+      const std::size_t j = active[a];
+      const DecodeJob& job = jobs[j];
+      const Inversion& inversion = *job.inversion;
+      const DecodeOptions& o = job.options;
+      const std::size_t i = step - start[j];  // the job's own step index
+      const auto out = ddim.step(active.size() == 1 ? eps : eps.narrow(0, static_cast<std::int64_t>(a), 1), t, latents[j]);
+      at::Tensor x = out.prev_sample;
+      if (job.mask.defined() && o.mask_operator == MaskOperator::glide) {
+        // x_{t-1} = sqrt(a_prev) x0_hat + sqrt(1 - a_prev) eps: taking it from x0_hat' = M x0_hat +
+        // (1 - M) x0 moves it by sqrt(a_prev) (1 - M) (x0 - x0_hat).
+        const std::int64_t prev_t = t - scheduler.num_train_timesteps / o.steps;
+        const double a_prev = prev_t >= 0 ? ddim.schedule().alpha_bar(prev_t) : ddim.final_alpha_cumprod();
+        x = x + (inversion.x0 - out.pred_original_sample) * (1 - job.mask) * std::sqrt(a_prev);
+      } else if (job.mask.defined()) {
+        // The step's output level is the next timestep of the schedule (the clean latent after the last).
+        const at::Tensor& encoded = o.paste == PasteLevel::step_input ? inversion.at_level(t)
+                                    : i + 1 < ts[j].size()            ? inversion.at_level(ts[j][i + 1])
+                                                                      : inversion.x0;
+        x = x * job.mask + encoded * (1 - job.mask);
+      }
+      if (trajectory) trajectory->push_back(x);
+      if (!at::isfinite(x).all().item<bool>())
+        throw NumericError("diffedit",
+                           "latents became non-finite at decoding step " + std::to_string(i) + " (t=" + std::to_string(t) + ")");
+      latents[j] = x;
+    }
   }
   return latents;
+}
+
+}  // namespace
+
+at::Tensor masked_decode(pipelines::Denoiser& denoiser, const diffusion::SchedulerConfig& scheduler, const Inversion& inversion,
+                         const at::Tensor& mask, const DiffEditTexts& texts, const DecodeOptions& o, std::vector<at::Tensor>* trajectory) {
+  return decode_lockstep(denoiser, scheduler, {DecodeJob{&inversion, mask, o}}, texts, trajectory).front();
+}
+
+std::vector<at::Tensor> masked_decode_batch(pipelines::Denoiser& denoiser, const diffusion::SchedulerConfig& scheduler,
+                                            const std::vector<DecodeJob>& jobs, const DiffEditTexts& texts) {
+  return decode_lockstep(denoiser, scheduler, jobs, texts, nullptr);
 }
 
 }  // namespace diffedit::editing

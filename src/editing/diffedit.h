@@ -188,4 +188,17 @@ at::Tensor masked_decode(pipelines::Denoiser& denoiser, const diffusion::Schedul
                          const at::Tensor& mask, const DiffEditTexts& texts, const DecodeOptions& options,
                          std::vector<at::Tensor>* trajectory = nullptr);
 
+// Step 3 for several decodings at once, e.g. the settings of a sweep over r and the threshold:
+// jobs with equal steps and guidance under one text set, denoised in lockstep so that each
+// timestep is one guided call on every job that has started (their schedules are suffixes of one
+// schedule). Each result equals masked_decode's up to float rounding (a batched convolution may
+// sum in another order), not bit for bit.
+struct DecodeJob {
+  const Inversion* inversion = nullptr;
+  at::Tensor mask{};  // [1, 1, h, w], or undefined: no masking
+  DecodeOptions options;
+};
+std::vector<at::Tensor> masked_decode_batch(pipelines::Denoiser& denoiser, const diffusion::SchedulerConfig& scheduler,
+                                            const std::vector<DecodeJob>& jobs, const DiffEditTexts& texts);
+
 }  // namespace diffedit::editing

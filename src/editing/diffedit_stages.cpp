@@ -2,7 +2,10 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <chrono>
+#include <map>
+#include <tuple>
 
 #include "core/errors.h"
 #include "diffusion/schedulers.h"
@@ -127,36 +130,46 @@ DiffEditStages::InversionEntry& DiffEditStages::inversion(const FamilySetting& s
   return *entry;
 }
 
-EditResult DiffEditStages::run(const FamilySetting& s) {
-  const auto start = std::chrono::steady_clock::now();
+struct DiffEditStages::Prepared {
+  EditResult result;  // mask, mask_map and the shared stages so far
+  at::Tensor mask;
+  const Inversion* encoded = nullptr;  // the cached inversion, or `noised`
+  Inversion noised;
+  const DiffEditTexts* texts = nullptr;
+  DecodeOptions decode;
+  std::chrono::steady_clock::time_point start;
+};
+
+std::unique_ptr<DiffEditStages::Prepared> DiffEditStages::prepare(const FamilySetting& s) {
+  auto p = std::make_unique<Prepared>();
+  p->start = std::chrono::steady_clock::now();
   const DiffEditOptions& o = s.options;
-  EditResult r;
+  EditResult& r = p->result;
 
   MaskEntry* inferred = nullptr;
-  at::Tensor mask;
   if (s.mask == FamilySetting::Mask::inferred) {
     inferred = &this->mask(s);
-    mask = inferred->estimate.binarize(o.threshold);
+    p->mask = inferred->estimate.binarize(o.threshold);
     r.mask_map = inferred->estimate.map.unsqueeze(1);
     r.shared.push_back({inferred->key, inferred->evaluations});
   } else if (s.mask == FamilySetting::Mask::given) {
     if (!request_.oracle_mask.defined()) throw InputError("oracle_mask", "diffedit_oracle_mask needs a mask");
     // Pixel mask -> latent grid: the fraction of each cell covered, kept where above one half.
     const std::int64_t f = sd_.vae_scale_factor();
-    mask = (at::avg_pool2d(request_.oracle_mask.to(at::kFloat), {f, f}) > 0.5).to(at::kFloat);
+    p->mask = (at::avg_pool2d(request_.oracle_mask.to(at::kFloat), {f, f}) > 0.5).to(at::kFloat);
   }
 
-  Inversion noised;
-  const Inversion* encoded = &noised;
+  p->encoded = &p->noised;
   if (s.encoding == FamilySetting::Encoding::ddim) {
     const InversionEntry& e = inversion(s, inferred);
     // Evaluations per inversion step are constant (1 unguided, 2 guided): the cost to this r.
     const std::int64_t needed = diffusion::truncated_steps(o.steps, o.strength);
     r.shared.push_back({e.key, e.steps ? e.evaluations / e.steps * needed : 0});
-    encoded = &e.inversion;
+    p->encoded = &e.inversion;
   } else {
     // x_t ~ q(x_t | x0) at every level of the truncated schedule, from one draw after the mask's.
     if (!inferred) throw ConfigError("mask_no_encoding", "needs an inferred mask");
+    Inversion& noised = p->noised;
     noised.x0 = latent_after(*inferred, o.sample_posterior);
     if (!inferred->eps.defined()) inferred->eps = inferred->noise->randn(noised.x0.sizes()).to(noised.x0.device());
     diffusion::DDIMScheduler ddim(sd_.scheduler);
@@ -164,14 +177,64 @@ EditResult DiffEditStages::run(const FamilySetting& s) {
     noised.timesteps = diffusion::truncate_timesteps(ddim.timesteps(), o.strength).invert;
     for (const std::int64_t level : noised.timesteps) noised.latents.push_back(ddim.add_noise(noised.x0, inferred->eps, {level}));
   }
+  p->texts = &texts(s.reference_text);
+  p->decode = o.decode_stage();
+  return p;
+}
 
-  const std::int64_t before = sd_.denoiser.evaluations();
-  r.image = sd_.decode(masked_decode(sd_.denoiser, sd_.scheduler, *encoded, mask, texts(s.reference_text), o.decode_stage()));
-  r.mask = mask;
-  r.denoiser_evaluations = sd_.denoiser.evaluations() - before;
+EditResult DiffEditStages::finish(Prepared& p, const at::Tensor& decoded, std::int64_t decode_evaluations, double decode_seconds) {
+  EditResult r = std::move(p.result);
+  const auto start = std::chrono::steady_clock::now();
+  r.image = sd_.decode(decoded);
+  r.mask = p.mask;
+  r.denoiser_evaluations = decode_evaluations;
   for (const auto& st : r.shared) r.denoiser_evaluations += st.evaluations;
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  r.seconds = decode_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return r;
+}
+
+EditResult DiffEditStages::run(const FamilySetting& s) {
+  const auto p = prepare(s);
+  const std::int64_t before = sd_.denoiser.evaluations();
+  const at::Tensor decoded = masked_decode(sd_.denoiser, sd_.scheduler, *p->encoded, p->mask, *p->texts, p->decode);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - p->start).count();
+  return finish(*p, decoded, sd_.denoiser.evaluations() - before, seconds);
+}
+
+void DiffEditStages::run_batched(const std::vector<FamilySetting>& settings, std::int64_t max_batch,
+                                 const std::function<void(std::size_t, EditResult&&)>& on_result) {
+  if (max_batch < 1) throw InputError("decode_batch", "must be at least 1");
+  for (const auto& s : settings) plan(s);
+  // Groups of settings whose decodings can share a call: equal steps, guidance and texts.
+  std::map<std::tuple<std::int64_t, double, bool>, std::vector<std::size_t>> groups;
+  for (std::size_t i = 0; i < settings.size(); ++i) {
+    const DecodeOptions d = settings[i].options.decode_stage();
+    groups[{d.steps, d.guidance, settings[i].reference_text}].push_back(i);
+  }
+  for (const auto& [key, members] : groups) {
+    for (std::size_t from = 0; from < members.size(); from += static_cast<std::size_t>(max_batch)) {
+      const std::size_t to = std::min(members.size(), from + static_cast<std::size_t>(max_batch));
+      std::vector<std::unique_ptr<Prepared>> prepared;
+      std::vector<DecodeJob> jobs;
+      double prepare_seconds = 0;
+      for (std::size_t m = from; m < to; ++m) {
+        prepared.push_back(prepare(settings[members[m]]));
+        jobs.push_back({prepared.back()->encoded, prepared.back()->mask, prepared.back()->decode});
+        prepare_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - prepared.back()->start).count();
+      }
+      const auto start = std::chrono::steady_clock::now();
+      const auto decoded = masked_decode_batch(sd_.denoiser, sd_.scheduler, jobs, *prepared.front()->texts);
+      // The batch's time is shared evenly; each setting's evaluations are what it costs alone.
+      const double share =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / static_cast<double>(jobs.size());
+      for (std::size_t j = 0; j < jobs.size(); ++j) {
+        const DecodeOptions& d = jobs[j].options;
+        const std::int64_t evaluations = diffusion::truncated_steps(d.steps, d.strength) * (d.guidance > 1.0 ? 2 : 1);
+        on_result(members[from + j],
+                  finish(*prepared[j], decoded[j], evaluations, share + prepare_seconds / static_cast<double>(jobs.size())));
+      }
+    }
+  }
 }
 
 }  // namespace diffedit::editing

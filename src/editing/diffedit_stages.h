@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "editing/diffedit.h"
 #include "editing/method.h"
@@ -53,10 +54,18 @@ class DiffEditStages {
   // The setting's result; its `shared` lists the cached stages it used with their evaluations
   // (included in denoiser_evaluations, which is the cost of the setting run alone).
   EditResult run(const FamilySetting& s);
+  // The results of `settings`, with the decodings of settings that share steps, guidance and texts
+  // batched, at most `max_batch` per denoiser call (masked_decode_batch: equal to run's results up
+  // to float rounding). Calls on_result(i, result) for settings[i] as each batch finishes.
+  void run_batched(const std::vector<FamilySetting>& settings, std::int64_t max_batch,
+                   const std::function<void(std::size_t, EditResult&&)>& on_result);
 
  private:
   struct MaskEntry;
   struct InversionEntry;
+  struct Prepared;  // a setting's mask and encoding, ready to decode
+  std::unique_ptr<Prepared> prepare(const FamilySetting& s);
+  EditResult finish(Prepared& p, const at::Tensor& decoded, std::int64_t decode_evaluations, double decode_seconds);
   const DiffEditTexts& texts(bool reference_text);
   MaskEntry& mask(const FamilySetting& s);
   // The input's latent drawn on the mask's stream after its draws (once; the mode when not `sample`).

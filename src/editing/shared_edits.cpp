@@ -18,7 +18,7 @@ namespace diffedit::editing {
 using config::Json;
 
 void edit_shared(pipelines::StableDiffusion& sd, const EditRequest& request, const std::vector<Setting>& settings,
-                 const std::function<void(std::size_t, EditResult&&)>& on_result) {
+                 const std::function<void(std::size_t, EditResult&&)>& on_result, std::int64_t decode_batch) {
   std::vector<std::unique_ptr<EditMethod>> methods;
   for (const auto& s : settings) methods.push_back(make_method(s.method, s.parameters, s.method));
 
@@ -59,6 +59,12 @@ void edit_shared(pipelines::StableDiffusion& sd, const EditRequest& request, con
   for (const std::size_t i : family) {
     family_settings[i] = FamilySetting::from(settings[i].method, methods[i]->parameters());
     stages.plan(family_settings[i]);
+  }
+  if (decode_batch > 1) {
+    std::vector<FamilySetting> batch;
+    for (const std::size_t i : family) batch.push_back(family_settings[i]);
+    stages.run_batched(batch, decode_batch, [&](std::size_t j, EditResult&& result) { on_result(family[j], std::move(result)); });
+    return;
   }
   for (const std::size_t i : family) on_result(i, stages.run(family_settings[i]));
 }

@@ -33,8 +33,11 @@ struct Setting {
 // Calls `on_result(i, result)` for each settings[i] as soon as it is done (in an order that
 // reuses the shared stages). Noise: SeededNoise(request.seed), fresh for each standalone method and
 // for each shared stage, consumed in the order the standalone method would consume it.
+// `decode_batch` > 1 batches the DiffEdit family's decodings, that many per denoiser call
+// (DiffEditStages::run_batched): faster, and equal to the standalone results up to float rounding
+// instead of bit for bit.
 void edit_shared(pipelines::StableDiffusion& sd, const EditRequest& request, const std::vector<Setting>& settings,
-                 const std::function<void(std::size_t, EditResult&&)>& on_result);
+                 const std::function<void(std::size_t, EditResult&&)>& on_result, std::int64_t decode_batch = 1);
 
 // The evaluation accounting of the results of one input, per stage kind: "mask", "inversion"
 // (the first word of a shared stage's key) and "per_setting" (each result's own evaluations).

@@ -69,6 +69,9 @@ const Schema& experiment_schema() {
       {"guidance", Schema::number().range(0, std::nullopt).def(7.5)},
       {"device", Schema::string().def("cpu").doc(
                      "where the model computes: cpu or cuda[:N] (diffedit run --device); the metrics' networks run on the CPU")},
+      {"decode_batch",
+       Schema::integer().range(1, 4096).def(1).doc("DiffEdit-family decodings of one input per denoiser call (1: each alone, bit-identical "
+                                                   "to a standalone edit; more: faster, equal up to float rounding)")},
       {"dtype", Schema::string()
                     .choices({"float32", "float16", "bfloat16"})
                     .def("float32")
@@ -125,6 +128,7 @@ Experiment make_experiment(const Json& c, const std::string& source) {
   e.model = c["model"].get<std::string>();
   e.device = c["device"].get<std::string>();
   e.dtype = c["dtype"].get<std::string>();
+  e.decode_batch = c["decode_batch"].get<std::int64_t>();
   if (e.device != "cpu" && e.device.rfind("cuda", 0) != 0) throw ConfigError(source, "device: '" + e.device + "' is not cpu or cuda[:N]");
   auto dataset = [&source](const Json& d, const data::toyworld::WorldSpec& default_world) {
     DatasetSpec s;

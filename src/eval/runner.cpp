@@ -179,13 +179,16 @@ void run_item(RunContext& c, const data::EditDataset& dataset, std::int64_t inde
   };
   std::vector<bool> written(missing.size(), false);
   try {
-    editing::edit_shared(c.sd, request, settings, [&](std::size_t j, editing::EditResult&& result) {
-      const std::size_t s = missing[j];
-      c.store.put(result_record(base_record(s), settings_all[s].label, sample, result, c.models, c.o.out));
-      written[j] = true;
-      ++c.computed;
-      c.progress.advance();
-    });
+    editing::edit_shared(
+        c.sd, request, settings,
+        [&](std::size_t j, editing::EditResult&& result) {
+          const std::size_t s = missing[j];
+          c.store.put(result_record(base_record(s), settings_all[s].label, sample, result, c.models, c.o.out));
+          written[j] = true;
+          ++c.computed;
+          c.progress.advance();
+        },
+        c.e.decode_batch);
   } catch (const NumericError& err) {
     log::warn(item, " seed ", seed, ": ", err.what());
     for (std::size_t j = 0; j < missing.size(); ++j) {

@@ -1,7 +1,8 @@
 // The README's main job as a benchmark: `diffedit run configs/quickstart.json` in-process (a fresh
 // results directory each iteration, no feature cache), from the source tree's root.
-// BM_Quickstart counters: denoiser evaluations done / if every setting ran alone, their ratio, and
-// peak_rss_MB (getrusage ru_maxrss of the process: model loading included).
+// BM_Quickstart counters: denoiser evaluations done / if every setting ran alone, their ratio,
+// peak_rss_MB (getrusage ru_maxrss of the process: model loading included) and the thread count.
+// BM_QuickstartDecodeBatch/N: the same with decode_batch = N.
 // BM_QuickstartBesideBusyProcesses/N: threads under contention. The quickstart on its first item
 // (20 records) alone, then beside N forked processes that spin on one core each; the benchmark's
 // time is the run beside them, its counters both times and their ratio (`slowdown`), and the
@@ -17,6 +18,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <string>
 #include <vector>
 
 #include <ATen/Parallel.h>
@@ -28,12 +30,12 @@
 
 namespace {
 
-void BM_Quickstart(benchmark::State& state) {
+void run_quickstart(benchmark::State& state, const std::vector<std::string>& overrides) {
   if (::chdir(DIFFEDIT_SOURCE_DIR) != 0) {
     state.SkipWithError("cannot enter the source tree");
     return;
   }
-  const auto config = diffedit::config::resolve("configs/quickstart.json", {}, &diffedit::eval::experiment_schema());
+  const auto config = diffedit::config::resolve("configs/quickstart.json", overrides, &diffedit::eval::experiment_schema());
   const auto experiment = diffedit::eval::make_experiment(config, "configs/quickstart.json");
   const auto out = std::filesystem::temp_directory_path() / ("bench-quickstart-" + std::to_string(::getpid()));
   diffedit::config::Json summary;
@@ -53,8 +55,16 @@ void BM_Quickstart(benchmark::State& state) {
   state.counters["evaluations_if_independent"] = summary["denoiser_evaluations_if_independent"].get<double>();
   state.counters["sharing_ratio"] = summary["sharing_ratio"].get<double>();
   state.counters["peak_rss_MB"] = static_cast<double>(usage.ru_maxrss) / 1024.0;
+  state.counters["threads"] = at::get_num_threads();
 }
+
+void BM_Quickstart(benchmark::State& state) { run_quickstart(state, {}); }
 BENCHMARK(BM_Quickstart)->Unit(benchmark::kSecond)->Iterations(1);
+
+// The same with the DiffEdit family's decodings of each input batched, N per denoiser call
+// (the config's decode_batch; the quickstart has 16 such settings per input).
+void BM_QuickstartDecodeBatch(benchmark::State& state) { run_quickstart(state, {"decode_batch=" + std::to_string(state.range(0))}); }
+BENCHMARK(BM_QuickstartDecodeBatch)->Arg(4)->Arg(16)->Unit(benchmark::kSecond)->Iterations(1);
 
 // Seconds of one run of `experiment` into a fresh `out`.
 double timed_run(const diffedit::eval::Experiment& experiment, const std::filesystem::path& out) {
