@@ -17,8 +17,8 @@
 #include "core/rng.h"
 #include "core/version.h"
 #include "data/datasets.h"
-#include "editing/request.h"
 #include "editing/shared_edits.h"
+#include "eval/edit_request.h"
 #include "eval/features.h"
 #include "eval/metric_networks.h"
 #include "eval/record_store.h"
@@ -156,7 +156,7 @@ void run_item(RunContext& c, const data::EditDataset& dataset, std::int64_t inde
   }
   if (missing.empty()) return;
   const data::EditSample sample = dataset.get(index);
-  const editing::EditRequest request = editing::request_for(sample, rng::derive_seed(seed, item));
+  const editing::EditRequest request = request_for(sample, rng::derive_seed(seed, item));
   std::vector<editing::Setting> settings;
   for (const std::size_t s : missing) settings.push_back(settings_all[s].setting());
 

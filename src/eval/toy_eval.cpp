@@ -14,7 +14,6 @@
 #include "editing/diffedit.h"
 #include "editing/method.h"
 #include "editing/noise.h"
-#include "editing/request.h"
 #include "eval/claims.h"
 #include "eval/record_store.h"
 #include "eval/runner.h"

@@ -14,7 +14,7 @@
 #include "data/toyworld_presets.h"
 #include "editing/method.h"
 #include "editing/noise.h"
-#include "editing/request.h"
+#include "eval/edit_request.h"
 #include "pipelines/pipeline.h"
 
 namespace ed = diffedit::editing;
@@ -31,7 +31,7 @@ diffedit::pipelines::StableDiffusion& toy_sd() {
 
 ed::EditRequest toy_request() {
   const auto world = diffedit::data::toyworld::preset(diffedit::data::toyworld::kDefaultPreset);  // the shipped models' world
-  return ed::request_for(diffedit::data::make_toy_dataset("toy-imagenet", "test", 1, 0, {}, world)->get(0), 7);
+  return diffedit::eval::request_for(diffedit::data::make_toy_dataset("toy-imagenet", "test", 1, 0, {}, world)->get(0), 7);
 }
 
 void run_method(benchmark::State& state, const std::string& method, const Json& parameters) {

@@ -14,8 +14,8 @@
 #include "editing/flexit.h"
 #include "editing/method.h"
 #include "editing/noise.h"
-#include "editing/request.h"
 #include "editing/shared_edits.h"
+#include "eval/edit_request.h"
 #include "image/io.h"
 #include "metrics/perceptual.h"
 #include "models/toy_classifier.h"
@@ -41,7 +41,7 @@ diffedit::data::toyworld::WorldSpec default_world() { return diffedit::data::toy
 
 ed::EditRequest toy_request(std::int64_t index) {
   const auto dataset = diffedit::data::make_toy_dataset("toy-imagenet", "test", index + 1, 0, {}, default_world());
-  return ed::request_for(dataset->get(index), 77 + static_cast<std::uint64_t>(index));
+  return diffedit::eval::request_for(dataset->get(index), 77 + static_cast<std::uint64_t>(index));
 }
 
 ed::EditResult edit_alone(pl::StableDiffusion& sd, const std::string& method, const Json& p, const ed::EditRequest& r) {

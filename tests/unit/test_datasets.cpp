@@ -6,7 +6,7 @@
 #include "core/errors.h"
 #include "data/datasets.h"
 #include "editing/flexit.h"
-#include "editing/request.h"
+#include "eval/edit_request.h"
 #include "image/io.h"
 #include "test_support.h"
 
@@ -56,7 +56,7 @@ TEST(Datasets, ImageNetFlexitReadsQueriesCsv) {
   EXPECT_EQ(s.source, "tench") << "FlexIT's source text is the class name whatever the reference is";
   {
     // ... and reaches FlexIT: its default source text is the dataset's, not DiffEdit's empty R.
-    const auto request = diffedit::editing::request_for(s, 0);
+    const auto request = diffedit::eval::request_for(s, 0);
     diffedit::editing::FlexITOptions flexit;
     EXPECT_EQ(diffedit::editing::flexit_source(request, flexit), "tench");
     flexit.source_text = "reference";

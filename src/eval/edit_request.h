@@ -1,5 +1,5 @@
 // The edit request for one dataset sample: what the runner, toy-eval, tests and benchmarks give a
-// method for an item.
+// method for an item. Here, above both, so that editing does not depend on the datasets.
 #pragma once
 
 #include <cstdint>
@@ -7,12 +7,12 @@
 #include "data/toy_datasets.h"
 #include "editing/method.h"
 
-namespace diffedit::editing {
+namespace diffedit::eval {
 
 // The sample's image as a batch of one, its texts and class labels, its ground-truth region as
 // the oracle mask when it has one, and `seed` for every random draw of the edit.
-inline EditRequest request_for(const data::EditSample& sample, std::uint64_t seed) {
-  EditRequest r;
+inline editing::EditRequest request_for(const data::EditSample& sample, std::uint64_t seed) {
+  editing::EditRequest r;
   r.image = sample.image.unsqueeze(0);
   r.query = sample.query;
   r.reference = sample.reference;
@@ -24,4 +24,4 @@ inline EditRequest request_for(const data::EditSample& sample, std::uint64_t see
   return r;
 }
 
-}  // namespace diffedit::editing
+}  // namespace diffedit::eval
