@@ -117,6 +117,10 @@ bool MetricsSpec::wants(const std::string& metric) const {
   return std::find(names.begin(), names.end(), metric) != names.end();
 }
 
+config::Json load_run_config(const std::filesystem::path& path) {
+  return experiment_schema().validate(config::load_json(path), path.string());
+}
+
 std::string item_key(const DatasetSpec& d, std::int64_t index) {
   return d.name + "/" + d.split + "/" + std::to_string(index) + (d.world_seed ? "@" + std::to_string(d.world_seed) : "");
 }

@@ -60,6 +60,11 @@ struct Experiment {
 
 const config::Schema& experiment_schema();
 
+// A results directory's config.json, validated: keys added to the schema since it was written take
+// their defaults, so older results still resume, merge and report (ConfigError when it no longer
+// validates, naming the file).
+config::Json load_run_config(const std::filesystem::path& path);
+
 // The identity of a dataset item in records: "toy-imagenet/test/7" (with "@<world_seed>" when not 0).
 std::string item_key(const DatasetSpec& dataset, std::int64_t index);
 

@@ -15,7 +15,7 @@ Experiment merge_shards(const std::vector<std::filesystem::path>& shards, const 
   for (const auto& d : shards) {
     const auto path = d / "config.json";
     fs::require_regular_file(path);
-    const config::Json c = config::load_json(path);
+    const config::Json c = load_run_config(path);
     if (resolved && c != *resolved)
       throw InputError(d.string(), "was run with a different config than " + shards.front().string() + " (shards of one experiment only)");
     resolved = c;

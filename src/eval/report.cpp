@@ -290,7 +290,7 @@ ReportFiles write_report(const std::filesystem::path& run_dir, const std::filesy
   fs::require_regular_file(summary_path);
   const Json summary = config::load_json(summary_path);
   if (!summary.contains("metrics") || !summary["metrics"].is_object()) throw FormatError(summary_path.string(), "no metrics");
-  const Experiment e = make_experiment(config::load_json(run_dir / "config.json"), (run_dir / "config.json").string());
+  const Experiment e = make_experiment(load_run_config(run_dir / "config.json"), (run_dir / "config.json").string());
   ReportFiles out;
   out.dir = run_dir / "report";
   std::filesystem::create_directories(out.dir);

@@ -53,10 +53,11 @@ void claim_directory(const std::filesystem::path& dir, const Json& resolved, boo
   if (ec) throw FileError(dir.string(), "cannot create the results directory: " + ec.message());
   const auto path = dir / "config.json";
   if (std::filesystem::exists(path)) {
-    Json existing = config::load_json(path);
-    try {  // a directory written before a key existed holds that key's default
-      existing = experiment_schema().validate(existing, path.string());
-    } catch (const Error&) {
+    Json existing;
+    try {
+      existing = load_run_config(path);
+    } catch (const ConfigError&) {  // a config that no longer validates is a different one
+      existing = config::load_json(path);
     }
     if (existing != resolved) {
       if (!force_new)

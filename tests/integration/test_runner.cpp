@@ -478,7 +478,8 @@ TEST(Runner, DeviceAndDtypeAreRecordedAndCheckedBeforeAnyWork) {
   EXPECT_NEAR(mb["unedited_psnr_db"].get<double>(), ma["unedited_psnr_db"].get<double>(), 1.0);
   EXPECT_NE(mb["unedited_psnr_db"], ma["unedited_psnr_db"]);  // it did compute in another precision
 
-  // A results directory from before these keys existed resumes: the keys take their defaults.
+  // A results directory from before these keys existed resumes, merges and reports: the keys take
+  // their defaults.
   Json old = diffedit::config::load_json(dir / "f32" / "config.json");
   old.erase("device");
   old.erase("dtype");
@@ -486,6 +487,12 @@ TEST(Runner, DeviceAndDtypeAreRecordedAndCheckedBeforeAnyWork) {
   const auto resumed = run_cli(run_args(config, dir / "f32"));
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
   EXPECT_EQ(summary(dir / "f32")["this_invocation"]["records_computed"], 0);
+  diffedit::fs::write_atomic(dir / "f32" / "config.json", old.dump(2));
+  const auto merged = run_cli({"-q", "merge", (dir / "f32").string(), "--out", (dir / "merged").string()});
+  EXPECT_EQ(merged.exit_code, 0) << merged.err;
+  diffedit::fs::write_atomic(dir / "f32" / "config.json", old.dump(2));
+  const auto report = run_cli({"-q", "report", (dir / "f32").string()});
+  EXPECT_EQ(report.exit_code, 0) << report.err;
 
   const auto half = run_cli(run_args(config, dir / "f16", {"--dtype", "float16"}));
   EXPECT_EQ(half.exit_code, 2);
