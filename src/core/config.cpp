@@ -254,50 +254,36 @@ std::vector<std::string> near_keys(std::string_view key, const std::vector<std::
 // ---------------------------------------------------------------------------------------------
 // Schema
 
+namespace {
+// The factories' one body: a default schema of one type, with at most one more member set. Each
+// factory names its private members itself (where it may); this only assigns through the pointers.
+Schema with(Schema::Type Schema::*type, Schema::Type kind) {
+  Schema s;
+  s.*type = kind;
+  return s;
+}
+template <class T>
+Schema with(Schema::Type Schema::*type, Schema::Type kind, T Schema::*member, T value) {
+  Schema s = with(type, kind);
+  s.*member = std::move(value);
+  return s;
+}
+}  // namespace
+
 Schema Schema::any() { return Schema(); }
-Schema Schema::boolean() {
-  Schema s;
-  s.type_ = Type::boolean;
-  return s;
-}
-Schema Schema::integer() {
-  Schema s;
-  s.type_ = Type::integer;
-  return s;
-}
-Schema Schema::number() {
-  Schema s;
-  s.type_ = Type::number;
-  return s;
-}
-Schema Schema::string() {
-  Schema s;
-  s.type_ = Type::string;
-  return s;
-}
+Schema Schema::boolean() { return with(&Schema::type_, Type::boolean); }
+Schema Schema::integer() { return with(&Schema::type_, Type::integer); }
+Schema Schema::number() { return with(&Schema::type_, Type::number); }
+Schema Schema::string() { return with(&Schema::type_, Type::string); }
 Schema Schema::array(Schema element) {
-  Schema s;
-  s.type_ = Type::array;
-  s.element_ = std::make_shared<const Schema>(std::move(element));
-  return s;
+  return with(&Schema::type_, Type::array, &Schema::element_, std::make_shared<const Schema>(std::move(element)));
 }
-Schema Schema::object(std::vector<Field> fields) {
-  Schema s;
-  s.type_ = Type::object;
-  s.fields_ = std::move(fields);
-  return s;
-}
+Schema Schema::object(std::vector<Field> fields) { return with(&Schema::type_, Type::object, &Schema::fields_, std::move(fields)); }
 Schema Schema::map(Schema value) {
-  Schema s;
-  s.type_ = Type::map;
-  s.element_ = std::make_shared<const Schema>(std::move(value));
-  return s;
+  return with(&Schema::type_, Type::map, &Schema::element_, std::make_shared<const Schema>(std::move(value)));
 }
 Schema Schema::one_of(std::vector<Schema> alternatives) {
-  Schema s;
-  s.type_ = Type::one_of;
-  s.alternatives_ = std::move(alternatives);
-  return s;
+  return with(&Schema::type_, Type::one_of, &Schema::alternatives_, std::move(alternatives));
 }
 
 Schema& Schema::def(Json value) {
