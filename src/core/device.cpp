@@ -6,13 +6,19 @@
 
 namespace diffedit {
 
-c10::Device parse_device(const std::string& name, const std::string& option) {
+c10::Device parse_device_name(const std::string& name, const std::string& option) {
   c10::Device device(c10::kCPU);
   try {
     device = c10::Device(name);
   } catch (const c10::Error&) {
     throw InputError(option, "'" + name + "' is not a device (cpu, cuda, cuda:N)");
   }
+  if (!device.is_cpu() && !device.is_cuda()) throw InputError(option, "only cpu and cuda are supported");
+  return device;
+}
+
+c10::Device parse_device(const std::string& name, const std::string& option) {
+  const c10::Device device = parse_device_name(name, option);
   check_device(device, option);
   return device;
 }

@@ -91,25 +91,21 @@ struct ThreadState {
   std::string choice = "every CPU";
   std::int64_t work = 0;  // the largest work fitted to so far
 };
-ThreadState initial_thread_state() {
+// Whose count it is: --threads, OMP_NUM_THREADS, or nobody's yet.
+ThreadState chosen_by(int user_threads) {
+  if (user_threads > 0) return {true, "--threads", 0};
   if (omp_num_threads()) return {true, "OMP_NUM_THREADS", 0};
   return {};
 }
 // A process that never calls choose_threads (a test, a benchmark) starts from the environment.
 ThreadState& thread_state() {
-  static ThreadState state = initial_thread_state();
+  static ThreadState state = chosen_by(0);
   return state;
 }
 }  // namespace
 
 void choose_threads(int user_threads) {
-  ThreadState& s = thread_state();
-  s = ThreadState{};
-  const std::optional<int> env = omp_num_threads();
-  if (user_threads > 0 || env) {
-    s.final = true;
-    s.choice = user_threads > 0 ? "--threads" : "OMP_NUM_THREADS";
-  }
+  thread_state() = chosen_by(user_threads);
   at::set_num_threads(user_threads > 0 ? user_threads : default_threads());
 }
 

@@ -213,9 +213,8 @@ namespace {
 // The decodings of `jobs` (equal steps and guidance, one text set) in lockstep: the truncated
 // schedule of ratio r is the last int(steps * r) timesteps of the full one, so at each timestep
 // the jobs that have started are denoised in one guided call ([k latents] under k copies of Q).
-std::vector<at::Tensor> decode_lockstep(pipelines::Denoiser& denoiser, const diffusion::SchedulerConfig& scheduler,
-                                        const std::vector<DecodeJob>& jobs, const DiffEditTexts& texts,
-                                        std::vector<at::Tensor>* trajectory) {
+DecodedBatch decode_lockstep(pipelines::Denoiser& denoiser, const diffusion::SchedulerConfig& scheduler, const std::vector<DecodeJob>& jobs,
+                             const DiffEditTexts& texts, std::vector<at::Tensor>* trajectory) {
   if (jobs.empty()) return {};
   const DecodeOptions& first = jobs.front().options;
   diffusion::DDIMScheduler ddim(scheduler);
@@ -225,6 +224,7 @@ std::vector<at::Tensor> decode_lockstep(pipelines::Denoiser& denoiser, const dif
   std::vector<std::vector<std::int64_t>> ts(n);
   std::vector<std::size_t> start(n);
   std::vector<at::Tensor> latents(n);
+  std::vector<std::int64_t> evaluations(n, 0);
   for (std::size_t j = 0; j < n; ++j) {
     const DecodeJob& job = jobs[j];
     if (job.options.steps != first.steps || job.options.guidance != first.guidance)
@@ -249,6 +249,7 @@ std::vector<at::Tensor> decode_lockstep(pipelines::Denoiser& denoiser, const dif
     for (std::size_t j = 0; j < n; ++j)
       if (!ts[j].empty() && start[j] <= step) active.push_back(j);
     if (active.empty()) continue;
+    const std::int64_t before = denoiser.evaluations();
     at::Tensor eps;
     if (active.size() == 1) {
       eps = denoiser.guided(latents[active[0]], t, texts.query, negative, first.guidance);
@@ -258,6 +259,9 @@ std::vector<at::Tensor> decode_lockstep(pipelines::Denoiser& denoiser, const dif
       const auto k = static_cast<std::int64_t>(active.size());
       eps = denoiser.guided(at::cat(batch), t, repeat(texts.query, k), repeat(negative, k), first.guidance);
     }
+    // Every job in the call took the same part of it.
+    const std::int64_t part = (denoiser.evaluations() - before) / static_cast<std::int64_t>(active.size());
+    for (const std::size_t j : active) evaluations[j] += part;
     for (std::size_t a = 0; a < active.size(); ++a) {
       const std::size_t j = active[a];
       const DecodeJob& job = jobs[j];
@@ -286,18 +290,18 @@ std::vector<at::Tensor> decode_lockstep(pipelines::Denoiser& denoiser, const dif
       latents[j] = x;
     }
   }
-  return latents;
+  return {latents, evaluations};
 }
 
 }  // namespace
 
 at::Tensor masked_decode(pipelines::Denoiser& denoiser, const diffusion::SchedulerConfig& scheduler, const Inversion& inversion,
                          const at::Tensor& mask, const DiffEditTexts& texts, const DecodeOptions& o, std::vector<at::Tensor>* trajectory) {
-  return decode_lockstep(denoiser, scheduler, {DecodeJob{&inversion, mask, o}}, texts, trajectory).front();
+  return decode_lockstep(denoiser, scheduler, {DecodeJob{&inversion, mask, o}}, texts, trajectory).latents.front();
 }
 
-std::vector<at::Tensor> masked_decode_batch(pipelines::Denoiser& denoiser, const diffusion::SchedulerConfig& scheduler,
-                                            const std::vector<DecodeJob>& jobs, const DiffEditTexts& texts) {
+DecodedBatch masked_decode_batch(pipelines::Denoiser& denoiser, const diffusion::SchedulerConfig& scheduler,
+                                 const std::vector<DecodeJob>& jobs, const DiffEditTexts& texts) {
   return decode_lockstep(denoiser, scheduler, jobs, texts, nullptr);
 }
 

@@ -198,7 +198,11 @@ struct DecodeJob {
   at::Tensor mask{};  // [1, 1, h, w], or undefined: no masking
   DecodeOptions options;
 };
-std::vector<at::Tensor> masked_decode_batch(pipelines::Denoiser& denoiser, const diffusion::SchedulerConfig& scheduler,
-                                            const std::vector<DecodeJob>& jobs, const DiffEditTexts& texts);
+struct DecodedBatch {
+  std::vector<at::Tensor> latents;        // per job
+  std::vector<std::int64_t> evaluations;  // per job: its part of the denoiser evaluations (what it costs alone)
+};
+DecodedBatch masked_decode_batch(pipelines::Denoiser& denoiser, const diffusion::SchedulerConfig& scheduler,
+                                 const std::vector<DecodeJob>& jobs, const DiffEditTexts& texts);
 
 }  // namespace diffedit::editing

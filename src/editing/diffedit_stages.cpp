@@ -224,15 +224,12 @@ void DiffEditStages::run_batched(const std::vector<FamilySetting>& settings, std
       }
       const auto start = std::chrono::steady_clock::now();
       const auto decoded = masked_decode_batch(sd_.denoiser, sd_.scheduler, jobs, *prepared.front()->texts);
-      // The batch's time is shared evenly; each setting's evaluations are what it costs alone.
+      // The batch's time is shared evenly.
       const double share =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / static_cast<double>(jobs.size());
-      for (std::size_t j = 0; j < jobs.size(); ++j) {
-        const DecodeOptions& d = jobs[j].options;
-        const std::int64_t evaluations = diffusion::truncated_steps(d.steps, d.strength) * (d.guidance > 1.0 ? 2 : 1);
-        on_result(members[from + j],
-                  finish(*prepared[j], decoded[j], evaluations, share + prepare_seconds / static_cast<double>(jobs.size())));
-      }
+      for (std::size_t j = 0; j < jobs.size(); ++j)
+        on_result(members[from + j], finish(*prepared[j], decoded.latents[j], decoded.evaluations[j],
+                                            share + prepare_seconds / static_cast<double>(jobs.size())));
     }
   }
 }

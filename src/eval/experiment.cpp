@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "core/device.h"
 #include "core/errors.h"
 #include "data/toyworld_presets.h"
 #include "editing/method.h"
@@ -133,7 +134,11 @@ Experiment make_experiment(const Json& c, const std::string& source) {
   e.device = c["device"].get<std::string>();
   e.dtype = c["dtype"].get<std::string>();
   e.decode_batch = c["decode_batch"].get<std::int64_t>();
-  if (e.device != "cpu" && e.device.rfind("cuda", 0) != 0) throw ConfigError(source, "device: '" + e.device + "' is not cpu or cuda[:N]");
+  try {
+    parse_device_name(e.device, "device");  // whether this machine has it is checked when a run starts
+  } catch (const InputError& err) {
+    throw ConfigError(source, "device: " + err.problem());
+  }
   auto dataset = [&source](const Json& d, const data::toyworld::WorldSpec& default_world) {
     DatasetSpec s;
     s.name = d["name"];

@@ -116,10 +116,6 @@ Json result_record(Json record, const std::string& label, const data::EditSample
   return record;
 }
 
-}  // namespace
-
-namespace {
-
 // What one invocation's items share: the store, the models, the progress and the counts.
 struct RunContext {
   const Experiment& e;

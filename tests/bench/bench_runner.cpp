@@ -18,6 +18,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,23 +31,37 @@
 
 namespace {
 
-void run_quickstart(benchmark::State& state, const std::vector<std::string>& overrides) {
+// configs/quickstart.json with `overrides`, resolved from the source tree's root, with the CLI's
+// thread choice (no --threads); nullopt (the benchmark skipped) when the tree cannot be entered.
+std::optional<diffedit::eval::Experiment> quickstart(benchmark::State& state, const std::vector<std::string>& overrides) {
   if (::chdir(DIFFEDIT_SOURCE_DIR) != 0) {
     state.SkipWithError("cannot enter the source tree");
-    return;
+    return std::nullopt;
   }
+  diffedit::resources::choose_threads(0);
   const auto config = diffedit::config::resolve("configs/quickstart.json", overrides, &diffedit::eval::experiment_schema());
-  const auto experiment = diffedit::eval::make_experiment(config, "configs/quickstart.json");
+  return diffedit::eval::make_experiment(config, "configs/quickstart.json");
+}
+
+// One quiet run of `experiment` into a fresh `out`: its summary.
+diffedit::config::Json run_into(const diffedit::eval::Experiment& experiment, const std::filesystem::path& out) {
+  std::filesystem::remove_all(out);
+  diffedit::eval::RunOptions o;
+  o.out = out;
+  o.quiet = true;
+  return diffedit::eval::run_experiment(experiment, o);
+}
+
+void run_quickstart(benchmark::State& state, const std::vector<std::string>& overrides) {
+  const auto experiment = quickstart(state, overrides);
+  if (!experiment) return;
   const auto out = std::filesystem::temp_directory_path() / ("bench-quickstart-" + std::to_string(::getpid()));
   diffedit::config::Json summary;
   for (auto _ : state) {
     state.PauseTiming();
     std::filesystem::remove_all(out);
     state.ResumeTiming();
-    diffedit::eval::RunOptions o;
-    o.out = out;
-    o.quiet = true;
-    summary = diffedit::eval::run_experiment(experiment, o);
+    summary = run_into(*experiment, out);
   }
   std::filesystem::remove_all(out);
   rusage usage{};
@@ -68,12 +83,8 @@ BENCHMARK(BM_QuickstartDecodeBatch)->Arg(4)->Arg(16)->Unit(benchmark::kSecond)->
 
 // Seconds of one run of `experiment` into a fresh `out`.
 double timed_run(const diffedit::eval::Experiment& experiment, const std::filesystem::path& out) {
-  std::filesystem::remove_all(out);
-  diffedit::eval::RunOptions o;
-  o.out = out;
-  o.quiet = true;
   const auto start = std::chrono::steady_clock::now();
-  diffedit::eval::run_experiment(experiment, o);
+  run_into(experiment, out);
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
@@ -88,21 +99,16 @@ pid_t start_busy_process() {
 }
 
 void BM_QuickstartBesideBusyProcesses(benchmark::State& state) {
-  if (::chdir(DIFFEDIT_SOURCE_DIR) != 0) {
-    state.SkipWithError("cannot enter the source tree");
-    return;
-  }
-  const auto config = diffedit::config::resolve("configs/quickstart.json", {"dataset.limit=1"}, &diffedit::eval::experiment_schema());
-  const auto experiment = diffedit::eval::make_experiment(config, "configs/quickstart.json");
+  const auto experiment = quickstart(state, {"dataset.limit=1"});
+  if (!experiment) return;
   const auto out = std::filesystem::temp_directory_path() / ("bench-contention-" + std::to_string(::getpid()));
-  diffedit::resources::choose_threads(0);  // as the CLI without --threads
   double alone = 0, beside = 0;
   for (auto _ : state) {
-    timed_run(experiment, out);  // warm-up: first-touch allocations, page cache
-    alone = timed_run(experiment, out);
+    timed_run(*experiment, out);  // warm-up: first-touch allocations, page cache
+    alone = timed_run(*experiment, out);
     std::vector<pid_t> busy;
     for (std::int64_t i = 0; i < state.range(0); ++i) busy.push_back(start_busy_process());
-    beside = timed_run(experiment, out);
+    beside = timed_run(*experiment, out);
     for (const pid_t pid : busy) {
       ::kill(pid, SIGKILL);
       ::waitpid(pid, nullptr, 0);
