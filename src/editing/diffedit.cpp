@@ -210,9 +210,9 @@ Inversion ddim_invert(pipelines::Denoiser& denoiser, const diffusion::SchedulerC
 
 namespace {
 
-// The decodings of `jobs` (equal steps and guidance, one text set) in lockstep: the truncated
-// schedule of ratio r is the last int(steps * r) timesteps of the full one, so at each timestep
-// the jobs that have started are denoised in one guided call ([k latents] under k copies of Q).
+// The decodings of `jobs` (equal steps and guidance) in lockstep: the truncated schedule of ratio
+// r is the last int(steps * r) timesteps of the full one, so at each timestep the jobs that have
+// started are denoised in one guided call ([k latents] under their k queries).
 DecodedBatch decode_lockstep(pipelines::Denoiser& denoiser, const diffusion::SchedulerConfig& scheduler, const std::vector<DecodeJob>& jobs,
                              const DiffEditTexts& texts, std::vector<at::Tensor>* trajectory) {
   if (jobs.empty()) return {};
@@ -242,7 +242,8 @@ DecodedBatch decode_lockstep(pipelines::Denoiser& denoiser, const diffusion::Sch
       throw std::logic_error("decode_lockstep: a truncated schedule is not a suffix of the full one");
     latents[j] = job.inversion->at_level(ts[j].front());
   }
-  const at::Tensor& negative = or_empty(texts.decode_negative, texts);
+  auto texts_of = [&](std::size_t j) -> const DiffEditTexts& { return jobs[j].texts ? *jobs[j].texts : texts; };
+  auto negative_of = [&](std::size_t j) -> const at::Tensor& { return or_empty(texts_of(j).decode_negative, texts_of(j)); };
   for (std::size_t step = 0; step < full.size(); ++step) {
     const std::int64_t t = full[step];
     std::vector<std::size_t> active;
@@ -252,12 +253,15 @@ DecodedBatch decode_lockstep(pipelines::Denoiser& denoiser, const diffusion::Sch
     const std::int64_t before = denoiser.evaluations();
     at::Tensor eps;
     if (active.size() == 1) {
-      eps = denoiser.guided(latents[active[0]], t, texts.query, negative, first.guidance);
+      eps = denoiser.guided(latents[active[0]], t, texts_of(active[0]).query, negative_of(active[0]), first.guidance);
     } else {
-      std::vector<at::Tensor> batch;
-      for (const std::size_t j : active) batch.push_back(latents[j]);
-      const auto k = static_cast<std::int64_t>(active.size());
-      eps = denoiser.guided(at::cat(batch), t, repeat(texts.query, k), repeat(negative, k), first.guidance);
+      std::vector<at::Tensor> batch, query, negative;
+      for (const std::size_t j : active) {
+        batch.push_back(latents[j]);
+        query.push_back(texts_of(j).query);
+        negative.push_back(negative_of(j));
+      }
+      eps = denoiser.guided(at::cat(batch), t, at::cat(query), at::cat(negative), first.guidance);
     }
     // Every job in the call took the same part of it.
     const std::int64_t part = (denoiser.evaluations() - before) / static_cast<std::int64_t>(active.size());

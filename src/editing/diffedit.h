@@ -189,14 +189,15 @@ at::Tensor masked_decode(pipelines::Denoiser& denoiser, const diffusion::Schedul
                          std::vector<at::Tensor>* trajectory = nullptr);
 
 // Step 3 for several decodings at once, e.g. the settings of a sweep over r and the threshold:
-// jobs with equal steps and guidance under one text set, denoised in lockstep so that each
-// timestep is one guided call on every job that has started (their schedules are suffixes of one
-// schedule). Each result equals masked_decode's up to float rounding (a batched convolution may
-// sum in another order), not bit for bit.
+// jobs with equal steps and guidance, denoised in lockstep so that each timestep is one guided
+// call on every job that has started (their schedules are suffixes of one schedule). Jobs may
+// come from different inputs (a job's own `texts`), e.g. the items of a batch. Each result equals masked_decode's up to float rounding (a
+// batched convolution may sum in another order), not bit for bit.
 struct DecodeJob {
   const Inversion* inversion = nullptr;
   at::Tensor mask{};  // [1, 1, h, w], or undefined: no masking
   DecodeOptions options;
+  const DiffEditTexts* texts = nullptr;  // this job's own Q (another input's); null: the batch's texts
 };
 struct DecodedBatch {
   std::vector<at::Tensor> latents;        // per job

@@ -203,13 +203,21 @@ EditResult DiffEditStages::run(const FamilySetting& s) {
 
 void DiffEditStages::run_batched(const std::vector<FamilySetting>& settings, std::int64_t max_batch,
                                  const std::function<void(std::size_t, EditResult&&)>& on_result) {
+  std::vector<StagedSetting> staged;
+  for (const auto& s : settings) staged.push_back({this, s});
+  run_batched(staged, max_batch, on_result);
+}
+
+void DiffEditStages::run_batched(const std::vector<StagedSetting>& settings, std::int64_t max_batch,
+                                 const std::function<void(std::size_t, EditResult&&)>& on_result) {
   if (max_batch < 1) throw InputError("decode_batch", "must be at least 1");
-  for (const auto& s : settings) plan(s);
-  // Groups of settings whose decodings can share a call: equal steps, guidance and texts.
-  std::map<std::tuple<std::int64_t, double, bool>, std::vector<std::size_t>> groups;
+  for (const auto& s : settings) s.stages->plan(s.setting);
+  // Groups of settings whose decodings can share a call: equal steps and guidance (each job
+  // brings its own texts).
+  std::map<std::tuple<std::int64_t, double>, std::vector<std::size_t>> groups;
   for (std::size_t i = 0; i < settings.size(); ++i) {
-    const DecodeOptions d = settings[i].options.decode_stage();
-    groups[{d.steps, d.guidance, settings[i].reference_text}].push_back(i);
+    const DecodeOptions d = settings[i].setting.options.decode_stage();
+    groups[{d.steps, d.guidance}].push_back(i);
   }
   for (const auto& [key, members] : groups) {
     for (std::size_t from = 0; from < members.size(); from += static_cast<std::size_t>(max_batch)) {
@@ -218,18 +226,23 @@ void DiffEditStages::run_batched(const std::vector<FamilySetting>& settings, std
       std::vector<DecodeJob> jobs;
       double prepare_seconds = 0;
       for (std::size_t m = from; m < to; ++m) {
-        prepared.push_back(prepare(settings[members[m]]));
-        jobs.push_back({prepared.back()->encoded, prepared.back()->mask, prepared.back()->decode});
-        prepare_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - prepared.back()->start).count();
+        const StagedSetting& s = settings[members[m]];
+        prepared.push_back(s.stages->prepare(s.setting));
+        const Prepared& p = *prepared.back();
+        jobs.push_back({p.encoded, p.mask, p.decode, p.texts});
+        prepare_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - p.start).count();
       }
+      pipelines::StableDiffusion& sd = settings[members[from]].stages->sd_;
       const auto start = std::chrono::steady_clock::now();
-      const auto decoded = masked_decode_batch(sd_.denoiser, sd_.scheduler, jobs, *prepared.front()->texts);
+      const auto decoded = masked_decode_batch(sd.denoiser, sd.scheduler, jobs, *prepared.front()->texts);
       // The batch's time is shared evenly.
       const double share =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / static_cast<double>(jobs.size());
-      for (std::size_t j = 0; j < jobs.size(); ++j)
-        on_result(members[from + j], finish(*prepared[j], decoded.latents[j], decoded.evaluations[j],
-                                            share + prepare_seconds / static_cast<double>(jobs.size())));
+      for (std::size_t j = 0; j < jobs.size(); ++j) {
+        DiffEditStages& stages = *settings[members[from + j]].stages;
+        on_result(members[from + j], stages.finish(*prepared[j], decoded.latents[j], decoded.evaluations[j],
+                                                   share + prepare_seconds / static_cast<double>(jobs.size())));
+      }
     }
   }
 }

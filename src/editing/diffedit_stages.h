@@ -54,11 +54,19 @@ class DiffEditStages {
   // The setting's result; its `shared` lists the cached stages it used with their evaluations
   // (included in denoiser_evaluations, which is the cost of the setting run alone).
   EditResult run(const FamilySetting& s);
-  // The results of `settings`, with the decodings of settings that share steps, guidance and texts
+  // The results of `settings`, with the decodings of settings that share steps and guidance
   // batched, at most `max_batch` per denoiser call (masked_decode_batch: equal to run's results up
   // to float rounding). Calls on_result(i, result) for settings[i] as each batch finishes.
   void run_batched(const std::vector<FamilySetting>& settings, std::int64_t max_batch,
                    const std::function<void(std::size_t, EditResult&&)>& on_result);
+  // The same over the settings of several inputs' stages (one model): decodings of different
+  // inputs share calls, each under its own texts.
+  struct StagedSetting {
+    DiffEditStages* stages = nullptr;
+    FamilySetting setting;
+  };
+  static void run_batched(const std::vector<StagedSetting>& settings, std::int64_t max_batch,
+                          const std::function<void(std::size_t, EditResult&&)>& on_result);
 
  private:
   struct MaskEntry;

@@ -17,18 +17,23 @@ namespace diffedit::editing {
 
 using config::Json;
 
-void edit_shared(pipelines::StableDiffusion& sd, const EditRequest& request, const std::vector<Setting>& settings,
-                 const std::function<void(std::size_t, EditResult&&)>& on_result, std::int64_t decode_batch) {
+namespace {
+
+// One input's settings outside the DiffEdit family, run now; its family's settings are returned
+// (their indices into `settings`, validated).
+std::vector<std::pair<std::size_t, FamilySetting>> run_outside_family(pipelines::StableDiffusion& sd, const EditRequest& request,
+                                                                      const std::vector<Setting>& settings,
+                                                                      const std::function<void(std::size_t, EditResult&&)>& on_result) {
   std::vector<std::unique_ptr<EditMethod>> methods;
   for (const auto& s : settings) methods.push_back(make_method(s.method, s.parameters, s.method));
 
   // Standalone methods first; then FlexIT, one optimisation run per group of settings that differ
-  // only in their iteration count; then the DiffEdit family, grouped so caches are built once.
-  std::vector<std::size_t> family;
+  // only in their iteration count. The DiffEdit family is left to the caller.
+  std::vector<std::pair<std::size_t, FamilySetting>> family;
   std::map<std::string, std::vector<std::size_t>> flexit_runs;
   for (std::size_t i = 0; i < settings.size(); ++i) {
     if (FamilySetting::in_family(settings[i].method)) {
-      family.push_back(i);
+      family.emplace_back(i, FamilySetting::from(settings[i].method, methods[i]->parameters()));
       continue;
     }
     if (settings[i].method == "flexit") {
@@ -50,23 +55,54 @@ void edit_shared(pipelines::StableDiffusion& sd, const EditRequest& request, con
       on_result(members[j], std::move(result));
     });
   }
+  return family;
+}
+
+// An input's DiffEdit-family stages with the noise streams they draw from (each stage that
+// starts a stream starts where a standalone run does).
+struct FamilyStages {
+  explicit FamilyStages(pipelines::StableDiffusion& sd, const EditRequest& request)
+      : stages(sd, request, [this, seed = request.seed]() -> NoiseSource& { return streams.emplace_back(seed); }) {}
+  std::deque<SeededNoise> streams;
+  DiffEditStages stages;
+};
+
+}  // namespace
+
+void edit_shared(pipelines::StableDiffusion& sd, const EditRequest& request, const std::vector<Setting>& settings,
+                 const std::function<void(std::size_t, EditResult&&)>& on_result, std::int64_t decode_batch) {
+  edit_shared_items(
+      sd, {{&request, settings}}, [&](std::size_t, std::size_t i, EditResult&& r) { on_result(i, std::move(r)); }, decode_batch);
+}
+
+void edit_shared_items(pipelines::StableDiffusion& sd, const std::vector<ItemSettings>& items,
+                       const std::function<void(std::size_t, std::size_t, EditResult&&)>& on_result, std::int64_t decode_batch) {
+  if (decode_batch < 1) throw InputError("decode_batch", "must be at least 1");
+  if (items.size() > 1 && decode_batch == 1) throw InputError("decode_batch", "must be above 1 to batch the decodings of several items");
+  std::vector<std::unique_ptr<FamilyStages>> stages;
+  std::vector<DiffEditStages::StagedSetting> family;
+  std::vector<std::pair<std::size_t, std::size_t>> owner;  // family[k] is items[first].settings[second]
+  for (std::size_t item = 0; item < items.size(); ++item) {
+    const EditRequest& request = *items[item].request;
+    const auto& settings = items[item].settings;
+    auto members = run_outside_family(sd, request, settings, [&](std::size_t i, EditResult&& r) { on_result(item, i, std::move(r)); });
+    if (members.empty()) continue;
+    stages.push_back(std::make_unique<FamilyStages>(sd, request));
+    for (auto& [i, setting] : members) {
+      family.push_back({&stages.back()->stages, std::move(setting)});
+      owner.emplace_back(item, i);
+    }
+  }
   if (family.empty()) return;
 
   torch::NoGradGuard no_grad;
-  std::deque<SeededNoise> streams;  // each stage that starts a stream starts where a standalone run does
-  DiffEditStages stages(sd, request, [&]() -> NoiseSource& { return streams.emplace_back(request.seed); });
-  std::vector<FamilySetting> family_settings(settings.size());
-  for (const std::size_t i : family) {
-    family_settings[i] = FamilySetting::from(settings[i].method, methods[i]->parameters());
-    stages.plan(family_settings[i]);
-  }
+  for (const auto& f : family) f.stages->plan(f.setting);  // every inversion as deep as its settings need
   if (decode_batch > 1) {
-    std::vector<FamilySetting> batch;
-    for (const std::size_t i : family) batch.push_back(family_settings[i]);
-    stages.run_batched(batch, decode_batch, [&](std::size_t j, EditResult&& result) { on_result(family[j], std::move(result)); });
+    DiffEditStages::run_batched(family, decode_batch,
+                                [&](std::size_t k, EditResult&& result) { on_result(owner[k].first, owner[k].second, std::move(result)); });
     return;
   }
-  for (const std::size_t i : family) on_result(i, stages.run(family_settings[i]));
+  for (std::size_t k = 0; k < family.size(); ++k) on_result(owner[k].first, owner[k].second, family[k].stages->run(family[k].setting));
 }
 
 // The counts follow the loops of each method: a guided evaluation costs 2, DDIM over ratio r takes

@@ -39,6 +39,18 @@ struct Setting {
 void edit_shared(pipelines::StableDiffusion& sd, const EditRequest& request, const std::vector<Setting>& settings,
                  const std::function<void(std::size_t, EditResult&&)>& on_result, std::int64_t decode_batch = 1);
 
+// edit_shared over several inputs (the items of a batch): each input's settings as above, and the
+// DiffEdit family's decodings of all inputs pooled, `decode_batch` (> 1) per denoiser call, each
+// under its own input's texts. Masks and inversions still run per input. Calls
+// `on_result(item, i, result)` for items[item].settings[i]; results equal edit_shared's on each
+// input alone up to float rounding.
+struct ItemSettings {
+  const EditRequest* request = nullptr;
+  std::vector<Setting> settings;
+};
+void edit_shared_items(pipelines::StableDiffusion& sd, const std::vector<ItemSettings>& items,
+                       const std::function<void(std::size_t, std::size_t, EditResult&&)>& on_result, std::int64_t decode_batch);
+
 // The evaluation accounting of the results of one input, per stage kind: "mask", "inversion"
 // (the first word of a shared stage's key) and "per_setting" (each result's own evaluations).
 // `done` counts stages with equal keys once (a shared key costs the largest count recorded for

@@ -26,11 +26,13 @@ Schema dataset_schema() {
                                                           "unset: the shipped models' world (the main dataset), the dataset's world "
                                                           "(metrics.reference)")},
       {"world_seed", Schema::integer().range(0, std::nullopt).def(0).doc("toy datasets")},
-      {"root", Schema::string().def("").doc("real datasets: the image folder")},
-      {"annotations", Schema::string().def("").doc(
-                          "queries.csv, the BISON json or the Imagen pair list; coco-images: the BISON json whose images it leaves out")},
+      {"root", Schema::string().def("").doc("real datasets: the image folder (piebench: the folder of mapping_file.json)")},
+      {"annotations",
+       Schema::string().def("").doc(
+           "queries.csv, the BISON json, the Imagen pair list or PIE-Bench's mapping file (default <root>/mapping_file.json); "
+           "coco-images: the BISON json whose images it leaves out")},
       {"captions", Schema::string().def("").doc("coco-bison, coco-images: captions_val2014.json")},
-      {"image_size", Schema::integer().range(8, 4096).def(512).doc("real images: Resize + CenterCrop to this size")},
+      {"image_size", Schema::integer().range(8, 4096).def(512).doc("real images but piebench's: Resize + CenterCrop to this size")},
       {"reference", Schema::string().choices({"default", "none", "source", "caption"}).def("default")},
       {"max_changed_words", Schema::number().range(0, 1).def(1.0).doc("coco-bison: keep queries changing less than this share")},
   });
@@ -68,11 +70,15 @@ const Schema& experiment_schema() {
       {"dataset", dataset_schema().required()},
       {"steps", Schema::integer().range(1, 1000).def(50)},
       {"guidance", Schema::number().range(0, std::nullopt).def(7.5)},
-      {"device", Schema::string().def("cpu").doc(
-                     "where the model computes: cpu or cuda[:N] (diffedit run --device); the metrics' networks run on the CPU")},
+      {"device",
+       Schema::string().def("cpu").doc("where the model and the metrics' networks compute: cpu or cuda[:N] (diffedit run --device)")},
       {"decode_batch",
        Schema::integer().range(1, 4096).def(1).doc("DiffEdit-family decodings of one input per denoiser call (1: each alone, bit-identical "
                                                    "to a standalone edit; more: faster, equal up to float rounding)")},
+      {"batch_items",
+       Schema::integer().range(1, 4096).def(1).doc(
+           "items whose DiffEdit-family decodings are pooled, decode_batch per denoiser call (needs decode_batch > 1; masks and "
+           "inversions still run per item)")},
       {"dtype", Schema::string()
                     .choices({"float32", "float16", "bfloat16"})
                     .def("float32")
@@ -134,6 +140,10 @@ Experiment make_experiment(const Json& c, const std::string& source) {
   e.device = c["device"].get<std::string>();
   e.dtype = c["dtype"].get<std::string>();
   e.decode_batch = c["decode_batch"].get<std::int64_t>();
+  e.batch_items = c["batch_items"].get<std::int64_t>();
+  if (e.batch_items > 1 && e.decode_batch == 1)
+    throw ConfigError(source, "batch_items: " + std::to_string(e.batch_items) +
+                                  " items are pooled only into batched decodings; set decode_batch above 1 (e.g. 8 per item)");
   try {
     parse_device_name(e.device, "device");  // whether this machine has it is checked when a run starts
   } catch (const InputError& err) {

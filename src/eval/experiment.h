@@ -52,6 +52,7 @@ struct Experiment {
   std::filesystem::path model;
   std::string device = "cpu", dtype = "float32";  // where and in what precision the model computes
   std::int64_t decode_batch = 1;                  // DiffEdit-family decodings per denoiser call
+  std::int64_t batch_items = 1;                   // items whose decodings are pooled
   DatasetSpec dataset;
   std::vector<std::uint64_t> seeds;
   std::vector<PlannedSetting> settings;

@@ -46,18 +46,20 @@ std::vector<FeatureNetInfo> feature_net_catalogue() {
   };
 }
 
-FeatureNet make_feature_net(const std::string& name, const std::filesystem::path& weights) {
+FeatureNet make_feature_net(const std::string& name, const std::filesystem::path& weights, const at::Device& device) {
   FeatureNet net;
   net.name = name;
   if (name == "inception-fid") {
     require_file(weights, "FID Inception weights");
     auto model = models::load_inception_fid(weights);
+    model->to(device);
     net.weights_hash = hash::sha256_file(weights);
     net.preprocessing = "RGB in [0,1]; bilinear resize to 299x299 (align_corners=False, no antialias); 2x-1; pool3";
     net.extract = [model](const at::Tensor& images) mutable { return model->forward(images).to(at::kFloat); };
   } else if (name == "toy-classifier") {
     require_file(weights / "model.safetensors", "toy classifier weights");
     auto model = models::load_toy_classifier(weights);
+    model->to(device);
     net.weights_hash = hash_files({weights / "config.json", weights / "model.safetensors"});
     net.preprocessing = "RGB in [0,1] at 32x32, no resize; global average of the last stage";
     net.extract = [model](const at::Tensor& images) mutable {
@@ -69,6 +71,7 @@ FeatureNet make_feature_net(const std::string& name, const std::filesystem::path
   } else if (name == "clip") {
     require_file(weights / "model.safetensors", "CLIP weights");
     auto model = std::make_shared<pipelines::ClipModel>(pipelines::ClipModel::load(weights));
+    model->to(device);
     net.weights_hash = hash_files({weights / "config.json", weights / "model.safetensors"});
     net.preprocessing = "uint8 RGB; Pillow bicubic resize of the shorter side to " + std::to_string(model->preprocess.size) +
                         ", centre crop, CLIP mean/std; image_embeds";
@@ -80,6 +83,7 @@ FeatureNet make_feature_net(const std::string& name, const std::filesystem::path
   } else if (name == "lpips-alex" || name == "lpips-vgg" || name == "lpips-squeeze") {
     require_file(weights, "LPIPS weights");
     auto model = metrics::load_lpips(name.substr(6), weights);
+    model->to(device);
     net.weights_hash = hash::sha256_file(weights);
     net.preprocessing = "RGB in [0,1]; 2x-1; LPIPS scaling layer; each tap unit-normalised over channels, spatially averaged; concatenated";
     net.extract = [model](const at::Tensor& images) {
@@ -93,6 +97,8 @@ FeatureNet make_feature_net(const std::string& name, const std::filesystem::path
     for (const auto& n : feature_net_catalogue()) known += (known.empty() ? "" : ", ") + n.name;
     throw ConfigError("feature_net", "unknown feature network '" + name + "'; known: " + known);
   }
+  if (device != at::kCPU)  // images arrive and features leave on the CPU (the cache and records hold them)
+    net.extract = [extract = std::move(net.extract), device](const at::Tensor& images) { return extract(images.to(device)).to(at::kCPU); };
   return net;
 }
 

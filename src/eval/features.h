@@ -21,7 +21,8 @@ struct FeatureNet {
   std::string name;           // e.g. "inception-fid"
   std::string weights_hash;   // SHA-256 of the weights (files in a fixed order)
   std::string preprocessing;  // how images become network input, in words (recorded with statistics)
-  // images [B, 3, H, W] in [0, 1] (CPU) -> features [B, d] float32 (CPU).
+  // images [B, 3, H, W] in [0, 1] (CPU) -> features [B, d] float32 (CPU), whatever the device the
+  // network runs on.
   std::function<at::Tensor(const at::Tensor&)> extract;
   // Applied to each image file's [3, H, W] before batching, when set (with_resize_crop).
   std::function<at::Tensor(const at::Tensor&)> prepare;
@@ -39,7 +40,8 @@ std::vector<FeatureNetInfo> feature_net_catalogue();
 
 // `weights`: a .safetensors file (inception-fid, lpips-*) or a model directory (toy-classifier,
 // clip). ConfigError for an unknown name (with the known ones), FileError/FormatError for weights.
-FeatureNet make_feature_net(const std::string& name, const std::filesystem::path& weights);
+// The network runs on `device`.
+FeatureNet make_feature_net(const std::string& name, const std::filesystem::path& weights, const at::Device& device = at::kCPU);
 
 // A folder (its .png/.jpg/.jpeg files, sorted by name) or a text file listing one image path per
 // line (relative paths are relative to the list; blank lines and '#' comments are skipped).

@@ -14,7 +14,7 @@ namespace diffedit::eval {
 
 using config::Json;
 
-MetricNetworks::MetricNetworks(const MetricsSpec& m) : spec(m) {
+MetricNetworks::MetricNetworks(const MetricsSpec& m, const at::Device& d) : spec(m), device(d) {
   MetricNeeds needs;  // the union over the wanted metrics
   for (const auto& name : m.wanted()) {
     const auto& n = find_metric(name).needs;
@@ -23,10 +23,19 @@ MetricNetworks::MetricNetworks(const MetricsSpec& m) : spec(m) {
     needs.classifier |= n.classifier;
     needs.feature_net |= n.feature_net;
   }
-  if (needs.classifier) classifier = models::load_toy_classifier(m.classifier);
-  if (needs.clip) clip = std::make_shared<pipelines::ClipModel>(pipelines::ClipModel::load(m.clip_model));
-  if (needs.lpips) lpips = metrics::PerceptualDistance::load(m.lpips.name, m.lpips.weights, "metrics.lpips.name");
-  if (needs.feature_net) features = make_feature_net(m.feature_net.name, m.feature_net.weights);
+  if (needs.classifier) {
+    classifier = models::load_toy_classifier(m.classifier);
+    classifier->to(device);
+  }
+  if (needs.clip) {
+    clip = std::make_shared<pipelines::ClipModel>(pipelines::ClipModel::load(m.clip_model));
+    clip->to(device);
+  }
+  if (needs.lpips) {
+    lpips = metrics::PerceptualDistance::load(m.lpips.name, m.lpips.weights, "metrics.lpips.name");
+    lpips->to(device);
+  }
+  if (needs.feature_net) features = make_feature_net(m.feature_net.name, m.feature_net.weights, device);
 }
 
 Json MetricNetworks::measure(const data::EditSample& sample, const editing::EditResult& result, const at::Tensor& edited) {

@@ -28,7 +28,9 @@ Metric lpips() {
   Metric m{.name = "lpips", .doc = "LPIPS between the edited image and the input (metrics.lpips)"};
   m.needs = {.lpips = true, .compares = "input"};
   m.values = {{.key = "lpips", .better = Better::lower, .axis = Axis::fidelity, .axis_rank = 1}};
-  m.measure = [](ImageContext& c, Json& out) { out["lpips"] = (*c.networks.lpips)(c.edited, c.input).item<double>(); };
+  m.measure = [](ImageContext& c, Json& out) {
+    out["lpips"] = (*c.networks.lpips)(c.networks.on_device(c.edited), c.networks.on_device(c.input)).item<double>();
+  };
   return m;
 }
 
@@ -66,7 +68,7 @@ Metric edit_success() {
               {.key = "predicted_class", .aggregate = Aggregate::none}};
   m.measure = [](ImageContext& c, Json& out) {
     if (c.sample.target_label < 0) return;
-    const at::Tensor logits = c.networks.classifier->forward(c.edited);
+    const at::Tensor logits = c.networks.classifier->forward(c.networks.on_device(c.edited)).to(at::kCPU);
     const auto s = metrics::edit_success(logits, at::tensor({c.sample.target_label}, at::kLong));
     out["edit_success"] = s.top1;
     out["target_probability"] = s.target_probability;
@@ -119,7 +121,8 @@ Metric flexit_lpips() {
   m.values = {{.key = "flexit_lpips", .better = Better::lower}};
   m.measure = [](ImageContext& c, Json& out) {
     const std::int64_t n = c.networks.spec.flexit_size;
-    out["flexit_lpips"] = 100.0 * (*c.networks.lpips)(flexit_view(c.edited, n), flexit_view(c.input, n)).item<double>();
+    auto view = [&](const at::Tensor& image) { return c.networks.on_device(flexit_view(image, n)); };
+    out["flexit_lpips"] = 100.0 * (*c.networks.lpips)(view(c.edited), view(c.input)).item<double>();
   };
   return m;
 }
@@ -134,7 +137,8 @@ Metric flexit_accuracy() {
     if (c.sample.target_label < 0) return;
     const auto& classes = c.networks.benchmark_classes;
     const at::Tensor idx = at::tensor(classes, at::kLong);
-    const std::int64_t pick = classes.at(c.networks.classifier->forward(c.edited).index_select(1, idx).argmax(1).item<std::int64_t>());
+    const at::Tensor logits = c.networks.classifier->forward(c.networks.on_device(c.edited)).to(at::kCPU);
+    const std::int64_t pick = classes.at(logits.index_select(1, idx).argmax(1).item<std::int64_t>());
     out["flexit_correct"] = pick == c.sample.target_label ? 1.0 : 0.0;
     out["flexit_unedited"] = pick == c.sample.source_label ? 1.0 : 0.0;
   };

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <set>
 
 #include "core/device.h"
@@ -135,62 +136,80 @@ std::vector<std::int64_t> target_classes(const data::EditDataset& dataset, std::
   return {classes.begin(), classes.end()};
 }
 
-// The records of (item, seed) that the store lacks, computed together through the shared stages
-// and stored as each finishes. Non-finite values fail the item's remaining settings (recorded,
-// reported in the summary, never averaged) and the sweep goes on with other items; other errors
-// (files, configs) propagate: nothing is recorded as failed that a re-run could complete.
-void run_item(RunContext& c, const data::EditDataset& dataset, std::int64_t index, std::uint64_t seed) {
+// The settings of one (item, seed) that the store lacks, ready to edit.
+struct ItemWork {
+  std::int64_t index = 0;
+  std::uint64_t seed = 0;
+  std::string item;
+  std::vector<std::size_t> missing;  // indices into the experiment's settings
+  std::vector<std::string> keys;     // per experiment setting
+  data::EditSample sample;
+  editing::EditRequest request;
+  std::vector<editing::Setting> settings;  // per missing setting
+  std::vector<bool> written;               // per missing setting
+};
+
+// nullopt when every record of (item, seed) is stored (each counted as progress).
+std::optional<ItemWork> item_work(RunContext& c, const data::EditDataset& dataset, std::int64_t index, std::uint64_t seed) {
   const auto& settings_all = c.e.settings;
-  const std::string item = item_key(c.e.dataset, index);
-  std::vector<std::size_t> missing;
-  std::vector<std::string> keys;
+  ItemWork w;
+  w.index = index;
+  w.seed = seed;
+  w.item = item_key(c.e.dataset, index);
   for (std::size_t s = 0; s < settings_all.size(); ++s) {
-    keys.push_back(record_key(item, settings_all[s].method, settings_all[s].parameters, seed));
-    if (c.store.contains(keys.back()))
+    w.keys.push_back(record_key(w.item, settings_all[s].method, settings_all[s].parameters, seed));
+    if (c.store.contains(w.keys.back()))
       c.progress.advance();
     else
-      missing.push_back(s);
+      w.missing.push_back(s);
   }
-  if (missing.empty()) return;
-  const data::EditSample sample = dataset.get(index);
-  const editing::EditRequest request = request_for(sample, rng::derive_seed(seed, item));
-  std::vector<editing::Setting> settings;
-  for (const std::size_t s : missing) settings.push_back(settings_all[s].setting());
+  if (w.missing.empty()) return std::nullopt;
+  w.sample = dataset.get(index);
+  w.request = request_for(w.sample, rng::derive_seed(seed, w.item));
+  for (const std::size_t s : w.missing) w.settings.push_back(settings_all[s].setting());
+  w.written.assign(w.missing.size(), false);
+  return w;
+}
 
-  auto base_record = [&](std::size_t s) {
-    const auto& st = settings_all[s];
-    return Json{{"key", keys[s]},
-                {"item", item},
-                {"item_index", index},
-                {"seed", seed},
-                {"method", st.method},
-                {"label", st.label},
-                {"setting", st.name},
-                {"parameters", st.parameters},
-                {"query", sample.query},
-                {"reference", sample.reference},
-                {"target_label", sample.target_label},
-                {"world", sample.world.empty() ? Json(nullptr) : Json(sample.world)},
-                {"device", c.e.device},
-                {"dtype", c.e.dtype}};
-  };
-  std::vector<bool> written(missing.size(), false);
+Json base_record(const RunContext& c, const ItemWork& w, std::size_t s) {
+  const auto& st = c.e.settings[s];
+  return Json{{"key", w.keys[s]},
+              {"item", w.item},
+              {"item_index", w.index},
+              {"seed", w.seed},
+              {"method", st.method},
+              {"label", st.label},
+              {"setting", st.name},
+              {"parameters", st.parameters},
+              {"query", w.sample.query},
+              {"reference", w.sample.reference},
+              {"target_label", w.sample.target_label},
+              {"world", w.sample.world.empty() ? Json(nullptr) : Json(w.sample.world)},
+              {"device", c.e.device},
+              {"dtype", c.e.dtype}};
+}
+
+void store_result(RunContext& c, ItemWork& w, std::size_t j, const editing::EditResult& result) {
+  const std::size_t s = w.missing[j];
+  c.store.put(result_record(base_record(c, w, s), c.e.settings[s].label, w.sample, result, c.models, c.o.out));
+  w.written[j] = true;
+  ++c.computed;
+  c.progress.advance();
+}
+
+// Computes an item's missing records together through the shared stages, storing each as it
+// finishes. Non-finite values fail the item's remaining settings (recorded, reported in the
+// summary, never averaged) and the sweep goes on with other items; other errors (files, configs)
+// propagate: nothing is recorded as failed that a re-run could complete.
+void run_item(RunContext& c, ItemWork& w) {
   try {
     editing::edit_shared(
-        c.sd, request, settings,
-        [&](std::size_t j, editing::EditResult&& result) {
-          const std::size_t s = missing[j];
-          c.store.put(result_record(base_record(s), settings_all[s].label, sample, result, c.models, c.o.out));
-          written[j] = true;
-          ++c.computed;
-          c.progress.advance();
-        },
-        c.e.decode_batch);
+        c.sd, w.request, w.settings, [&](std::size_t j, editing::EditResult&& result) { store_result(c, w, j, result); }, c.e.decode_batch);
   } catch (const NumericError& err) {
-    log::warn(item, " seed ", seed, ": ", err.what());
-    for (std::size_t j = 0; j < missing.size(); ++j) {
-      if (written[j]) continue;
-      Json record = base_record(missing[j]);
+    log::warn(w.item, " seed ", w.seed, ": ", err.what());
+    for (std::size_t j = 0; j < w.missing.size(); ++j) {
+      if (w.written[j]) continue;
+      Json record = base_record(c, w, w.missing[j]);
       record["status"] = "failed";
       record["error"] = err.what();
       record["shared"] = Json::array();
@@ -198,6 +217,34 @@ void run_item(RunContext& c, const data::EditDataset& dataset, std::int64_t inde
       c.store.put(record);
       ++c.failed;
       c.progress.advance();
+    }
+  }
+}
+
+// The items of a batch (batch_items): their DiffEdit-family decodings pooled. A non-finite value
+// in a pooled call cannot be told apart by item, so the batch's unfinished items then run one by
+// one, and only the item that fails alone is recorded as failed.
+void run_batch(RunContext& c, std::vector<ItemWork>& batch) {
+  if (batch.size() == 1) return run_item(c, batch.front());
+  std::vector<editing::ItemSettings> items;
+  for (const ItemWork& w : batch) items.push_back({&w.request, w.settings});
+  try {
+    editing::edit_shared_items(
+        c.sd, items, [&](std::size_t b, std::size_t j, editing::EditResult&& result) { store_result(c, batch[b], j, result); },
+        c.e.decode_batch);
+  } catch (const NumericError& err) {
+    log::warn("a batch of ", batch.size(), " items: ", err.what(), "; running its unfinished items one by one");
+    for (ItemWork& w : batch) {
+      ItemWork rest = w;
+      rest.missing.clear();
+      rest.settings.clear();
+      for (std::size_t j = 0; j < w.missing.size(); ++j)
+        if (!w.written[j]) {
+          rest.missing.push_back(w.missing[j]);
+          rest.settings.push_back(w.settings[j]);
+        }
+      rest.written.assign(rest.missing.size(), false);
+      if (!rest.missing.empty()) run_item(c, rest);
     }
   }
 }
@@ -216,7 +263,7 @@ Json run_experiment(const Experiment& e, const RunOptions& o) {
   load.device = parse_device(e.device, "device");
   load.dtype = pipelines::parse_dtype(e.dtype);
   auto sd = pipelines::StableDiffusion::load(e.model, load);
-  MetricNetworks models(e.metrics);
+  MetricNetworks models(e.metrics, load.device);
   const std::int64_t steps = e.resolved["steps"];
   const auto dataset = open_dataset(e.dataset, sd, steps, e.resolved["guidance"].get<double>());
   if (dataset->size() < e.dataset.limit)
@@ -230,8 +277,16 @@ Json run_experiment(const Experiment& e, const RunOptions& o) {
   Progress progress("run " + e.name, planned, o.quiet ? Progress::Style::silent : Progress::Style::automatic);
   const std::int64_t evaluations_before = sd.denoiser.evaluations();
   RunContext context{e, o, store, sd, models, progress};
+  std::vector<ItemWork> batch;
   for (const std::int64_t index : items)
-    for (const std::uint64_t seed : e.seeds) run_item(context, *dataset, index, seed);
+    for (const std::uint64_t seed : e.seeds) {
+      if (auto work = item_work(context, *dataset, index, seed)) batch.push_back(std::move(*work));
+      if (static_cast<std::int64_t>(batch.size()) == e.batch_items) {
+        run_batch(context, batch);
+        batch.clear();
+      }
+    }
+  if (!batch.empty()) run_batch(context, batch);
   progress.finish();
 
   Json summary = write_summary(e, o.out, o.cache_dir);

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/device.h"
 #include "core/errors.h"
+#include "core/log.h"
 #include "data/datasets.h"
 #include "data/toyworld_presets.h"
 #include "editing/shared_edits.h"
@@ -30,11 +32,29 @@ std::map<std::string, PlannedRecord> plan_records(const Experiment& e) {
   return plan;
 }
 
+namespace {
+
+// The reference images' features come from the run's device, like the edits' (a large reference
+// set is where a summary's time goes), or from the CPU where this machine lacks that device:
+// merging the shards of a GPU run on a login node still works.
+at::Device reference_device(const Experiment& e) {
+  const at::Device device = parse_device_name(e.device, "device");
+  try {
+    check_device(device, "device");
+    return device;
+  } catch (const InputError&) {
+    log::info("reference features on the CPU: " + e.device + " is not available here");
+    return at::kCPU;
+  }
+}
+
+}  // namespace
+
 ReferenceSet reference_set(const Experiment& e, const std::filesystem::path& cache_dir) {
   ReferenceSet r;
   if (e.metrics.set.empty()) return r;
   const DatasetSpec& d = e.metrics.reference;
-  FeatureNet net = make_feature_net(e.metrics.feature_net.name, e.metrics.feature_net.weights);
+  FeatureNet net = make_feature_net(e.metrics.feature_net.name, e.metrics.feature_net.weights, reference_device(e));
   if (!e.metrics.reference_stats.empty()) {
     // Statistics made elsewhere (ImageNet train): only valid with the same network and weights.
     const std::string path = e.metrics.reference_stats.string();

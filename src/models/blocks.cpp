@@ -1,6 +1,13 @@
 #include "models/blocks.h"
 
+#include <torch/version.h>
+
 #include <cmath>
+
+// libtorch >= 2.1 has fused attention (flash / memory-efficient kernels) with an explicit scale.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+#define DIFFEDIT_HAS_SDPA 1
+#endif
 
 namespace diffedit::models {
 
@@ -32,6 +39,16 @@ at::Tensor multihead_attention(const at::Tensor& q, const at::Tensor& k, const a
                                std::int64_t max_score_bytes, AttentionHook* hook, const AttentionSite& site) {
   const std::int64_t batch = q.size(0), nq = q.size(1), channels = q.size(2), nk = k.size(1);
   const std::int64_t d = channels / heads;
+#ifdef DIFFEDIT_HAS_SDPA
+  // On a GPU without a hook: the fused kernel, which never forms the N x M scores (what makes SD
+  // fast there; diffusers' AttnProcessor2_0). The CPU keeps the sliced path below, whose exact
+  // results the committed baselines hold.
+  if (!hook && q.is_cuda()) {
+    auto heads_first = [&](const at::Tensor& t) { return t.reshape({batch, t.size(1), heads, d}).transpose(1, 2); };
+    const at::Tensor o = at::scaled_dot_product_attention(heads_first(q), heads_first(k), heads_first(v), {}, 0.0, false, scale);
+    return o.transpose(1, 2).reshape({batch, nq, channels});
+  }
+#endif
   // [B, N, H*D] -> [B*H, N, D] (diffusers' head_to_batch_dim)
   auto split = [&](const at::Tensor& t) {
     return t.reshape({batch, t.size(1), heads, d}).permute({0, 2, 1, 3}).reshape({batch * heads, t.size(1), d});

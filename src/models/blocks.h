@@ -26,7 +26,9 @@ at::Tensor timestep_embedding(const at::Tensor& timesteps, std::int64_t dim, boo
 // in libtorch 1.13) and are computed in slices over (batch x heads) and queries so that no more than
 // `max_score_bytes` of scores exist at once. `upcast` computes scores and softmax in float32.
 // With a `hook`, the probabilities of all rows are formed at once (no slicing) and passed through
-// it (models/attention_hook.h) before the product with the values.
+// it (models/attention_hook.h) before the product with the values. On CUDA with libtorch >= 2.1
+// and no hook, libtorch's fused scaled_dot_product_attention runs instead (`upcast` is then the
+// kernel's own float32 accumulation).
 at::Tensor multihead_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, std::int64_t heads, double scale, bool upcast,
                                std::int64_t max_score_bytes = std::int64_t{64} << 20, AttentionHook* hook = nullptr,
                                const AttentionSite& site = {});

@@ -50,18 +50,25 @@ at::Tensor ClipModel::image_embeds(const at::Tensor& images01) {
   const std::int64_t s = vision->config().image_size;
   if (images01.dim() != 4 || images01.size(2) != s || images01.size(3) != s)
     throw InputError("clip", "images must be [B, 3, " + std::to_string(s) + ", " + std::to_string(s) + "] for " + dir.string());
-  return vision->forward(image::clip_normalize(images01, preprocess)).image_embeds;
+  return vision->forward(image::clip_normalize(images01, preprocess).to(device())).image_embeds;
 }
 
 at::Tensor ClipModel::image_embeds_any(const at::Tensor& image01) {
   if (image01.dim() != 3 || image01.size(0) != 3) throw InputError("clip", "expected a [3, H, W] image");
   // To uint8 as an image file would hold it, then the reference transform.
   const at::Tensor u8 = (image01.clamp(0, 1) * 255).round().to(at::kByte).permute({1, 2, 0}).contiguous();
-  return vision->forward(image::clip_preprocess(u8, preprocess).unsqueeze(0)).image_embeds;
+  return vision->forward(image::clip_preprocess(u8.to(at::kCPU), preprocess).unsqueeze(0).to(device())).image_embeds;
 }
 
 at::Tensor ClipModel::text_embeds(const std::vector<std::string>& texts) {
-  return text->forward(tokenizer.encode_batch(texts)).text_embeds;
+  return text->forward(tokenizer.encode_batch(texts).to(device())).text_embeds;
 }
+
+void ClipModel::to(const at::Device& device) {
+  text->to(device);
+  vision->to(device);
+}
+
+at::Device ClipModel::device() const { return vision->parameters().front().device(); }
 
 }  // namespace diffedit::pipelines

@@ -30,6 +30,10 @@ class ClipModel {
   at::Tensor image_embeds_any(const at::Tensor& image01);
   // texts -> unnormalised embeds [B, P].
   at::Tensor text_embeds(const std::vector<std::string>& texts);
+  // Both towers move; inputs follow them (preprocessing stays on the CPU: it is Pillow-exact), and
+  // embeddings come back on this device.
+  void to(const at::Device& device);
+  at::Device device() const;
 
   std::filesystem::path dir;
   models::CLIPTextModel text{nullptr};

@@ -447,6 +447,48 @@ TEST(Runner, NonFiniteDenoiserOutputFailsOnlyItsWorkItems) {
   // A re-run does not retry deterministic failures and leaves the same summary.
   EXPECT_EQ(run_cli(run_args(dir / "cfg" / "config.json", dir / "out")).exit_code, 1);
   EXPECT_EQ(summary(dir / "out")["failures"], s["failures"]);
+
+  // Items pooled into batched decodings (batch_items): the batch falls back to one item at a time,
+  // so the same work items, and only those, fail.
+  c["decode_batch"] = 4;
+  c["batch_items"] = 2;
+  EXPECT_EQ(run_cli(run_args(write_config(dir / "cfg-batched", c), dir / "batched")).exit_code, 1);
+  const Json sb = summary(dir / "batched");
+  EXPECT_EQ(sb["records"], s["records"]);
+  EXPECT_EQ(sb["failures"], s["failures"]);
+}
+
+// batch_items: the items' DiffEdit-family decodings pooled (3 items in batches of 2 and 1, 8
+// decodings per call) give the records of a plain run: the same keys, masks (mask IoU) equal,
+// the other values equal up to float rounding (images within 1e-4 of each other in the shared-edit
+// test; asserted here on the metrics: 1e-3). batch_items without decode_batch is refused.
+TEST(Runner, PooledItemsGiveTheRecordsOfAPlainRun) {
+  ScratchDir dir;
+  Json c = small_config();
+  c["metrics"]["set"] = Json::array();
+  ASSERT_EQ(run_cli(run_args(write_config(dir / "cfg", c), dir / "plain")).exit_code, 0);
+  c["decode_batch"] = 8;
+  c["batch_items"] = 2;
+  const auto pooled = run_cli(run_args(write_config(dir / "cfg-pooled", c), dir / "pooled"));
+  ASSERT_EQ(pooled.exit_code, 0) << pooled.err;
+  const auto a = records(dir / "plain"), b = records(dir / "pooled");
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [key, r] : b) {
+    SCOPED_TRACE(key);
+    ASSERT_TRUE(a.count(key));
+    const Json& ma = a.at(key)["metrics"];
+    for (const auto& [name, v] : r["metrics"].items()) {
+      if (name == "mask_iou" || name == "edit_success" || name == "predicted_class")
+        EXPECT_EQ(v, ma[name]) << name;
+      else
+        EXPECT_NEAR(v.get<double>(), ma[name].get<double>(), 1e-3 * std::max(1.0, std::abs(ma[name].get<double>()))) << name;
+    }
+    EXPECT_EQ(r["denoiser_evaluations"], a.at(key)["denoiser_evaluations"]);
+  }
+  c["decode_batch"] = 1;
+  const auto refused = run_cli(run_args(write_config(dir / "cfg-refused", c), dir / "refused"));
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.err.find("batch_items"), std::string::npos) << refused.err;
 }
 
 // `device` and `dtype` (diffedit run --device/--dtype): the model computes in bfloat16 on the CPU,

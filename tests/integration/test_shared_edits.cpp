@@ -10,6 +10,7 @@
 #include <random>
 
 #include "core/config.h"
+#include "core/errors.h"
 #include "edit_request.h"
 #include "editing/method.h"
 #include "editing/noise.h"
@@ -214,4 +215,61 @@ TEST(SharedEdits, BatchedDecodingsEqualStandaloneRunsUpToRounding) {
     EXPECT_EQ(batched[i].denoiser_evaluations, alone.denoiser_evaluations);
   }
   std::printf("batched decodings: largest image difference to standalone runs %.3g\n", worst);
+}
+
+// batch_items: two inputs (other image, texts and seed) whose family decodings are pooled into
+// calls of up to 4, each under its own query. Every result equals its input edited alone up to
+// float rounding (asserted 1e-4), masks bit for bit, and the pooled run does exactly the
+// evaluations of the inputs run one after the other.
+TEST(SharedEdits, ItemsPooledIntoBatchedDecodingsEqualEachItemAlone) {
+  diffedit::testing::ScratchDir scratch;
+  auto sd = pl::StableDiffusion::load(diffedit::testing::make_tiny_pipeline(scratch / "tiny"));
+  const auto first = request(sd);
+  auto second = diffedit::testing::tiny_edit_request(sd, 99);
+  second.image = at::rand_like(first.image);
+  second.query = "a green triangle";
+  second.reference = "a yellow square";
+  std::vector<ed::Setting> settings;
+  for (const double r : {0.5, 1.0})
+    settings.push_back({"diffedit", {{"strength", r}, {"threshold", 0.5}, {"steps", 4}, {"guidance", 3.0}, {"mask_samples", 2}}});
+  settings.push_back({"encode_decode", {{"strength", 0.75}, {"steps", 4}, {"guidance", 3.0}}});
+  settings.push_back({"sdedit", {{"strength", 0.5}, {"steps", 4}, {"guidance", 3.0}}});
+  const std::vector<ed::ItemSettings> items = {{&first, settings}, {&second, {settings[0], settings[2]}}};
+
+  std::vector<std::vector<ed::EditResult>> alone(items.size());
+  std::int64_t one_by_one = sd.denoiser.evaluations();
+  for (std::size_t b = 0; b < items.size(); ++b) {
+    alone[b].resize(items[b].settings.size());
+    ed::edit_shared(sd, *items[b].request, items[b].settings, [&](std::size_t i, ed::EditResult&& r) { alone[b][i] = std::move(r); });
+  }
+  one_by_one = sd.denoiser.evaluations() - one_by_one;
+
+  std::vector<std::vector<int>> calls = {std::vector<int>(items[0].settings.size()), std::vector<int>(items[1].settings.size())};
+  std::vector<std::vector<ed::EditResult>> pooled = {std::vector<ed::EditResult>(items[0].settings.size()),
+                                                     std::vector<ed::EditResult>(items[1].settings.size())};
+  const std::int64_t before = sd.denoiser.evaluations();
+  ed::edit_shared_items(
+      sd, items,
+      [&](std::size_t b, std::size_t i, ed::EditResult&& r) {
+        pooled[b][i] = std::move(r);
+        ++calls[b][i];
+      },
+      4);
+  EXPECT_EQ(sd.denoiser.evaluations() - before, one_by_one);
+  for (std::size_t b = 0; b < items.size(); ++b)
+    for (std::size_t i = 0; i < items[b].settings.size(); ++i) {
+      SCOPED_TRACE("item " + std::to_string(b) + " " + items[b].settings[i].method + " " + items[b].settings[i].parameters.dump());
+      ASSERT_EQ(calls[b][i], 1);
+      EXPECT_LE((pooled[b][i].image - alone[b][i].image).abs().max().item<double>(), 1e-4);
+      EXPECT_EQ(pooled[b][i].mask.defined(), alone[b][i].mask.defined());
+      if (alone[b][i].mask.defined()) {
+        EXPECT_TRUE(at::equal(pooled[b][i].mask, alone[b][i].mask));
+      }
+      EXPECT_EQ(pooled[b][i].denoiser_evaluations, alone[b][i].denoiser_evaluations);
+    }
+  // The two inputs' edits differ (each decoded under its own query and image).
+  EXPECT_GT((pooled[0][0].image - pooled[1][0].image).abs().max().item<double>(), 1e-3);
+  EXPECT_THROW(ed::edit_shared_items(
+                   sd, items, [](std::size_t, std::size_t, ed::EditResult&&) {}, 1),
+               diffedit::InputError);
 }
