@@ -11,6 +11,9 @@ safetensors files are written by this script, no `safetensors` package is requir
                                                                     -> lpips_<net>.safetensors
   clip-openai    an OpenAI CLIP ViT checkpoint (ViT-B-32.pt, TorchScript or state dict)
                                                                     -> a Hugging Face CLIPModel dir
+  dino           DINO's published ViT backbone (dino_vitbase8_pretrain.pth, a plain state dict)
+                                                                    -> a directory: model.safetensors
+                                                                       + config.json
   hf             any PyTorch state dict (e.g. a Hugging Face CLIPModel's pytorch_model.bin), names
                  kept                                               -> .safetensors (+ sibling
                  config/tokenizer files when the input is a directory)
@@ -189,6 +192,57 @@ def convert_clip_openai(args):
         shutil.copyfile(src, os.path.join(args.output, name))
 
 
+def dino_config(sd, num_heads):
+    """DINO VisionTransformer arguments read off the state dict's shapes (C++: models/dino_vit.h)."""
+    need = ["cls_token", "pos_embed", "patch_embed.proj.weight", "blocks.0.attn.qkv.weight", "blocks.0.mlp.fc1.weight", "norm.weight"]
+    missing = [k for k in need if k not in sd]
+    if missing:
+        raise SystemExit(f"error: not a DINO ViT state dict (missing {', '.join(missing)})")
+    embed_dim = sd["cls_token"].shape[-1]
+    patch, in_chans = sd["patch_embed.proj.weight"].shape[-1], sd["patch_embed.proj.weight"].shape[1]
+    grid = math.isqrt(sd["pos_embed"].shape[1] - 1)
+    if grid * grid + 1 != sd["pos_embed"].shape[1]:
+        raise SystemExit(f"error: pos_embed {list(sd['pos_embed'].shape)} is not a square grid plus the CLS row")
+    depth = len({k.split(".")[1] for k in sd if k.startswith("blocks.")})
+    if num_heads is None:  # the head count is not in the shapes; every published DINO ViT uses 64-wide heads
+        if embed_dim % 64:
+            raise SystemExit(f"error: embed_dim {embed_dim} is not a multiple of 64: give --num-heads")
+        num_heads = embed_dim // 64
+    if embed_dim % num_heads:
+        raise SystemExit(f"error: embed_dim {embed_dim} is not divisible by --num-heads {num_heads}")
+    return {"architecture": "DINO vision_transformer.VisionTransformer", "embed_dim": embed_dim, "depth": depth,
+            "num_heads": num_heads, "patch_size": patch, "img_size": [grid * patch], "in_chans": in_chans,
+            "mlp_ratio": sd["blocks.0.mlp.fc1.weight"].shape[0] / embed_dim, "qkv_bias": "blocks.0.attn.qkv.bias" in sd,
+            "qk_scale": None, "layer_norm_eps": 1e-6, "num_classes": 0}
+
+
+def dino_names(config):
+    names = {"cls_token", "pos_embed", "patch_embed.proj.weight", "patch_embed.proj.bias", "norm.weight", "norm.bias"}
+    for i in range(config["depth"]):
+        for m in ("norm1", "attn.qkv", "attn.proj", "norm2", "mlp.fc1", "mlp.fc2"):
+            names |= {f"blocks.{i}.{m}.weight", f"blocks.{i}.{m}.bias"}
+        if not config["qkv_bias"]:
+            names.discard(f"blocks.{i}.attn.qkv.bias")
+    return names
+
+
+def convert_dino(args):
+    sd = load_state_dict(args.input)
+    config = dino_config(sd, args.num_heads)
+    names = dino_names(config)
+    # The hub model loads this file with strict=True: anything else (a head, a training checkpoint's
+    # teacher/student prefixes) is not the published backbone.
+    missing, extra = sorted(names - set(sd)), sorted(set(sd) - names)
+    if missing or extra:
+        raise SystemExit(f"error: {args.input}: not a DINO ViT backbone state dict"
+                         + (f"; missing {', '.join(missing[:5])}" if missing else "") + (f"; unexpected {', '.join(extra[:5])}" if extra else ""))
+    os.makedirs(args.output, exist_ok=True)
+    write_safetensors(os.path.join(args.output, "model.safetensors"), cast(sd, args.dtype),
+                      {"format": "pt", "source": os.path.basename(args.input), "network": "dino-vit"})
+    with open(os.path.join(args.output, "config.json"), "w") as f:
+        json.dump(dict(config, source=os.path.basename(args.input)), f, indent=2)
+
+
 def convert_hf(args):
     src = args.input
     if os.path.isdir(src):
@@ -223,6 +277,10 @@ def main(argv=None):
     a.add_argument("input"), a.add_argument("output")
     a.add_argument("--tokenizer", default=os.path.join(here, "..", "models", "clip-tokenizer"), help="CLIP BPE files to copy")
     a.set_defaults(run=convert_clip_openai)
+    a = sub.add_parser("dino", help="DINO ViT backbone .pth (e.g. dino_vitbase8_pretrain.pth) -> model.safetensors + config.json")
+    a.add_argument("input"), a.add_argument("output")
+    a.add_argument("--num-heads", type=int, help="attention heads (default: embed_dim / 64, as every published DINO ViT)")
+    a.set_defaults(run=convert_dino)
     a = sub.add_parser("hf", help="a state dict (file, or a folder with pytorch_model.bin) -> safetensors, names kept")
     a.add_argument("input"), a.add_argument("output")
     a.set_defaults(run=convert_hf)

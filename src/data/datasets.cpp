@@ -12,6 +12,7 @@
 #include "core/config.h"
 #include "core/errors.h"
 #include "core/fs.h"
+#include "data/piebench.h"
 #include "image/io.h"
 #include "image/resize.h"
 
@@ -250,12 +251,19 @@ std::unique_ptr<EditDataset> imagen_pairs(const DatasetOptions& o) {
   return std::make_unique<FileDataset>("imagen-pairs", limited(std::move(rows), o.limit), o.image_size);
 }
 
+std::unique_ptr<EditDataset> piebench(const DatasetOptions& o) {
+  if (o.reference != "default" && o.reference != "none" && o.reference != "caption")
+    throw InputError("dataset.reference", "piebench: caption or none");
+  const auto mapping = o.annotations.empty() ? o.root / "mapping_file.json" : o.annotations;
+  return make_piebench_dataset(o.root, mapping, o.limit, o.reference == "none");
+}
+
 }  // namespace
 
 const std::vector<std::string>& dataset_names() {
   static const std::vector<std::string> names = [] {
     std::vector<std::string> n = toy_dataset_names();
-    for (const char* r : {"imagenet-flexit", "coco-bison", "imagen-pairs", "coco-images"}) n.push_back(r);
+    for (const char* r : {"imagenet-flexit", "coco-bison", "imagen-pairs", "piebench", "coco-images"}) n.push_back(r);
     return n;
   }();
   return names;
@@ -265,6 +273,7 @@ std::unique_ptr<EditDataset> make_dataset(const DatasetOptions& o, ImageGenerato
   if (o.name == "imagenet-flexit") return imagenet_flexit(o);
   if (o.name == "coco-bison") return coco_bison(o);
   if (o.name == "imagen-pairs") return imagen_pairs(o);
+  if (o.name == "piebench") return piebench(o);
   if (o.name == "coco-images") return coco_images(o);
   return make_toy_dataset(o.name, o.split, o.limit, o.world_seed, std::move(generator), o.world, o.reference);
 }

@@ -13,11 +13,16 @@
 //   imagen-pairs     a pair list "id <> caption <> changed phrase <> new phrase" (InstDiffEdit's
 //                    Imagen_list.txt format) over images <root>/<id>.png; query: the caption with
 //                    the phrase replaced; reference: the caption, or empty (`reference: none`).
+//   piebench         PIE-Bench (PnP Inversion's benchmark, data/piebench.h): <root>/mapping_file.json
+//                    (or `annotations`) over <root>/annotation_images; query: the cleaned editing
+//                    prompt; reference: the cleaned original prompt, or empty (`reference: none`);
+//                    category: the editing type; region: the decoded mask. Images keep their own
+//                    size (PIE-Bench's are 512 x 512; `image_size` does not apply). Ids are the keys.
 //   coco-images      a reference set, not edits: the images of captions_val2014.json in image-id
 //                    order, without every image that a BISON file (`annotations`, optional) names
 //                    as a candidate, so FID references are disjoint from coco-bison's inputs
 //                    (filtered or not). Source text: the image's first caption; no query.
-// Real images are read as RGB and brought to `image_size` with torchvision's Resize + CenterCrop
+// Other real images are read as RGB and brought to `image_size` with torchvision's Resize + CenterCrop
 // (Pillow bilinear, its default for PIL images).
 #pragma once
 
@@ -36,11 +41,11 @@ struct DatasetOptions {
   std::int64_t limit = 0;             // 0: all items
   std::uint64_t world_seed = 0;       // toy datasets
   toyworld::WorldSpec world;          // toy datasets: the world they draw from
-  std::filesystem::path root;         // image folder (ImageNet val root, COCO val2014 folder, Imagen images)
-  std::filesystem::path annotations;  // queries.csv, BISON json or the Imagen pair list
+  std::filesystem::path root;         // image folder (ImageNet val root, COCO val2014 folder, Imagen images, PIE-Bench data)
+  std::filesystem::path annotations;  // queries.csv, BISON json, the Imagen pair list or PIE-Bench's mapping file
   std::filesystem::path captions;     // COCO captions json
   std::int64_t image_size = 512;
-  std::string reference = "default";  // (toy-)imagenet: none|source; coco, imagen, toy-coco, toy-generated: caption|none
+  std::string reference = "default";  // (toy-)imagenet: none|source; coco, imagen, piebench, toy-coco, toy-generated: caption|none
   double max_changed_words = 1.0;     // coco-bison filter (share of words changed), 1 = keep all
 };
 

@@ -9,10 +9,10 @@
 
 namespace diffedit::image {
 
-at::Tensor clip_resize_crop(const at::Tensor& image, std::int64_t n) {
+at::Tensor clip_resize_crop(const at::Tensor& image, std::int64_t n, CropOffset crop) {
   if (image.dim() != 3 || image.size(2) != 3 || image.scalar_type() != at::kByte)
     throw InputError("clip preprocess", "expected a uint8 [H, W, 3] image");
-  return resize_center_crop_u8(image, n, Filter::bicubic);
+  return resize_center_crop_u8(image, n, Filter::bicubic, crop);
 }
 
 at::Tensor clip_normalize(const at::Tensor& images01, const ClipPreprocess& o) {
@@ -23,7 +23,7 @@ at::Tensor clip_normalize(const at::Tensor& images01, const ClipPreprocess& o) {
 }
 
 at::Tensor clip_preprocess(const at::Tensor& image, const ClipPreprocess& o) {
-  return clip_normalize(clip_resize_crop(image, o.size).permute({2, 0, 1}).to(at::kFloat) / 255.0f, o);
+  return clip_normalize(clip_resize_crop(image, o.size, o.crop).permute({2, 0, 1}).to(at::kFloat) / 255.0f, o);
 }
 
 }  // namespace diffedit::image

@@ -42,6 +42,10 @@ Info probe_png(const std::string& b, const std::filesystem::path& path) {
   if (b.size() < 33 || b.compare(12, 4, "IHDR") != 0) fail(path, "truncated PNG: no complete IHDR chunk");
   Info info{"png", static_cast<int>(std::min<std::uint32_t>(be32(b, 16), INT32_MAX)),
             static_cast<int>(std::min<std::uint32_t>(be32(b, 20), INT32_MAX))};
+  info.bit_depth = static_cast<unsigned char>(b[24]);
+  const unsigned char colour_type = static_cast<unsigned char>(b[25]);  // 0 gray, 2 RGB, 3 palette, 4 gray+alpha, 6 RGBA
+  info.channels = colour_type == 2 ? 3 : colour_type == 4 ? 2 : colour_type == 6 ? 4 : 1;
+  info.palette = colour_type == 3;
   const std::size_t tail = b.size() >= 12 ? b.size() - 12 : 0;
   if (b.rfind("IEND", std::string::npos) == std::string::npos || b.rfind("IEND") < tail)
     fail(path, "truncated PNG: the file does not end with an IEND chunk");
@@ -63,9 +67,11 @@ Info probe_jpeg(const std::string& b, const std::filesystem::path& path) {
     const std::uint32_t length = be16(b, i + 2);
     const bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
     if (sof) {
-      if (i + 9 > b.size()) break;
+      if (i + 10 > b.size()) break;
+      info.bit_depth = static_cast<unsigned char>(b[i + 4]);
       info.height = static_cast<int>(be16(b, i + 5));
       info.width = static_cast<int>(be16(b, i + 7));
+      info.channels = static_cast<unsigned char>(b[i + 9]);
       break;
     }
     i += 2 + length;

@@ -39,6 +39,9 @@ struct ReadOptions {
 struct Info {
   std::string format;  // "png", "jpeg" or "other"
   int width = 0, height = 0;
+  int channels = 0;      // samples per pixel as stored (PNG palette: 1, JPEG: components); 0 for "other"
+  int bit_depth = 0;     // bits per sample as stored; 0 for "other"
+  bool palette = false;  // PNG colour type 3: the samples index a palette
 };
 
 // Reads an image. FileError if missing; FormatError if empty, truncated, not an image, too large
@@ -48,7 +51,7 @@ at::Tensor read(const std::filesystem::path& path, const ReadOptions& options = 
 // The same from the bytes of an encoded file; `source` names it in error messages.
 at::Tensor decode(const std::string& bytes, const std::string& source, const ReadOptions& options = {});
 
-// Identifies the format and dimensions from the header bytes only (PNG and JPEG).
+// Identifies the format, dimensions and stored sample layout from the header bytes only (PNG and JPEG).
 Info probe(const std::filesystem::path& path);
 
 struct WriteOptions {

@@ -179,19 +179,26 @@ std::int64_t half_round_even(std::int64_t twice) {
 }
 }  // namespace
 
-at::Tensor resize_center_crop_u8(const at::Tensor& image, std::int64_t n, Filter filter) {
+ResizeCropBox resize_crop_box(std::int64_t h, std::int64_t w, std::int64_t n, CropOffset offset) {
+  ResizeCropBox box{n, n, 0, 0};
+  // The shorter side becomes n, the other int(n * long / short).
+  if (w < h)
+    box.height = static_cast<std::int64_t>(static_cast<double>(n) * static_cast<double>(h) / static_cast<double>(w));
+  else if (h < w)
+    box.width = static_cast<std::int64_t>(static_cast<double>(n) * static_cast<double>(w) / static_cast<double>(h));
+  const auto place = [offset](std::int64_t margin) { return offset == CropOffset::floor ? margin / 2 : half_round_even(margin); };
+  box.top = place(box.height - n);
+  box.left = place(box.width - n);
+  return box;
+}
+
+at::Tensor resize_center_crop_u8(const at::Tensor& image, std::int64_t n, Filter filter, CropOffset offset) {
   if (image.dim() != 3 || image.size(2) != 3 || image.scalar_type() != at::kByte)
     throw InputError("resize", "expected a uint8 [H, W, 3] image");
   const std::int64_t h = image.size(0), w = image.size(1);
-  std::int64_t rh = n, rw = n;
-  // torchvision Resize(int): the shorter side becomes n, the other int(n * long / short).
-  if (w < h)
-    rh = static_cast<std::int64_t>(static_cast<double>(n) * static_cast<double>(h) / static_cast<double>(w));
-  else if (h < w)
-    rw = static_cast<std::int64_t>(static_cast<double>(n) * static_cast<double>(w) / static_cast<double>(h));
-  const at::Tensor resized = (rh == h && rw == w) ? image : pil_resize_u8(image, rh, rw, filter);
-  const std::int64_t top = half_round_even(rh - n), left = half_round_even(rw - n);
-  return resized.slice(0, top, top + n).slice(1, left, left + n).contiguous();
+  const ResizeCropBox box = resize_crop_box(h, w, n, offset);
+  const at::Tensor resized = (box.height == h && box.width == w) ? image : pil_resize_u8(image, box.height, box.width, filter);
+  return resized.slice(0, box.top, box.top + n).slice(1, box.left, box.left + n).contiguous();
 }
 
 at::Tensor resize_center_crop(const at::Tensor& image_chw01, std::int64_t n, Filter filter) {

@@ -29,10 +29,25 @@ at::Tensor torch_resize(const at::Tensor& images, std::int64_t height, std::int6
 // shrinking) until it covers height x width, then the centre crop, clamped. Differentiable.
 at::Tensor torch_resize_cover_crop(const at::Tensor& images, std::int64_t height, std::int64_t width, Filter filter);
 
-// torchvision's Resize(n) + CenterCrop(n) on a PIL image: the shorter side becomes n (the longer
-// int(n * long / short)) with Pillow's `filter`, then the centre n x n (offsets rounded half to
-// even). uint8 [H, W, 3] -> uint8 [n, n, 3].
-at::Tensor resize_center_crop_u8(const at::Tensor& image_hwc, std::int64_t n, Filter filter);
+// How a centre crop places an odd margin: torchvision's CenterCrop rounds half the margin to even
+// (Python's round), transformers' image processors floor it; e.g. a 339-wide image cropped to 224
+// starts at column 58 under torchvision and 57 under transformers.
+enum class CropOffset { round_half_even, floor };
+
+// Resize(n) + CenterCrop(n) geometry of an h x w image: the shorter side becomes n, the longer
+// int(n * long / short) (truncated, as both torchvision and transformers compute it), then the
+// n x n window at (top, left).
+struct ResizeCropBox {
+  std::int64_t height = 0, width = 0;  // after the resize
+  std::int64_t top = 0, left = 0;      // of the crop
+};
+ResizeCropBox resize_crop_box(std::int64_t h, std::int64_t w, std::int64_t n, CropOffset offset = CropOffset::round_half_even);
+
+// torchvision's Resize(n) + CenterCrop(n) on a PIL image (`offset` floor: transformers'): the
+// shorter side becomes n with Pillow's `filter`, then the centre n x n. uint8 [H, W, 3] -> uint8
+// [n, n, 3].
+at::Tensor resize_center_crop_u8(const at::Tensor& image_hwc, std::int64_t n, Filter filter,
+                                 CropOffset offset = CropOffset::round_half_even);
 // The same for a float image [3, H, W] in [0, 1] as a file would hold it (rounded to uint8 first,
 // as a PNG written and read back by PIL): -> float [3, n, n] in [0, 1].
 at::Tensor resize_center_crop(const at::Tensor& image_chw01, std::int64_t n, Filter filter);

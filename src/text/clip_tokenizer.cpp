@@ -206,6 +206,14 @@ std::vector<std::int64_t> CLIPTokenizer::content_ids(const std::string& text) co
   return ids;
 }
 
+std::vector<std::int64_t> CLIPTokenizer::encode_untruncated(const std::string& text) const {
+  std::vector<std::int64_t> ids{bos_id_};
+  const std::vector<std::int64_t> content = content_ids(text);
+  ids.insert(ids.end(), content.begin(), content.end());
+  ids.push_back(eos_id_);
+  return ids;
+}
+
 Encoding CLIPTokenizer::encode(const std::string& text) const {
   std::vector<std::int64_t> content = content_ids(text);
   const auto room = static_cast<std::size_t>(max_length_ - 2);

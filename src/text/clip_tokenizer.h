@@ -33,6 +33,9 @@ class CLIPTokenizer {
   Encoding encode(const std::string& text) const;
   // [B, max_length] int64 ids for a batch.
   at::Tensor encode_batch(const std::vector<std::string>& texts) const;
+  // [BOS] + content + [EOS], neither truncated nor padded: what transformers' tokenizer gives one
+  // text without truncation (torchmetrics' CLIPScore then slices it to the first 77 ids).
+  std::vector<std::int64_t> encode_untruncated(const std::string& text) const;
 
   std::int64_t bos_id() const { return bos_id_; }
   std::int64_t eos_id() const { return eos_id_; }

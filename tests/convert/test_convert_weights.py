@@ -6,6 +6,8 @@ result loaded by the C++ `diffedit` and compared with a PyTorch forward of the o
   the distance printed by `diffedit metrics lpips` equals LPIPS v0.1 computed here (1e-5).
 - OpenAI CLIP (ViT, saved as TorchScript like OpenAI's .pt files) -> Hugging Face layout; the
   image-text cosine printed by `diffedit metrics clipscore` equals OpenAI's forward here (2e-5).
+- DINO ViT (dino_vitbase8_pretrain.pth's names, tiny): every tensor written bit-exactly and the
+  config read off the shapes (the C++ model's numerics: the piebench-v1 parity fixtures, same names).
 - pytorch-fid Inception (torchvision Inception3 names, 1008 classes): every tensor written
   bit-exactly and the C++ loader (strict on names and shapes) accepts the file. The network's
   numerics are proven separately by the metrics-v1 parity fixtures, which use the same names.
@@ -279,6 +281,45 @@ class ConvertWeights(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("not an Inception-v3 state dict", r.stderr)
         self.assertFalse(os.path.exists(self.path("o.safetensors")))
+
+    def test_dino_is_written_bit_exactly_with_its_config(self):
+        def state_dict(embed, depth, patch, grid, extra=()):
+            g = torch.Generator().manual_seed(embed + depth)
+            shapes = {"cls_token": [1, 1, embed], "pos_embed": [1, grid * grid + 1, embed],
+                      "patch_embed.proj.weight": [embed, 3, patch, patch], "patch_embed.proj.bias": [embed],
+                      "norm.weight": [embed], "norm.bias": [embed]}
+            for i in range(depth):
+                for name, (o, n) in {"norm1": (embed, 0), "attn.qkv": (3 * embed, embed), "attn.proj": (embed, embed),
+                                     "norm2": (embed, 0), "mlp.fc1": (4 * embed, embed), "mlp.fc2": (embed, 4 * embed)}.items():
+                    shapes[f"blocks.{i}.{name}.weight"] = [o, n] if n else [o]
+                    shapes[f"blocks.{i}.{name}.bias"] = [o]
+            shapes.update(dict(extra))
+            return {k: torch.randn(v, generator=g) for k, v in shapes.items()}
+
+        sd = state_dict(64, 2, 4, 4)
+        torch.save(sd, self.path("dino.pth"))
+        convert("dino", self.path("dino.pth"), self.path("dino"))
+        written = read_safetensors(self.path("dino/model.safetensors"))
+        self.assertEqual(sorted(written), sorted(sd))
+        for k, v in sd.items():
+            self.assertTrue(torch.equal(written[k], v), k)
+        config = json.load(open(self.path("dino/config.json")))
+        for key, value in {"embed_dim": 64, "depth": 2, "num_heads": 1, "patch_size": 4, "img_size": [16], "in_chans": 3,
+                           "mlp_ratio": 4.0, "qkv_bias": True, "qk_scale": None, "layer_norm_eps": 1e-6, "num_classes": 0}.items():
+            self.assertEqual(config[key], value, key)
+        # The head count is not in the shapes: widths that are not a multiple of 64 need --num-heads.
+        torch.save(state_dict(48, 1, 8, 3), self.path("dino48.pth"))
+        r = convert("dino", self.path("dino48.pth"), self.path("dino48"), check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("give --num-heads", r.stderr)
+        convert("dino", self.path("dino48.pth"), self.path("dino48"), "--num-heads", "3")
+        self.assertEqual(json.load(open(self.path("dino48/config.json")))["num_heads"], 3)
+        # Anything beyond the backbone (here a classification head) is refused.
+        torch.save(state_dict(64, 1, 8, 2, {"head.weight": [10, 64]}), self.path("head.pth"))
+        r = convert("dino", self.path("head.pth"), self.path("head"), check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("unexpected head.weight", r.stderr)
+        self.assertFalse(os.path.exists(self.path("head/model.safetensors")))
 
     def test_hf_state_dict_keeps_names(self):
         os.makedirs(self.path("hf"))

@@ -128,6 +128,22 @@ TEST(ImageIO, JpegRoundTripIsClose) {
   EXPECT_LT((back - smooth).abs().mean().item<float>(), 0.02f);
   EXPECT_EQ(image::probe(dir / "s.jpg").format, "jpeg");
   EXPECT_EQ(image::probe(dir / "s.jpg").width, 32);
+  EXPECT_EQ(image::probe(dir / "s.jpg").channels, 3);
+  EXPECT_EQ(image::probe(dir / "s.jpg").bit_depth, 8);
+}
+
+TEST(ImageIO, ProbeReportsTheStoredSampleLayout) {
+  ScratchDir dir;
+  image::write(dir / "g.png", at::rand({1, 4, 4}));
+  image::write(dir / "a.png", at::rand({4, 4, 4}));
+  image::write(dir / "d.png", at::rand({3, 4, 4}), {.bit_depth = 16});
+  image::write(dir / "g.jpg", at::rand({1, 4, 4}));
+  EXPECT_EQ(image::probe(dir / "g.png").channels, 1);
+  EXPECT_EQ(image::probe(dir / "a.png").channels, 4);
+  EXPECT_EQ(image::probe(dir / "d.png").channels, 3);
+  EXPECT_EQ(image::probe(dir / "d.png").bit_depth, 16);
+  EXPECT_FALSE(image::probe(dir / "d.png").palette);
+  EXPECT_EQ(image::probe(dir / "g.jpg").channels, 1);
 }
 
 TEST(ImageIO, ReadErrors) {
