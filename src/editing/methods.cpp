@@ -21,6 +21,7 @@
 #include "editing/p2p.h"
 #include "image/io.h"
 #include "image/resize.h"
+#include "metrics/region.h"
 
 namespace diffedit::editing {
 
@@ -222,7 +223,8 @@ class FlexITMethod : public MethodBase {
   }
 };
 
-// Prompt-to-Prompt (editing/p2p.h): DDIM-encode to r under R, denoise (R, Q) with cross-attention control.
+// Prompt-to-Prompt (editing/p2p.h): invert to r (DDIM under R, or one of PIE-Bench's inversions),
+// denoise (R, Q) with cross-attention control.
 class P2PMethod : public MethodBase {
  public:
   P2PMethod(std::string name, Json p) : MethodBase(std::move(name), std::move(p)), options_(p2p::options_from(parameters())) {}
@@ -230,8 +232,14 @@ class P2PMethod : public MethodBase {
  protected:
   EditResult run(pipelines::StableDiffusion& sd, const EditRequest& request, NoiseSource& noise) override {
     const at::Tensor x0 = latents(sd, request, false, noise);
-    const auto out = p2p::p2p_edit(sd, x0, reference_for(parameters(), request.reference), request.query, options_);
-    return {.image = sd.decode(out.latents), .mask = out.mask};
+    auto out = p2p::p2p_edit(sd, x0, reference_for(parameters(), request.reference), request.query, options_);
+    EditResult r{.image = sd.decode(out.latents), .mask = out.mask};
+    r.details = std::move(out.details);
+    // How well R's branch reconstructs the input, what the inversions differ in (PnP Inversion's
+    // reconstruction), for one decoding more.
+    const at::Tensor reconstruction = sd.decode(out.source).to(request.image.device());
+    r.details["reconstruction_psnr"] = metrics::psnr_from_mse(at::mse_loss(reconstruction, request.image).item<double>());
+    return r;
   }
 
  private:
@@ -338,7 +346,7 @@ const std::vector<Entry>& registry() {
        [](Json p) -> std::unique_ptr<EditMethod> { return std::make_unique<FlexITMethod>("flexit", std::move(p)); }},
       {"p2p",
        "Prompt-to-Prompt cross-attention control: encode to r under R, denoise (R, Q) injecting R's attention (edit auto | replace | "
-       "refine | reweight)",
+       "refine | reweight; inversion reference | unconditional | null_text | negative_prompt | direct)",
        [] { return common_fields(p2p::parameter_fields()); },
        [](Json p) -> std::unique_ptr<EditMethod> { return std::make_unique<P2PMethod>("p2p", std::move(p)); }},
       {"copy", "Reference point: the input itself", [] { return Schema::object({}); },

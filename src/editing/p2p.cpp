@@ -46,9 +46,13 @@ std::vector<Schema::Field> parameter_fields() {
                                 .doc("LocalBlend: null (off), \"changed\" (the words R and Q differ in) or [[R words], [Q words]]")},
       {"local_blend_threshold", Schema::number().range(0, 1).def(0.3)},
       {"inversion", Schema::string()
-                        .choices({"reference", "unconditional"})
+                        .choices(config::enum_choices(inversion_method_names()))
                         .def("reference")
-                        .doc("DDIM encoding of the input under R (guidance 1) or the unconditional model")},
+                        .doc("reference: DDIM inversion under R (guidance 1); unconditional: by the unconditional model; "
+                             "null_text, negative_prompt, direct: PIE-Bench's inversions (from the DDIM inversion under R)")},
+      {"null_text_inner_steps", Schema::integer().range(0, 1000).def(10).doc("null_text: Adam steps per timestep at most")},
+      {"null_text_early_stop_epsilon",
+       Schema::number().range(0, std::nullopt).def(1e-5).doc("null_text: a timestep's steps stop once the loss < epsilon + i * 2e-5")},
   };
 }
 
@@ -57,7 +61,9 @@ Options options_from(const Json& p) {
   o.steps = p.at("steps");
   o.guidance = p.at("guidance");
   o.strength = p.at("strength");
-  o.invert_with_reference = p.value("inversion", std::string("reference")) == "reference";
+  o.inversion = config::enum_value(inversion_method_names(), p.value("inversion", std::string("reference")));
+  o.null_text.inner_steps = p.value("null_text_inner_steps", o.null_text.inner_steps);
+  o.null_text.early_stop_epsilon = p.value("null_text_early_stop_epsilon", o.null_text.early_stop_epsilon);
   const std::string edit = p.value("edit", std::string("auto"));
   o.edit = edit == "replace"    ? EditKind::replace
            : edit == "refine"   ? EditKind::refine
@@ -139,9 +145,15 @@ std::optional<ControllerSpec> controller_spec(const text::CLIPTokenizer& tokeniz
 
 at::Tensor p2p_denoise(pipelines::Denoiser& denoiser, const diffusion::SchedulerConfig& scheduler, const at::Tensor& start,
                        const at::Tensor& cond, const at::Tensor& uncond, const std::vector<std::int64_t>& timesteps,
-                       std::int64_t num_inference_steps, double guidance, Controller* controller, Trace* trace) {
+                       std::int64_t num_inference_steps, double guidance, Controller* controller, Trace* trace,
+                       const std::vector<at::Tensor>* source_targets) {
   if (cond.size(0) != 2) throw std::invalid_argument("p2p_denoise: expected [source; target] embeddings");
   const bool guided = guidance > 1.0 && uncond.defined();
+  const bool per_step = guided && uncond.size(0) > 1;
+  if (per_step && uncond.size(0) != static_cast<std::int64_t>(timesteps.size()))
+    throw std::invalid_argument("p2p_denoise: expected one unconditional embedding, or one per step");
+  if (source_targets && source_targets->size() != timesteps.size())
+    throw std::invalid_argument("p2p_denoise: expected one source target per step");
   std::optional<models::ScopedAttentionHook> hook;
   if (controller) {
     if (!denoiser.unet()) throw InputError("p2p", "cross-attention control needs a UNet denoiser");
@@ -150,7 +162,8 @@ at::Tensor p2p_denoise(pipelines::Denoiser& denoiser, const diffusion::Scheduler
   }
   diffusion::DDIMScheduler ddim(scheduler);
   ddim.set_timesteps(num_inference_steps);
-  const at::Tensor context = guided ? at::cat({uncond.expand({2, uncond.size(1), uncond.size(2)}), cond}) : cond;
+  auto context_with = [&](const at::Tensor& u) { return at::cat({u.expand({2, u.size(1), u.size(2)}), cond}); };
+  const at::Tensor context = guided && !per_step ? context_with(uncond) : cond;
   at::Tensor x = at::cat({start, start});
   if (trace) trace->latents.push_back(x);
   for (std::size_t k = 0; k < timesteps.size(); ++k) {
@@ -158,7 +171,8 @@ at::Tensor p2p_denoise(pipelines::Denoiser& denoiser, const diffusion::Scheduler
     if (controller) controller->begin_step(static_cast<std::int64_t>(k));
     at::Tensor eps;
     if (guided) {
-      const at::Tensor out = denoiser.predict(at::cat({x, x}), t, context);
+      const at::Tensor out =
+          denoiser.predict(at::cat({x, x}), t, per_step ? context_with(uncond.narrow(0, static_cast<std::int64_t>(k), 1)) : context);
       if (trace && k == 0) trace->unet_out_first = out;
       const auto halves = out.chunk(2);
       eps = halves[0] + (halves[1] - halves[0]) * guidance;
@@ -168,6 +182,7 @@ at::Tensor p2p_denoise(pipelines::Denoiser& denoiser, const diffusion::Scheduler
     }
     if (controller) controller->end_step();
     x = ddim.step(eps, t, x).prev_sample;
+    if (source_targets) x = at::cat({(*source_targets)[k], x.narrow(0, 1, 1)});
     if (trace) {
       trace->noise_pred.push_back(eps);
       trace->pre_blend.push_back(x);
@@ -191,19 +206,41 @@ EditOutput p2p_edit(pipelines::StableDiffusion& sd, const at::Tensor& x0, const 
   diffusion::DDIMScheduler ddim(sd.scheduler);
   ddim.set_timesteps(o.steps);
   const auto schedule = diffusion::truncate_timesteps(ddim.timesteps(), o.strength);
-  if (schedule.denoise.empty()) return {.latents = x0};  // r = 0: nothing to edit
+  const std::string inversion_name = config::enum_name(inversion_method_names(), o.inversion);
+  if (schedule.denoise.empty())  // r = 0: nothing to edit
+    return {.latents = x0, .source = x0, .details = {{"inversion", inversion_name}, {"evaluations", Json::object()}}};
   const at::Tensor e = sd.encode_prompts({reference, query, ""});
   DiffEditTexts texts{.query = e.slice(0, 1, 2), .reference = e.slice(0, 0, 1), .empty = e.slice(0, 2, 3)};
+  auto& denoiser = sd.denoiser;
+  const std::int64_t start = denoiser.evaluations();
   // The conditional model alone, unguided (DDIM inversion as in null-text inversion).
-  const InversionOptions encode{.steps = o.steps, .with_reference = o.invert_with_reference, .guidance = 1.0};
-  const Inversion inv = ddim_invert(sd.denoiser, sd.scheduler, x0, texts, encode, o.strength);
+  const InversionOptions encode{.steps = o.steps, .with_reference = o.inversion != InversionMethod::unconditional, .guidance = 1.0};
+  const Inversion inv = ddim_invert(denoiser, sd.scheduler, x0, texts, encode, o.strength);
+  const std::int64_t inverted = denoiser.evaluations();
+  Json details = {{"inversion", inversion_name}};
+  at::Tensor uncond = texts.empty;
+  std::vector<at::Tensor> source_targets;
+  if (o.inversion == InversionMethod::null_text) {
+    const NullTextEmbeddings nt = null_text_optimization(denoiser, sd.scheduler, inv, schedule.denoise, o.steps, texts.reference,
+                                                         texts.empty, o.guidance, o.null_text);
+    uncond = nt.embeddings;
+    details["null_text_adam_steps"] = nt.adam_steps;
+  } else if (o.inversion == InversionMethod::negative_prompt) {
+    uncond = texts.reference;
+  } else if (o.inversion == InversionMethod::direct) {
+    source_targets = direct_inversion_targets(inv, schedule.denoise);
+  }
+  const std::int64_t optimised = denoiser.evaluations();
   const auto num_steps = static_cast<std::int64_t>(schedule.denoise.size());
   const auto spec = controller_spec(sd.tokenizer, reference, query, o, num_steps, x0.size(2), x0.size(3));
   std::optional<Controller> controller;
   if (spec) controller.emplace(*spec);
-  const at::Tensor out = p2p_denoise(sd.denoiser, sd.scheduler, inv.at_level(schedule.denoise.front()), e.slice(0, 0, 2), texts.empty,
-                                     schedule.denoise, o.steps, o.guidance, controller ? &*controller : nullptr);
-  EditOutput result{.latents = out.slice(0, 1, 2)};
+  const at::Tensor out =
+      p2p_denoise(denoiser, sd.scheduler, inv.at_level(schedule.denoise.front()), e.slice(0, 0, 2), uncond, schedule.denoise, o.steps,
+                  o.guidance, controller ? &*controller : nullptr, nullptr, source_targets.empty() ? nullptr : &source_targets);
+  details["evaluations"] = {
+      {"inversion", inverted - start}, {"null_text", optimised - inverted}, {"denoising", denoiser.evaluations() - optimised}};
+  EditOutput result{.latents = out.slice(0, 1, 2), .source = out.slice(0, 0, 1), .details = std::move(details)};
   if (controller && controller->blend_mask().defined()) result.mask = controller->blend_mask();
   return result;
 }

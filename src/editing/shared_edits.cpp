@@ -124,8 +124,12 @@ std::map<std::string, StageEvaluations> estimate_evaluations(const std::vector<S
     if (m == "sdedit" || m == "ilvr") {
       r.denoiser_evaluations = k * guided;
     } else if (m == "p2p") {
-      // Encoding under R (guidance 1), then R and Q denoised together.
-      r.denoiser_evaluations = k + 2 * k * guided;
+      // Encoding under R (guidance 1), then R and Q denoised together. Null-text's optimisation
+      // (guided only): per step one conditional prediction, N Adam steps at most (early stopping
+      // takes fewer: an upper bound), the step taken.
+      const std::int64_t adam = p["null_text_inner_steps"];
+      const bool null_text = p["inversion"] == "null_text" && guided == 2 && adam > 0;
+      r.denoiser_evaluations = k + 2 * k * guided + (null_text ? k * (2 + adam) : 0);
     } else {  // the DiffEdit family
       const FamilySetting s = FamilySetting::from(m, p);
       const MaskOptions mo = s.options.mask_stage();

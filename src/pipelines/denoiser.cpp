@@ -7,10 +7,19 @@
 namespace diffedit::pipelines {
 
 at::Tensor Denoiser::predict(const at::Tensor& latents, std::int64_t timestep, const at::Tensor& context) {
+  torch::NoGradGuard no_grad;
+  return evaluate(latents, timestep, context);
+}
+
+at::Tensor Denoiser::predict_differentiable(const at::Tensor& latents, std::int64_t timestep, const at::Tensor& context) {
+  torch::AutoGradMode enable_grad(true);
+  return evaluate(latents, timestep, context);
+}
+
+at::Tensor Denoiser::evaluate(const at::Tensor& latents, std::int64_t timestep, const at::Tensor& context) {
   if (context.size(0) != latents.size(0))
     throw std::invalid_argument("denoiser: " + std::to_string(latents.size(0)) + " latents but " + std::to_string(context.size(0)) +
                                 " contexts");
-  torch::NoGradGuard no_grad;
   const at::Tensor t = at::scalar_tensor(timestep, at::TensorOptions().dtype(at::kLong).device(latents.device()));
   evaluations_ += latents.size(0);
   const at::Tensor eps = function_ ? function_(latents, timestep, context)

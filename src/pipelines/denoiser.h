@@ -23,6 +23,10 @@ class Denoiser {
   // Raw prediction for a batch [B, C, h, w] at one timestep with contexts [B, L, D]; returned in
   // the latents' dtype.
   at::Tensor predict(const at::Tensor& latents, std::int64_t timestep, const at::Tensor& context);
+  // As predict, recording the graph (whatever the grad mode around it): differentiable in
+  // `context` and `latents`, e.g. for null-text inversion's optimised embedding. Counted alike
+  // (a backward pass is not an evaluation).
+  at::Tensor predict_differentiable(const at::Tensor& latents, std::int64_t timestep, const at::Tensor& context);
 
   // uncond + g (cond - uncond) from one call on [latents; latents] with [uncond; cond]. With
   // g <= 1 or no uncond, only the conditional prediction is computed.
@@ -32,6 +36,8 @@ class Denoiser {
   const models::UNet2DConditionModel& unet() const { return unet_; }
 
  private:
+  at::Tensor evaluate(const at::Tensor& latents, std::int64_t timestep, const at::Tensor& context);  // in the current grad mode
+
   models::UNet2DConditionModel unet_{nullptr};
   Function function_;
   c10::ScalarType dtype_ = c10::kFloat;

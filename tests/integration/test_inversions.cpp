@@ -1,0 +1,226 @@
+// PIE-Bench's inversions under Prompt-to-Prompt (`p2p` inversion null_text | negative_prompt |
+// direct) on the embedded toy model and toy-world images: each reconstructs the input better than
+// plain DDIM inversion when denoised under guidance 7.5 (their defining property; the PSNRs are
+// printed), Direct Inversion's source branch ends exactly at the input's latent, the default stays
+// the plain composition of DDIM inversion and P2P denoising, and the evaluations are counted.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <map>
+
+#include "core/config.h"
+#include "core/errors.h"
+#include "data/toy_datasets.h"
+#include "data/toyworld_presets.h"
+#include "diffusion/schedulers.h"
+#include "editing/diffedit.h"
+#include "editing/inversion.h"
+#include "editing/method.h"
+#include "editing/noise.h"
+#include "editing/p2p.h"
+#include "eval/edit_request.h"
+#include "metrics/region.h"
+#include "pipelines/pipeline.h"
+#include "test_support.h"
+
+namespace ed = diffedit::editing;
+namespace p2p = diffedit::editing::p2p;
+namespace pl = diffedit::pipelines;
+using diffedit::config::Json;
+
+namespace {
+
+pl::StableDiffusion& toy_sd() {
+  static pl::StableDiffusion sd = pl::StableDiffusion::load((diffedit::testing::source_dir() / "models" / "toy-sd").string());
+  return sd;
+}
+
+// toy-coco's items: R and Q are captions of equal word counts (P2P's word swap).
+ed::EditRequest toy_request(std::int64_t index) {
+  const auto world = diffedit::data::toyworld::preset(diffedit::data::toyworld::kDefaultPreset);
+  const auto dataset = diffedit::data::make_toy_dataset("toy-coco", "test", index + 1, 0, {}, world);
+  return diffedit::eval::request_for(dataset->get(index), 11 + static_cast<std::uint64_t>(index));
+}
+
+at::Tensor input_latents(pl::StableDiffusion& sd, const ed::EditRequest& r) {
+  ed::SeededNoise noise(0);
+  return ed::image_latents(sd, r.image, false, noise);
+}
+
+double psnr(const at::Tensor& a, const at::Tensor& b) { return diffedit::metrics::psnr_from_mse((a - b).pow(2).mean().item<double>()); }
+
+p2p::Options options(const std::string& inversion, std::int64_t steps, double strength, const std::string& edit) {
+  return p2p::options_from({{"steps", steps},
+                            {"strength", strength},
+                            {"guidance", 7.5},
+                            {"edit", edit},
+                            {"inversion", inversion},
+                            {"cross_replace_steps", 0.4},
+                            {"self_replace_steps", 0.6}});
+}
+
+}  // namespace
+
+// The defining property: pure reconstruction (R as both prompts, no control) under guidance 7.5
+// from the DDIM inversion under R at guidance 1. The guided denoising drifts from the inversion's
+// trajectory; null-text's embeddings and Direct Inversion's resetting keep R's branch on it, the
+// negative prompt makes R's guided prediction its unguided one. R's branch is the reconstruction
+// (PIE-Bench's); with identical prompts and no control the Q branch equals it except under Direct
+// Inversion, which corrects R's branch only.
+TEST(P2PInversions, ReconstructBetterThanDDIMUnderGuidance) {
+  auto& sd = toy_sd();
+  const std::int64_t steps = 50;
+  std::map<std::string, double> mean_source;
+  const std::vector<std::string> inversions = {"reference", "negative_prompt", "null_text", "direct"};
+  const std::int64_t items = 2;
+  for (std::int64_t i = 0; i < items; ++i) {
+    const auto req = toy_request(i);
+    const at::Tensor x0 = input_latents(sd, req);
+    std::printf("item %lld ('%s'):\n", static_cast<long long>(i), req.reference.c_str());
+    for (const auto& inversion : inversions) {
+      const std::int64_t before = sd.denoiser.evaluations();
+      const auto out = p2p::p2p_edit(sd, x0, req.reference, req.reference, options(inversion, steps, 1.0, "none"));
+      const double source = psnr(sd.decode(out.source), req.image), target = psnr(sd.decode(out.latents), req.image);
+      std::printf("  %-16s reconstruction PSNR %6.2f dB (Q branch %6.2f dB), %lld evaluations\n", inversion.c_str(), source, target,
+                  static_cast<long long>(sd.denoiser.evaluations() - before));
+      mean_source[inversion] += source / static_cast<double>(items);
+      if (inversion != "direct") {
+        EXPECT_TRUE(at::allclose(out.source, out.latents, 1e-5, 1e-6)) << inversion;
+      }
+    }
+  }
+  const double ddim = mean_source["reference"];
+  EXPECT_GT(mean_source["null_text"], ddim + 12.0);
+  EXPECT_GT(mean_source["direct"], ddim + 12.0);
+  EXPECT_GT(mean_source["negative_prompt"], ddim + 8.0);
+}
+
+// Direct Inversion: R's branch is set back onto the inversion trajectory after every step, so it
+// ends exactly at the input's latent whatever the edit; the Q branch alone is left to the edit.
+TEST(P2PInversions, DirectInversionKeepsTheSourceBranchOnTheTrajectory) {
+  auto& sd = toy_sd();
+  const auto req = toy_request(0);
+  const at::Tensor x0 = input_latents(sd, req);
+  const auto direct = p2p::p2p_edit(sd, x0, req.reference, req.query, options("direct", 10, 0.7, "auto"));
+  EXPECT_TRUE(at::equal(direct.source, x0));
+  // Without control the Q branch never sees R's: it is plain DDIM's.
+  const auto plain = p2p::p2p_edit(sd, x0, req.reference, req.query, options("reference", 10, 0.7, "none"));
+  const auto uncontrolled = p2p::p2p_edit(sd, x0, req.reference, req.query, options("direct", 10, 0.7, "none"));
+  EXPECT_TRUE(at::allclose(uncontrolled.latents, plain.latents, 1e-5, 1e-6));
+  EXPECT_FALSE(at::equal(plain.source, x0));
+}
+
+// The default inversion is the composition it always was: DDIM inversion under R at guidance 1,
+// then P2P's denoising guided by the empty text; null-text without inner steps is the same, bit
+// for bit, as is the negative prompt when R is empty.
+TEST(P2PInversions, DefaultIsPlainDDIMInversionBitForBit) {
+  auto& sd = toy_sd();
+  const auto req = toy_request(1);
+  const at::Tensor x0 = input_latents(sd, req);
+  const std::int64_t steps = 10;
+  const double r = 0.6;
+  const auto o = options("reference", steps, r, "auto");
+  const auto out = p2p::p2p_edit(sd, x0, req.reference, req.query, o);
+
+  diffedit::diffusion::DDIMScheduler ddim(sd.scheduler);
+  ddim.set_timesteps(steps);
+  const auto ts = diffedit::diffusion::truncate_timesteps(ddim.timesteps(), r).denoise;
+  const at::Tensor e = sd.encode_prompts({req.reference, req.query, ""});
+  const ed::DiffEditTexts texts{.query = e.slice(0, 1, 2), .reference = e.slice(0, 0, 1), .empty = e.slice(0, 2, 3)};
+  const auto inv = ed::ddim_invert(sd.denoiser, sd.scheduler, x0, texts, {.steps = steps, .with_reference = true, .guidance = 1.0}, r);
+  auto spec = p2p::controller_spec(sd.tokenizer, req.reference, req.query, o, static_cast<std::int64_t>(ts.size()), x0.size(2), x0.size(3));
+  ASSERT_TRUE(spec.has_value());
+  p2p::Controller controller(*spec);
+  const at::Tensor expected =
+      p2p::p2p_denoise(sd.denoiser, sd.scheduler, inv.at_level(ts.front()), e.slice(0, 0, 2), texts.empty, ts, steps, 7.5, &controller);
+  EXPECT_TRUE(at::equal(out.latents, expected.slice(0, 1, 2)));
+  EXPECT_TRUE(at::equal(out.source, expected.slice(0, 0, 1)));
+
+  auto no_inner = o;
+  no_inner.inversion = ed::InversionMethod::null_text;
+  no_inner.null_text.inner_steps = 0;
+  EXPECT_TRUE(at::equal(p2p::p2p_edit(sd, x0, req.reference, req.query, no_inner).latents, out.latents));
+  auto negative = o;
+  negative.inversion = ed::InversionMethod::negative_prompt;
+  EXPECT_TRUE(at::equal(p2p::p2p_edit(sd, x0, "", req.query, negative).latents, p2p::p2p_edit(sd, x0, "", req.query, o).latents));
+}
+
+// Null-text's optimisation: the loss per step ends below the early-stop bound or after N steps,
+// and the embeddings it returns are what reconstruction needs (one per step, the first moved from
+// the empty text's).
+TEST(P2PInversions, NullTextOptimisationStopsEarlyOrAfterTheInnerSteps) {
+  auto& sd = toy_sd();
+  const auto req = toy_request(0);
+  const at::Tensor x0 = input_latents(sd, req);
+  const std::int64_t steps = 10;
+  diffedit::diffusion::DDIMScheduler ddim(sd.scheduler);
+  ddim.set_timesteps(steps);
+  const auto ts = diffedit::diffusion::truncate_timesteps(ddim.timesteps(), 0.5).denoise;
+  const at::Tensor e = sd.encode_prompts({req.reference, ""});
+  const ed::DiffEditTexts texts{.query = e.slice(0, 0, 1), .reference = e.slice(0, 0, 1), .empty = e.slice(0, 1, 2)};
+  const auto inv = ed::ddim_invert(sd.denoiser, sd.scheduler, x0, texts, {.steps = steps, .with_reference = true, .guidance = 1.0}, 0.5);
+  const ed::NullTextOptions o{.inner_steps = 4, .early_stop_epsilon = 1e-5};
+  const std::int64_t before = sd.denoiser.evaluations();
+  const auto nt = ed::null_text_optimization(sd.denoiser, sd.scheduler, inv, ts, steps, texts.reference, texts.empty, 7.5, o);
+  const auto k = static_cast<std::int64_t>(ts.size());
+  EXPECT_EQ(nt.embeddings.size(0), k);
+  EXPECT_FALSE(at::equal(nt.embeddings.narrow(0, 0, 1), texts.empty));
+  // Each step keeps its own (Adam updates in place: no step's embedding may alias the next's).
+  EXPECT_FALSE(at::equal(nt.embeddings.narrow(0, 0, 1), nt.embeddings.narrow(0, k - 1, 1)));
+  ASSERT_EQ(static_cast<std::int64_t>(nt.final_loss.size()), k);
+  EXPECT_LE(nt.adam_steps, k * o.inner_steps);
+  EXPECT_GE(nt.adam_steps, k);
+  EXPECT_EQ(sd.denoiser.evaluations() - before, 2 * k + nt.adam_steps);
+  // Unguided, the embedding does nothing: no optimisation.
+  const auto unguided = ed::null_text_optimization(sd.denoiser, sd.scheduler, inv, ts, steps, texts.reference, texts.empty, 1.0, o);
+  EXPECT_EQ(unguided.adam_steps, 0);
+  EXPECT_TRUE(at::equal(unguided.embeddings.narrow(0, k - 1, 1), texts.empty));
+}
+
+// Through the method registry: the parameter is validated, the inversion and each phase's
+// evaluations are recorded in the result's details, and the evaluations add up (null-text: one
+// conditional prediction per step, one per Adam step, one for the step taken).
+TEST(P2PInversions, MethodRecordsTheInversionAndCountsItsEvaluations) {
+  auto& sd = toy_sd();
+  const auto req = toy_request(0);
+  const std::int64_t steps = 10;
+  const double r = 0.5;
+  const std::int64_t k = 5;
+  for (const std::string inversion : {"reference", "unconditional", "negative_prompt", "direct", "null_text"}) {
+    SCOPED_TRACE(inversion);
+    auto method =
+        ed::make_method("p2p", {{"steps", steps}, {"strength", r}, {"inversion", inversion}, {"null_text_inner_steps", 3}}, "test");
+    ed::SeededNoise noise(0);
+    const auto result = method->edit(sd, req, noise);
+    const Json& d = result.details;
+    EXPECT_EQ(d["inversion"], inversion);
+    EXPECT_EQ(d["evaluations"]["inversion"], k);
+    EXPECT_EQ(d["evaluations"]["denoising"], 4 * k);
+    const std::int64_t adam = inversion == "null_text" ? d["null_text_adam_steps"].get<std::int64_t>() : 0;
+    EXPECT_EQ(d["evaluations"]["null_text"], inversion == "null_text" ? 2 * k + adam : 0);
+    EXPECT_EQ(result.denoiser_evaluations, k + 4 * k + d["evaluations"]["null_text"].get<std::int64_t>());
+    if (inversion == "null_text") {
+      EXPECT_TRUE(adam >= k && adam <= 3 * k) << adam;
+    }
+    // R's branch: exactly the input's latent under Direct Inversion (PSNR at its cap).
+    const double reconstruction = d["reconstruction_psnr"];
+    if (inversion == "direct") {
+      EXPECT_EQ(reconstruction, diffedit::metrics::kMaxPsnrDb);
+    } else {
+      EXPECT_LT(reconstruction, diffedit::metrics::kMaxPsnrDb);
+    }
+  }
+  auto err = [](const Json& p) {
+    try {
+      ed::make_method("p2p", p, "cfg.json");
+    } catch (const diffedit::ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(err({{"inversion", "null-text"}}),
+            "cfg.json: key 'inversion': \"null-text\" is not one of reference, unconditional, null_text, negative_prompt, direct "
+            "(did you mean 'null_text'?)");
+  EXPECT_NE(err({{"null_text_inner_steps", -1}}).find("null_text_inner_steps"), std::string::npos);
+}
