@@ -22,10 +22,26 @@ if(DIFFEDIT_TRAINER_ONLY)
   return()  # the toy-sd trainer needs nothing more
 endif()
 
-find_package(OpenCV REQUIRED COMPONENTS core imgproc imgcodecs)
-find_package(Eigen3 REQUIRED NO_MODULE)
-find_package(TBB REQUIRED)
-find_package(HDF5 REQUIRED COMPONENTS C)
+if(DIFFEDIT_GPU_CHECK)
+  # scripts/gpu-check.sh's build, from the libraries scripts/gpu-check/bundle.sh packs: images
+  # through libpng and libjpeg (src/image/codec_libpng.cpp) instead of OpenCV, whose Debian build pulls
+  # ~200 MB of libraries; HDF5's static archive, whose objects that the project uses need only
+  # libsz and zlib (Debian's shared libhdf5 needs libcurl and its ~25 libraries for an S3 driver).
+  find_package(PNG REQUIRED)
+  find_package(JPEG REQUIRED)
+  find_package(ZLIB REQUIRED)
+  find_path(DIFFEDIT_HDF5_INCLUDE_DIR hdf5.h PATH_SUFFIXES hdf5/serial REQUIRED)
+  find_library(DIFFEDIT_HDF5_ARCHIVE NAMES libhdf5_serial.a libhdf5.a PATH_SUFFIXES hdf5/serial REQUIRED)
+  find_library(DIFFEDIT_SZ_LIBRARY NAMES sz REQUIRED)
+  set(HDF5_C_INCLUDE_DIRS ${DIFFEDIT_HDF5_INCLUDE_DIR})
+  set(HDF5_C_LIBRARIES ${DIFFEDIT_HDF5_ARCHIVE} ${DIFFEDIT_SZ_LIBRARY} ZLIB::ZLIB ${CMAKE_DL_LIBS} m)
+  message(STATUS "diffedit: gpu-check build (HDF5 ${DIFFEDIT_HDF5_ARCHIVE}, PNG ${PNG_LIBRARIES}, JPEG ${JPEG_LIBRARIES})")
+else()
+  find_package(OpenCV REQUIRED COMPONENTS core imgproc imgcodecs)
+  find_package(Eigen3 REQUIRED NO_MODULE)
+  find_package(TBB REQUIRED)
+  find_package(HDF5 REQUIRED COMPONENTS C)
+endif()
 find_package(CLI11 REQUIRED)
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)  # SHA-256 of weights and image lists (cache keys, provenance)
 if(DIFFEDIT_BUILD_TESTS)

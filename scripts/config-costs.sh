@@ -8,7 +8,7 @@ DIFFEDIT=${DIFFEDIT:-$ROOT/build/src/diffedit}
 cd "$ROOT"
 echo "| config | settings per input | done | alone | ratio |"
 echo "|---|---|---|---|---|"
-for f in configs/quickstart.json configs/paper/[!_]*.json configs/toy/[!_]*.json; do
+for f in configs/quickstart.json configs/paper/[!_]*.json configs/piebench/[!_]*.json configs/toy/[!_]*.json; do
   name=${f#configs/}
   "$DIFFEDIT" run "$f" --out /nonexistent --dry-run | python3 -c '
 import json, sys

@@ -26,5 +26,6 @@ Command add_merge(CLI::App& app);
 Command add_regress(CLI::App& app);
 Command add_report(CLI::App& app);
 Command add_launch(CLI::App& app);
+Command add_piebench(CLI::App& app);
 
 }  // namespace diffedit::cli

@@ -49,7 +49,7 @@ int run(int argc, char** argv) {
   const std::vector<cli::Command> commands = {
       cli::add_inspect(app), cli::add_config(app),   cli::add_txt2img(app), cli::add_edit(app),    cli::add_toy_samples(app),
       cli::add_train(app),   cli::add_toy_eval(app), cli::add_convert(app), cli::add_metrics(app), cli::add_run(app),
-      cli::add_merge(app),   cli::add_regress(app),  cli::add_report(app),  cli::add_launch(app)};
+      cli::add_merge(app),   cli::add_regress(app),  cli::add_report(app),  cli::add_launch(app),  cli::add_piebench(app)};
 
   // CLI11 reports an unknown command as "A subcommand is required"; name it instead.
   for (int i = 1; i < argc; ++i) {

@@ -4,6 +4,7 @@
 
 #include "core/errors.h"
 #include "core/rng.h"
+#include "data/piebench.h"
 #include "data/toyworld.h"
 
 namespace diffedit::data {
@@ -45,6 +46,8 @@ class ToyDataset : public EditDataset {
       s.query = item.edit.query_caption;
     }
     s.reference = empty_reference_ ? "" : s.source;
+    // PIE-Bench's editing types: a colour edit changes an attribute, a shape edit the object.
+    s.category = std::string(item.edit.kind == "colour" ? kEditingTypeNames[6] : kEditingTypeNames[1]);
     if (kind_ == Kind::generated) {
       // The model draws the scene from its caption; where the objects land is its own choice, so
       // no region or target image is known (as for the paper's Imagen images).

@@ -25,8 +25,8 @@ struct EditSample {
   std::string reference, query;  // texts describing the input and the wanted edit
   std::string source;            // the dataset's own description of the input (source class name or caption),
                                  // whatever `reference` is set to (FlexIT's source text)
-  std::string category;          // the edit's kind where the dataset names one (PIE-Bench:
-                                 // its editing type, "change object"); empty otherwise
+  std::string category;          // the edit's kind as one of PIE-Bench's editing types (toy world:
+                                 // "change sth's color" or "change object"); empty when unknown
   std::int64_t source_label = -1, target_label = -1;  // classes of the main object, -1 if unknown
   at::Tensor region;                                  // [1, H, W] ground-truth edit region; undefined when unknown
   at::Tensor target_image;                            // [3, H, W] ground-truth edited image; undefined when unknown

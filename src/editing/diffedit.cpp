@@ -85,6 +85,11 @@ const config::EnumNames<PasteLevel>& paste_names() {
   static const config::EnumNames<PasteLevel> names = {{PasteLevel::step_output, "step_output"}, {PasteLevel::step_input, "step_input"}};
   return names;
 }
+const config::EnumNames<DecodeNegative>& decode_negative_names() {
+  static const config::EnumNames<DecodeNegative> names = {
+      {DecodeNegative::empty, "empty"}, {DecodeNegative::reference, "reference"}, {DecodeNegative::null_text, "null_text"}};
+  return names;
+}
 const config::EnumNames<MaskOperator>& mask_operator_names() {
   static const config::EnumNames<MaskOperator> names = {{MaskOperator::latent, "latent"}, {MaskOperator::glide, "glide"}};
   return names;
@@ -108,6 +113,9 @@ DiffEditOptions diffedit_options(const config::Json& p) {
   set("mask_guidance_order", o.mask_guidance_order, guidance_order_names());
   set("paste", o.paste, paste_names());
   set("mask_operator", o.mask_operator, mask_operator_names());
+  set("decode_negative", o.decode_negative, decode_negative_names());
+  if (p.contains("null_text_inner_steps")) o.null_text_inner_steps = p["null_text_inner_steps"];
+  if (p.contains("null_text_early_stop_epsilon")) o.null_text_early_stop_epsilon = p["null_text_early_stop_epsilon"];
   if (p.value("mask_guidance", config::Json()).is_number())
     o.mask_guidance = p["mask_guidance"];
   else if (o.mask_guidance > 1.0)
@@ -237,13 +245,20 @@ DecodedBatch decode_lockstep(pipelines::Denoiser& denoiser, const diffusion::Sch
     if (ts[j].size() > job.inversion->latents.size())
       throw InputError("strength", "is larger than the inversion's (" + std::to_string(ts[j].size()) + " steps needed, " +
                                        std::to_string(job.inversion->latents.size()) + " inverted)");
+    if (job.negatives.defined() && job.negatives.size(0) != static_cast<std::int64_t>(ts[j].size()))
+      throw std::logic_error("decode_lockstep: " + std::to_string(job.negatives.size(0)) + " negative embeddings for " +
+                             std::to_string(ts[j].size()) + " steps");
     start[j] = full.size() - ts[j].size();
     if (!std::equal(ts[j].begin(), ts[j].end(), full.begin() + static_cast<std::ptrdiff_t>(start[j])))
       throw std::logic_error("decode_lockstep: a truncated schedule is not a suffix of the full one");
     latents[j] = job.inversion->at_level(ts[j].front());
   }
   auto texts_of = [&](std::size_t j) -> const DiffEditTexts& { return jobs[j].texts ? *jobs[j].texts : texts; };
-  auto negative_of = [&](std::size_t j) -> const at::Tensor& { return or_empty(texts_of(j).decode_negative, texts_of(j)); };
+  // The job's negative at its own step i: its per-step embedding, or its texts' one.
+  auto negative_of = [&](std::size_t j, std::size_t i) -> at::Tensor {
+    if (jobs[j].negatives.defined()) return jobs[j].negatives.narrow(0, static_cast<std::int64_t>(i), 1);
+    return or_empty(texts_of(j).decode_negative, texts_of(j));
+  };
   for (std::size_t step = 0; step < full.size(); ++step) {
     const std::int64_t t = full[step];
     std::vector<std::size_t> active;
@@ -253,13 +268,14 @@ DecodedBatch decode_lockstep(pipelines::Denoiser& denoiser, const diffusion::Sch
     const std::int64_t before = denoiser.evaluations();
     at::Tensor eps;
     if (active.size() == 1) {
-      eps = denoiser.guided(latents[active[0]], t, texts_of(active[0]).query, negative_of(active[0]), first.guidance);
+      eps = denoiser.guided(latents[active[0]], t, texts_of(active[0]).query, negative_of(active[0], step - start[active[0]]),
+                            first.guidance);
     } else {
       std::vector<at::Tensor> batch, query, negative;
       for (const std::size_t j : active) {
         batch.push_back(latents[j]);
         query.push_back(texts_of(j).query);
-        negative.push_back(negative_of(j));
+        negative.push_back(negative_of(j, step - start[j]));
       }
       eps = denoiser.guided(at::cat(batch), t, at::cat(query), at::cat(negative), first.guidance);
     }

@@ -50,12 +50,21 @@ enum class MaskOperator {
   glide,   // GLIDE-style: each step taken from x0_hat corrected to the input's latent outside M
 };
 
+// The negative (unconditional) embedding of the guided decoding: PIE-Bench's Table 1 inversions
+// that need no training, on DiffEdit's encoding.
+enum class DecodeNegative {
+  empty,      // the empty text (DiffEdit)
+  reference,  // R's embedding (negative-prompt inversion, Miyake et al. 2023)
+  null_text,  // per step, the unconditional embedding optimised along the DDIM inversion (Mokady et al. 2023)
+};
+
 // The names configs give the enums above (one table each: the schema's choices and the parsing).
 const config::EnumNames<DiffEditMode>& mode_names();
 const config::EnumNames<MaskNormalization>& normalization_names();
 const config::EnumNames<GuidanceOrder>& guidance_order_names();
 const config::EnumNames<PasteLevel>& paste_names();
 const config::EnumNames<MaskOperator>& mask_operator_names();
+const config::EnumNames<DecodeNegative>& decode_negative_names();
 
 // Step 1's inputs (besides the texts Q and R and the noise draws).
 struct MaskOptions {
@@ -126,6 +135,9 @@ struct DiffEditOptions {
   double guidance = 7.5;
   PasteLevel paste = PasteLevel::step_output;
   MaskOperator mask_operator = MaskOperator::latent;
+  DecodeNegative decode_negative = DecodeNegative::empty;
+  std::int64_t null_text_inner_steps = 10;     // null_text: Adam steps per timestep at most
+  double null_text_early_stop_epsilon = 1e-5;  // null_text: a timestep's steps stop once the loss < epsilon + i * 2e-5
 
   static DiffEditOptions preset(DiffEditMode mode);
 
@@ -197,6 +209,9 @@ struct DecodeJob {
   const Inversion* inversion = nullptr;
   at::Tensor mask{};  // [1, 1, h, w], or undefined: no masking
   DecodeOptions options;
+  // [K, L, D]: the negative embedding of each of the job's K decoding steps (null-text); undefined:
+  // the texts' decode_negative (the empty text's when that is undefined).
+  at::Tensor negatives{};
   const DiffEditTexts* texts = nullptr;  // this job's own Q (another input's); null: the batch's texts
 };
 struct DecodedBatch {

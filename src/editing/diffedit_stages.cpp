@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <sstream>
 #include <tuple>
 
 #include "core/errors.h"
 #include "diffusion/schedulers.h"
+#include "editing/inversion.h"
 
 namespace diffedit::editing {
 
@@ -23,6 +25,21 @@ FamilySetting FamilySetting::from(const std::string& method, const config::Json&
   s.mask = method == "encode_decode" ? Mask::none : method == "diffedit_oracle_mask" ? Mask::given : Mask::inferred;
   s.encoding = method == "mask_no_encoding" ? Encoding::noised : Encoding::ddim;
   s.reference_text = uses_reference_text(parameters);
+  if (s.options.decode_negative == DecodeNegative::null_text) {
+    // Null-text's embeddings make the guided decoding retrace a DDIM inversion taken at guidance 1.
+    if (s.encoding != Encoding::ddim)
+      throw ConfigError("decode_negative", "null_text needs DiffEdit's DDIM encoding to optimise along; " + method +
+                                               " noises the input instead (use empty or reference)");
+    const InversionOptions io = s.options.inversion_stage();
+    if (io.with_reference && io.guidance > 1.0) {
+      std::ostringstream g;
+      g << io.guidance;
+      throw ConfigError("decode_negative",
+                        "null_text needs the DDIM inversion at guidance 1 (the paper's unconditional encoding, "
+                        "encode_with_reference false); this one is guided by R at " +
+                            g.str());
+    }
+  }
   return s;
 }
 
@@ -48,6 +65,44 @@ std::string inversion_stage_key(const FamilySetting& s) {
   return key;
 }
 
+namespace {
+// What the null-text stage reads besides the inversion and the texts.
+struct NullTextStage {
+  std::int64_t steps = 50;  // the schedule
+  std::int64_t depth = 0;   // K: the decoding's steps (the last K of the schedule)
+  double guidance = 7.5;
+  std::int64_t inner_steps = 10;
+  double early_stop_epsilon = 1e-5;
+
+  auto fields() const {
+    using structs::field;
+    return std::tuple{field("steps", steps), field("depth", depth), field("guidance", guidance), field("inner_steps", inner_steps),
+                      field("early_stop_epsilon", early_stop_epsilon)};
+  }
+};
+
+NullTextStage null_text_stage(const DiffEditOptions& o) {
+  return {.steps = o.steps,
+          .depth = diffusion::truncated_steps(o.steps, o.strength),
+          .guidance = o.guidance,
+          .inner_steps = o.null_text_inner_steps,
+          .early_stop_epsilon = o.null_text_early_stop_epsilon};
+}
+}  // namespace
+
+bool optimises_null_text(const FamilySetting& s) {
+  const DiffEditOptions& o = s.options;
+  return o.decode_negative == DecodeNegative::null_text && s.encoding == FamilySetting::Encoding::ddim && o.guidance > 1.0 &&
+         o.null_text_inner_steps > 0 && diffusion::truncated_steps(o.steps, o.strength) > 0;
+}
+
+std::string null_text_stage_key(const FamilySetting& s) {
+  if (!optimises_null_text(s)) return "";
+  // The optimisation conditions on R: its text matters whatever the inversion reads.
+  return "null_text " + structs::struct_key(null_text_stage(s.options)) + " reference=" + reference_name(s.reference_text) + " along=(" +
+         inversion_stage_key(s) + ")";
+}
+
 struct DiffEditStages::MaskEntry {
   std::string key;  // mask_stage_key
   MaskEstimate estimate;
@@ -61,6 +116,12 @@ struct DiffEditStages::InversionEntry {
   std::string key;  // inversion_stage_key
   Inversion inversion;
   std::int64_t evaluations = 0, steps = 0;
+};
+
+struct DiffEditStages::NullTextEntry {
+  std::string key;  // null_text_stage_key
+  NullTextEmbeddings embeddings;
+  std::int64_t evaluations = 0;
 };
 
 DiffEditStages::DiffEditStages(pipelines::StableDiffusion& sd, const EditRequest& request, std::function<NoiseSource&()> fresh_noise)
@@ -130,12 +191,33 @@ DiffEditStages::InversionEntry& DiffEditStages::inversion(const FamilySetting& s
   return *entry;
 }
 
+DiffEditStages::NullTextEntry& DiffEditStages::null_text(const FamilySetting& s, const Inversion& pivot) {
+  const std::string key = null_text_stage_key(s);
+  auto& entry = null_texts_[key];
+  if (!entry) {
+    const NullTextStage o = null_text_stage(s.options);
+    diffusion::DDIMScheduler ddim(sd_.scheduler);
+    ddim.set_timesteps(o.steps);
+    const auto timesteps = diffusion::truncate_timesteps(ddim.timesteps(), s.options.strength).denoise;
+    const DiffEditTexts& t = texts(s.reference_text);
+    entry = std::make_unique<NullTextEntry>();
+    entry->key = key;
+    const std::int64_t before = sd_.denoiser.evaluations();
+    entry->embeddings = null_text_optimization(sd_.denoiser, sd_.scheduler, pivot, timesteps, o.steps, t.reference, t.empty, o.guidance,
+                                               {.inner_steps = o.inner_steps, .early_stop_epsilon = o.early_stop_epsilon});
+    entry->evaluations = sd_.denoiser.evaluations() - before;
+  }
+  return *entry;
+}
+
 struct DiffEditStages::Prepared {
   EditResult result;  // mask, mask_map and the shared stages so far
   at::Tensor mask;
   const Inversion* encoded = nullptr;  // the cached inversion, or `noised`
   Inversion noised;
   const DiffEditTexts* texts = nullptr;
+  DiffEditTexts negative_texts;  // decode_negative reference: the setting's texts with R as the negative
+  at::Tensor negatives;          // decode_negative null_text: [K, L, D], per decoding step
   DecodeOptions decode;
   std::chrono::steady_clock::time_point start;
 };
@@ -179,6 +261,19 @@ std::unique_ptr<DiffEditStages::Prepared> DiffEditStages::prepare(const FamilySe
   }
   p->texts = &texts(s.reference_text);
   p->decode = o.decode_stage();
+  if (o.decode_negative != DecodeNegative::empty) {
+    r.details = {{"decode_negative", config::enum_name(decode_negative_names(), o.decode_negative)}};
+    if (o.decode_negative == DecodeNegative::reference) {
+      p->negative_texts = *p->texts;
+      p->negative_texts.decode_negative = p->negative_texts.reference;
+      p->texts = &p->negative_texts;
+    } else if (optimises_null_text(s)) {
+      const NullTextEntry& e = null_text(s, *p->encoded);
+      p->negatives = e.embeddings.embeddings;
+      r.shared.push_back({e.key, e.evaluations});
+      r.details["null_text_adam_steps"] = e.embeddings.adam_steps;
+    }
+  }
   return p;
 }
 
@@ -196,7 +291,9 @@ EditResult DiffEditStages::finish(Prepared& p, const at::Tensor& decoded, std::i
 EditResult DiffEditStages::run(const FamilySetting& s) {
   const auto p = prepare(s);
   const std::int64_t before = sd_.denoiser.evaluations();
-  const at::Tensor decoded = masked_decode(sd_.denoiser, sd_.scheduler, *p->encoded, p->mask, *p->texts, p->decode);
+  const at::Tensor decoded =
+      masked_decode_batch(sd_.denoiser, sd_.scheduler, {DecodeJob{p->encoded, p->mask, p->decode, p->negatives, p->texts}}, *p->texts)
+          .latents.front();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - p->start).count();
   return finish(*p, decoded, sd_.denoiser.evaluations() - before, seconds);
 }
@@ -229,7 +326,7 @@ void DiffEditStages::run_batched(const std::vector<StagedSetting>& settings, std
         const StagedSetting& s = settings[members[m]];
         prepared.push_back(s.stages->prepare(s.setting));
         const Prepared& p = *prepared.back();
-        jobs.push_back({p.encoded, p.mask, p.decode, p.texts});
+        jobs.push_back({p.encoded, p.mask, p.decode, p.negatives, p.texts});
         prepare_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - p.start).count();
       }
       pipelines::StableDiffusion& sd = settings[members[from]].stages->sd_;

@@ -7,7 +7,11 @@
 // 2. the encoding: DDIM inversion cached by inversion_stage_key (InversionOptions' fields, the
 //    reference text and, with a sampled posterior, the noise stream the latent is drawn from), run
 //    once to the largest r planned; or, for mask_no_encoding, the input noised with one draw;
-// 3. the masked decoding, per setting.
+// 2b. with decode_negative null_text, the per-step unconditional embeddings optimised along that
+//    inversion (null_text_optimization), cached by null_text_stage_key (the inversion's key, the
+//    depth r, the decoding's guidance and the optimisation's options);
+// 3. the masked decoding, per setting, its negative the empty text, R (decode_negative reference)
+//    or the optimised embeddings.
 // Noise: each stage that starts a stream takes a fresh one (`fresh_noise`) and draws in the order a
 // standalone run would: the mask's n draws, then the sampled latent, then the noising draw.
 #pragma once
@@ -33,7 +37,8 @@ struct FamilySetting {
   Encoding encoding = Encoding::ddim;
   bool reference_text = true;  // R is the request's reference (false: the empty text, "w/o ref.")
 
-  // Whether `method` is of the family, and its setting from validated parameters.
+  // Whether `method` is of the family, and its setting from validated parameters (a ConfigError
+  // naming decode_negative where null_text cannot apply: no DDIM inversion, or one guided by R).
   static bool in_family(const std::string& method);
   static FamilySetting from(const std::string& method, const config::Json& parameters);
 };
@@ -42,6 +47,11 @@ struct FamilySetting {
 // setting has no such stage (no inferred mask; no DDIM inversion).
 std::string mask_stage_key(const FamilySetting& s);
 std::string inversion_stage_key(const FamilySetting& s);
+// Empty unless the setting's decoding uses optimised null-text embeddings (decode_negative
+// null_text, guidance > 1 and inner steps > 0).
+std::string null_text_stage_key(const FamilySetting& s);
+// Whether the setting optimises null-text embeddings (null_text_stage_key is not empty).
+bool optimises_null_text(const FamilySetting& s);
 
 class DiffEditStages {
  public:
@@ -71,6 +81,7 @@ class DiffEditStages {
  private:
   struct MaskEntry;
   struct InversionEntry;
+  struct NullTextEntry;
   struct Prepared;  // a setting's mask and encoding, ready to decode
   std::unique_ptr<Prepared> prepare(const FamilySetting& s);
   EditResult finish(Prepared& p, const at::Tensor& decoded, std::int64_t decode_evaluations, double decode_seconds);
@@ -79,6 +90,7 @@ class DiffEditStages {
   // The input's latent drawn on the mask's stream after its draws (once; the mode when not `sample`).
   const at::Tensor& latent_after(MaskEntry& mask, bool sample);
   InversionEntry& inversion(const FamilySetting& s, MaskEntry* mask);
+  NullTextEntry& null_text(const FamilySetting& s, const Inversion& pivot);
 
   pipelines::StableDiffusion& sd_;
   const EditRequest& request_;
@@ -86,6 +98,7 @@ class DiffEditStages {
   std::map<bool, DiffEditTexts> texts_;
   std::map<std::string, std::unique_ptr<MaskEntry>> masks_;
   std::map<std::string, std::unique_ptr<InversionEntry>> inversions_;
+  std::map<std::string, std::unique_ptr<NullTextEntry>> null_texts_;
   std::map<std::string, double> depth_;  // per inversion key: the largest r planned
 };
 

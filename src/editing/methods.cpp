@@ -65,6 +65,17 @@ Schema diffedit_schema() {
                             .choices(config::enum_choices(mask_operator_names()))
                             .def("latent")
                             .doc("latent: paste the encoded latents outside the mask (DiffEdit); glide: correct x0_hat outside it (§4.2)")},
+      {"decode_negative",
+       Schema::string()
+           .choices(config::enum_choices(decode_negative_names()))
+           .def("empty")
+           .doc("the guided decoding's negative: empty (DiffEdit); reference: R (negative-prompt inversion); null_text: per-step "
+                "embeddings optimised along the DDIM inversion (null-text inversion; needs the inversion at guidance 1)")},
+      {"null_text_inner_steps", Schema::integer().range(0, 1000).def(10).doc("decode_negative null_text: Adam steps per timestep at most")},
+      {"null_text_early_stop_epsilon", Schema::number()
+                                           .range(0, std::nullopt)
+                                           .def(1e-5)
+                                           .doc("decode_negative null_text: a timestep's steps stop once the loss < epsilon + i * 2e-5")},
   });
 }
 
@@ -135,7 +146,9 @@ class MethodBase : public EditMethod {
 // setting through the staged implementation that sweeps share (editing/diffedit_stages.h).
 class FamilyMethod : public MethodBase {
  public:
-  using MethodBase::MethodBase;
+  FamilyMethod(std::string name, Json parameters) : MethodBase(std::move(name), std::move(parameters)) {
+    FamilySetting::from(this->name(), this->parameters());  // refuses settings that cannot apply (a ConfigError)
+  }
 
  protected:
   EditResult run(pipelines::StableDiffusion& sd, const EditRequest& request, NoiseSource& noise) override {

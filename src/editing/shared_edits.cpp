@@ -136,9 +136,12 @@ std::map<std::string, StageEvaluations> estimate_evaluations(const std::vector<S
       const InversionOptions io = s.options.inversion_stage();
       const std::int64_t mask = s.mask == FamilySetting::Mask::inferred ? mo.samples * (mo.guidance > 1.0 ? 4 : 2) : 0;
       const std::int64_t inversion = s.encoding == FamilySetting::Encoding::ddim ? k * (io.with_reference && io.guidance > 1.0 ? 2 : 1) : 0;
-      r.denoiser_evaluations = mask + inversion + k * guided;
+      // Null-text's optimisation along the inversion, as p2p's: an upper bound (early stopping).
+      const std::int64_t null_text = optimises_null_text(s) ? k * (2 + s.options.null_text_inner_steps) : 0;
+      r.denoiser_evaluations = mask + inversion + null_text + k * guided;
       if (const std::string key = mask_stage_key(s); !key.empty()) r.shared.push_back({key, mask});
       if (const std::string key = inversion_stage_key(s); !key.empty()) r.shared.push_back({key, inversion});
+      if (const std::string key = null_text_stage_key(s); !key.empty()) r.shared.push_back({key, null_text});
     }
     results.push_back(std::move(r));
   }

@@ -53,6 +53,7 @@ void check_metric_inputs(const MetricsSpec& spec, const std::string& source) {
     if (n.lpips && spec.lpips.name.empty()) missing("metrics.lpips");
     if (n.clip && spec.clip_model.empty()) missing("metrics.clip_model");
     if (n.classifier && spec.classifier.empty()) missing("metrics.classifier");
+    if (n.dino && spec.dino.empty()) missing("metrics.dino");
     if (n.feature_net && (spec.feature_net.name.empty() || (spec.reference.name.empty() && spec.reference_stats.empty())))
       throw ConfigError(source, "metrics.set needs metrics.feature_net and metrics.reference (or metrics.reference_stats)");
     if (n.reference_images && !spec.reference_stats.empty()) missing("reference images (metrics.reference), not statistics");
@@ -104,6 +105,8 @@ const Schema& experiment_schema() {
            {"lpips", net_schema().nullable().def(nullptr)},
            {"clip_model", Schema::string().nullable().def(nullptr)},
            {"classifier", Schema::string().nullable().def(nullptr)},
+           {"dino", Schema::string().nullable().def(nullptr).doc(
+                        "a DINO ViT directory (config.json, model.safetensors): PIE-Bench's structure distance")},
            {"reference", dataset_schema().nullable().def(nullptr)},
            {"reference_stats", Schema::string().nullable().def(nullptr).doc(
                                    "HDF5 from `metrics stats --by-class` (e.g. ImageNet train), instead of reference")},
@@ -216,6 +219,7 @@ Experiment make_experiment(const Json& c, const std::string& source) {
   e.metrics.lpips = net(m["lpips"]);
   if (m["clip_model"].is_string()) e.metrics.clip_model = m["clip_model"].get<std::string>();
   if (m["classifier"].is_string()) e.metrics.classifier = m["classifier"].get<std::string>();
+  if (m["dino"].is_string()) e.metrics.dino = m["dino"].get<std::string>();
   if (m["reference"].is_object()) e.metrics.reference = dataset(m["reference"], e.dataset.world);
   if (m["reference_stats"].is_string()) e.metrics.reference_stats = m["reference_stats"].get<std::string>();
   e.metrics.flexit_size = m["flexit_size"];
@@ -242,6 +246,7 @@ Json plan_json(const Experiment& e) {
     if (n.lpips) j.update({{"network", e.metrics.lpips.name}, {"weights", path(e.metrics.lpips.weights)}});
     if (n.clip) j["clip_model"] = path(e.metrics.clip_model);
     if (n.classifier) j["classifier"] = path(e.metrics.classifier);
+    if (n.dino) j["dino"] = path(e.metrics.dino);
     if (n.feature_net)
       j.update({{"network", e.metrics.feature_net.name}, {"weights", path(e.metrics.feature_net.weights)}, {"reference", reference}});
     if (!n.ground_truth.empty()) j["ground_truth"] = n.ground_truth;

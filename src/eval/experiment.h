@@ -34,12 +34,13 @@ struct FeatureNetSpec {
 
 struct MetricsSpec {
   std::vector<std::string> per_image;  // lpips, clip_score, mask_iou, edit_success, unedited_psnr, unedited_ssim, target_psnr,
-                                       // flexit_lpips, flexit_accuracy
+                                       // flexit_lpips, flexit_accuracy, piebench, piebench_extra
   std::vector<std::string> set;        // fid, kid, csfid, sfid, csfid_frechet
   std::int64_t flexit_size = 256;      // flexit_lpips: Resize + CenterCrop size
   FeatureNetSpec feature_net;          // features for fid / kid / csfid
   FeatureNetSpec lpips;                // lpips-alex|vgg|squeeze with weights, or toy-classifier (unweighted LPIPS)
   std::filesystem::path clip_model, classifier;
+  std::filesystem::path dino;                   // piebench metrics: the structure distance's DINO ViT
   DatasetSpec reference;                        // real images for fid / kid / csfid (same dataset family)
   std::filesystem::path reference_stats;        // or their statistics (metrics stats --by-class): fid, csfid, sfid
   std::vector<std::string> wanted() const;      // per_image, then set

@@ -22,6 +22,7 @@ MetricNetworks::MetricNetworks(const MetricsSpec& m, const at::Device& d) : spec
     needs.clip |= n.clip;
     needs.classifier |= n.classifier;
     needs.feature_net |= n.feature_net;
+    needs.dino |= n.dino;
   }
   if (needs.classifier) {
     classifier = models::load_toy_classifier(m.classifier);
@@ -36,6 +37,10 @@ MetricNetworks::MetricNetworks(const MetricsSpec& m, const at::Device& d) : spec
     lpips->to(device);
   }
   if (needs.feature_net) features = make_feature_net(m.feature_net.name, m.feature_net.weights, device);
+  if (needs.dino) {
+    dino = models::load_dino_vit(m.dino);
+    dino->to(device);
+  }
 }
 
 Json MetricNetworks::measure(const data::EditSample& sample, const editing::EditResult& result, const at::Tensor& edited) {

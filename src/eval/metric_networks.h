@@ -13,6 +13,7 @@
 #include "eval/experiment.h"
 #include "eval/features.h"
 #include "metrics/perceptual.h"
+#include "models/dino_vit.h"
 #include "models/toy_classifier.h"
 
 namespace diffedit::data {
@@ -45,6 +46,7 @@ struct MetricNetworks {
   std::shared_ptr<pipelines::ClipModel> clip;
   std::optional<metrics::PerceptualDistance> lpips;
   std::optional<FeatureNet> features;  // set metrics: the features every record stores
+  models::DinoVit dino{nullptr};       // PIE-Bench's structure distance
 };
 
 }  // namespace diffedit::eval

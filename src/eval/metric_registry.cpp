@@ -7,10 +7,12 @@ namespace diffedit::eval {
 
 std::vector<Metric> per_image_metrics();  // per_image_metrics.cpp
 std::vector<Metric> set_metrics();        // set_metrics.cpp
+std::vector<Metric> piebench_metrics();   // piebench_image_metrics.cpp
 
 const std::vector<Metric>& metric_registry() {
   static const std::vector<Metric> registry = [] {
     std::vector<Metric> all = per_image_metrics();
+    for (auto& m : piebench_metrics()) all.push_back(std::move(m));
     for (auto& m : set_metrics()) all.push_back(std::move(m));
     // Table order: what an edit achieves, then how far it moved, then the ground-truth checks.
     static const std::vector<std::string> order = {"edit_success",  "clip_score",      "lpips",         "fid",           "kid",

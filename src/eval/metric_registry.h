@@ -57,6 +57,7 @@ struct MetricValue {
 // metrics.lpips / clip_model / classifier / feature_net.
 struct MetricNeeds {
   bool lpips = false, clip = false, classifier = false, feature_net = false;
+  bool dino = false;              // metrics.dino (PIE-Bench's structure distance)
   bool reference_images = false;  // set metrics that need the reference images, not only their statistics
   std::string compares;           // "input", "query", "target class", ... (for the plan)
   std::string ground_truth;       // "edit region", "target image" (toy datasets)

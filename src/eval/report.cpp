@@ -70,14 +70,15 @@ struct Table {
   }
 };
 
-Table metric_table(const Experiment& e, const Json& summary) {
+// `metrics`: label -> setting -> values (a summary's "metrics", or one of its categories).
+Table metric_table(const Experiment& e, const Json& metrics) {
   Table t;
   auto& rows = t.rows;
   auto& columns = t.columns;
   std::set<std::string> present;
   for (const auto& s : e.settings) {
     const Json* v = nullptr;
-    if (summary["metrics"].contains(s.label) && summary["metrics"][s.label].contains(s.name)) v = &summary["metrics"][s.label][s.name];
+    if (metrics.contains(s.label) && metrics[s.label].contains(s.name)) v = &metrics[s.label][s.name];
     if (!v) continue;
     rows.push_back({s.label, s.name, v});
     for (const auto& [k, x] : v->items())
@@ -131,6 +132,43 @@ TableTexts table_texts(const Experiment& e, const Json& summary, const Table& t)
   md << "\nDenoiser evaluations: " << summary.value("denoiser_evaluations", 0)
      << " (if every setting ran alone: " << summary.value("denoiser_evaluations_if_independent", 0) << ").\n";
   return {md.str(), csv.str(), tex.str()};
+}
+
+// The per-category tables (summary "by_category": PIE-Bench's editing types) as one Markdown
+// section per category and one CSV with a category column; empty when the records name none.
+TableTexts category_texts(const Experiment& e, const Json& summary) {
+  TableTexts out;
+  if (!summary.contains("by_category")) return out;
+  std::ostringstream md, csv;
+  md << "# " << e.name << ": by category\n";
+  bool header = false;
+  for (const auto& [category, metrics] : summary["by_category"].items()) {
+    const Table t = metric_table(e, metrics);
+    md << "\n## " << category << "\n\n| method | setting |";
+    for (const auto& c : t.columns) md << ' ' << c << " |";
+    md << "\n|---|---|";
+    for (std::size_t i = 0; i < t.columns.size(); ++i) md << "---:|";
+    md << '\n';
+    if (!header) {  // every category has the same columns: the metrics are the run's
+      csv << "category,method,setting";
+      for (const auto& c : t.columns) csv << ',' << c;
+      csv << '\n';
+      header = true;
+    }
+    for (const auto& r : t.rows) {
+      md << "| " << r.label << " | " << r.setting << " |";
+      csv << '"' << category << "\",\"" << r.label << "\",\"" << r.setting << '"';
+      for (const auto& c : t.columns) {
+        md << ' ' << Table::cell(r, c) << " |";
+        csv << ',' << Table::cell(r, c);
+      }
+      md << '\n';
+      csv << '\n';
+    }
+  }
+  out.md = md.str();
+  out.csv = csv.str();
+  return out;
 }
 
 // The trade-off plots (matplotlib through Debian's python3), their PNG names sorted; sets
@@ -254,7 +292,11 @@ std::string html_page(const Experiment& e, const Json& summary, const Table& t, 
     for (const auto& c : columns) html << "<td>" << cell(r, c) << "</td>";
     html << "</tr>\n";
   }
-  html << "</table>\n<h2>Claims</h2>\n";
+  html << "</table>\n";
+  if (summary.contains("by_category"))
+    html << "<p>By category (" << summary["by_category"].size()
+         << "): <a href=\"categories.md\">categories.md</a> &middot; <a href=\"categories.csv\">categories.csv</a></p>\n";
+  html << "<h2>Claims</h2>\n";
   if (claims.empty())
     html << "<p>No finding of the paper applies to this run's methods and metrics.</p>\n";
   else {
@@ -299,7 +341,7 @@ ReportFiles write_report(const std::filesystem::path& run_dir, const std::filesy
     out.written.push_back(out.dir / name);
   };
 
-  const Table table = metric_table(e, summary);
+  const Table table = metric_table(e, summary["metrics"]);
   const TableTexts texts = table_texts(e, summary, table);
   // The paper's findings that this run's methods allow, each with whether it holds here.
   const TradeoffAxes axes = tradeoff_axes(summary);
@@ -310,6 +352,11 @@ ReportFiles write_report(const std::filesystem::path& run_dir, const std::filesy
   put("tables.md", texts.md + "\n" + claims_md);
   put("tables.csv", texts.csv);
   put("tables.tex", texts.tex);
+  const TableTexts categories = category_texts(e, summary);
+  if (!categories.md.empty()) {
+    put("categories.md", categories.md);
+    put("categories.csv", categories.csv);
+  }
   const std::vector<std::string> plots = draw_plots(plot_script, summary_path, out.dir, out.plots);
   const std::string grids = image_grids(run_dir, e, out.dir, max_items);
   put("index.html", html_page(e, summary, table, claims, axes, plots, grids));

@@ -176,6 +176,7 @@ Json base_record(const RunContext& c, const ItemWork& w, std::size_t s) {
   return Json{{"key", w.keys[s]},
               {"item", w.item},
               {"item_index", w.index},
+              {"item_id", w.sample.id},
               {"seed", w.seed},
               {"method", st.method},
               {"label", st.label},
@@ -185,6 +186,7 @@ Json base_record(const RunContext& c, const ItemWork& w, std::size_t s) {
               {"reference", w.sample.reference},
               {"target_label", w.sample.target_label},
               {"world", w.sample.world.empty() ? Json(nullptr) : Json(w.sample.world)},
+              {"category", w.sample.category.empty() ? Json(nullptr) : Json(w.sample.category)},
               {"device", c.e.device},
               {"dtype", c.e.dtype}};
 }

@@ -199,6 +199,19 @@ Json summarize(const Experiment& e, const std::map<std::string, Json>& records, 
     by_item[{planned.item_index, planned.seed}].push_back(std::move(cost));
   }
 
+  // Per category (PIE-Bench's editing types) where the records name one: the per-image means.
+  Json by_category = Json::object();
+  for (std::size_t s = 0; s < e.settings.size(); ++s) {
+    std::map<std::string, std::vector<const Json*>> groups;
+    for (const Json* r : by_setting[s])
+      if (r->contains("category") && (*r)["category"].is_string()) groups[(*r)["category"].get<std::string>()].push_back(r);
+    for (const auto& [category, rs] : groups) {
+      Json m = {{"n", rs.size()}};
+      m.update(mean_metrics(rs));
+      by_category[category][e.settings[s].label][e.settings[s].name] = m;
+    }
+  }
+
   const Accounting accounting = evaluation_accounting(by_item);
   const ReferenceSummary ref = reference_summary(reference);
   for (std::size_t s = 0; s < e.settings.size(); ++s) {
@@ -227,6 +240,7 @@ Json summarize(const Experiment& e, const std::map<std::string, Json>& records, 
        data::is_toy_dataset(e.dataset.name) ? data::toyworld::world_to_json(e.dataset.world) : Json(nullptr)},  // results name their world
       {"config", e.resolved},
   };
+  if (!by_category.empty()) summary["by_category"] = by_category;
   return summary;
 }
 

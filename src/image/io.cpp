@@ -1,16 +1,21 @@
+// image/io.h, codec-independent: header probing, the pixel limit, the read options' policies,
+// tensor <-> pixel conversion and errors naming the file. The codecs themselves are behind
+// image/codec.h (OpenCV's, or libpng's and libjpeg's in the gpu-check build).
 #include "image/io.h"
 
 #include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like.h>
 #include <ATen/ops/round.h>
+#include <ATen/ops/stack.h>
 
 #include <algorithm>
-#include <opencv2/core.hpp>
-#include <opencv2/core/utils/logger.hpp>
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
+#include <cmath>
+#include <cstring>
+#include <vector>
 
 #include "core/errors.h"
 #include "core/fs.h"
+#include "image/codec.h"
 
 namespace diffedit::image {
 
@@ -91,12 +96,53 @@ Info probe_bytes(const std::string& bytes, const std::filesystem::path& path) {
   return Info{"other", 0, 0};
 }
 
-void silence_opencv() {
-  static const bool done = [] {
-    cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);
-    return true;
-  }();
-  (void)done;
+// [C,H,W] float32 planes of the samples: v / 255 for 8-bit, v / 65535 for 16-bit (in float32, as
+// OpenCV's convertTo computes it), float samples as stored.
+at::Tensor to_planes(const codec::Pixels& px) {
+  const std::int64_t c = px.channels, hw = static_cast<std::int64_t>(px.width) * px.height;
+  at::Tensor planes = at::empty({c, px.height, px.width}, at::TensorOptions().dtype(c10::kFloat));
+  float* dst = planes.data_ptr<float>();
+  const auto unpack = [&](auto sample_type, float scale) {
+    using T = decltype(sample_type);
+    T v;
+    for (std::int64_t i = 0; i < hw; ++i)
+      for (std::int64_t k = 0; k < c; ++k) {
+        std::memcpy(&v, px.data.data() + sizeof(T) * static_cast<std::size_t>(i * c + k), sizeof(T));
+        dst[k * hw + i] = static_cast<float>(v) * scale;
+      }
+  };
+  switch (px.sample) {
+    case codec::Sample::u8: unpack(std::uint8_t{}, static_cast<float>(1.0 / 255.0)); break;
+    case codec::Sample::u16: unpack(std::uint16_t{}, static_cast<float>(1.0 / 65535.0)); break;
+    case codec::Sample::f32: unpack(float{}, 1.0f); break;
+  }
+  return planes;
+}
+
+// The alpha and colour policies give what OpenCV's matrix expressions `p.mul(alpha) + (1.0 - alpha)
+// * background` and `0.299 * r + 0.587 * g + 0.114 * b` give on float planes, bit for bit, in both
+// builds: the product in float, addWeighted in double with FMA, scaleAdd in float with FMA.
+void composite(const at::Tensor& rgba, bool over_white) {
+  const std::int64_t hw = rgba.size(1) * rgba.size(2);
+  float* colour = rgba.data_ptr<float>();
+  const float* alpha = colour + 3 * hw;
+  for (float* plane = colour; plane != alpha; plane += hw)
+    for (std::int64_t i = 0; i < hw; ++i) {
+      const float covered = plane[i] * alpha[i];
+      plane[i] = over_white ? static_cast<float>(static_cast<double>(covered) + (1.0 - static_cast<double>(alpha[i]))) : covered;
+    }
+}
+
+at::Tensor luma(const at::Tensor& r, const at::Tensor& g, const at::Tensor& b) {
+  at::Tensor out = at::empty_like(r);
+  const float *pr = r.data_ptr<float>(), *pg = g.data_ptr<float>(), *pb = b.data_ptr<float>();
+  float* dst = out.data_ptr<float>();
+  const float kb = static_cast<float>(0.114);
+  for (std::int64_t i = 0; i < out.numel(); ++i) {
+    const float rg = static_cast<float>(std::fma(static_cast<double>(pr[i]), 0.299, static_cast<double>(pg[i]) * 0.587));
+    dst[i] = std::fma(pb[i], kb, rg);
+  }
+  return out;
 }
 
 std::int64_t g_default_max_pixels = std::int64_t{1} << 28;
@@ -116,73 +162,42 @@ at::Tensor read(const std::filesystem::path& path, const ReadOptions& options) {
 }
 
 at::Tensor decode(const std::string& bytes, const std::string& source, const ReadOptions& options) {
-  silence_opencv();
   const std::filesystem::path path(source);
   const Info info = probe_bytes(bytes, path);
   if (info.width > 0 && static_cast<std::int64_t>(info.width) * info.height > options.max_pixels)
     fail(path, "image is " + std::to_string(info.width) + "x" + std::to_string(info.height) + ", more than the limit of " +
                    std::to_string(options.max_pixels) + " pixels (--max-image-pixels)");
 
-  cv::Mat decoded;
+  codec::Pixels px;
   try {
-    const cv::Mat buffer(1, static_cast<int>(bytes.size()), CV_8U, const_cast<char*>(bytes.data()));
-    decoded = cv::imdecode(buffer, cv::IMREAD_UNCHANGED);
-  } catch (const cv::Exception& e) {
-    fail(path, std::string("cannot decode image: ") + e.what());
+    px = codec::decode(bytes, info.format);
+  } catch (const codec::CodecError& e) {
+    fail(path, e.what());
   }
-  if (decoded.empty())
-    fail(path, info.format == "other" ? "not an image in a format OpenCV can read" : "cannot decode " + info.format + " data");
-  if (static_cast<std::int64_t>(decoded.cols) * decoded.rows > options.max_pixels)
+  if (static_cast<std::int64_t>(px.width) * px.height > options.max_pixels)
     fail(path, "image has more than the limit of " + std::to_string(options.max_pixels) + " pixels (--max-image-pixels)");
-
-  double scale;
-  switch (decoded.depth()) {
-    case CV_8U: scale = 1.0 / 255.0; break;
-    case CV_16U: scale = 1.0 / 65535.0; break;
-    case CV_32F: scale = 1.0; break;
-    default: fail(path, "unsupported sample type (depth code " + std::to_string(decoded.depth()) + ")");
-  }
-  cv::Mat image;
-  decoded.convertTo(image, CV_32F, scale);
-
-  // OpenCV orders colour channels B,G,R(,A); reorder to R,G,B(,A).
-  int channels = image.channels();
-  if (channels == 3) cv::cvtColor(image, image, cv::COLOR_BGR2RGB);
-  if (channels == 4) cv::cvtColor(image, image, cv::COLOR_BGRA2RGBA);
+  const int channels = px.channels;
   if (channels != 1 && channels != 3 && channels != 4) fail(path, "unsupported channel count " + std::to_string(channels));
+  at::Tensor planes = to_planes(px);
 
   const bool has_alpha = channels == 4;
-  std::vector<cv::Mat> planes;
-  cv::split(image, planes);
-  cv::Mat alpha;
+  const int colours = has_alpha ? 3 : channels;
   if (has_alpha) {
-    alpha = planes.back();
-    planes.pop_back();
     if (options.alpha == Alpha::reject) fail(path, "image has an alpha channel (alpha policy: reject)");
-    if (options.alpha == Alpha::over_white || options.alpha == Alpha::over_black) {
-      const double background = options.alpha == Alpha::over_white ? 1.0 : 0.0;
-      for (auto& p : planes) {
-        cv::Mat composite = p.mul(alpha) + (1.0 - alpha) * background;
-        p = composite;
-      }
-    }
+    if (options.alpha == Alpha::over_white || options.alpha == Alpha::over_black) composite(planes, options.alpha == Alpha::over_white);
   }
-  const bool is_gray = planes.size() == 1;
-  if (options.color == Color::rgb && is_gray) planes = {planes[0], planes[0].clone(), planes[0].clone()};
-  if (options.color == Color::gray && !is_gray) {
-    cv::Mat luma = 0.299 * planes[0] + 0.587 * planes[1] + 0.114 * planes[2];
-    planes = {luma};
-  }
-  if (has_alpha && options.alpha == Alpha::keep) planes.push_back(alpha);
-
-  const auto c = static_cast<std::int64_t>(planes.size());
-  const std::int64_t h = image.rows, w = image.cols;
-  at::Tensor out = at::empty({c, h, w}, at::TensorOptions().dtype(c10::kFloat));
-  for (std::int64_t k = 0; k < c; ++k) {
-    cv::Mat target(static_cast<int>(h), static_cast<int>(w), CV_32F, out[k].data_ptr<float>());
-    planes[static_cast<std::size_t>(k)].copyTo(target);
-  }
-  return out;
+  const bool keep_alpha = has_alpha && options.alpha == Alpha::keep;
+  const bool to_rgb = options.color == Color::rgb && colours == 1, to_gray = options.color == Color::gray && colours == 3;
+  if (!to_rgb && !to_gray && (keep_alpha || !has_alpha)) return planes;
+  std::vector<at::Tensor> out;
+  if (to_rgb)
+    out = {planes[0], planes[0], planes[0]};
+  else if (to_gray)
+    out = {luma(planes[0], planes[1], planes[2])};
+  else
+    out = {planes[0], planes[1], planes[2]};
+  if (keep_alpha) out.push_back(planes[3]);
+  return at::stack(out);
 }
 
 void write(const std::filesystem::path& path, const at::Tensor& input, const WriteOptions& options) {
@@ -205,25 +220,31 @@ void write(const std::filesystem::path& path, const at::Tensor& input, const Wri
   const double levels = options.bit_depth == 8 ? 255.0 : 65535.0;
   t = at::round(t.to(c10::kCPU, c10::kDouble).clamp(0.0, 1.0).mul(levels));
   if (!t.isfinite().all().item<bool>()) throw InputError(source, "image contains NaN values");
-  const auto type = options.bit_depth == 8 ? c10::kByte : c10::kInt;  // uint16 is not a torch 1.13 dtype
-  t = t.to(type).permute({1, 2, 0}).contiguous();                     // HWC
+  t = t.to(c10::kInt).permute({1, 2, 0}).contiguous();  // HWC levels (uint16 is not a torch 1.13 dtype)
 
-  const int h = static_cast<int>(t.size(0)), w = static_cast<int>(t.size(1)), c = static_cast<int>(t.size(2));
-  cv::Mat hwc;
-  if (options.bit_depth == 8) {
-    hwc = cv::Mat(h, w, CV_MAKETYPE(CV_8U, c), t.data_ptr<std::uint8_t>()).clone();
-  } else {
-    cv::Mat(h, w, CV_MAKETYPE(CV_32S, c), t.data_ptr<std::int32_t>()).convertTo(hwc, CV_MAKETYPE(CV_16U, c));
+  codec::Pixels px;
+  px.height = static_cast<int>(t.size(0));
+  px.width = static_cast<int>(t.size(1));
+  px.channels = static_cast<int>(t.size(2));
+  px.sample = options.bit_depth == 8 ? codec::Sample::u8 : codec::Sample::u16;
+  const std::int32_t* level = t.data_ptr<std::int32_t>();
+  const auto n = static_cast<std::size_t>(t.numel());
+  px.data.resize(n * (options.bit_depth / 8));
+  for (std::size_t i = 0; i < n; ++i) {
+    if (options.bit_depth == 8) {
+      px.data[i] = static_cast<std::uint8_t>(level[i]);
+    } else {
+      const auto v = static_cast<std::uint16_t>(level[i]);
+      std::memcpy(px.data.data() + 2 * i, &v, 2);
+    }
   }
-  if (c == 3) cv::cvtColor(hwc, hwc, cv::COLOR_RGB2BGR);
-  if (c == 4) cv::cvtColor(hwc, hwc, cv::COLOR_RGBA2BGRA);
-
-  std::vector<int> params;
-  if (jpeg) params = {cv::IMWRITE_JPEG_QUALITY, options.jpeg_quality};
-  std::vector<unsigned char> encoded;
-  silence_opencv();
-  if (!cv::imencode(png ? ".png" : ".jpg", hwc, encoded, params)) throw Error(source, "OpenCV could not encode the image");
-  fs::write_atomic(path, std::string_view(reinterpret_cast<const char*>(encoded.data()), encoded.size()));
+  std::string encoded;
+  try {
+    encoded = codec::encode(px, png, options.jpeg_quality);
+  } catch (const codec::CodecError& e) {
+    throw Error(source, e.what());
+  }
+  fs::write_atomic(path, encoded);
 }
 
 }  // namespace diffedit::image

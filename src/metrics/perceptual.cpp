@@ -22,8 +22,9 @@ PerceptualDistance PerceptualDistance::load(const std::string& name, const std::
 }
 
 at::Tensor PerceptualDistance::operator()(const at::Tensor& a01, const at::Tensor& b01) {
-  const at::Tensor d =
-      toy_ ? lpips_unweighted(toy_->stages(a01), toy_->stages(b01)).distance : lpips_->forward(a01, b01, false, true).distance;
+  const at::Device device = toy_ ? toy_->parameters().front().device() : lpips_->parameters().front().device();
+  const at::Tensor a = a01.to(device), b = b01.to(device);
+  const at::Tensor d = toy_ ? lpips_unweighted(toy_->stages(a), toy_->stages(b)).distance : lpips_->forward(a, b, false, true).distance;
   return d.flatten();
 }
 

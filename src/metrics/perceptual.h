@@ -18,7 +18,7 @@ class PerceptualDistance {
  public:
   // ConfigError naming `source` for an unknown name; file errors from the loaders.
   static PerceptualDistance load(const std::string& name, const std::filesystem::path& weights, const std::string& source = "lpips.name");
-  // a01, b01 [B, 3, H, W] in [0, 1] -> [B] distances.
+  // a01, b01 [B, 3, H, W] in [0, 1] -> [B] distances, on the network's device (inputs move there).
   at::Tensor operator()(const at::Tensor& a01, const at::Tensor& b01);
   const std::string& name() const { return name_; }
   void to(const at::Device& device);

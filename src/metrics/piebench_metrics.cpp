@@ -118,10 +118,10 @@ double piebench_ssim(const at::Tensor& a, const at::Tensor& b) {
 
 at::Tensor piebench_lpips_input(const at::Tensor& masked) { return batched(masked) * 2 - 1; }
 
-double piebench_lpips(Lpips& lpips, const at::Tensor& a, const at::Tensor& b) {
+double piebench_lpips(PerceptualDistance& distance, const at::Tensor& a, const at::Tensor& b) {
   check_masked_pair(a, b);
   torch::NoGradGuard no_grad;
-  return lpips->forward(piebench_lpips_input(a), piebench_lpips_input(b)).distance.sum().item<double>();
+  return distance(a.unsqueeze(0), b.unsqueeze(0)).sum().item<double>();
 }
 
 at::Tensor piebench_clip_image(const at::Tensor& image_u8, const at::Tensor& mask) {
@@ -185,9 +185,9 @@ PieBenchValue piebench_metric(std::string_view name, const at::Tensor& src_u8, c
     case PieBenchKind::mse: return PieBenchValue::computed(piebench_mse(a, b));
     case PieBenchKind::ssim: return PieBenchValue::computed(piebench_ssim(a, b));
     case PieBenchKind::lpips: {
-      if (networks.lpips.is_empty()) throw missing("an LPIPS network");
-      Lpips lpips = networks.lpips;
-      return PieBenchValue::computed(piebench_lpips(lpips, a, b));
+      if (!networks.lpips) throw missing("an LPIPS network");
+      PerceptualDistance distance = *networks.lpips;
+      return PieBenchValue::computed(piebench_lpips(distance, a, b));
     }
     case PieBenchKind::structure_distance:
     case PieBenchKind::clip_similarity: break;  // handled above

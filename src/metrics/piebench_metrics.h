@@ -19,11 +19,12 @@
 #include <array>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "image/clip_preprocess.h"
-#include "metrics/lpips.h"
+#include "metrics/perceptual.h"
 
 namespace diffedit::pipelines {
 class ClipModel;
@@ -113,8 +114,10 @@ at::Tensor piebench_ssim_map(const at::Tensor& a, const at::Tensor& b);
 at::Tensor piebench_ssim_gaussian();
 // LPIPS' input: x * 2 - 1 of a masked image, [1, 3, H, W] in [-1, 1] (black stays black: -1).
 at::Tensor piebench_lpips_input(const at::Tensor& masked);
-// torchmetrics 1.2.0 LPIPS (its normalisation f / (sqrt(sum f^2) + 1e-10) is metrics/lpips.h's).
-double piebench_lpips(Lpips& lpips, const at::Tensor& a, const at::Tensor& b);
+// torchmetrics 1.2.0 LPIPS (its normalisation f / (sqrt(sum f^2) + 1e-10) is metrics/lpips.h's) of
+// two masked images: `distance`'s 2x - 1 is piebench_lpips_input's, bit for bit. With lpips-squeeze
+// weights this is PIE-Bench's; the toy twin uses the toy classifier's unweighted LPIPS.
+double piebench_lpips(PerceptualDistance& distance, const at::Tensor& a, const at::Tensor& b);
 
 // The uint8 [3, H, W] image CLIPScore receives: the image, or np.uint8(image * mask) for the edit
 // part (mask undefined: none) - background black, the forced border frame kept.
@@ -134,7 +137,7 @@ using PieBenchStructureDistance = std::function<double(const at::Tensor& src_u8,
 
 // The networks the metrics need; a metric whose network is absent throws InputError.
 struct PieBenchNetworks {
-  Lpips lpips{nullptr};  // squeeze, as torchmetrics' LearnedPerceptualImagePatchSimilarity('squeeze')
+  std::optional<PerceptualDistance> lpips;  // lpips-squeeze, as torchmetrics' LearnedPerceptualImagePatchSimilarity('squeeze')
   std::shared_ptr<pipelines::ClipModel> clip;
   PieBenchStructureDistance structure_distance;
 };

@@ -3,13 +3,24 @@
 //   build/tests/bench/bench_models --benchmark_filter=UNetSD15     (one process per heavy case:
 //   build/tests/bench/bench_models --benchmark_filter=VAEDecode512  peak RSS is per process)
 // Counters: peak_rss_MB (getrusage ru_maxrss of the process so far), params_M.
+//
+// The UNet cases read (scripts/gpu-check.sh sets them; unset, they run as above):
+//   DIFFEDIT_BENCH_DEVICE      cpu (default), cuda, cuda:N: on CUDA one untimed call first, and each
+//                              timed call waits for the GPU (torch::cuda::synchronize)
+//   DIFFEDIT_BENCH_DTYPE       float32 (default), float16, bfloat16: weights and inputs
+//   DIFFEDIT_BENCH_MODEL       UNetSD15: a diffusers model directory whose unet/ is loaded instead
+//                              of random weights (the same weights diffusers is timed with)
+//   DIFFEDIT_BENCH_LATENT      UNetSD15: the latent side (default 64, i.e. 512x512 images)
+//   DIFFEDIT_BENCH_ITERATIONS  UNetSD15: timed calls (default 1)
 #include <ATen/ATen.h>
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 
 #include <cstdlib>
 #include <filesystem>
+#include <string>
 
+#include "bench_env.h"
 #include "core/config.h"
 #include "models/autoencoder_kl.h"
 #include "models/unet2d_condition.h"
@@ -43,28 +54,47 @@ Json sd_unet(const std::vector<int>& channels, int cross_dim, int heads, int gro
           {"up_block_types", {"UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"}}};
 }
 
-void run_unet(benchmark::State& state, const Json& config, std::int64_t latent, std::int64_t context_dim) {
+// Batch 2 (a guided call) with a 77-token context, on DIFFEDIT_BENCH_DEVICE in DIFFEDIT_BENCH_DTYPE;
+// random weights of `config` unless `model_dir` is given.
+void run_unet(benchmark::State& state, const Json& config, std::int64_t latent, const std::string& model_dir = "") {
   torch::NoGradGuard no_grad;
-  models::UNet2DConditionModel unet(models::UNetConfig::from_json(config, "bench"));
-  unet->eval();
+  const c10::Device device = diffedit::bench::device();
+  const c10::ScalarType dtype = diffedit::bench::dtype();
+  diffedit::pipelines::check_device_dtype(device, dtype);
   at::manual_seed(0);
-  const at::Tensor x = at::randn({2, 4, latent, latent});
-  const at::Tensor t = at::scalar_tensor(501, at::kLong);
-  const at::Tensor ctx = at::randn({2, 77, context_dim});
-  for (auto _ : state) benchmark::DoNotOptimize(unet->forward(x, t, ctx).data_ptr());
+  models::UNet2DConditionModel unet =
+      model_dir.empty() ? models::UNet2DConditionModel(models::UNetConfig::from_json(config, "bench")) : models::load_unet(model_dir);
+  unet->eval();
+  unet->to(device, dtype);
+  const at::Tensor x = at::randn({2, 4, latent, latent}).to(device, dtype);
+  const at::Tensor t = at::scalar_tensor(501, at::kLong).to(device);
+  const at::Tensor ctx = at::randn({2, 77, unet->config().cross_attention_dim}).to(device, dtype);
+  if (device.is_cuda()) {  // CUDA's lazy initialisation and cuDNN's algorithm choice, untimed
+    unet->forward(x, t, ctx);
+    diffedit::bench::sync(device);
+  }
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(unet->forward(x, t, ctx).data_ptr());
+    diffedit::bench::sync(device);
+  }
   state.counters["params_M"] = params_m(*unet);
   state.counters["peak_rss_MB"] = peak_rss_mb();
+  state.SetLabel(device.str() + " " + c10::toString(dtype) + (model_dir.empty() ? "" : " " + model_dir));
 }
 
 }  // namespace
 
 // The unet_sd1_tiny fixture architecture: batch 2, 16x16 latent, 77-token context of width 32.
-static void BM_UNetTiny(benchmark::State& state) { run_unet(state, sd_unet({32, 32, 64, 64}, 32, 8, 8, 16), 16, 32); }
+static void BM_UNetTiny(benchmark::State& state) { run_unet(state, sd_unet({32, 32, 64, 64}, 32, 8, 8, 16), 16); }
 BENCHMARK(BM_UNetTiny)->Unit(benchmark::kMillisecond);
 
 // Stable Diffusion 1.5's UNet (860M parameters): batch 2 (CFG), 64x64 latent (512x512 images).
-static void BM_UNetSD15(benchmark::State& state) { run_unet(state, sd_unet({320, 640, 1280, 1280}, 768, 8, 32, 64), 64, 768); }
-BENCHMARK(BM_UNetSD15)->Unit(benchmark::kSecond)->Iterations(1);
+static void BM_UNetSD15(benchmark::State& state) {
+  const std::string dir = diffedit::bench::env_or("DIFFEDIT_BENCH_MODEL", "");
+  run_unet(state, sd_unet({320, 640, 1280, 1280}, 768, 8, 32, 64), diffedit::bench::env_int("DIFFEDIT_BENCH_LATENT", 64),
+           dir.empty() ? "" : (std::filesystem::path(dir) / "unet").string());
+}
+BENCHMARK(BM_UNetSD15)->Unit(benchmark::kSecond)->Iterations(diffedit::bench::env_int("DIFFEDIT_BENCH_ITERATIONS", 1));
 
 // Stable Diffusion's VAE decoder: 4x64x64 latent -> 3x512x512 image.
 static void BM_VAEDecode512(benchmark::State& state) {

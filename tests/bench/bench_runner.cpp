@@ -3,6 +3,7 @@
 // BM_Quickstart counters: denoiser evaluations done / if every setting ran alone, their ratio,
 // peak_rss_MB (getrusage ru_maxrss of the process: model loading included) and the thread count.
 // BM_QuickstartDecodeBatch/N: the same with decode_batch = N.
+// BM_QuickstartPooledItems/K: with K items' decodings pooled (batch_items = K).
 // BM_QuickstartBesideBusyProcesses/N: threads under contention. The quickstart on its first item
 // (20 records) alone, then beside N forked processes that spin on one core each; the benchmark's
 // time is the run beside them, its counters both times and their ratio (`slowdown`), and the
@@ -80,6 +81,13 @@ BENCHMARK(BM_Quickstart)->Unit(benchmark::kSecond)->Iterations(1);
 // (the config's decode_batch; the quickstart has 16 such settings per input).
 void BM_QuickstartDecodeBatch(benchmark::State& state) { run_quickstart(state, {"decode_batch=" + std::to_string(state.range(0))}); }
 BENCHMARK(BM_QuickstartDecodeBatch)->Arg(4)->Arg(16)->Unit(benchmark::kSecond)->Iterations(1);
+
+// BM_QuickstartPooledItems/K: decode_batch = 16 * K with batch_items = K: the decodings of K
+// inputs per denoiser call (the size a GPU wants; on the CPU the gain is the per-call overhead).
+void BM_QuickstartPooledItems(benchmark::State& state) {
+  run_quickstart(state, {"decode_batch=" + std::to_string(16 * state.range(0)), "batch_items=" + std::to_string(state.range(0))});
+}
+BENCHMARK(BM_QuickstartPooledItems)->Arg(2)->Arg(4)->Unit(benchmark::kSecond)->Iterations(1);
 
 // Seconds of one run of `experiment` into a fresh `out`.
 double timed_run(const diffedit::eval::Experiment& experiment, const std::filesystem::path& out) {

@@ -53,7 +53,7 @@ TEST(Cli, UnknownCommandIsNamed) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.err,
             "error: unknown command 'inspcet' (did you mean 'inspect'?); commands: inspect, config, txt2img, edit, toy-samples, train, "
-            "toy-eval, convert, metrics, run, merge, regress, report, launch\n");
+            "toy-eval, convert, metrics, run, merge, regress, report, launch, piebench\n");
 }
 
 TEST(Cli, InspectShippedExample) {

@@ -19,6 +19,7 @@
 #include "editing/method.h"
 #include "editing/noise.h"
 #include "editing/p2p.h"
+#include "editing/shared_edits.h"
 #include "eval/edit_request.h"
 #include "metrics/region.h"
 #include "pipelines/pipeline.h"
@@ -223,4 +224,173 @@ TEST(P2PInversions, MethodRecordsTheInversionAndCountsItsEvaluations) {
             "cfg.json: key 'inversion': \"null-text\" is not one of reference, unconditional, null_text, negative_prompt, direct "
             "(did you mean 'null_text'?)");
   EXPECT_NE(err({{"null_text_inner_steps", -1}}).find("null_text_inner_steps"), std::string::npos);
+}
+
+namespace {
+
+// A box over the middle half of the image: DiffEdit decodes inside it.
+at::Tensor box_mask(const at::Tensor& image) {
+  const std::int64_t h = image.size(2), w = image.size(3);
+  at::Tensor m = at::zeros({1, 1, h, w});
+  m.narrow(2, h / 4, h / 2).narrow(3, w / 4, w / 2).fill_(1.0);
+  return m;
+}
+
+// PSNR over the pixels where `mask` ([1, 1, H, W]) is 1.
+double masked_psnr(const at::Tensor& a, const at::Tensor& b, const at::Tensor& mask) {
+  const at::Tensor m = mask.expand_as(a);
+  return diffedit::metrics::psnr_from_mse(((a - b).pow(2) * m).sum().item<double>() / m.sum().item<double>());
+}
+
+std::string config_error(const std::string& method, const Json& p) {
+  try {
+    ed::make_method(method, p, "cfg.json");
+  } catch (const diffedit::ConfigError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+}  // namespace
+
+// The defining property on DiffEdit's decoding: pure reconstruction (Q = R) from r = 1 under
+// guidance 7.5, decoded inside a box (the oracle mask), the paper's encoding (DDIM inversion by
+// the unconditional model). The empty negative drifts from the inversion's trajectory; R as the
+// negative makes the guided prediction R's own (unguided, close to the inversion's); null-text's
+// embeddings bring each guided step back onto it.
+TEST(DiffEditInversions, ReconstructInsideTheMaskBetterThanTheEmptyNegative) {
+  auto& sd = toy_sd();
+  std::map<std::string, double> mean;
+  const std::int64_t items = 2;
+  for (std::int64_t i = 0; i < items; ++i) {
+    auto req = toy_request(i);
+    req.query = req.reference;
+    req.oracle_mask = box_mask(req.image);
+    std::printf("item %lld ('%s'):\n", static_cast<long long>(i), req.reference.c_str());
+    for (const std::string negative : {"empty", "reference", "null_text"}) {
+      auto method = ed::make_method("diffedit_oracle_mask",
+                                    {{"strength", 1.0}, {"steps", 50}, {"guidance", 7.5}, {"decode_negative", negative}}, "test");
+      ed::SeededNoise noise(req.seed);
+      const auto result = method->edit(sd, req, noise);
+      const double inside = masked_psnr(result.image, req.image, req.oracle_mask);
+      std::printf("  decode_negative %-10s PSNR inside the mask %6.2f dB, %lld evaluations\n", negative.c_str(), inside,
+                  static_cast<long long>(result.denoiser_evaluations));
+      mean[negative] += inside / static_cast<double>(items);
+      if (negative == "empty") {
+        EXPECT_TRUE(result.details.is_null());
+      } else {
+        EXPECT_EQ(result.details["decode_negative"], negative);
+      }
+      // Inversion (unconditional, 50) + guided decoding (100) + null-text's optimisation.
+      const std::int64_t adam = negative == "null_text" ? result.details["null_text_adam_steps"].get<std::int64_t>() : 0;
+      EXPECT_EQ(result.denoiser_evaluations, 50 + 100 + (negative == "null_text" ? 2 * 50 + adam : 0));
+    }
+  }
+  std::printf("mean: empty %.2f dB, reference %.2f dB, null_text %.2f dB\n", mean["empty"], mean["reference"], mean["null_text"]);
+  // Measured on the toy model (mean of 2 items): empty 20.37 dB, reference 29.82 dB, null_text 33.71 dB.
+  EXPECT_GT(mean["null_text"], mean["empty"] + 10.0);
+  EXPECT_GT(mean["reference"], mean["empty"] + 6.0);
+  EXPECT_GT(mean["null_text"], mean["reference"]);
+}
+
+// edit_shared: the new settings equal their standalone runs bit for bit; settings differing only
+// in decode_negative share the mask and the inversion; null-text's embeddings are a stage of their
+// own (shared by equal settings at other thresholds); the accounting adds up and the estimate
+// predicts it (null-text's Adam steps as an upper bound, early stopping takes fewer).
+TEST(DiffEditInversions, SharedRunsEqualStandaloneRuns) {
+  auto& sd = toy_sd();
+  const auto req = toy_request(0);
+  const Json base = {{"steps", 10}, {"mask_samples", 2}, {"null_text_inner_steps", 3}};
+  std::vector<ed::Setting> settings;
+  auto add = [&](const std::string& method, Json extra) {
+    Json p = base;
+    p.update(extra);
+    settings.push_back({method, p});
+  };
+  for (const std::string negative : {"empty", "reference", "null_text"})
+    for (const double r : {0.3, 0.6}) add("diffedit", {{"strength", r}, {"decode_negative", negative}});
+  add("diffedit", {{"strength", 0.6}, {"threshold", 0.25}, {"decode_negative", "null_text"}});
+  add("encode_decode", {{"strength", 0.6}, {"decode_negative", "null_text"}});
+  add("encode_decode", {{"strength", 0.6}, {"decode_negative", "reference"}});
+  add("mask_no_encoding", {{"strength", 0.6}, {"decode_negative", "reference"}});
+  add("diffedit", {{"strength", 0.6}, {"mode", "diffusers_compat"}, {"guidance", 1.0}, {"decode_negative", "null_text"}});
+
+  std::vector<ed::EditResult> shared(settings.size());
+  const std::int64_t before = sd.denoiser.evaluations();
+  ed::edit_shared(sd, req, settings, [&](std::size_t i, ed::EditResult&& r) { shared[i] = std::move(r); });
+  const std::int64_t done = sd.denoiser.evaluations() - before;
+  std::vector<const ed::EditResult*> pointers;
+  std::int64_t independent = 0;
+  for (std::size_t i = 0; i < settings.size(); ++i) {
+    SCOPED_TRACE(settings[i].method + " " + settings[i].parameters.dump());
+    auto method = ed::make_method(settings[i].method, settings[i].parameters, "test");
+    ed::SeededNoise noise(req.seed);
+    const auto alone = method->edit(sd, req, noise);
+    EXPECT_TRUE(at::equal(shared[i].image, alone.image));
+    EXPECT_EQ(shared[i].denoiser_evaluations, alone.denoiser_evaluations);
+    EXPECT_EQ(shared[i].details, alone.details);
+    independent += alone.denoiser_evaluations;
+    pointers.push_back(&shared[i]);
+  }
+  // The decode_negative variants use the empty one's mask and inversion (same keys, same maps).
+  for (std::size_t i : {2, 3, 4, 5}) {
+    EXPECT_TRUE(at::equal(shared[i].mask, shared[i % 2].mask));
+    ASSERT_GE(shared[i].shared.size(), 2u);
+    EXPECT_EQ(shared[i].shared[0].key, shared[i % 2].shared[0].key);
+    EXPECT_EQ(shared[i].shared[1].key, shared[i % 2].shared[1].key);
+  }
+  // Null-text at r = 0.6: one optimisation for both thresholds (and the unmasked ablation), its
+  // own key per depth.
+  ASSERT_EQ(shared[5].shared.size(), 3u);
+  EXPECT_EQ(shared[5].shared[2].key.rfind("null_text ", 0), 0u) << shared[5].shared[2].key;
+  EXPECT_EQ(shared[6].shared[2].key, shared[5].shared[2].key);
+  EXPECT_EQ(shared[7].shared.back().key, shared[5].shared[2].key);
+  EXPECT_NE(shared[4].shared[2].key, shared[5].shared[2].key);
+  // Unguided, null-text has nothing to optimise: no stage, the default's decoding.
+  EXPECT_EQ(shared[10].details["decode_negative"], "null_text");
+  EXPECT_FALSE(shared[10].details.contains("null_text_adam_steps"));
+
+  const auto by_stage = ed::evaluations_by_stage(pointers);
+  std::int64_t accounted = 0, accounted_alone = 0;
+  for (const auto& [kind, ev] : by_stage) {
+    accounted += ev.done;
+    accounted_alone += ev.if_independent;
+  }
+  EXPECT_EQ(accounted, done);
+  EXPECT_EQ(accounted_alone, independent);
+  std::printf("evaluations: %lld shared, %lld independent (null-text stage %lld, %lld)\n", static_cast<long long>(done),
+              static_cast<long long>(independent), static_cast<long long>(by_stage.at("null_text").done),
+              static_cast<long long>(by_stage.at("null_text").if_independent));
+  const auto estimate = ed::estimate_evaluations(settings);
+  for (const auto& [kind, ev] : by_stage) {
+    SCOPED_TRACE(kind);
+    ASSERT_TRUE(estimate.contains(kind));
+    if (kind == "null_text") {
+      // k (2 + N) per optimisation at most: k = 3 and 6.
+      EXPECT_EQ(estimate.at(kind).done, 3 * 5 + 6 * 5);
+      EXPECT_GE(estimate.at(kind).done, ev.done);
+      EXPECT_GE(estimate.at(kind).if_independent, ev.if_independent);
+    } else {
+      EXPECT_EQ(estimate.at(kind).done, ev.done);
+      EXPECT_EQ(estimate.at(kind).if_independent, ev.if_independent);
+    }
+  }
+}
+
+// Where null-text cannot apply, the config is refused naming the key: no DDIM inversion to
+// optimise along (mask_no_encoding), or one guided by R (diffusers_compat's encoding at 7.5).
+TEST(DiffEditInversions, NullTextRefusedWhereItCannotApply) {
+  const std::string noised = config_error("mask_no_encoding", {{"decode_negative", "null_text"}});
+  EXPECT_NE(noised.find("decode_negative"), std::string::npos) << noised;
+  EXPECT_NE(noised.find("mask_no_encoding"), std::string::npos) << noised;
+  const std::string guided = config_error("diffedit", {{"mode", "diffusers_compat"}, {"decode_negative", "null_text"}});
+  EXPECT_NE(guided.find("decode_negative"), std::string::npos) << guided;
+  EXPECT_NE(guided.find("guidance 1"), std::string::npos) << guided;
+  const std::string with_reference = config_error("diffedit", {{"encode_with_reference", true}, {"decode_negative", "null_text"}});
+  EXPECT_NE(with_reference.find("decode_negative"), std::string::npos) << with_reference;
+  EXPECT_EQ(config_error("diffedit", {{"mode", "diffusers_compat"}, {"guidance", 1.0}, {"decode_negative", "null_text"}}), "no error");
+  EXPECT_EQ(config_error("mask_no_encoding", {{"decode_negative", "reference"}}), "no error");
+  EXPECT_EQ(config_error("diffedit_oracle_mask", {{"decode_negative", "null_text"}}), "no error");
+  const std::string unknown = config_error("diffedit", {{"decode_negative", "null-text"}});
+  EXPECT_NE(unknown.find("decode_negative"), std::string::npos) << unknown;
 }

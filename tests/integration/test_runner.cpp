@@ -292,10 +292,10 @@ TEST(Runner, ReportWritesTablesPlotsAndAPageThatRendersInChromium) {
 }
 
 TEST(Runner, EveryShippedExperimentConfigValidates) {
-  // configs/quickstart.json, configs/paper/*.json and configs/toy/*.json (files starting with '_' are
+  // configs/quickstart.json, configs/{paper,piebench,toy}/*.json (files starting with '_' are
   // includes, not experiments): schemas, includes, method parameters and grids all check out.
   std::vector<fs::path> files = {diffedit::testing::source_dir() / "configs" / "quickstart.json"};
-  for (const char* sub : {"paper", "toy"})
+  for (const char* sub : {"paper", "piebench", "toy"})
     for (const auto& e : fs::directory_iterator(diffedit::testing::source_dir() / "configs" / sub))
       if (e.path().extension() == ".json" && e.path().filename().string()[0] != '_') files.push_back(e.path());
   EXPECT_GE(files.size(), 12u);
@@ -318,7 +318,7 @@ TEST(Runner, EveryShippedExperimentConfigValidates) {
     EXPECT_EQ(r.exit_code, 0) << f << "\n" << r.err;
     const Json c = Json::parse(r.out);
     EXPECT_FALSE(c["methods"].empty()) << f;
-    if (f.parent_path().filename() == "paper") {
+    if (f.parent_path().filename() == "paper" || f.parent_path().filename() == "piebench") {
       EXPECT_GE(c["assumptions"].size(), 3u) << f << ": real-data configs state what the paper leaves open";
     }
     // Planned, not only printed: the experiment is built (methods, grids, metrics and their inputs).
@@ -355,6 +355,10 @@ TEST(Runner, DryRunEvaluationEstimateMatchesTheRun) {
                    {"label", "compat"},
                    {"grid", {{"strength", {0.4, 0.8}}}},
                    {"parameters", {{"mode", "diffusers_compat"}, {"mask_samples", 2}}}},
+                  {{"method", "diffedit"},
+                   {"label", "negative"},
+                   {"grid", {{"decode_negative", {"reference"}}, {"strength", {0.5}}}},
+                   {"parameters", {{"mask_samples", 3}}}},
                   {{"method", "encode_decode"}, {"grid", {{"strength", {0.3, 0.75}}}}},
                   {{"method", "mask_no_encoding"}, {"grid", {{"strength", {0.5}}}}, {"parameters", {{"mask_samples", 2}}}},
                   {{"method", "diffedit_oracle_mask"}, {"grid", {{"strength", {0.6}}}}},

@@ -1,5 +1,6 @@
 // CLIP vision transformer parity with transformers (fixture: clip-v1/vision): hidden states after
 // pre_layrnorm and each layer, the post-normalised class token, the projection; and the loader.
+// Runs on $DIFFEDIT_TEST_DEVICE (parity_support.h).
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
@@ -20,9 +21,10 @@ TEST(ClipVisionParity, HiddenStatesPoolerAndImageEmbeds) {
   const auto dir = fixture("clip-v1/vision");
   auto model = models::load_clip_vision(dir);
   ASSERT_TRUE(model->config().projection_dim > 0);
+  model->to(diffedit::testing::test_device());
   const auto o = diffedit::safetensors::File::open(dir / "outputs.safetensors");
   torch::NoGradGuard no_grad;
-  const auto out = model->forward(o.tensor("pixel_values"));
+  const auto out = model->forward(diffedit::testing::on_test_device(o.tensor("pixel_values")));
   ASSERT_EQ(out.hidden_states.size(), static_cast<std::size_t>(model->config().num_hidden_layers + 1));
   for (std::size_t i = 0; i < out.hidden_states.size(); ++i)
     EXPECT_TRUE(

@@ -1,7 +1,8 @@
 // DiffEdit in diffusers_compat mode against diffusers' StableDiffusionDiffEditPipeline
 // (fixture diffusers-v0.31/diffedit_tiny): mask map, mask, inverted latents, every decoding step
 // and the edited image, with the recorded noise replayed in order. Then each switch between the
-// compat and paper presets is flipped alone to show which outputs it changes.
+// compat and paper presets is flipped alone to show which outputs it changes. Runs on
+// $DIFFEDIT_TEST_DEVICE (parity_support.h).
 #include <algorithm>
 
 #include <ATen/ATen.h>
@@ -19,6 +20,7 @@ namespace pl = diffedit::pipelines;
 namespace st = diffedit::safetensors;
 using diffedit::config::Json;
 using diffedit::testing::fixture;
+using diffedit::testing::on_test_device;
 using diffedit::testing::within;
 
 namespace {
@@ -44,6 +46,9 @@ struct Fixture {
     diffedit::models::load_state_dict(*sd.vae, st::File::open(root / "vae_tiny/weights.safetensors"));
     sd.unet->eval();
     sd.vae->eval();
+    sd.options.device = diffedit::testing::test_device();
+    sd.unet->to(sd.options.device);
+    sd.vae->to(sd.options.device);
     sd.scheduler = diffedit::diffusion::SchedulerConfig::from_json(args["components"]["scheduler"]["config"], "args.json");
     sd.denoiser = pl::Denoiser(sd.unet, c10::kFloat);
 
@@ -57,22 +62,24 @@ struct Fixture {
     options.guidance = a["guidance_scale"];
     options.mask_guidance = a["guidance_scale"];
 
-    mask_texts = {.query = inputs.tensor("target_prompt_embeds"),
-                  .reference = inputs.tensor("source_prompt_embeds"),
-                  .empty = inputs.tensor("source_negative_prompt_embeds"),
-                  .mask_query_negative = inputs.tensor("target_negative_prompt_embeds"),
-                  .mask_reference_negative = inputs.tensor("source_negative_prompt_embeds")};
-    invert_texts = {.query = inputs.tensor("call_prompt_embeds"),
-                    .reference = inputs.tensor("invert_prompt_embeds"),
-                    .empty = inputs.tensor("invert_negative_prompt_embeds"),
-                    .encode_negative = inputs.tensor("invert_negative_prompt_embeds")};
-    call_texts = {.query = inputs.tensor("call_prompt_embeds"),
-                  .reference = inputs.tensor("invert_prompt_embeds"),
-                  .empty = inputs.tensor("invert_negative_prompt_embeds"),
-                  .decode_negative = inputs.tensor("call_negative_prompt_embeds")};
+    mask_texts = {.query = input("target_prompt_embeds"),
+                  .reference = input("source_prompt_embeds"),
+                  .empty = input("source_negative_prompt_embeds"),
+                  .mask_query_negative = input("target_negative_prompt_embeds"),
+                  .mask_reference_negative = input("source_negative_prompt_embeds")};
+    invert_texts = {.query = input("call_prompt_embeds"),
+                    .reference = input("invert_prompt_embeds"),
+                    .empty = input("invert_negative_prompt_embeds"),
+                    .encode_negative = input("invert_negative_prompt_embeds")};
+    call_texts = {.query = input("call_prompt_embeds"),
+                  .reference = input("invert_prompt_embeds"),
+                  .empty = input("invert_negative_prompt_embeds"),
+                  .decode_negative = input("call_negative_prompt_embeds")};
   }
 
   double spread(const char* key) const { return args["float64_run_with_same_noise"][key].get<double>(); }
+  // An input tensor on the test device.
+  at::Tensor input(const std::string& key) const { return on_test_device(inputs.tensor(key)); }
 };
 
 }  // namespace
@@ -81,7 +88,7 @@ TEST(diffedit_parity, DiffusersCompatMaskInversionDecode) {
   Fixture f;
   torch::NoGradGuard no_grad;
   ed::RecordedNoise noise({f.noise.tensor("noise.0"), f.noise.tensor("noise.1"), f.noise.tensor("noise.2")});
-  const auto posterior = f.sd.encode(f.inputs.tensor("image"));
+  const auto posterior = f.sd.encode(f.input("image"));
   const std::int64_t n = f.options.mask_samples;
   const at::Tensor mask_latents = f.sd.to_latents(posterior, noise.randn(f.noise.tensor("noise.0").sizes()));
   EXPECT_EQ(mask_latents.size(0), n);
@@ -95,7 +102,7 @@ TEST(diffedit_parity, DiffusersCompatMaskInversionDecode) {
   EXPECT_TRUE(within("mask_pre_threshold", m.map, f.outputs.tensor("mask_pre_threshold"),
                      kSpreadMultiple * f.spread("mask_pre_threshold_max_abs_diff")));
   const at::Tensor mask = m.binarize(0.5);
-  EXPECT_TRUE(at::equal(mask[0], f.outputs.tensor("mask"))) << "mask differs from the reference";
+  EXPECT_TRUE(at::equal(mask[0].cpu(), f.outputs.tensor("mask"))) << "mask differs from the reference";
 
   // Step 2: inversion (its own posterior sample)
   const at::Tensor x0 = f.sd.to_latents(posterior, noise.randn({1, 4, 16, 16}));
@@ -146,9 +153,9 @@ TEST(diffedit_parity, CompatMaskWithDistinctNegativesAndTheGuidanceOrderSwitch) 
   Fixture f;
   torch::NoGradGuard no_grad;
   auto texts = f.mask_texts;
-  texts.mask_reference_negative = f.inputs.tensor("mask_case_b.source_negative_prompt_embeds");
-  texts.mask_query_negative = f.inputs.tensor("mask_case_b.target_negative_prompt_embeds");
-  const auto posterior = f.sd.encode(f.inputs.tensor("image"));
+  texts.mask_reference_negative = f.input("mask_case_b.source_negative_prompt_embeds");
+  texts.mask_query_negative = f.input("mask_case_b.target_negative_prompt_embeds");
+  const auto posterior = f.sd.encode(f.input("image"));
   auto run = [&](ed::GuidanceOrder order) {
     ed::RecordedNoise noise({f.noise.tensor("mask_case_b.noise.0"), f.noise.tensor("mask_case_b.noise.1")});
     const at::Tensor x = f.sd.to_latents(posterior, noise.randn(f.noise.tensor("mask_case_b.noise.0").sizes()));
@@ -159,13 +166,13 @@ TEST(diffedit_parity, CompatMaskWithDistinctNegativesAndTheGuidanceOrderSwitch) 
   const auto swapped = run(ed::GuidanceOrder::swapped);
   EXPECT_TRUE(within("case b pre-threshold", swapped.map, f.outputs.tensor("mask_case_b.mask_pre_threshold"),
                      kSpreadMultiple * f.spread("mask_pre_threshold_max_abs_diff")));
-  EXPECT_TRUE(at::equal(swapped.binarize(0.5)[0], f.outputs.tensor("mask_case_b.mask")));
+  EXPECT_TRUE(at::equal(swapped.binarize(0.5)[0].cpu(), f.outputs.tensor("mask_case_b.mask")));
   // Textbook order gives the mask the fixture records for textbook CFG, which differs.
   const auto standard = run(ed::GuidanceOrder::standard);
   std::vector<float> flat;
   for (const auto& row : f.args["mask_case_b_textbook_cfg_mask"])
     for (float v : row.get<std::vector<float>>()) flat.push_back(v);
-  EXPECT_TRUE(at::equal(standard.binarize(0.5)[0][0], at::tensor(flat).view({16, 16})));
+  EXPECT_TRUE(at::equal(standard.binarize(0.5)[0][0].cpu(), at::tensor(flat).view({16, 16})));
   EXPECT_FALSE(at::equal(standard.binarize(0.5), swapped.binarize(0.5)));
 }
 
@@ -174,7 +181,7 @@ TEST(diffedit_parity, EachPaperSwitchChangesOnlyItsStep) {
   // and record which outputs move: the mask map, the inversion, the edited latents.
   Fixture f;
   torch::NoGradGuard no_grad;
-  const auto posterior = f.sd.encode(f.inputs.tensor("image"));
+  const auto posterior = f.sd.encode(f.input("image"));
   struct Outputs {
     at::Tensor map, inverted, edited;
   };
@@ -186,10 +193,10 @@ TEST(diffedit_parity, EachPaperSwitchChangesOnlyItsStep) {
     const at::Tensor draw2 = noise.randn({1, 4, 16, 16});
     const at::Tensor x0 = o.sample_posterior ? f.sd.to_latents(posterior, draw2) : f.sd.to_latents(posterior);
     auto invert_texts = f.invert_texts;
-    invert_texts.empty = f.inputs.tensor("invert_negative_prompt_embeds");
+    invert_texts.empty = f.input("invert_negative_prompt_embeds");
     const auto inv = ed::ddim_invert(f.sd.denoiser, f.sd.scheduler, x0, invert_texts, o.inversion_stage(), o.strength);
     // Decode with the reference mask so the decoding switches are seen on their own.
-    const at::Tensor mask = f.outputs.tensor("mask").unsqueeze(1).to(at::kFloat);
+    const at::Tensor mask = on_test_device(f.outputs.tensor("mask").unsqueeze(1).to(at::kFloat));
     return Outputs{m.map, at::stack(inv.latents),
                    ed::masked_decode(f.sd.denoiser, f.sd.scheduler, inv, mask, f.call_texts, o.decode_stage())};
   };

@@ -21,6 +21,7 @@
 
 namespace d = diffedit::data;
 using diffedit::config::Json;
+using diffedit::testing::error_what;
 using diffedit::testing::fixture;
 using diffedit::testing::ScratchDir;
 using diffedit::testing::write_bytes;
@@ -37,15 +38,6 @@ std::string sha256_of(const at::Tensor& t) {
 }
 
 d::Rle rle_of(const Json& v) { return v.get<d::Rle>(); }
-
-std::string what(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const diffedit::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 // A mapping file of one item over the fixture's first source image, with `change` applied.
 std::filesystem::path one_item_mapping(const ScratchDir& dir, const std::function<void(Json&)>& change) {
@@ -298,15 +290,15 @@ TEST(PieBenchBadInput, MissingFilesAndFieldsAreNamed) {
   // A missing image fails when the item is read, naming the file.
   const auto mapping = one_item_mapping(dir, [](Json& item) { item["image_path"] = "nowhere/missing.png"; });
   const auto ds = d::make_dataset(o);
-  EXPECT_NE(what([&] { ds->get(0); }).find((dir / "annotation_images/nowhere/missing.png").string()), std::string::npos);
+  EXPECT_NE(error_what([&] { ds->get(0); }).find((dir / "annotation_images/nowhere/missing.png").string()), std::string::npos);
   EXPECT_THROW(ds->get(0), diffedit::FileError);
 
   one_item_mapping(dir, [](Json& item) { item.erase("image_path"); });
-  EXPECT_NE(what([&] { d::make_dataset(o); }).find("missing field 'image_path'"), std::string::npos);
+  EXPECT_NE(error_what([&] { d::make_dataset(o); }).find("missing field 'image_path'"), std::string::npos);
   one_item_mapping(dir, [](Json& item) { item["original_prompt"] = 7; });
-  EXPECT_NE(what([&] { d::make_dataset(o); }).find("field 'original_prompt' must be a string"), std::string::npos);
+  EXPECT_NE(error_what([&] { d::make_dataset(o); }).find("field 'original_prompt' must be a string"), std::string::npos);
   one_item_mapping(dir, [](Json& item) { item["editing_type_id"] = "11"; });
-  EXPECT_NE(what([&] { d::make_dataset(o); }).find("no items"), std::string::npos);
+  EXPECT_NE(error_what([&] { d::make_dataset(o); }).find("no items"), std::string::npos);
   write_bytes(mapping, "{\"a\": ");
   EXPECT_THROW(d::make_dataset(o), diffedit::FormatError);
   write_bytes(mapping, "[1, 2]");
@@ -323,7 +315,7 @@ TEST(PieBenchBadInput, NonRgbImagesAreRefusedNamingTheFile) {
   diffedit::image::write(gray_jpeg, at::rand({1, 8, 8}));
   for (const auto& [path, kind] : std::vector<std::pair<std::filesystem::path, std::string>>{
            {gray, "grayscale"}, {rgba, "RGBA"}, {deep, "16-bit"}, {gray_jpeg, "grayscale"}}) {
-    const std::string message = what([&] { d::read_piebench_image(path); });
+    const std::string message = error_what([&] { d::read_piebench_image(path); });
     EXPECT_NE(message.find(path.string()), std::string::npos) << message;
     EXPECT_NE(message.find(kind), std::string::npos) << message;
     EXPECT_THROW(d::read_piebench_image(path), diffedit::FormatError);
@@ -354,9 +346,11 @@ TEST(PieBenchExport, ToyDatasetsRoundTripThroughPieBenchsLayout) {
       const d::EditSample a = original->get(i), b = back->get(i);
       const auto& item = items[static_cast<std::size_t>(i)];
       EXPECT_EQ(item.key.size(), 12u);
-      EXPECT_EQ(item.editing_type_id, "1");
+      // The toy edit's type (a colour edit or an object edit) is kept.
+      ASSERT_FALSE(a.category.empty());
+      EXPECT_EQ(d::editing_type_name(item.editing_type_id), a.category);
       EXPECT_EQ(b.id, item.key);
-      EXPECT_EQ(b.category, "change object");
+      EXPECT_EQ(b.category, a.category);
       EXPECT_EQ(b.query, a.query);
       EXPECT_EQ(b.reference, a.source) << "original_prompt is the input's own description";
       ASSERT_EQ(b.image.sizes(), a.image.sizes());
@@ -383,9 +377,9 @@ TEST(PieBenchExport, RefusesItemsWithoutARegionAndBracketedPrompts) {
   one.sample.image = at::zeros({3, 4, 4});
   one.sample.query = "a cat";
   ScratchDir dir;
-  EXPECT_NE(what([&] { d::write_piebench(one, dir.path()); }).find("one: item 0 (x): has no ground-truth region"), std::string::npos);
+  EXPECT_NE(error_what([&] { d::write_piebench(one, dir.path()); }).find("one: item 0 (x): has no ground-truth region"), std::string::npos);
   one.sample.region = at::zeros({1, 4, 4});
   one.sample.query = "a [cat]";
-  EXPECT_NE(what([&] { d::write_piebench(one, dir.path()); }).find("contains '[' or ']'"), std::string::npos);
+  EXPECT_NE(error_what([&] { d::write_piebench(one, dir.path()); }).find("contains '[' or ']'"), std::string::npos);
   EXPECT_THROW(d::write_piebench(one, dir.path(), {.default_type_id = "12"}), diffedit::InputError);
 }

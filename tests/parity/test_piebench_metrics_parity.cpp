@@ -41,15 +41,9 @@ const diffedit::config::Json& json_of(const std::string& relative) {
 }
 
 // The LPIPS squeeze network from this set's weights_spec.json (the metrics-v1 rule, this set's seeds).
-m::Lpips generated_squeeze() {
-  diffedit::safetensors::TensorMap weights;
-  for (const auto& t : json_of("weights_spec.json").at("networks").at("lpips_squeeze"))
-    weights[t.at("name").get<std::string>()] =
-        diffedit::testing::generated_tensor(t.at("seed").get<std::uint64_t>(), t.at("shape").get<std::vector<std::int64_t>>(),
-                                            t.at("low").get<double>(), t.at("high").get<double>());
-  diffedit::testing::ScratchDir dir;
-  diffedit::safetensors::write(dir / "squeeze.safetensors", weights);
-  return m::load_lpips("squeeze", dir / "squeeze.safetensors");
+m::PerceptualDistance generated_squeeze() {
+  const diffedit::testing::ScratchDir dir;
+  return m::PerceptualDistance::load("lpips-squeeze", diffedit::testing::write_piebench_squeeze(dir.path()));
 }
 
 std::string sha256_of(const at::Tensor& t) {

@@ -1,5 +1,6 @@
 // UNet2DConditionModel parity with diffusers 0.31 on the tiny SD1 and SD2 fixtures. Config,
 // weights, inputs, expected outputs and the tolerance basis all come from the fixture directory.
+// Runs on $DIFFEDIT_TEST_DEVICE (parity_support.h).
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
@@ -12,6 +13,7 @@
 
 namespace models = diffedit::models;
 using diffedit::testing::fixture;
+using diffedit::testing::on_test_device;
 using diffedit::testing::within;
 
 namespace {
@@ -28,6 +30,7 @@ void check_unet_case(const std::string& name) {
   const auto weights = diffedit::safetensors::File::open(dir / "weights.safetensors");
   models::load_state_dict(*unet, weights);
   unet->eval();
+  unet->to(diffedit::testing::test_device());
   std::int64_t params = 0;
   for (const auto& p : unet->parameters()) params += p.numel();
   EXPECT_EQ(params, meta["num_parameters"].get<std::int64_t>());
@@ -36,7 +39,8 @@ void check_unet_case(const std::string& name) {
   torch::NoGradGuard no_grad;
   const double tol = kSpreadMultiple * meta["float64_vs_float32_max_abs_diff"].get<double>();
   models::Trace trace;
-  const at::Tensor out = unet->forward(c.tensor("sample"), c.tensor("timesteps").to(at::kLong), c.tensor("encoder_hidden_states"), &trace);
+  const at::Tensor out = unet->forward(on_test_device(c.tensor("sample")), on_test_device(c.tensor("timesteps").to(at::kLong)),
+                                       on_test_device(c.tensor("encoder_hidden_states")), &trace);
   EXPECT_TRUE(within(name + " output", out, c.tensor("expected_output"), tol));
   for (const auto& info : c.tensors()) {
     if (info.name.rfind("intermediate.", 0) != 0) continue;
@@ -50,8 +54,9 @@ void check_unet_case(const std::string& name) {
 
   // case_b: batch 1 and a 0-dim timestep, as pipelines call the UNet.
   const double tol_b = kSpreadMultiple * meta["case_b_float64_vs_float32_max_abs_diff"].get<double>();
-  const at::Tensor t0 = c.tensor("case_b.timestep").to(at::kLong).reshape({});
-  const at::Tensor out_b = unet->forward(c.tensor("case_b.sample"), t0, c.tensor("case_b.encoder_hidden_states"));
+  const at::Tensor t0 = on_test_device(c.tensor("case_b.timestep").to(at::kLong).reshape({}));
+  const at::Tensor out_b =
+      unet->forward(on_test_device(c.tensor("case_b.sample")), t0, on_test_device(c.tensor("case_b.encoder_hidden_states")));
   EXPECT_TRUE(within(name + " case_b output", out_b, c.tensor("case_b.expected_output"), tol_b));
 }
 

@@ -1,5 +1,6 @@
 // AutoencoderKL parity with diffusers 0.31 on the tiny VAE fixture: posterior (mean, logvar, std),
-// a sample with the stored noise, decoding, and every traced intermediate.
+// a sample with the stored noise, decoding, and every traced intermediate. Runs on
+// $DIFFEDIT_TEST_DEVICE (parity_support.h).
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
@@ -12,6 +13,7 @@
 
 namespace models = diffedit::models;
 using diffedit::testing::fixture;
+using diffedit::testing::on_test_device;
 using diffedit::testing::within;
 
 namespace {
@@ -26,6 +28,7 @@ TEST(vae_parity, EncodeSampleDecode) {
   models::AutoencoderKL vae(cfg);
   models::load_state_dict(*vae, diffedit::safetensors::File::open(dir / "weights.safetensors"));
   vae->eval();
+  vae->to(diffedit::testing::test_device());
   std::int64_t params = 0;
   for (const auto& p : vae->parameters()) params += p.numel();
   EXPECT_EQ(params, meta["num_parameters"].get<std::int64_t>());
@@ -34,17 +37,17 @@ TEST(vae_parity, EncodeSampleDecode) {
   const auto& spread = meta["float64_vs_float32_max_abs_diff"];
   torch::NoGradGuard no_grad;
   models::Trace trace;
-  const auto dist = vae->encode(c.tensor("image"), &trace);
+  const auto dist = vae->encode(on_test_device(c.tensor("image")), &trace);
   EXPECT_TRUE(within("mean", dist.mean, c.tensor("latent_dist.mean"), kSpreadMultiple * spread["mean"].get<double>()));
   EXPECT_TRUE(within("std", dist.std, c.tensor("latent_dist.std"), kSpreadMultiple * spread["std"].get<double>()));
   // logvar = 2 log(std), so its error is 2 d(std) / std, largest at the smallest std.
   const double logvar_tol = kSpreadMultiple * 2.0 * spread["std"].get<double>() / meta["absmax"]["std_min"].get<double>();
   EXPECT_TRUE(within("logvar", dist.logvar, c.tensor("latent_dist.logvar"), logvar_tol));
   const double noise_max = c.tensor("sample_noise").abs().max().item<double>();
-  EXPECT_TRUE(within("sample", dist.sample(c.tensor("sample_noise")), c.tensor("latent_dist.sample_with_noise"),
+  EXPECT_TRUE(within("sample", dist.sample(on_test_device(c.tensor("sample_noise"))), c.tensor("latent_dist.sample_with_noise"),
                      kSpreadMultiple * (spread["mean"].get<double>() + spread["std"].get<double>() * noise_max)));
 
-  const at::Tensor decoded = vae->decode(c.tensor("decode.latent"), &trace);
+  const at::Tensor decoded = vae->decode(on_test_device(c.tensor("decode.latent")), &trace);
   EXPECT_TRUE(within("decode", decoded, c.tensor("decode.expected_output"), kSpreadMultiple * spread["decode"].get<double>()));
 
   for (const auto& info : c.tensors()) {

@@ -23,13 +23,22 @@ const config::Json& weights_spec(const std::string& network) {
   return spec.at("networks").at(network).at("tensors");
 }
 
-safetensors::TensorMap generated_network(const std::string& network) {
+safetensors::TensorMap generated_tensors(const config::Json& entries) {
   safetensors::TensorMap out;
-  for (const auto& t : weights_spec(network))
+  for (const auto& t : entries)
     out[t.at("name").get<std::string>()] =
         generated_tensor(t.at("seed").get<std::uint64_t>(), t.at("shape").get<std::vector<std::int64_t>>(), t.at("low").get<double>(),
                          t.at("high").get<double>());
   return out;
+}
+
+safetensors::TensorMap generated_network(const std::string& network) { return generated_tensors(weights_spec(network)); }
+
+std::filesystem::path write_piebench_squeeze(const std::filesystem::path& dir) {
+  const config::Json spec = config::load_json(fixture("piebench-v1/weights_spec.json"));
+  const std::filesystem::path path = dir / "squeeze.safetensors";
+  safetensors::write(path, generated_tensors(spec.at("networks").at("lpips_squeeze")));
+  return path;
 }
 
 }  // namespace diffedit::testing

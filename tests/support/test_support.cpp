@@ -14,6 +14,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/errors.h"
+
 namespace diffedit::testing {
 
 std::filesystem::path source_dir() { return DIFFEDIT_SOURCE_DIR; }
@@ -72,6 +74,15 @@ std::string read_bytes(const std::filesystem::path& path) {
   return s.str();
 }
 
+std::string error_what(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
 CliResult run_cli_killed_after(const std::vector<std::string>& args, int kill_after_ms) {
   ScratchDir dir;
   const auto out_path = dir / "stdout", err_path = dir / "stderr";
@@ -120,19 +131,44 @@ int dead_pid() {
 
 }  // namespace diffedit::testing
 
+#include "core/device.h"
 #include "parity_support.h"
 
 namespace diffedit::testing {
 
+c10::Device test_device() {
+  static const c10::Device device = [] {
+    const char* env = std::getenv("DIFFEDIT_TEST_DEVICE");
+    const std::string name = env && *env ? env : "cpu";
+    try {
+      const c10::Device d = parse_device(name, "DIFFEDIT_TEST_DEVICE");
+      if (d.is_cuda()) {
+        at::globalContext().setAllowTF32CuDNN(false);
+        at::globalContext().setAllowTF32CuBLAS(false);
+      }
+      return d;
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << e.what();
+      return c10::Device(c10::kCPU);
+    }
+  }();
+  return device;
+}
+
+at::Tensor on_test_device(const at::Tensor& t) { return t.to(test_device()); }
+
 double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
   if (a.sizes() != b.sizes()) return std::numeric_limits<double>::infinity();
-  return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
+  return (a.to(at::kCPU, at::kDouble) - b.to(at::kCPU, at::kDouble)).abs().max().item<double>();
 }
 
 ::testing::AssertionResult within(const std::string& what, const at::Tensor& actual, const at::Tensor& expected, double tolerance) {
   const double err = max_abs_diff(actual, expected);
   std::ostringstream msg;
   msg << what << ": max abs error " << err << " (tolerance " << tolerance << ")";
+  std::ostringstream property;
+  property << err << "/" << tolerance;
+  ::testing::Test::RecordProperty(what, property.str());
   if (actual.sizes() != expected.sizes()) msg << ", shape " << actual.sizes() << " vs expected " << expected.sizes();
   if (err <= tolerance) return ::testing::AssertionSuccess() << msg.str();
   return ::testing::AssertionFailure() << msg.str();

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,10 @@ class ScratchDir {
 
 void write_bytes(const std::filesystem::path& path, const std::string& bytes);
 std::string read_bytes(const std::filesystem::path& path);
+
+// What the diffedit::Error that `f` throws says (its what(): the source and the problem), or
+// "(no error)".
+std::string error_what(const std::function<void()>& f);
 
 struct CliResult {
   int exit_code = -1;

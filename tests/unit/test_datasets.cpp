@@ -11,6 +11,7 @@
 #include "test_support.h"
 
 namespace d = diffedit::data;
+using diffedit::testing::error_what;
 using diffedit::testing::ScratchDir;
 using diffedit::testing::write_bytes;
 
@@ -19,15 +20,6 @@ namespace {
 void image(const std::filesystem::path& p, int w, int h) {
   std::filesystem::create_directories(p.parent_path());
   diffedit::image::write(p, at::rand({3, h, w}));
-}
-
-std::string what(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const diffedit::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 }  // namespace
@@ -75,10 +67,10 @@ TEST(Datasets, ImageNetFlexitReadsQueriesCsv) {
 
   write_bytes(dir / "bad.csv", ",path,source,source_id,target,target_id,is_test\n6,a.JPEG,x,1,y,2,Maybe\n");
   o.annotations = dir / "bad.csv";
-  EXPECT_NE(what([&] { d::make_dataset(o); }).find("bad.csv: line 2: is_test must be True or False"), std::string::npos);
+  EXPECT_NE(error_what([&] { d::make_dataset(o); }).find("bad.csv: line 2: is_test must be True or False"), std::string::npos);
   write_bytes(dir / "header.csv", "id,path\n");
   o.annotations = dir / "header.csv";
-  EXPECT_NE(what([&] { d::make_dataset(o); }).find("header.csv: header is not"), std::string::npos);
+  EXPECT_NE(error_what([&] { d::make_dataset(o); }).find("header.csv: header is not"), std::string::npos);
   o.annotations = dir / "missing.csv";
   EXPECT_THROW(d::make_dataset(o), diffedit::FileError);
 }
@@ -177,5 +169,6 @@ TEST(Datasets, ImagenPairsReplaceThePhrase) {
   EXPECT_EQ(d::make_dataset(o)->get(0).source, s.reference) << "the source text stays the caption";
   write_bytes(dir / "bad.txt", "1 <> a cat <> dog <> bird\n");
   o.annotations = dir / "bad.txt";
-  EXPECT_NE(what([&] { d::make_dataset(o); }).find("bad.txt: line 1: the changed phrase 'dog' is not in the caption"), std::string::npos);
+  EXPECT_NE(error_what([&] { d::make_dataset(o); }).find("bad.txt: line 1: the changed phrase 'dog' is not in the caption"),
+            std::string::npos);
 }
