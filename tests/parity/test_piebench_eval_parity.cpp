@@ -18,6 +18,7 @@
 #include "generated_weights.h"
 #include "models/dino_vit.h"
 #include "parity_support.h"
+#include "piebench_tolerances.h"
 #include "test_support.h"
 
 namespace m = diffedit::metrics;
@@ -35,19 +36,6 @@ const std::string kTargetFolder = "output/ddim+p2p/annotation_images";
 m::PerceptualDistance generated_squeeze() {
   const diffedit::testing::ScratchDir dir;
   return m::PerceptualDistance::load("lpips-squeeze", diffedit::testing::write_piebench_squeeze(dir.path()));
-}
-
-// The README's tolerances by metric kind.
-double tolerance(m::PieBenchKind kind, double expected) {
-  switch (kind) {
-    case m::PieBenchKind::psnr: return 1e-4;
-    case m::PieBenchKind::mse: return 1e-5 * std::abs(expected) + 1e-9;
-    case m::PieBenchKind::ssim: return 1e-4;
-    case m::PieBenchKind::lpips: return 1e-6;
-    case m::PieBenchKind::structure_distance: return 1e-4 * std::abs(expected) + 1e-9;
-    case m::PieBenchKind::clip_similarity: break;
-  }
-  return 0;
 }
 
 double number(const std::string& text) {
@@ -128,7 +116,7 @@ TEST(PieBenchEvalParity, WritesEvaluatePysCsv) {
       const double a = number(have), b = number(want);
       // Equal values print equal digits: a difference in the text alone is a formatting bug.
       EXPECT_NE(a, b) << where << ": the same value formatted '" << have << "', evaluate.py '" << want << "'";
-      EXPECT_LE(std::abs(a - b), tolerance(spec.kind, b)) << where << ": " << have << " vs " << want;
+      EXPECT_LE(std::abs(a - b), diffedit::testing::piebench_tolerance(spec.kind, b)) << where << ": " << have << " vs " << want;
     }
   }
   std::printf("  [piebench csv] %zu of %zu cells (header and file ids included) are evaluate.py's strings exactly\n", exact, cells);

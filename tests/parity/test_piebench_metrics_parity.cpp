@@ -23,6 +23,7 @@
 #include "metrics/clip_score.h"
 #include "metrics/piebench_metrics.h"
 #include "parity_support.h"
+#include "piebench_tolerances.h"
 #include "pipelines/clip_model.h"
 #include "test_support.h"
 
@@ -49,17 +50,6 @@ m::PerceptualDistance generated_squeeze() {
 std::string sha256_of(const at::Tensor& t) {
   const at::Tensor c = t.contiguous();
   return diffedit::hash::sha256(std::string_view(static_cast<const char*>(c.data_ptr()), c.nbytes()));
-}
-
-// The README's tolerances, by metric kind (MSE: 1e-5 relative + 1e-9 absolute).
-double tolerance(m::PieBenchKind kind, double expected) {
-  switch (kind) {
-    case m::PieBenchKind::psnr: return 1e-4;
-    case m::PieBenchKind::mse: return 1e-5 * std::abs(expected) + 1e-9;
-    case m::PieBenchKind::ssim: return 1e-4;
-    case m::PieBenchKind::lpips: return 1e-6;
-    default: return 0;
-  }
 }
 
 // Largest |deviation| / tolerance seen per kind, printed at the end of a test.
@@ -97,7 +87,7 @@ void expect_value(const std::string& where, const m::PieBenchMetric& spec, const
     EXPECT_EQ(got.value(), std::numeric_limits<double>::infinity()) << where;
     return;
   }
-  const double expected = want.get<double>(), tol = tolerance(spec.kind, expected);
+  const double expected = want.get<double>(), tol = diffedit::testing::piebench_tolerance(spec.kind, expected);
   const double deviation = std::abs(got.value() - expected);
   deviations.add(kind_name(spec.kind), deviation, tol);
   EXPECT_LE(deviation, tol) << where << ": " << got.value() << " vs " << expected;
