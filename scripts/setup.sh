@@ -24,6 +24,7 @@ PACKAGES=(
   libtorch-dev            # libtorch 1.13 (CPU) with its CMake config "Torch"
   libopencv-dev libeigen3-dev libtbb-dev libhdf5-dev nlohmann-json3-dev libcli11-dev libicu-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libpng-dev libjpeg62-turbo-dev  # the gpu-check build's codecs, packed by scripts/gpu-check/bundle.sh
   # libtorch links the generic libblas.so.3, which Debian resolves to the slow reference (netlib)
   # BLAS; OpenBLAS's OpenMP build takes over through Debian's alternatives and shares libtorch's
   # OpenMP runtime (2.2x faster UNet calls on the tiny model, far more on real sizes).
