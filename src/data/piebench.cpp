@@ -86,6 +86,10 @@ class PieBenchDataset : public EditDataset {
     s.source = clean_prompt(item.original_prompt);
     s.reference = empty_reference_ ? "" : s.source;
     s.category = editing_type_name(item.editing_type_id);
+    if (const auto words = p2p_blend_words(split_blended_word(item.blended_word), mapping_.string() + ": " + item.key)) {
+      s.blend_source_words = {(*words)[0]};  // run_editing_p2p.py's ((w[0],), (w[1],))
+      s.blend_target_words = {(*words)[1]};
+    }
     const at::Tensor u8 = load_source(root_, item);
     s.image = u8.permute({2, 0, 1}).to(at::kFloat).div(255.0f).contiguous();
     s.region = mask_decode(item.mask, u8.size(0), u8.size(1), mapping_.string() + ": " + item.key).to(at::kFloat).unsqueeze(0);

@@ -27,9 +27,11 @@ struct EditSample {
                                  // whatever `reference` is set to (FlexIT's source text)
   std::string category;          // the edit's kind as one of PIE-Bench's editing types (toy world:
                                  // "change sth's color" or "change object"); empty when unknown
-  std::int64_t source_label = -1, target_label = -1;  // classes of the main object, -1 if unknown
-  at::Tensor region;                                  // [1, H, W] ground-truth edit region; undefined when unknown
-  at::Tensor target_image;                            // [3, H, W] ground-truth edited image; undefined when unknown
+  std::vector<std::string> blend_source_words, blend_target_words;  // the changed word of each prompt where the
+                                                                    // dataset names it (PIE-Bench's blended_word)
+  std::int64_t source_label = -1, target_label = -1;                // classes of the main object, -1 if unknown
+  at::Tensor region;                                                // [1, H, W] ground-truth edit region; undefined when unknown
+  at::Tensor target_image;                                          // [3, H, W] ground-truth edited image; undefined when unknown
 };
 
 class EditDataset {

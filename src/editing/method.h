@@ -22,7 +22,8 @@ struct EditRequest {
   std::string source{};      // the dataset's own description of the input (source class name or caption), whatever R is
                              // set to: FlexIT's source text
   at::Tensor oracle_mask{};  // optional [1, 1, H, W] pixel mask (diffedit_oracle_mask)
-  std::int64_t source_label = -1, target_label = -1;  // class ids when the dataset has them (retrieve)
+  std::int64_t source_label = -1, target_label = -1;                    // class ids when the dataset has them (retrieve)
+  std::vector<std::string> blend_source_words{}, blend_target_words{};  // the dataset's changed words (p2p's local_blend_words "dataset")
   std::uint64_t seed = 0;
 };
 

@@ -245,7 +245,12 @@ class P2PMethod : public MethodBase {
  protected:
   EditResult run(pipelines::StableDiffusion& sd, const EditRequest& request, NoiseSource& noise) override {
     const at::Tensor x0 = latents(sd, request, false, noise);
-    auto out = p2p::p2p_edit(sd, x0, reference_for(parameters(), request.reference), request.query, options_);
+    p2p::Options options = options_;
+    if (options.blend == p2p::BlendWords::dataset) {
+      options.blend_source_words = request.blend_source_words;
+      options.blend_target_words = request.blend_target_words;
+    }
+    auto out = p2p::p2p_edit(sd, x0, reference_for(parameters(), request.reference), request.query, options);
     EditResult r{.image = sd.decode(out.latents), .mask = out.mask};
     r.details = std::move(out.details);
     // How well R's branch reconstructs the input, what the inversions differ in (PnP Inversion's

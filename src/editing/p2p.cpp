@@ -40,10 +40,12 @@ std::vector<Schema::Field> parameter_fields() {
       {"self_replace_steps", window_schema().def(0.4).doc("f or [start, end]: steps whose self-attention is injected")},
       {"equalizer_words", Schema::array(Schema::string()).def(Json::array()).doc("words of Q to re-weight")},
       {"equalizer_values", Schema::array(Schema::number()).def(Json::array()).doc("one weight per equalizer word")},
-      {"local_blend_words", Schema::one_of({Schema::string().choices({"changed"}), Schema::array(Schema::array(Schema::string()))})
-                                .nullable()
-                                .def(nullptr)
-                                .doc("LocalBlend: null (off), \"changed\" (the words R and Q differ in) or [[R words], [Q words]]")},
+      {"local_blend_words",
+       Schema::one_of({Schema::string().choices({"changed", "dataset"}), Schema::array(Schema::array(Schema::string()))})
+           .nullable()
+           .def(nullptr)
+           .doc("LocalBlend: null (off), \"changed\" (the words R and Q differ in), \"dataset\" (the item's own words, "
+                "PIE-Bench's blended_word; off for an item without) or [[R words], [Q words]]")},
       {"local_blend_threshold", Schema::number().range(0, 1).def(0.3)},
       {"inversion", Schema::string()
                         .choices(config::enum_choices(inversion_method_names()))
@@ -92,7 +94,7 @@ Options options_from(const Json& p) {
     throw ConfigError("equalizer_words", "edit none applies no control; re-weighting needs another edit");
   const Json blend = p.value("local_blend_words", Json());
   if (blend.is_string()) {
-    o.blend = BlendWords::changed;
+    o.blend = blend.get<std::string>() == "dataset" ? BlendWords::dataset : BlendWords::changed;
   } else if (blend.is_array()) {
     if (blend.size() != 2)
       throw ConfigError("local_blend_words", "expected [[words of R], [words of Q]], got " + std::to_string(blend.size()) + " lists");
@@ -130,6 +132,7 @@ std::optional<ControllerSpec> controller_spec(const text::CLIPTokenizer& tokeniz
   }
   if (!o.equalizer_words.empty()) spec.equalizer = equalizer(tgt, o.equalizer_words, o.equalizer_values);
   if (o.blend != BlendWords::off) {
+    // given and dataset: the options' words (a dataset's are put there per request by the method).
     auto words =
         o.blend == BlendWords::changed ? changed_words(source, target) : std::make_pair(o.blend_source_words, o.blend_target_words);
     const at::Tensor alpha = blend_alpha(src, words.first, tgt, words.second);
@@ -138,7 +141,7 @@ std::optional<ControllerSpec> controller_spec(const text::CLIPTokenizer& tokeniz
       spec.blend_threshold = o.blend_threshold;
     } else if (o.blend == BlendWords::given) {
       throw InputError("local_blend_words", "none of the words occurs in '" + source + "' or '" + target + "'");
-    }  // changed: identical prompts, nothing to blend
+    }  // changed: identical prompts, nothing to blend; dataset: an item without blend words
   }
   return spec;
 }

@@ -38,7 +38,7 @@ enum class EditKind {
   reweight,   // re-weighting alone (AttentionReweight without a previous controller)
   none,       // no controller: the two prompts generated independently (EmptyControl)
 };
-enum class BlendWords { off, changed, given };
+enum class BlendWords { off, changed, given, dataset };  // dataset: the request's words, none when it has none
 
 struct Options {
   std::int64_t steps = 50;

@@ -20,6 +20,8 @@ inline editing::EditRequest request_for(const data::EditSample& sample, std::uin
   if (sample.region.defined()) r.oracle_mask = sample.region.unsqueeze(0);
   r.source_label = sample.source_label;
   r.target_label = sample.target_label;
+  r.blend_source_words = sample.blend_source_words;
+  r.blend_target_words = sample.blend_target_words;
   r.seed = seed;
   return r;
 }

@@ -9,7 +9,11 @@
 
 #include "core/config.h"
 #include "core/fs.h"
+#include "edit_request.h"
+#include "editing/method.h"
+#include "editing/noise.h"
 #include "test_support.h"
+#include "tiny_pipeline.h"
 
 namespace {
 
@@ -87,6 +91,35 @@ TEST(PieBenchRuns, ToyTwinRecordsTheTableMetricsAndReportsThemByEditingType) {
   const std::string csv = diffedit::fs::read_file(dir / "out" / "report" / "categories.csv");
   EXPECT_EQ(csv.rfind("category,method,setting,", 0), 0u) << csv.substr(0, 80);
   EXPECT_NE(csv.find(",n"), std::string::npos) << "the count of each category's records is a column";
+}
+
+// local_blend_words "dataset": P2P blends on the request's own words (PIE-Bench's blended_word),
+// exactly as with the same words given in the config; a request without words is not blended.
+TEST(PieBenchRuns, P2PBlendsOnEachItemsOwnWords) {
+  namespace ed = diffedit::editing;
+  ScratchDir dir;
+  auto sd = diffedit::pipelines::StableDiffusion::load(diffedit::testing::make_tiny_pipeline(dir / "tiny"));
+  auto request = diffedit::testing::tiny_edit_request(sd, 7);  // "a red circle" -> "a blue square"
+  const Json base = {{"strength", 0.5}, {"steps", 4}, {"guidance", 3.0}};
+  auto edit = [&](const Json& blend, const ed::EditRequest& r) {
+    Json p = base;
+    p["local_blend_words"] = blend;
+    ed::SeededNoise noise(r.seed);
+    return ed::make_method("p2p", p, "test")->edit(sd, r, noise);
+  };
+  request.blend_source_words = {"red"};
+  request.blend_target_words = {"blue"};
+  const auto from_dataset = edit("dataset", request);
+  const auto given = edit(Json::array({Json::array({"red"}), Json::array({"blue"})}), request);
+  EXPECT_TRUE(at::equal(from_dataset.image, given.image));
+  ASSERT_TRUE(from_dataset.mask.defined()) << "LocalBlend's mask";
+
+  request.blend_source_words.clear();
+  request.blend_target_words.clear();
+  const auto without = edit("dataset", request);
+  const auto off = edit(nullptr, request);
+  EXPECT_TRUE(at::equal(without.image, off.image));
+  EXPECT_FALSE(at::equal(without.image, from_dataset.image));
 }
 
 }  // namespace

@@ -245,6 +245,10 @@ TEST(PieBenchDataset, ItemsCarryCleanedPromptsCategoryImageAndMask) {
     ASSERT_EQ(s.image.sizes(), (at::IntArrayRef{3, e["src_size_wh"][1], e["src_size_wh"][0]}));
     EXPECT_EQ(sha256_of(s.image.mul(255).round().to(at::kByte).permute({1, 2, 0})), e["src_u8_sha256"]);
     EXPECT_TRUE(at::equal(s.region[0].to(at::kByte), masks.tensor("mask." + s.id)));
+    // P2P's LocalBlend words as run_editing_p2p.py builds them, ((w[0],), (w[1],)), or none.
+    const Json& blend = e["p2p_blend_word"];
+    EXPECT_EQ(s.blend_source_words, blend.is_null() ? std::vector<std::string>{} : blend[0].get<std::vector<std::string>>());
+    EXPECT_EQ(s.blend_target_words, blend.is_null() ? std::vector<std::string>{} : blend[1].get<std::vector<std::string>>());
   }
   o.limit = 2;
   o.reference = "none";
