@@ -16,9 +16,9 @@
 #include "data/toy_datasets.h"
 #include "eval/metric_networks.h"
 #include "eval/metric_registry.h"
+#include "eval/piebench_eval.h"
 #include "metrics/piebench_metrics.h"
 #include "metrics/region.h"
-#include "metrics/structure_distance.h"
 
 namespace diffedit::eval {
 
@@ -64,13 +64,7 @@ Metric piebench_entry(const std::string& name, bool table) {
     metrics::PieBenchNetworks n;
     n.lpips = c.networks.lpips;
     n.clip = c.networks.clip;
-    models::DinoVit dino = c.networks.dino;
-    n.structure_distance = [dino](const at::Tensor& a_u8, const at::Tensor& b_u8, const at::Tensor& part_mask) mutable {
-      // np.array(image).astype(float32) * mask: 0..255 values (metrics/structure_distance.h).
-      at::Tensor a = a_u8.permute({2, 0, 1}).to(at::kFloat), b = b_u8.permute({2, 0, 1}).to(at::kFloat);
-      if (part_mask.defined()) a = a * part_mask, b = b * part_mask;
-      return metrics::structure_distance(dino, a, b);
-    };
+    n.structure_distance = piebench_structure_distance(c.networks.dino);
     for (const auto& spec : metrics::kPieBenchMetrics) {
       if (spec.in_table != table) continue;
       const auto v = metrics::piebench_metric(spec.name, src, tgt, mask, original, c.sample.query, n);
