@@ -60,7 +60,7 @@ NullTextEmbeddings null_text_optimization(pipelines::Denoiser& denoiser, const d
 // Direct Inversion's targets: z*_{t-1} of each step of `timesteps` (the input's latent after the
 // last). The reference adds the offset z*_{t-1} - step(z*_t), computed in a separate guided pass,
 // to R's branch after each step; R's branch is at z*_t then and its prediction is that pass's, so
-// the sum is z*_{t-1}: p2p_denoise sets it directly, without the extra pass.
+// the sum is z*_{t-1}: denoise_branches (editing/dual_branch.h) sets it directly, without the extra pass.
 std::vector<at::Tensor> direct_inversion_targets(const Inversion& pivot, const std::vector<std::int64_t>& timesteps);
 
 }  // namespace diffedit::editing

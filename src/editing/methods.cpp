@@ -1,6 +1,6 @@
 // The registry of editing methods and their parameter schemas (defaults from the paper, see
 // docs/paper-protocol.md): DiffEdit and its ablations, SDEdit, ILVR, FlexIT, Prompt-to-Prompt,
-// and the reference points Copy and Retrieve.
+// MasaCtrl, Plug-and-Play, and the reference points Copy and Retrieve.
 #include <ATen/ATen.h>
 
 #include <algorithm>
@@ -16,9 +16,11 @@
 #include "editing/diffedit_stages.h"
 #include "editing/flexit.h"
 #include "editing/ilvr_resizer.h"
+#include "editing/masactrl.h"
 #include "editing/method.h"
 #include "editing/noise.h"
 #include "editing/p2p.h"
+#include "editing/pnp.h"
 #include "image/io.h"
 #include "image/resize.h"
 #include "metrics/region.h"
@@ -236,6 +238,17 @@ class FlexITMethod : public MethodBase {
   }
 };
 
+// The edit of a two-branch editor (P2P, MasaCtrl, PnP), with how well its source branch
+// reconstructs the input, what the inversions differ in (PnP Inversion's reconstruction), for one
+// decoding more.
+EditResult branch_result(pipelines::StableDiffusion& sd, const EditRequest& request, BranchEdit out) {
+  EditResult r{.image = sd.decode(out.latents), .mask = out.mask};
+  r.details = std::move(out.details);
+  const at::Tensor reconstruction = sd.decode(out.source).to(request.image.device());
+  r.details["reconstruction_psnr"] = metrics::psnr_from_mse(at::mse_loss(reconstruction, request.image).item<double>());
+  return r;
+}
+
 // Prompt-to-Prompt (editing/p2p.h): invert to r (DDIM under R, or one of PIE-Bench's inversions),
 // denoise (R, Q) with cross-attention control.
 class P2PMethod : public MethodBase {
@@ -250,18 +263,48 @@ class P2PMethod : public MethodBase {
       options.blend_source_words = request.blend_source_words;
       options.blend_target_words = request.blend_target_words;
     }
-    auto out = p2p::p2p_edit(sd, x0, reference_for(parameters(), request.reference), request.query, options);
-    EditResult r{.image = sd.decode(out.latents), .mask = out.mask};
-    r.details = std::move(out.details);
-    // How well R's branch reconstructs the input, what the inversions differ in (PnP Inversion's
-    // reconstruction), for one decoding more.
-    const at::Tensor reconstruction = sd.decode(out.source).to(request.image.device());
-    r.details["reconstruction_psnr"] = metrics::psnr_from_mse(at::mse_loss(reconstruction, request.image).item<double>());
-    return r;
+    if (options.equalizer_from_dataset) {
+      options.equalizer_words = request.blend_target_words;
+      options.equalizer_values.assign(request.blend_target_words.size(), options_.equalizer_values.front());
+    }
+    return branch_result(sd, request, p2p::p2p_edit(sd, x0, reference_for(parameters(), request.reference), request.query, options));
   }
 
  private:
   p2p::Options options_;
+};
+
+// MasaCtrl (editing/masactrl.h): invert under S (the empty text by default), denoise (S, Q) with
+// mutual self-attention.
+class MasaCtrlMethod : public MethodBase {
+ public:
+  MasaCtrlMethod(std::string name, Json p) : MethodBase(std::move(name), std::move(p)), options_(masactrl::options_from(parameters())) {}
+
+ protected:
+  EditResult run(pipelines::StableDiffusion& sd, const EditRequest& request, NoiseSource& noise) override {
+    const at::Tensor x0 = latents(sd, request, false, noise);
+    return branch_result(sd, request,
+                         masactrl::masactrl_edit(sd, x0, reference_for(parameters(), request.reference), request.query, options_));
+  }
+
+ private:
+  masactrl::Options options_;
+};
+
+// Plug-and-Play (editing/pnp.h): invert under R, denoise under Q injecting the source's decoder
+// features and self-attention.
+class PnPMethod : public MethodBase {
+ public:
+  PnPMethod(std::string name, Json p) : MethodBase(std::move(name), std::move(p)), options_(pnp::options_from(parameters())) {}
+
+ protected:
+  EditResult run(pipelines::StableDiffusion& sd, const EditRequest& request, NoiseSource& noise) override {
+    const at::Tensor x0 = latents(sd, request, false, noise);
+    return branch_result(sd, request, pnp::pnp_edit(sd, x0, reference_for(parameters(), request.reference), request.query, options_));
+  }
+
+ private:
+  pnp::Options options_;
 };
 
 // Copy: the input itself (the reference point with LPIPS 0).
@@ -367,6 +410,16 @@ const std::vector<Entry>& registry() {
        "refine | reweight; inversion reference | unconditional | null_text | negative_prompt | direct)",
        [] { return common_fields(p2p::parameter_fields()); },
        [](Json p) -> std::unique_ptr<EditMethod> { return std::make_unique<P2PMethod>("p2p", std::move(p)); }},
+      {"masactrl",
+       "MasaCtrl mutual self-attention: invert under S (empty by default), denoise (S, Q) with Q's self-attention reading S's keys "
+       "and values from start_step and start_layer on (inversion reference | direct | ...)",
+       [] { return common_fields(masactrl::parameter_fields()); },
+       [](Json p) -> std::unique_ptr<EditMethod> { return std::make_unique<MasaCtrlMethod>("masactrl", std::move(p)); }},
+      {"pnp",
+       "Plug-and-Play: invert under R, denoise under Q injecting the source's decoder resnet features and self-attention q, k "
+       "(inversion reference | direct)",
+       [] { return common_fields(pnp::parameter_fields()); },
+       [](Json p) -> std::unique_ptr<EditMethod> { return std::make_unique<PnPMethod>("pnp", std::move(p)); }},
       {"copy", "Reference point: the input itself", [] { return Schema::object({}); },
        [](Json p) -> std::unique_ptr<EditMethod> { return std::make_unique<CopyMethod>("copy", std::move(p)); }},
       {"retrieve", "Reference point: a real image of the target class (source folder | toy-world)",

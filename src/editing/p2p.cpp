@@ -3,8 +3,6 @@
 #include <ATen/ATen.h>
 
 #include "core/errors.h"
-#include "diffusion/schedulers.h"
-#include "editing/diffedit.h"
 #include "pipelines/pipeline.h"
 
 namespace diffedit::editing::p2p {
@@ -38,8 +36,12 @@ std::vector<Schema::Field> parameter_fields() {
            .def(0.8)
            .doc("f, [start, end] or {\"default_\": f, word: f, ...}: steps (fractions) whose cross-attention is injected")},
       {"self_replace_steps", window_schema().def(0.4).doc("f or [start, end]: steps whose self-attention is injected")},
-      {"equalizer_words", Schema::array(Schema::string()).def(Json::array()).doc("words of Q to re-weight")},
-      {"equalizer_values", Schema::array(Schema::number()).def(Json::array()).doc("one weight per equalizer word")},
+      {"equalizer_words", Schema::one_of({Schema::array(Schema::string()), Schema::string().choices({"dataset"})})
+                              .def(Json::array())
+                              .doc("words of Q to re-weight, or \"dataset\": the item's target blend words (PIE-Bench re-weights "
+                                   "blended_word[1] by 2)")},
+      {"equalizer_values",
+       Schema::array(Schema::number()).def(Json::array()).doc("one weight per equalizer word (\"dataset\": one for all)")},
       {"local_blend_words",
        Schema::one_of({Schema::string().choices({"changed", "dataset"}), Schema::array(Schema::array(Schema::string()))})
            .nullable()
@@ -83,12 +85,21 @@ Options options_from(const Json& p) {
     o.cross_replace_steps.default_window = window_from(cross, "cross_replace_steps");
   }
   o.self_replace_steps = window_from(p.value("self_replace_steps", Json(0.4)), "self_replace_steps");
-  o.equalizer_words = p.value("equalizer_words", std::vector<std::string>{});
+  const Json eq_words = p.value("equalizer_words", Json::array());
   o.equalizer_values = p.value("equalizer_values", std::vector<double>{});
-  if (o.equalizer_words.size() != o.equalizer_values.size())
+  if (eq_words.is_string()) {
+    o.equalizer_from_dataset = true;
+    if (o.equalizer_values.size() != 1)
+      throw ConfigError("equalizer_values", "equalizer_words \"dataset\" takes one value for every word (" +
+                                                std::to_string(o.equalizer_values.size()) + " given)");
+    if (o.edit == EditKind::none) throw ConfigError("equalizer_words", "edit none applies no control; re-weighting needs another edit");
+  } else {
+    o.equalizer_words = eq_words.get<std::vector<std::string>>();
+  }
+  if (!o.equalizer_from_dataset && o.equalizer_words.size() != o.equalizer_values.size())
     throw ConfigError("equalizer_values", "needs one value per equalizer word (" + std::to_string(o.equalizer_words.size()) + " words, " +
                                               std::to_string(o.equalizer_values.size()) + " values)");
-  if (o.edit == EditKind::reweight && o.equalizer_words.empty())
+  if (o.edit == EditKind::reweight && o.equalizer_words.empty() && !o.equalizer_from_dataset)
     throw ConfigError("equalizer_words", "edit reweight needs at least one word to re-weight");
   if (o.edit == EditKind::none && !o.equalizer_words.empty())
     throw ConfigError("equalizer_words", "edit none applies no control; re-weighting needs another edit");
@@ -146,106 +157,15 @@ std::optional<ControllerSpec> controller_spec(const text::CLIPTokenizer& tokeniz
   return spec;
 }
 
-at::Tensor p2p_denoise(pipelines::Denoiser& denoiser, const diffusion::SchedulerConfig& scheduler, const at::Tensor& start,
-                       const at::Tensor& cond, const at::Tensor& uncond, const std::vector<std::int64_t>& timesteps,
-                       std::int64_t num_inference_steps, double guidance, Controller* controller, Trace* trace,
-                       const std::vector<at::Tensor>* source_targets) {
-  if (cond.size(0) != 2) throw std::invalid_argument("p2p_denoise: expected [source; target] embeddings");
-  const bool guided = guidance > 1.0 && uncond.defined();
-  const bool per_step = guided && uncond.size(0) > 1;
-  if (per_step && uncond.size(0) != static_cast<std::int64_t>(timesteps.size()))
-    throw std::invalid_argument("p2p_denoise: expected one unconditional embedding, or one per step");
-  if (source_targets && source_targets->size() != timesteps.size())
-    throw std::invalid_argument("p2p_denoise: expected one source target per step");
-  std::optional<models::ScopedAttentionHook> hook;
-  if (controller) {
-    if (!denoiser.unet()) throw InputError("p2p", "cross-attention control needs a UNet denoiser");
-    hook.emplace(denoiser.unet(), controller);
-    controller->set_guided(guided);
-  }
-  diffusion::DDIMScheduler ddim(scheduler);
-  ddim.set_timesteps(num_inference_steps);
-  auto context_with = [&](const at::Tensor& u) { return at::cat({u.expand({2, u.size(1), u.size(2)}), cond}); };
-  const at::Tensor context = guided && !per_step ? context_with(uncond) : cond;
-  at::Tensor x = at::cat({start, start});
-  if (trace) trace->latents.push_back(x);
-  for (std::size_t k = 0; k < timesteps.size(); ++k) {
-    const std::int64_t t = timesteps[k];
-    if (controller) controller->begin_step(static_cast<std::int64_t>(k));
-    at::Tensor eps;
-    if (guided) {
-      const at::Tensor out =
-          denoiser.predict(at::cat({x, x}), t, per_step ? context_with(uncond.narrow(0, static_cast<std::int64_t>(k), 1)) : context);
-      if (trace && k == 0) trace->unet_out_first = out;
-      const auto halves = out.chunk(2);
-      eps = halves[0] + (halves[1] - halves[0]) * guidance;
-    } else {
-      eps = denoiser.predict(x, t, context);
-      if (trace && k == 0) trace->unet_out_first = eps;
-    }
-    if (controller) controller->end_step();
-    x = ddim.step(eps, t, x).prev_sample;
-    if (source_targets) x = at::cat({(*source_targets)[k], x.narrow(0, 1, 1)});
-    if (trace) {
-      trace->noise_pred.push_back(eps);
-      trace->pre_blend.push_back(x);
-    }
-    if (controller) {
-      x = controller->step_callback(x);
-      if (trace && controller->blend_mask().defined()) {
-        trace->blend_soft.push_back(controller->blend_soft());
-        trace->blend_mask.push_back(controller->blend_mask());
-      }
-    }
-    if (trace) trace->latents.push_back(x);
-    if (!at::isfinite(x).all().item<bool>())
-      throw NumericError("p2p", "latents became non-finite at step " + std::to_string(k) + " (t=" + std::to_string(t) + ")");
-  }
-  return x;
-}
-
-EditOutput p2p_edit(pipelines::StableDiffusion& sd, const at::Tensor& x0, const std::string& reference, const std::string& query,
+BranchEdit p2p_edit(pipelines::StableDiffusion& sd, const at::Tensor& x0, const std::string& reference, const std::string& query,
                     const Options& o) {
-  diffusion::DDIMScheduler ddim(sd.scheduler);
-  ddim.set_timesteps(o.steps);
-  const auto schedule = diffusion::truncate_timesteps(ddim.timesteps(), o.strength);
-  const std::string inversion_name = config::enum_name(inversion_method_names(), o.inversion);
-  if (schedule.denoise.empty())  // r = 0: nothing to edit
-    return {.latents = x0, .source = x0, .details = {{"inversion", inversion_name}, {"evaluations", Json::object()}}};
-  const at::Tensor e = sd.encode_prompts({reference, query, ""});
-  DiffEditTexts texts{.query = e.slice(0, 1, 2), .reference = e.slice(0, 0, 1), .empty = e.slice(0, 2, 3)};
-  auto& denoiser = sd.denoiser;
-  const std::int64_t start = denoiser.evaluations();
-  // The conditional model alone, unguided (DDIM inversion as in null-text inversion).
-  const InversionOptions encode{.steps = o.steps, .with_reference = o.inversion != InversionMethod::unconditional, .guidance = 1.0};
-  const Inversion inv = ddim_invert(denoiser, sd.scheduler, x0, texts, encode, o.strength);
-  const std::int64_t inverted = denoiser.evaluations();
-  Json details = {{"inversion", inversion_name}};
-  at::Tensor uncond = texts.empty;
-  std::vector<at::Tensor> source_targets;
-  if (o.inversion == InversionMethod::null_text) {
-    const NullTextEmbeddings nt = null_text_optimization(denoiser, sd.scheduler, inv, schedule.denoise, o.steps, texts.reference,
-                                                         texts.empty, o.guidance, o.null_text);
-    uncond = nt.embeddings;
-    details["null_text_adam_steps"] = nt.adam_steps;
-  } else if (o.inversion == InversionMethod::negative_prompt) {
-    uncond = texts.reference;
-  } else if (o.inversion == InversionMethod::direct) {
-    source_targets = direct_inversion_targets(inv, schedule.denoise);
-  }
-  const std::int64_t optimised = denoiser.evaluations();
-  const auto num_steps = static_cast<std::int64_t>(schedule.denoise.size());
-  const auto spec = controller_spec(sd.tokenizer, reference, query, o, num_steps, x0.size(2), x0.size(3));
-  std::optional<Controller> controller;
-  if (spec) controller.emplace(*spec);
-  const at::Tensor out =
-      p2p_denoise(denoiser, sd.scheduler, inv.at_level(schedule.denoise.front()), e.slice(0, 0, 2), uncond, schedule.denoise, o.steps,
-                  o.guidance, controller ? &*controller : nullptr, nullptr, source_targets.empty() ? nullptr : &source_targets);
-  details["evaluations"] = {
-      {"inversion", inverted - start}, {"null_text", optimised - inverted}, {"denoising", denoiser.evaluations() - optimised}};
-  EditOutput result{.latents = out.slice(0, 1, 2), .source = out.slice(0, 0, 1), .details = std::move(details)};
-  if (controller && controller->blend_mask().defined()) result.mask = controller->blend_mask();
-  return result;
+  const BranchOptions branch{
+      .steps = o.steps, .guidance = o.guidance, .strength = o.strength, .inversion = o.inversion, .null_text = o.null_text};
+  return dual_branch_edit(sd, x0, reference, query, branch,
+                          [&](std::int64_t steps, std::int64_t h, std::int64_t w) -> std::unique_ptr<BranchControl> {
+                            const auto spec = controller_spec(sd.tokenizer, reference, query, o, steps, h, w);
+                            return spec ? std::make_unique<Controller>(*spec) : nullptr;
+                          });
 }
 
 }  // namespace diffedit::editing::p2p

@@ -1,5 +1,5 @@
 // Prompt-to-Prompt's attention controller (Hertz et al. 2022; the AttentionControlEdit family of
-// google/prompt-to-prompt's notebook) as a UNet attention hook (models/attention_hook.h), for a
+// google/prompt-to-prompt's notebook) as a UNet attention hook (models/unet_hooks.h), for a
 // batch of two images: row 0 generated under the source prompt, row 1 under the target prompt.
 //
 // On every attention module, only the conditional half of the batch is edited, and within it only
@@ -18,7 +18,7 @@
 #include <utility>
 #include <vector>
 
-#include "models/attention_hook.h"
+#include "editing/dual_branch.h"
 
 namespace diffedit::editing::p2p {
 
@@ -56,18 +56,20 @@ struct ControllerSpec {
   Geometry geometry;
 };
 
-class Controller : public models::AttentionHook {
+class Controller : public BranchControl {
  public:
   explicit Controller(ControllerSpec spec);
 
   // `guided`: the UNet batch is [uncond; cond] and only its second half is edited.
-  void set_guided(bool guided) { guided_ = guided; }
+  void set_guided(bool guided) override { guided_ = guided; }
   // Before each UNet call: the denoising step's index (0 ... T-1).
-  void begin_step(std::int64_t step);
+  void begin_step(std::int64_t step) override;
   // After each UNet call: adds the step's maps to the attention store (between_steps).
-  void end_step();
+  void end_step() override;
   // After the scheduler step: LocalBlend on latents [2, C, H, W] (identity without it).
-  at::Tensor step_callback(const at::Tensor& latents);
+  at::Tensor step_callback(const at::Tensor& latents) override;
+  at::Tensor edit_mask() const override { return blend_mask_; }
+  at::Tensor edit_map() const override { return blend_soft_; }
 
   // Every call is counted; maps the controller leaves alone (self-attention outside the window or
   // with too many queries, unless captured) stay on the plain kernel.

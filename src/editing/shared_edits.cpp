@@ -123,8 +123,12 @@ std::map<std::string, StageEvaluations> estimate_evaluations(const std::vector<S
     const std::int64_t guided = p["guidance"].get<double>() > 1.0 ? 2 : 1;
     if (m == "sdedit" || m == "ilvr") {
       r.denoiser_evaluations = k * guided;
-    } else if (m == "p2p") {
-      // Encoding under R (guidance 1), then R and Q denoised together. Null-text's optimisation
+    } else if (m == "pnp") {
+      // Encoding under R (guidance 1), the reference's reconstruction under R, then the rows
+      // [source, target, target] per step.
+      r.denoiser_evaluations = k + (p["inversion"] == "reference" ? k : 0) + 3 * k;
+    } else if (m == "p2p" || m == "masactrl") {
+      // Encoding under R (or S, guidance 1), then both denoised together. Null-text's optimisation
       // (guided only): per step one conditional prediction, N Adam steps at most (early stopping
       // takes fewer: an upper bound), the step taken.
       const std::int64_t adam = p["null_text_inner_steps"];

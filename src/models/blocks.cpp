@@ -118,8 +118,9 @@ at::Tensor AttentionImpl::forward(const at::Tensor& input, const at::Tensor& con
   if (spatial) x = x.view({input.size(0), input.size(1), -1}).transpose(1, 2);  // [B, HW, C]
   if (group_norm) x = group_norm->forward(x.transpose(1, 2)).transpose(1, 2);
   const at::Tensor& ctx = context.defined() ? context : x;
+  at::Tensor q = to_q->forward(x), k = to_k->forward(ctx), v = to_v->forward(ctx);
+  if (hook_) hook_->on_projections(site_, q, k, v);
   AttentionHook* hook = hook_ && hook_->wants(site_, x.size(1)) ? hook_ : nullptr;
-  const at::Tensor q = to_q->forward(x), k = to_k->forward(ctx), v = to_v->forward(ctx);
   at::Tensor h = multihead_attention(q, k, v, options_.heads, 1.0 / std::sqrt(static_cast<double>(options_.head_dim)), options_.upcast,
                                      std::int64_t{64} << 20, hook, site_);
   h = out_proj_->forward(h);
@@ -145,6 +146,7 @@ at::Tensor ResnetBlock2DImpl::forward(const at::Tensor& x, const at::Tensor& tem
   at::Tensor h = conv1->forward(at::silu(norm1->forward(x)));
   if (time_emb_proj && temb.defined()) h = h + time_emb_proj->forward(at::silu(temb)).unsqueeze(-1).unsqueeze(-1);
   h = conv2->forward(at::silu(norm2->forward(h)));
+  if (hook_) h = hook_->on_residual(site_, std::move(h));
   at::Tensor out = (conv_shortcut ? conv_shortcut->forward(x) : x) + h;
   return output_scale_factor_ == 1.0 ? out : out / output_scale_factor_;
 }

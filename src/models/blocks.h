@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "models/attention_hook.h"
+#include "models/unet_hooks.h"
 
 namespace diffedit::models {
 
@@ -26,7 +26,7 @@ at::Tensor timestep_embedding(const at::Tensor& timesteps, std::int64_t dim, boo
 // in libtorch 1.13) and are computed in slices over (batch x heads) and queries so that no more than
 // `max_score_bytes` of scores exist at once. `upcast` computes scores and softmax in float32.
 // With a `hook`, the probabilities of all rows are formed at once (no slicing) and passed through
-// it (models/attention_hook.h) before the product with the values. On CUDA with libtorch >= 2.1
+// it (models/unet_hooks.h) before the product with the values. On CUDA with libtorch >= 2.1
 // and no hook, libtorch's fused scaled_dot_product_attention runs instead (`upcast` is then the
 // kernel's own float32 accumulation).
 at::Tensor multihead_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, std::int64_t heads, double scale, bool upcast,
@@ -51,7 +51,7 @@ class AttentionImpl : public torch::nn::Module {
   explicit AttentionImpl(const AttentionOptions& options);
   // x: [B, N, C] (or [B, C, H, W] for the spatial VAE form); context: [B, M, Cc] or undefined.
   at::Tensor forward(const at::Tensor& x, const at::Tensor& context = {});
-  // Probabilities of every forward pass go through `hook` (null: none) as `site`; not owned.
+  // Projections and probabilities of every forward pass go through `hook` (null: none) as `site`; not owned.
   void set_hook(AttentionHook* hook, const AttentionSite& site) {
     hook_ = hook;
     site_ = site;
@@ -76,6 +76,11 @@ class ResnetBlock2DImpl : public torch::nn::Module {
   ResnetBlock2DImpl(std::int64_t in_channels, std::int64_t out_channels, std::int64_t temb_channels, std::int64_t groups, double eps,
                     double output_scale_factor = 1.0);
   at::Tensor forward(const at::Tensor& x, const at::Tensor& temb = {});
+  // The residual branch of every forward pass goes through `hook` (null: none) as `site`; not owned.
+  void set_hook(ResnetHook* hook, const ResnetSite& site) {
+    hook_ = hook;
+    site_ = site;
+  }
 
   torch::nn::GroupNorm norm1{nullptr}, norm2{nullptr};
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv_shortcut{nullptr};
@@ -83,6 +88,8 @@ class ResnetBlock2DImpl : public torch::nn::Module {
 
  private:
   double output_scale_factor_;
+  ResnetHook* hook_ = nullptr;
+  ResnetSite site_{};
 };
 TORCH_MODULE(ResnetBlock2D);
 

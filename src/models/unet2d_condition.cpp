@@ -297,25 +297,48 @@ at::Tensor UNet2DConditionModelImpl::forward(const at::Tensor& sample, const at:
 template <typename F>
 void UNet2DConditionModelImpl::for_each_attention(F&& f) const {
   std::int64_t index = 0;
-  auto visit = [&](const std::vector<Transformer2D>& transformers, UNetPlace place) {
-    for (const auto& transformer : transformers)
-      for (const auto& block : transformer->blocks()) {  // ptr(): the modules themselves, not const views
-        f(*block.ptr()->attn1.ptr(), AttentionSite{index++, false, place});
-        f(*block.ptr()->attn2.ptr(), AttentionSite{index++, true, place});
+  auto visit = [&](const std::vector<Transformer2D>& transformers, UNetPlace place, std::int64_t block) {
+    for (std::size_t l = 0; l < transformers.size(); ++l) {
+      const auto& blocks = transformers[l]->blocks();
+      for (std::size_t t = 0; t < blocks.size(); ++t) {  // ptr(): the modules themselves, not const views
+        const auto layer = static_cast<std::int64_t>(l), transformer = static_cast<std::int64_t>(t);
+        f(*blocks[t].ptr()->attn1.ptr(), AttentionSite{index++, false, place, block, layer, transformer});
+        f(*blocks[t].ptr()->attn2.ptr(), AttentionSite{index++, true, place, block, layer, transformer});
       }
+    }
   };
-  for (const auto& level : down_) visit(level.attentions, UNetPlace::down);
-  visit(mid_.attentions, UNetPlace::mid);
-  for (const auto& level : up_) visit(level.attentions, UNetPlace::up);
+  for (std::size_t i = 0; i < down_.size(); ++i) visit(down_[i].attentions, UNetPlace::down, static_cast<std::int64_t>(i));
+  visit(mid_.attentions, UNetPlace::mid, 0);
+  for (std::size_t i = 0; i < up_.size(); ++i) visit(up_[i].attentions, UNetPlace::up, static_cast<std::int64_t>(i));
+}
+
+template <typename F>
+void UNet2DConditionModelImpl::for_each_resnet(F&& f) const {
+  auto visit = [&](const std::vector<ResnetBlock2D>& resnets, UNetPlace place, std::int64_t block) {
+    for (std::size_t l = 0; l < resnets.size(); ++l) f(*resnets[l].ptr(), ResnetSite{place, block, static_cast<std::int64_t>(l)});
+  };
+  for (std::size_t i = 0; i < down_.size(); ++i) visit(down_[i].resnets, UNetPlace::down, static_cast<std::int64_t>(i));
+  visit(mid_.resnets, UNetPlace::mid, 0);
+  for (std::size_t i = 0; i < up_.size(); ++i) visit(up_[i].resnets, UNetPlace::up, static_cast<std::int64_t>(i));
 }
 
 void UNet2DConditionModelImpl::set_attention_hook(AttentionHook* hook) {
   for_each_attention([&](AttentionImpl& attention, const AttentionSite& site) { attention.set_hook(hook, site); });
 }
 
+void UNet2DConditionModelImpl::set_resnet_hook(ResnetHook* hook) {
+  for_each_resnet([&](ResnetBlock2DImpl& resnet, const ResnetSite& site) { resnet.set_hook(hook, site); });
+}
+
 std::vector<AttentionSite> UNet2DConditionModelImpl::attention_sites() const {
   std::vector<AttentionSite> sites;
   for_each_attention([&](AttentionImpl&, const AttentionSite& site) { sites.push_back(site); });
+  return sites;
+}
+
+std::vector<ResnetSite> UNet2DConditionModelImpl::resnet_sites() const {
+  std::vector<ResnetSite> sites;
+  for_each_resnet([&](ResnetBlock2DImpl&, const ResnetSite& site) { sites.push_back(site); });
   return sites;
 }
 

@@ -55,16 +55,22 @@ class UNet2DConditionModelImpl : public torch::nn::Module {
 
   const UNetConfig& config() const { return config_; }
 
-  // Routes the attention probabilities of every Attention module of the transformer blocks through
-  // `hook` (null: none, the default), each with its site (models/attention_hook.h); not owned.
+  // Routes the projections and attention probabilities of every Attention module of the
+  // transformer blocks through `hook` (null: none, the default), each with its site
+  // (models/unet_hooks.h); not owned.
   void set_attention_hook(AttentionHook* hook);
-  // The sites in execution order (site i has index i).
+  // Routes the residual branch of every ResnetBlock2D through `hook` (null: none); not owned.
+  void set_resnet_hook(ResnetHook* hook);
+  // The sites in execution order (attention site i has index i).
   std::vector<AttentionSite> attention_sites() const;
+  std::vector<ResnetSite> resnet_sites() const;
 
  private:
-  // Calls f(attention module, its site) for every Attention module in execution order.
+  // Calls f(module, its site) for every Attention module / ResnetBlock2D in execution order.
   template <typename F>
   void for_each_attention(F&& f) const;
+  template <typename F>
+  void for_each_resnet(F&& f) const;
 
   struct Level {  // one down or up block: resnets, optional attentions, optional resampler
     std::vector<ResnetBlock2D> resnets;
@@ -82,13 +88,19 @@ class UNet2DConditionModelImpl : public torch::nn::Module {
 };
 TORCH_MODULE(UNet2DConditionModel);
 
-// Sets a hook on a UNet for the lifetime of the guard and clears it after (also on exceptions).
-class ScopedAttentionHook {
+// Sets hooks on a UNet for the lifetime of the guard and clears them after (also on exceptions).
+class ScopedUNetHooks {
  public:
-  ScopedAttentionHook(UNet2DConditionModel unet, AttentionHook* hook) : unet_(std::move(unet)) { unet_->set_attention_hook(hook); }
-  ~ScopedAttentionHook() { unet_->set_attention_hook(nullptr); }
-  ScopedAttentionHook(const ScopedAttentionHook&) = delete;
-  ScopedAttentionHook& operator=(const ScopedAttentionHook&) = delete;
+  ScopedUNetHooks(UNet2DConditionModel unet, AttentionHook* attention, ResnetHook* resnet = nullptr) : unet_(std::move(unet)) {
+    unet_->set_attention_hook(attention);
+    unet_->set_resnet_hook(resnet);
+  }
+  ~ScopedUNetHooks() {
+    unet_->set_attention_hook(nullptr);
+    unet_->set_resnet_hook(nullptr);
+  }
+  ScopedUNetHooks(const ScopedUNetHooks&) = delete;
+  ScopedUNetHooks& operator=(const ScopedUNetHooks&) = delete;
 
  private:
   UNet2DConditionModel unet_;

@@ -90,7 +90,7 @@ TEST(EditMethods, BadParametersAreNamed) {
   };
   EXPECT_EQ(err("difedit", Json::object()),
             "cfg.json: unknown method 'difedit' (did you mean 'diffedit'?); methods: diffedit, diffedit_oracle_mask, "
-            "encode_decode, mask_no_encoding, ilvr, sdedit, flexit, p2p, copy, retrieve");
+            "encode_decode, mask_no_encoding, ilvr, sdedit, flexit, p2p, masactrl, pnp, copy, retrieve");
   EXPECT_EQ(err("diffedit", {{"treshold", 0.3}}).rfind("cfg.json: unknown key 'treshold' (did you mean 'threshold'?)", 0), 0u);
   EXPECT_EQ(err("sdedit", {{"sampler", "euler"}}), "cfg.json: key 'sampler': \"euler\" is not one of ddim, ddpm");
   EXPECT_EQ(err("diffedit", {{"strength", 1.5}}), "cfg.json: key 'strength': 1.5 is outside the allowed range [0.000000, 1.000000]");

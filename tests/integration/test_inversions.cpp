@@ -134,7 +134,7 @@ TEST(P2PInversions, DefaultIsPlainDDIMInversionBitForBit) {
   ASSERT_TRUE(spec.has_value());
   p2p::Controller controller(*spec);
   const at::Tensor expected =
-      p2p::p2p_denoise(sd.denoiser, sd.scheduler, inv.at_level(ts.front()), e.slice(0, 0, 2), texts.empty, ts, steps, 7.5, &controller);
+      ed::denoise_branches(sd.denoiser, sd.scheduler, inv.at_level(ts.front()), e.slice(0, 0, 2), texts.empty, ts, steps, 7.5, &controller);
   EXPECT_TRUE(at::equal(out.latents, expected.slice(0, 1, 2)));
   EXPECT_TRUE(at::equal(out.source, expected.slice(0, 0, 1)));
 

@@ -63,11 +63,12 @@ TEST(PieBenchRuns, ToyTwinRecordsTheTableMetricsAndReportsThemByEditingType) {
     }
     EXPECT_GE(rec["metrics"]["pie_structure_distance"].get<double>(), 0.0);
     EXPECT_LE(rec["metrics"]["pie_ssim_unedit_part"].get<double>(), 1.0);
-    if (rec["method"] == "p2p") {
-      EXPECT_TRUE(rec["details"].contains("reconstruction_psnr")) << "P2P records state how well R's branch reconstructs the input";
+    if (rec["method"] == "p2p" || rec["method"] == "masactrl" || rec["method"] == "pnp") {
+      EXPECT_TRUE(rec["details"].contains("reconstruction_psnr"))
+          << "two-branch records state how well the source branch reconstructs the input";
     }
   }
-  EXPECT_EQ(records, 4 * 8);  // 8 settings (SDEdit at two r)
+  EXPECT_EQ(records, 4 * 12);  // 12 settings (SDEdit at two r)
 
   // The summary's per-type means cover every record once.
   ASSERT_TRUE(summary.contains("by_category"));

@@ -365,6 +365,10 @@ TEST(Runner, DryRunEvaluationEstimateMatchesTheRun) {
                   {{"method", "sdedit"}, {"grid", {{"strength", {0.55}}, {"guidance", {1.0, 3.0}}}}},
                   {{"method", "ilvr"}, {"grid", {{"strength", {0.5}}}}},
                   {{"method", "p2p"}, {"grid", {{"strength", {0.7}}}}},
+                  {{"method", "masactrl"}, {"grid", {{"inversion", {"reference", "direct"}}}}, {"parameters", {{"start_layer", 5}}}},
+                  {{"method", "pnp"},
+                   {"grid", {{"inversion", {"reference", "direct"}}, {"strength", {0.6, 1.0}}}},
+                   {"parameters", {{"feature_resnet", {0, 1}}, {"attention_from", {0, 1}}}}},
                   {{"method", "copy"}}};
   const auto config = write_config(dir / "cfg", c);
   const auto plan = run_cli({"run", config.string(), "--out", (dir / "out").string(), "--dry-run"});

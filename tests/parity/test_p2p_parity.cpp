@@ -115,7 +115,7 @@ struct CaseRun {
   st::File inputs, outputs, debug;
   p2p::Options options;
   std::optional<p2p::ControllerSpec> spec;
-  p2p::Trace trace;
+  diffedit::editing::BranchTrace trace;
   std::map<std::string, at::Tensor> maps;
   std::int64_t hook_calls_per_step = -1;
 
@@ -143,8 +143,8 @@ struct CaseRun {
     EXPECT_EQ(ddim.timesteps(), args["timesteps"].get<std::vector<std::int64_t>>());
     diffedit::pipelines::Denoiser denoiser(s.unet, c10::kFloat);
     torch::NoGradGuard no_grad;
-    p2p::p2p_denoise(denoiser, s.scheduler, x, inputs.tensor("cond_embeddings"), inputs.tensor("uncond_embedding"), ddim.timesteps(), steps,
-                     args["guidance_scale"], controller ? &*controller : nullptr, &trace);
+    diffedit::editing::denoise_branches(denoiser, s.scheduler, x, inputs.tensor("cond_embeddings"), inputs.tensor("uncond_embedding"),
+                                        ddim.timesteps(), steps, args["guidance_scale"], controller ? &*controller : nullptr, &trace);
     if (controller) {
       maps = controller->captured();
       hook_calls_per_step = controller->calls_in_step();

@@ -82,7 +82,7 @@ TEST(AttentionHook, UnusedHookChangesNothingAndSeesEveryLayerOncePerCall) {
 
   CountingHook hook;
   {
-    models::ScopedAttentionHook scoped(unet, &hook);
+    models::ScopedUNetHooks scoped(unet, &hook);
     // A pass-through hook: the same numbers (the hooked path forms all probabilities at once).
     EXPECT_TRUE(at::equal(unet->forward(x, t, ctx), plain));
     ASSERT_EQ(hook.seen.size(), sites.size());
