@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/config.h"
+#include "core/errors.h"
 #include "core/fs.h"
 #include "edit_request.h"
 #include "editing/method.h"
@@ -121,6 +122,32 @@ TEST(PieBenchRuns, P2PBlendsOnEachItemsOwnWords) {
   const auto off = edit(nullptr, request);
   EXPECT_TRUE(at::equal(without.image, off.image));
   EXPECT_FALSE(at::equal(without.image, from_dataset.image));
+}
+
+// equalizer_words "dataset": P2P re-weights the request's target blend words (PIE-Bench's
+// blended_word[1], by 2) exactly as the same words given; a request without words is not re-weighted.
+TEST(PieBenchRuns, P2PReweightsEachItemsTargetWord) {
+  namespace ed = diffedit::editing;
+  ScratchDir dir;
+  auto sd = diffedit::pipelines::StableDiffusion::load(diffedit::testing::make_tiny_pipeline(dir / "tiny"));
+  auto request = diffedit::testing::tiny_edit_request(sd, 7);  // "a red circle" -> "a blue square"
+  auto edit = [&](const Json& words, const Json& values, const ed::EditRequest& r) {
+    const Json p = {{"strength", 0.5},           {"steps", 4}, {"guidance", 3.0}, {"edit", "refine"}, {"equalizer_words", words},
+                    {"equalizer_values", values}};
+    ed::SeededNoise noise(r.seed);
+    return ed::make_method("p2p", p, "test")->edit(sd, r, noise);
+  };
+  request.blend_source_words = {"circle"};
+  request.blend_target_words = {"square"};
+  const auto from_dataset = edit("dataset", {2.0}, request);
+  EXPECT_TRUE(at::equal(from_dataset.image, edit(Json::array({"square"}), {2.0}, request).image));
+  const auto plain = edit(Json::array(), Json::array(), request);
+  EXPECT_FALSE(at::equal(from_dataset.image, plain.image));
+
+  request.blend_source_words.clear();
+  request.blend_target_words.clear();
+  EXPECT_TRUE(at::equal(edit("dataset", {2.0}, request).image, plain.image));
+  EXPECT_THROW(ed::make_method("p2p", {{"equalizer_words", "dataset"}, {"equalizer_values", {2.0, 3.0}}}, "test"), diffedit::ConfigError);
 }
 
 }  // namespace
