@@ -72,14 +72,46 @@ at::Tensor denoise_branches(pipelines::Denoiser& denoiser, const diffusion::Sche
   return x;
 }
 
+BranchOptions branch_options_from(const Json& p) {
+  BranchOptions o;
+  o.steps = p.at("steps");
+  o.guidance = p.at("guidance");
+  o.strength = p.at("strength");
+  o.inversion = config::enum_value(inversion_method_names(), p.value("inversion", std::string("reference")));
+  o.null_text.inner_steps = p.value("null_text_inner_steps", o.null_text.inner_steps);
+  o.null_text.early_stop_epsilon = p.value("null_text_early_stop_epsilon", o.null_text.early_stop_epsilon);
+  return o;
+}
+
+std::vector<config::Schema::Field> inversion_fields(const std::string& doc, const std::vector<std::string>& choices) {
+  using config::Schema;
+  std::vector<Schema::Field> fields = {
+      {"inversion",
+       Schema::string().choices(choices.empty() ? config::enum_choices(inversion_method_names()) : choices).def("reference").doc(doc)}};
+  if (!choices.empty()) return fields;  // the null-text inversion is not among them
+  fields.push_back({"null_text_inner_steps", Schema::integer().range(0, 1000).def(10).doc("null_text: Adam steps per timestep at most")});
+  fields.push_back(
+      {"null_text_early_stop_epsilon",
+       Schema::number().range(0, std::nullopt).def(1e-5).doc("null_text: a timestep's steps stop once the loss < epsilon + i * 2e-5")});
+  return fields;
+}
+
+std::vector<std::int64_t> denoising_timesteps(const diffusion::SchedulerConfig& scheduler, const BranchOptions& o) {
+  diffusion::DDIMScheduler ddim(scheduler);
+  ddim.set_timesteps(o.steps);
+  return diffusion::truncate_timesteps(ddim.timesteps(), o.strength).denoise;
+}
+
+BranchEdit unedited(const at::Tensor& x0, const BranchOptions& o) {
+  return {.latents = x0,
+          .source = x0,
+          .details = {{"inversion", config::enum_name(inversion_method_names(), o.inversion)}, {"evaluations", Json::object()}}};
+}
+
 BranchEdit dual_branch_edit(pipelines::StableDiffusion& sd, const at::Tensor& x0, const std::string& source, const std::string& target,
                             const BranchOptions& o, const ControlFactory& make_control) {
-  diffusion::DDIMScheduler ddim(sd.scheduler);
-  ddim.set_timesteps(o.steps);
-  const auto schedule = diffusion::truncate_timesteps(ddim.timesteps(), o.strength);
-  const std::string inversion_name = config::enum_name(inversion_method_names(), o.inversion);
-  if (schedule.denoise.empty())  // r = 0: nothing to edit
-    return {.latents = x0, .source = x0, .details = {{"inversion", inversion_name}, {"evaluations", Json::object()}}};
+  const std::vector<std::int64_t> denoise = denoising_timesteps(sd.scheduler, o);
+  if (denoise.empty()) return unedited(x0, o);
   const at::Tensor e = sd.encode_prompts({source, target, ""});
   DiffEditTexts texts{.query = e.slice(0, 1, 2), .reference = e.slice(0, 0, 1), .empty = e.slice(0, 2, 3)};
   auto& denoiser = sd.denoiser;
@@ -88,25 +120,24 @@ BranchEdit dual_branch_edit(pipelines::StableDiffusion& sd, const at::Tensor& x0
   const InversionOptions encode{.steps = o.steps, .with_reference = o.inversion != InversionMethod::unconditional, .guidance = 1.0};
   const Inversion inv = ddim_invert(denoiser, sd.scheduler, x0, texts, encode, o.strength);
   const std::int64_t inverted = denoiser.evaluations();
-  Json details = {{"inversion", inversion_name}};
+  Json details = {{"inversion", config::enum_name(inversion_method_names(), o.inversion)}};
   at::Tensor uncond = texts.empty;
   std::vector<at::Tensor> source_targets;
   if (o.inversion == InversionMethod::null_text) {
-    const NullTextEmbeddings nt = null_text_optimization(denoiser, sd.scheduler, inv, schedule.denoise, o.steps, texts.reference,
-                                                         texts.empty, o.guidance, o.null_text);
+    const NullTextEmbeddings nt =
+        null_text_optimization(denoiser, sd.scheduler, inv, denoise, o.steps, texts.reference, texts.empty, o.guidance, o.null_text);
     uncond = nt.embeddings;
     details["null_text_adam_steps"] = nt.adam_steps;
   } else if (o.inversion == InversionMethod::negative_prompt) {
     uncond = texts.reference;
   } else if (o.inversion == InversionMethod::direct) {
-    source_targets = direct_inversion_targets(inv, schedule.denoise);
+    source_targets = direct_inversion_targets(inv, denoise);
   }
   const std::int64_t optimised = denoiser.evaluations();
-  const auto num_steps = static_cast<std::int64_t>(schedule.denoise.size());
+  const auto num_steps = static_cast<std::int64_t>(denoise.size());
   const std::unique_ptr<BranchControl> control = make_control ? make_control(num_steps, x0.size(2), x0.size(3)) : nullptr;
-  const at::Tensor out =
-      denoise_branches(denoiser, sd.scheduler, inv.at_level(schedule.denoise.front()), e.slice(0, 0, 2), uncond, schedule.denoise, o.steps,
-                       o.guidance, control.get(), nullptr, source_targets.empty() ? nullptr : &source_targets);
+  const at::Tensor out = denoise_branches(denoiser, sd.scheduler, inv.at_level(denoise.front()), e.slice(0, 0, 2), uncond, denoise, o.steps,
+                                          o.guidance, control.get(), nullptr, source_targets.empty() ? nullptr : &source_targets);
   details["evaluations"] = {
       {"inversion", inverted - start}, {"null_text", optimised - inverted}, {"denoising", denoiser.evaluations() - optimised}};
   BranchEdit result{.latents = out.slice(0, 1, 2), .source = out.slice(0, 0, 1), .details = std::move(details)};

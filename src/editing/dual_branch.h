@@ -70,6 +70,16 @@ struct BranchOptions {
   NullTextOptions null_text{};
 };
 
+// From a method's validated parameters: steps, guidance and strength (the registry's), inversion
+// and null_text_* (the fields below, when the method has them).
+BranchOptions branch_options_from(const config::Json& parameters);
+// The parameters `inversion` (documented by `doc`, limited to `choices` when given) and, for the
+// null-text inversion, null_text_inner_steps and null_text_early_stop_epsilon.
+std::vector<config::Schema::Field> inversion_fields(const std::string& doc, const std::vector<std::string>& choices = {});
+
+// The timesteps an edit denoises: the last int(r * steps) of the DDIM schedule (none at r = 0).
+std::vector<std::int64_t> denoising_timesteps(const diffusion::SchedulerConfig& scheduler, const BranchOptions& options);
+
 struct BranchEdit {
   at::Tensor latents{};  // [1, C, h, w] the target branch
   at::Tensor source{};   // [1, C, h, w] the source branch: the input's reconstruction under S
@@ -78,6 +88,9 @@ struct BranchEdit {
   // {"inversion", "null_text", "denoising"}} (+ "null_text_adam_steps").
   config::Json details{};
 };
+
+// The edit of r = 0, where there is nothing to edit: the input in both branches.
+BranchEdit unedited(const at::Tensor& x0, const BranchOptions& options);
 
 // Builds the control for the K denoising steps actually run on an h x w latent (null: none).
 using ControlFactory = std::function<std::unique_ptr<BranchControl>(std::int64_t steps, std::int64_t latent_h, std::int64_t latent_w)>;

@@ -1,6 +1,6 @@
 // The inversions of PIE-Bench's Table 1 (PnP Inversion, Ju et al., ICLR 2024) that run on the
-// model as it is, for Prompt-to-Prompt (editing/p2p.h), as cure-lab/PnPInversion's
-// models/p2p/inversion.py runs them. Each starts from the DDIM inversion of the input under the
+// model as it is, for the two-branch editors (editing/dual_branch.h: Prompt-to-Prompt, MasaCtrl),
+// as cure-lab/PnPInversion's models/p2p/inversion.py runs them. Each starts from the DDIM inversion of the input under the
 // source prompt R at guidance 1 (the pivot trajectory z*_t) and differs in what the guided
 // denoising from z*_T is given so that R's branch stays on that trajectory:
 //   null_text        (Mokady et al., CVPR 2023): one optimised unconditional embedding per step;
@@ -60,7 +60,8 @@ NullTextEmbeddings null_text_optimization(pipelines::Denoiser& denoiser, const d
 // Direct Inversion's targets: z*_{t-1} of each step of `timesteps` (the input's latent after the
 // last). The reference adds the offset z*_{t-1} - step(z*_t), computed in a separate guided pass,
 // to R's branch after each step; R's branch is at z*_t then and its prediction is that pass's, so
-// the sum is z*_{t-1}: denoise_branches (editing/dual_branch.h) sets it directly, without the extra pass.
+// the sum is z*_{t-1}: denoise_branches (editing/dual_branch.h) sets it directly, without the
+// extra pass.
 std::vector<at::Tensor> direct_inversion_targets(const Inversion& pivot, const std::vector<std::int64_t>& timesteps);
 
 }  // namespace diffedit::editing

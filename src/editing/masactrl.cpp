@@ -11,7 +11,7 @@ using config::Json;
 using config::Schema;
 
 std::vector<Schema::Field> parameter_fields() {
-  return {
+  std::vector<Schema::Field> fields = {
       {"reference_text",
        Schema::string()
            .choices({"dataset", "none"})
@@ -22,27 +22,16 @@ std::vector<Schema::Field> parameter_fields() {
                           .range(0, std::nullopt)
                           .def(10)
                           .doc("the first controlled transformer block in execution order (MasaCtrl's LAYER; SD 1.x has 16)")},
-      {"inversion", Schema::string()
-                        .choices(config::enum_choices(inversion_method_names()))
-                        .def("reference")
-                        .doc("reference: DDIM inversion under S (guidance 1; PIE-Bench's ddim+masactrl); direct: S's branch set back "
-                             "onto that trajectory after every step (directinversion+masactrl); or another of p2p's inversions")},
-      {"null_text_inner_steps", Schema::integer().range(0, 1000).def(10).doc("inversion null_text: Adam steps per timestep at most")},
-      {"null_text_early_stop_epsilon", Schema::number()
-                                           .range(0, std::nullopt)
-                                           .def(1e-5)
-                                           .doc("inversion null_text: a timestep's steps stop once the loss < epsilon + i * 2e-5")},
   };
+  for (auto& f : inversion_fields("reference: DDIM inversion under S (guidance 1; PIE-Bench's ddim+masactrl); direct: S's branch set "
+                                  "back onto that trajectory after every step (directinversion+masactrl); or another of p2p's"))
+    fields.push_back(std::move(f));
+  return fields;
 }
 
 Options options_from(const Json& p) {
   Options o;
-  o.branch.steps = p.at("steps");
-  o.branch.guidance = p.at("guidance");
-  o.branch.strength = p.at("strength");
-  o.branch.inversion = config::enum_value(inversion_method_names(), p.value("inversion", std::string("reference")));
-  o.branch.null_text.inner_steps = p.value("null_text_inner_steps", o.branch.null_text.inner_steps);
-  o.branch.null_text.early_stop_epsilon = p.value("null_text_early_stop_epsilon", o.branch.null_text.early_stop_epsilon);
+  o.branch = branch_options_from(p);
   o.start_step = p.value("start_step", o.start_step);
   o.start_layer = p.value("start_layer", o.start_layer);
   return o;

@@ -274,38 +274,26 @@ class P2PMethod : public MethodBase {
   p2p::Options options_;
 };
 
-// MasaCtrl (editing/masactrl.h): invert under S (the empty text by default), denoise (S, Q) with
-// mutual self-attention.
-class MasaCtrlMethod : public MethodBase {
+// A two-branch editor whose options do not depend on the request: MasaCtrl (editing/masactrl.h:
+// invert under S, denoise (S, Q) with mutual self-attention) and Plug-and-Play (editing/pnp.h:
+// invert under R, denoise under Q injecting the source's decoder features and self-attention).
+template <typename Options, Options (*kParse)(const Json&),
+          BranchEdit (*kEdit)(pipelines::StableDiffusion&, const at::Tensor&, const std::string&, const std::string&, const Options&)>
+class BranchMethod : public MethodBase {
  public:
-  MasaCtrlMethod(std::string name, Json p) : MethodBase(std::move(name), std::move(p)), options_(masactrl::options_from(parameters())) {}
+  BranchMethod(std::string name, Json p) : MethodBase(std::move(name), std::move(p)), options_(kParse(parameters())) {}
 
  protected:
   EditResult run(pipelines::StableDiffusion& sd, const EditRequest& request, NoiseSource& noise) override {
     const at::Tensor x0 = latents(sd, request, false, noise);
-    return branch_result(sd, request,
-                         masactrl::masactrl_edit(sd, x0, reference_for(parameters(), request.reference), request.query, options_));
+    return branch_result(sd, request, kEdit(sd, x0, reference_for(parameters(), request.reference), request.query, options_));
   }
 
  private:
-  masactrl::Options options_;
+  Options options_;
 };
-
-// Plug-and-Play (editing/pnp.h): invert under R, denoise under Q injecting the source's decoder
-// features and self-attention.
-class PnPMethod : public MethodBase {
- public:
-  PnPMethod(std::string name, Json p) : MethodBase(std::move(name), std::move(p)), options_(pnp::options_from(parameters())) {}
-
- protected:
-  EditResult run(pipelines::StableDiffusion& sd, const EditRequest& request, NoiseSource& noise) override {
-    const at::Tensor x0 = latents(sd, request, false, noise);
-    return branch_result(sd, request, pnp::pnp_edit(sd, x0, reference_for(parameters(), request.reference), request.query, options_));
-  }
-
- private:
-  pnp::Options options_;
-};
+using MasaCtrlMethod = BranchMethod<masactrl::Options, masactrl::options_from, masactrl::masactrl_edit>;
+using PnPMethod = BranchMethod<pnp::Options, pnp::options_from, pnp::pnp_edit>;
 
 // Copy: the input itself (the reference point with LPIPS 0).
 class CopyMethod : public MethodBase {

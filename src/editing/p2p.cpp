@@ -24,7 +24,7 @@ Schema window_schema() { return Schema::one_of({Schema::number().range(0, 1), Sc
 }  // namespace
 
 std::vector<Schema::Field> parameter_fields() {
-  return {
+  std::vector<Schema::Field> fields = {
       {"edit", Schema::string()
                    .choices({"auto", "replace", "refine", "reweight", "none"})
                    .def("auto")
@@ -49,25 +49,16 @@ std::vector<Schema::Field> parameter_fields() {
            .doc("LocalBlend: null (off), \"changed\" (the words R and Q differ in), \"dataset\" (the item's own words, "
                 "PIE-Bench's blended_word; off for an item without) or [[R words], [Q words]]")},
       {"local_blend_threshold", Schema::number().range(0, 1).def(0.3)},
-      {"inversion", Schema::string()
-                        .choices(config::enum_choices(inversion_method_names()))
-                        .def("reference")
-                        .doc("reference: DDIM inversion under R (guidance 1); unconditional: by the unconditional model; "
-                             "null_text, negative_prompt, direct: PIE-Bench's inversions (from the DDIM inversion under R)")},
-      {"null_text_inner_steps", Schema::integer().range(0, 1000).def(10).doc("null_text: Adam steps per timestep at most")},
-      {"null_text_early_stop_epsilon",
-       Schema::number().range(0, std::nullopt).def(1e-5).doc("null_text: a timestep's steps stop once the loss < epsilon + i * 2e-5")},
   };
+  for (auto& f : inversion_fields("reference: DDIM inversion under R (guidance 1); unconditional: by the unconditional model; "
+                                  "null_text, negative_prompt, direct: PIE-Bench's inversions (from the DDIM inversion under R)"))
+    fields.push_back(std::move(f));
+  return fields;
 }
 
 Options options_from(const Json& p) {
   Options o;
-  o.steps = p.at("steps");
-  o.guidance = p.at("guidance");
-  o.strength = p.at("strength");
-  o.inversion = config::enum_value(inversion_method_names(), p.value("inversion", std::string("reference")));
-  o.null_text.inner_steps = p.value("null_text_inner_steps", o.null_text.inner_steps);
-  o.null_text.early_stop_epsilon = p.value("null_text_early_stop_epsilon", o.null_text.early_stop_epsilon);
+  o.branch = branch_options_from(p);
   const std::string edit = p.value("edit", std::string("auto"));
   o.edit = edit == "replace"    ? EditKind::replace
            : edit == "refine"   ? EditKind::refine
@@ -159,9 +150,7 @@ std::optional<ControllerSpec> controller_spec(const text::CLIPTokenizer& tokeniz
 
 BranchEdit p2p_edit(pipelines::StableDiffusion& sd, const at::Tensor& x0, const std::string& reference, const std::string& query,
                     const Options& o) {
-  const BranchOptions branch{
-      .steps = o.steps, .guidance = o.guidance, .strength = o.strength, .inversion = o.inversion, .null_text = o.null_text};
-  return dual_branch_edit(sd, x0, reference, query, branch,
+  return dual_branch_edit(sd, x0, reference, query, o.branch,
                           [&](std::int64_t steps, std::int64_t h, std::int64_t w) -> std::unique_ptr<BranchControl> {
                             const auto spec = controller_spec(sd.tokenizer, reference, query, o, steps, h, w);
                             return spec ? std::make_unique<Controller>(*spec) : nullptr;

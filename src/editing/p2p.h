@@ -1,9 +1,10 @@
 // Prompt-to-Prompt / Cross-Attention Control (Hertz et al. 2022) as an editing method: the input
 // is DDIM-encoded to ratio r (under the reference text R by default), then the pair (R, Q) is
 // denoised from that latent in one batch (editing/dual_branch.h), the attention controller
-// (editing/p2p_controller.h) making the Q branch reuse R's attention maps; the Q branch is the edit. The inversions of
-// PIE-Bench (editing/inversion.h) keep R's branch on the input's trajectory: per-step
-// unconditional embeddings (null-text, negative-prompt) or R's branch set back onto it (direct).
+// (editing/p2p_controller.h) making the Q branch reuse R's attention maps; the Q branch is the
+// edit. The inversions of PIE-Bench (editing/inversion.h) keep R's branch on the input's
+// trajectory: per-step unconditional embeddings (null-text, negative-prompt) or R's branch set
+// back onto it (direct).
 //
 // The controller's windows are fractions of the denoising steps actually run (int(r * steps)).
 #pragma once
@@ -38,11 +39,7 @@ enum class EditKind {
 enum class BlendWords { off, changed, given, dataset };  // dataset: the request's words, none when it has none
 
 struct Options {
-  std::int64_t steps = 50;
-  double guidance = 7.5;
-  double strength = 0.5;
-  InversionMethod inversion = InversionMethod::reference;
-  NullTextOptions null_text{};
+  BranchOptions branch{.strength = 0.5};  // steps, guidance, strength, inversion
   EditKind edit = EditKind::automatic;
   CrossReplaceSteps cross_replace_steps{};  // default (0, 0.8)
   StepWindow self_replace_steps{0.0, 0.4};
@@ -67,7 +64,7 @@ std::vector<config::Schema::Field> parameter_fields();
 std::optional<ControllerSpec> controller_spec(const text::CLIPTokenizer& tokenizer, const std::string& source, const std::string& target,
                                               const Options& options, std::int64_t num_steps, std::int64_t latent_h, std::int64_t latent_w);
 
-// The method: encode the image's latents `x0` [1, C, h, w] to `strength` by `options.inversion`
+// The method: encode the image's latents `x0` [1, C, h, w] to `strength` by `options.branch.inversion`
 // under `reference`, then denoise (reference -> query) under the controller (editing/dual_branch.h).
 BranchEdit p2p_edit(pipelines::StableDiffusion& sd, const at::Tensor& x0, const std::string& reference, const std::string& query,
                     const Options& options);

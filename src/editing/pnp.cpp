@@ -40,14 +40,9 @@ at::Tensor from_source(const at::Tensor& t) {
 }  // namespace
 
 std::vector<Schema::Field> parameter_fields() {
-  return {
+  std::vector<Schema::Field> fields = {
       {"reference_text",
        Schema::string().choices({"dataset", "none"}).def("dataset").doc("the inversion's text: the dataset's R, or empty")},
-      {"inversion", Schema::string()
-                        .choices({"reference", "direct"})
-                        .def("reference")
-                        .doc("the source row: reference: the DDIM reconstruction from z*_T under R (PIE-Bench's ddim+pnp); direct: the "
-                             "inversion's trajectory itself (directinversion+pnp, PnP's own)")},
       {"feature_steps", Schema::number().range(0, 1).def(0.8).doc("fraction of the steps injecting the resnet features (pnp_f_t)")},
       {"attention_steps", Schema::number().range(0, 1).def(0.5).doc("fraction of the steps injecting self-attention q, k (pnp_attn_t)")},
       {"feature_resnet", Schema::array(Schema::integer()).def(Json::array({1, 1})).doc("[b, l]: up_blocks[b].resnets[l] (SD 1.x: [1, 1])")},
@@ -56,14 +51,16 @@ std::vector<Schema::Field> parameter_fields() {
                              .doc("[b, l]: self-attention of up_blocks[b].attentions[l] and every later decoder block (SD 1.x: [1, 1])")},
       {"negative_prompt", Schema::string().def("ugly, blurry, black, low res, unrealistic").doc("the target's unconditional text")},
   };
+  for (auto& f : inversion_fields("the source row: reference: the DDIM reconstruction from z*_T under R (PIE-Bench's ddim+pnp); direct: "
+                                  "the inversion's trajectory itself (directinversion+pnp, PnP's own)",
+                                  {"reference", "direct"}))
+    fields.push_back(std::move(f));
+  return fields;
 }
 
 Options options_from(const Json& p) {
   Options o;
-  o.steps = p.at("steps");
-  o.guidance = p.at("guidance");
-  o.strength = p.at("strength");
-  o.inversion = config::enum_value(inversion_method_names(), p.value("inversion", std::string("reference")));
+  o.branch = branch_options_from(p);
   o.feature_steps = p.value("feature_steps", o.feature_steps);
   o.attention_steps = p.value("attention_steps", o.attention_steps);
   o.feature_resnet = pair_from(p, "feature_resnet", o.feature_resnet);
@@ -115,14 +112,11 @@ at::Tensor pnp_denoise(pipelines::Denoiser& denoiser, const diffusion::Scheduler
 
 BranchEdit pnp_edit(pipelines::StableDiffusion& sd, const at::Tensor& x0, const std::string& reference, const std::string& query,
                     const Options& o) {
-  if (o.inversion != InversionMethod::reference && o.inversion != InversionMethod::direct)
+  const BranchOptions& b = o.branch;
+  if (b.inversion != InversionMethod::reference && b.inversion != InversionMethod::direct)
     throw ConfigError("inversion", "pnp's source row is the reference (DDIM reconstruction) or direct (inversion) trajectory");
-  diffusion::DDIMScheduler ddim(sd.scheduler);
-  ddim.set_timesteps(o.steps);
-  const auto schedule = diffusion::truncate_timesteps(ddim.timesteps(), o.strength);
-  const std::string inversion_name = config::enum_name(inversion_method_names(), o.inversion);
-  if (schedule.denoise.empty())  // r = 0: nothing to edit
-    return {.latents = x0, .source = x0, .details = {{"inversion", inversion_name}, {"evaluations", Json::object()}}};
+  const std::vector<std::int64_t> denoise = denoising_timesteps(sd.scheduler, b);
+  if (denoise.empty()) return unedited(x0, b);
   auto& denoiser = sd.denoiser;
   if (!denoiser.unet()) throw InputError("pnp", "feature injection needs a UNet denoiser");
   const auto resnets = denoiser.unet()->resnet_sites();
@@ -139,30 +133,32 @@ BranchEdit pnp_edit(pipelines::StableDiffusion& sd, const at::Tensor& x0, const 
   const at::Tensor e = sd.encode_prompts({reference, query, "", o.negative_prompt});
   const DiffEditTexts texts{.query = e.slice(0, 1, 2), .reference = e.slice(0, 0, 1), .empty = e.slice(0, 2, 3)};
   const std::int64_t start = denoiser.evaluations();
-  const InversionOptions encode{.steps = o.steps, .with_reference = true, .guidance = 1.0};
-  const Inversion inv = ddim_invert(denoiser, sd.scheduler, x0, texts, encode, o.strength);
+  const InversionOptions encode{.steps = b.steps, .with_reference = true, .guidance = 1.0};
+  const Inversion inv = ddim_invert(denoiser, sd.scheduler, x0, texts, encode, b.strength);
   const std::int64_t inverted = denoiser.evaluations();
   std::vector<at::Tensor> source_latents;
   at::Tensor source_end;
-  if (o.inversion == InversionMethod::direct) {
-    for (const std::int64_t t : schedule.denoise) source_latents.push_back(inv.at_level(t));
+  if (b.inversion == InversionMethod::direct) {
+    for (const std::int64_t t : denoise) source_latents.push_back(inv.at_level(t));
     source_end = x0;
   } else {
-    at::Tensor y = inv.at_level(schedule.denoise.front());
-    for (const std::int64_t t : schedule.denoise) {
+    diffusion::DDIMScheduler ddim(sd.scheduler);
+    ddim.set_timesteps(b.steps);
+    at::Tensor y = inv.at_level(denoise.front());
+    for (const std::int64_t t : denoise) {
       source_latents.push_back(y);
       y = ddim.step(denoiser.predict(y, t, texts.reference), t, y).prev_sample;
     }
     source_end = y;
   }
   const std::int64_t reconstructed = denoiser.evaluations();
-  const auto k = static_cast<double>(schedule.denoise.size());
+  const auto k = static_cast<double>(denoise.size());
   Injection injection(static_cast<std::int64_t>(k * o.feature_steps), static_cast<std::int64_t>(k * o.attention_steps), o.feature_resnet,
                       o.attention_from);
   const at::Tensor contexts = at::cat({texts.empty, e.slice(0, 3, 4), texts.query});
-  const at::Tensor out = pnp_denoise(denoiser, sd.scheduler, inv.at_level(schedule.denoise.front()), source_latents, contexts,
-                                     schedule.denoise, o.steps, o.guidance, &injection);
-  Json details = {{"inversion", inversion_name},
+  const at::Tensor out = pnp_denoise(denoiser, sd.scheduler, inv.at_level(denoise.front()), source_latents, contexts, denoise, b.steps,
+                                     b.guidance, &injection);
+  Json details = {{"inversion", config::enum_name(inversion_method_names(), b.inversion)},
                   {"evaluations",
                    {{"inversion", inverted - start},
                     {"reconstruction", reconstructed - inverted},

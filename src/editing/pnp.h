@@ -31,10 +31,7 @@
 namespace diffedit::editing::pnp {
 
 struct Options {
-  std::int64_t steps = 50;
-  double guidance = 7.5;
-  double strength = 1.0;
-  InversionMethod inversion = InversionMethod::reference;      // reference or direct
+  BranchOptions branch{};                                      // steps, guidance, strength; inversion reference or direct
   double feature_steps = 0.8;                                  // PnP's pnp_f_t: a fraction of the steps run
   double attention_steps = 0.5;                                // PnP's pnp_attn_t
   std::pair<std::int64_t, std::int64_t> feature_resnet{1, 1};  // up_blocks[b].resnets[l]

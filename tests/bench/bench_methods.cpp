@@ -56,6 +56,16 @@ void run_method(benchmark::State& state, const std::string& method, const Json& 
 void DiffEdit(benchmark::State& state) { run_method(state, "diffedit", {{"strength", 0.5}}); }
 void SDEdit(benchmark::State& state) { run_method(state, "sdedit", {{"strength", 0.5}}); }
 void ILVR(benchmark::State& state) { run_method(state, "ilvr", Json::object()); }
+// PIE-Bench's two-branch editors at r = 1 (50 steps), on the toy UNet's equivalent layers
+// (configs/toy/piebench.json): per edit the inversion, then 4 (P2P, MasaCtrl) or 3 (PnP, after
+// its reconstruction pass) rows per step.
+void P2P(benchmark::State& state) {
+  run_method(state, "p2p", {{"strength", 1.0}, {"edit", "refine"}, {"cross_replace_steps", 0.4}, {"self_replace_steps", 0.6}});
+}
+void MasaCtrl(benchmark::State& state) { run_method(state, "masactrl", {{"strength", 1.0}, {"start_layer", 5}}); }
+void PnP(benchmark::State& state) {
+  run_method(state, "pnp", {{"strength", 1.0}, {"feature_resnet", {0, 1}}, {"attention_from", {0, 1}}, {"negative_prompt", ""}});
+}
 // FlexIT's cost grows linearly with its iterations (each: decode, CLIP image tower and LPIPS
 // forward and backward); the argument is the iteration count.
 void FlexIT(benchmark::State& state) {
@@ -173,5 +183,8 @@ void DiffEditModelDir(benchmark::State& state) {
 BENCHMARK(DiffEdit)->Unit(benchmark::kMillisecond);
 BENCHMARK(SDEdit)->Unit(benchmark::kMillisecond);
 BENCHMARK(ILVR)->Unit(benchmark::kMillisecond);
+BENCHMARK(P2P)->Unit(benchmark::kMillisecond);
+BENCHMARK(MasaCtrl)->Unit(benchmark::kMillisecond);
+BENCHMARK(PnP)->Unit(benchmark::kMillisecond);
 BENCHMARK(FlexIT)->Arg(20)->Arg(160)->Unit(benchmark::kMillisecond);
 BENCHMARK(DiffEditModelDir)->Unit(benchmark::kSecond)->Iterations(diffedit::bench::env_int("DIFFEDIT_BENCH_ITERATIONS", 1));

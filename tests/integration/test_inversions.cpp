@@ -11,8 +11,6 @@
 
 #include "core/config.h"
 #include "core/errors.h"
-#include "data/toy_datasets.h"
-#include "data/toyworld_presets.h"
 #include "diffusion/schedulers.h"
 #include "editing/diffedit.h"
 #include "editing/inversion.h"
@@ -20,10 +18,10 @@
 #include "editing/noise.h"
 #include "editing/p2p.h"
 #include "editing/shared_edits.h"
-#include "eval/edit_request.h"
 #include "metrics/region.h"
 #include "pipelines/pipeline.h"
 #include "test_support.h"
+#include "toy_edits.h"
 
 namespace ed = diffedit::editing;
 namespace p2p = diffedit::editing::p2p;
@@ -32,24 +30,11 @@ using diffedit::config::Json;
 
 namespace {
 
-pl::StableDiffusion& toy_sd() {
-  static pl::StableDiffusion sd = pl::StableDiffusion::load((diffedit::testing::source_dir() / "models" / "toy-sd").string());
-  return sd;
-}
+using diffedit::testing::input_latents;
+using diffedit::testing::psnr;
+using diffedit::testing::toy_sd;
 
-// toy-coco's items: R and Q are captions of equal word counts (P2P's word swap).
-ed::EditRequest toy_request(std::int64_t index) {
-  const auto world = diffedit::data::toyworld::preset(diffedit::data::toyworld::kDefaultPreset);
-  const auto dataset = diffedit::data::make_toy_dataset("toy-coco", "test", index + 1, 0, {}, world);
-  return diffedit::eval::request_for(dataset->get(index), 11 + static_cast<std::uint64_t>(index));
-}
-
-at::Tensor input_latents(pl::StableDiffusion& sd, const ed::EditRequest& r) {
-  ed::SeededNoise noise(0);
-  return ed::image_latents(sd, r.image, false, noise);
-}
-
-double psnr(const at::Tensor& a, const at::Tensor& b) { return diffedit::metrics::psnr_from_mse((a - b).pow(2).mean().item<double>()); }
+ed::EditRequest toy_request(std::int64_t index) { return diffedit::testing::toy_request("toy-coco", index); }
 
 p2p::Options options(const std::string& inversion, std::int64_t steps, double strength, const std::string& edit) {
   return p2p::options_from({{"steps", steps},
@@ -139,11 +124,11 @@ TEST(P2PInversions, DefaultIsPlainDDIMInversionBitForBit) {
   EXPECT_TRUE(at::equal(out.source, expected.slice(0, 0, 1)));
 
   auto no_inner = o;
-  no_inner.inversion = ed::InversionMethod::null_text;
-  no_inner.null_text.inner_steps = 0;
+  no_inner.branch.inversion = ed::InversionMethod::null_text;
+  no_inner.branch.null_text.inner_steps = 0;
   EXPECT_TRUE(at::equal(p2p::p2p_edit(sd, x0, req.reference, req.query, no_inner).latents, out.latents));
   auto negative = o;
-  negative.inversion = ed::InversionMethod::negative_prompt;
+  negative.branch.inversion = ed::InversionMethod::negative_prompt;
   EXPECT_TRUE(at::equal(p2p::p2p_edit(sd, x0, "", req.query, negative).latents, p2p::p2p_edit(sd, x0, "", req.query, o).latents));
 }
 

@@ -12,8 +12,6 @@
 
 #include "core/config.h"
 #include "core/errors.h"
-#include "data/toy_datasets.h"
-#include "data/toyworld_presets.h"
 #include "diffusion/schedulers.h"
 #include "editing/diffedit.h"
 #include "editing/dual_branch.h"
@@ -21,35 +19,22 @@
 #include "editing/method.h"
 #include "editing/noise.h"
 #include "editing/pnp.h"
-#include "eval/edit_request.h"
 #include "metrics/region.h"
 #include "models/unet2d_condition.h"
 #include "pipelines/pipeline.h"
 #include "test_support.h"
+#include "toy_edits.h"
 
 namespace ed = diffedit::editing;
-namespace pl = diffedit::pipelines;
 using diffedit::config::Json;
 
 namespace {
 
-pl::StableDiffusion& toy_sd() {
-  static pl::StableDiffusion sd = pl::StableDiffusion::load((diffedit::testing::source_dir() / "models" / "toy-sd").string());
-  return sd;
-}
+using diffedit::testing::input_latents;
+using diffedit::testing::psnr;
+using diffedit::testing::toy_sd;
 
-ed::EditRequest toy_request(std::int64_t index) {
-  const auto world = diffedit::data::toyworld::preset(diffedit::data::toyworld::kDefaultPreset);
-  const auto dataset = diffedit::data::make_toy_dataset("toy-coco", "test", index + 1, 0, {}, world);
-  return diffedit::eval::request_for(dataset->get(index), 11 + static_cast<std::uint64_t>(index));
-}
-
-at::Tensor input_latents(pl::StableDiffusion& sd, const ed::EditRequest& r) {
-  ed::SeededNoise noise(0);
-  return ed::image_latents(sd, r.image, false, noise);
-}
-
-double psnr(const at::Tensor& a, const at::Tensor& b) { return diffedit::metrics::psnr_from_mse((a - b).pow(2).mean().item<double>()); }
+ed::EditRequest toy_request(std::int64_t index) { return diffedit::testing::toy_request("toy-coco", index); }
 
 // PSNR outside the item's true edit region (what an edit should keep; PIE-Bench's background PSNR).
 double background_psnr(const at::Tensor& edited, const ed::EditRequest& r) {
