@@ -22,8 +22,8 @@ namespace {
 
 // Real image -> [3, n, n] in [0, 1]: Resize(n) + CenterCrop(n) with Pillow bilinear on uint8.
 at::Tensor load_image(const std::filesystem::path& path, std::int64_t n) {
-  const at::Tensor u8 = (image::read(path) * 255).round().to(at::kByte).permute({1, 2, 0}).contiguous();
-  return image::resize_center_crop_u8(u8, n, image::Filter::bilinear).permute({2, 0, 1}).to(at::kFloat) / 255.0f;
+  return image::resize_center_crop_u8(image::to_u8_hwc(image::read(path)), n, image::Filter::bilinear).permute({2, 0, 1}).to(at::kFloat) /
+         255.0f;
 }
 
 // One CSV line -> fields (double quotes with "" escapes, as pandas writes them).

@@ -220,4 +220,10 @@ TruncatedTimesteps truncate_timesteps(const std::vector<std::int64_t>& descendin
   return out;
 }
 
+TruncatedTimesteps truncated_schedule(const SchedulerConfig& config, std::int64_t steps, double strength) {
+  DDIMScheduler ddim(config);
+  ddim.set_timesteps(steps);
+  return truncate_timesteps(ddim.timesteps(), strength);
+}
+
 }  // namespace diffedit::diffusion

@@ -116,6 +116,8 @@ struct TruncatedTimesteps {
   std::vector<std::int64_t> invert;   // ascending, ends at the noisiest level
 };
 TruncatedTimesteps truncate_timesteps(const std::vector<std::int64_t>& descending, double strength);
+// The DDIM schedule of `steps` inference steps under `config`, truncated to strength s.
+TruncatedTimesteps truncated_schedule(const SchedulerConfig& config, std::int64_t steps, double strength);
 // How many steps of an n-step schedule strength s keeps: min(int(n * s), n) (InputError outside [0, 1]).
 std::int64_t truncated_steps(std::int64_t n, double strength);
 

@@ -19,12 +19,6 @@ const at::Tensor& or_empty(const at::Tensor& t, const DiffEditTexts& texts) { re
 // [1, L, D] -> [n, L, D]
 at::Tensor repeat(const at::Tensor& embeds, std::int64_t n) { return embeds.repeat({n, 1, 1}); }
 
-diffusion::TruncatedTimesteps schedule_for(const diffusion::SchedulerConfig& scheduler, std::int64_t steps, double strength) {
-  diffusion::DDIMScheduler ddim(scheduler);
-  ddim.set_timesteps(steps);
-  return diffusion::truncate_timesteps(ddim.timesteps(), strength);
-}
-
 }  // namespace
 
 DiffEditOptions DiffEditOptions::preset(DiffEditMode mode) {
@@ -205,7 +199,7 @@ Inversion ddim_invert(pipelines::Denoiser& denoiser, const diffusion::SchedulerC
   inverse.set_timesteps(o.steps);
   Inversion inv;
   inv.x0 = x0;
-  inv.timesteps = schedule_for(scheduler, o.steps, strength).invert;
+  inv.timesteps = diffusion::truncated_schedule(scheduler, o.steps, strength).invert;
   at::Tensor x = x0;
   for (const std::int64_t t : inv.timesteps) {
     const at::Tensor eps = o.with_reference ? denoiser.guided(x, t, texts.reference, or_empty(texts.encode_negative, texts), o.guidance)

@@ -196,9 +196,7 @@ DiffEditStages::NullTextEntry& DiffEditStages::null_text(const FamilySetting& s,
   auto& entry = null_texts_[key];
   if (!entry) {
     const NullTextStage o = null_text_stage(s.options);
-    diffusion::DDIMScheduler ddim(sd_.scheduler);
-    ddim.set_timesteps(o.steps);
-    const auto timesteps = diffusion::truncate_timesteps(ddim.timesteps(), s.options.strength).denoise;
+    const auto timesteps = diffusion::truncated_schedule(sd_.scheduler, o.steps, s.options.strength).denoise;
     const DiffEditTexts& t = texts(s.reference_text);
     entry = std::make_unique<NullTextEntry>();
     entry->key = key;

@@ -45,7 +45,7 @@ at::Tensor denoise_branches(pipelines::Denoiser& denoiser, const diffusion::Sche
           denoiser.predict(at::cat({x, x}), t, per_step ? context_with(uncond.narrow(0, static_cast<std::int64_t>(k), 1)) : context);
       if (trace && k == 0) trace->unet_out_first = out;
       const auto halves = out.chunk(2);
-      eps = halves[0] + (halves[1] - halves[0]) * guidance;
+      eps = pipelines::classifier_free_guidance(halves[0], halves[1], guidance);
     } else {
       eps = denoiser.predict(x, t, context);
       if (trace && k == 0) trace->unet_out_first = eps;
@@ -83,23 +83,18 @@ BranchOptions branch_options_from(const Json& p) {
   return o;
 }
 
-std::vector<config::Schema::Field> inversion_fields(const std::string& doc, const std::vector<std::string>& choices) {
+std::vector<config::Schema::Field> with_inversion_fields(std::vector<config::Schema::Field> fields, const std::string& doc,
+                                                         const std::vector<std::string>& choices) {
   using config::Schema;
-  std::vector<Schema::Field> fields = {
+  fields.push_back(
       {"inversion",
-       Schema::string().choices(choices.empty() ? config::enum_choices(inversion_method_names()) : choices).def("reference").doc(doc)}};
+       Schema::string().choices(choices.empty() ? config::enum_choices(inversion_method_names()) : choices).def("reference").doc(doc)});
   if (!choices.empty()) return fields;  // the null-text inversion is not among them
   fields.push_back({"null_text_inner_steps", Schema::integer().range(0, 1000).def(10).doc("null_text: Adam steps per timestep at most")});
   fields.push_back(
       {"null_text_early_stop_epsilon",
        Schema::number().range(0, std::nullopt).def(1e-5).doc("null_text: a timestep's steps stop once the loss < epsilon + i * 2e-5")});
   return fields;
-}
-
-std::vector<std::int64_t> denoising_timesteps(const diffusion::SchedulerConfig& scheduler, const BranchOptions& o) {
-  diffusion::DDIMScheduler ddim(scheduler);
-  ddim.set_timesteps(o.steps);
-  return diffusion::truncate_timesteps(ddim.timesteps(), o.strength).denoise;
 }
 
 BranchEdit unedited(const at::Tensor& x0, const BranchOptions& o) {
@@ -110,7 +105,7 @@ BranchEdit unedited(const at::Tensor& x0, const BranchOptions& o) {
 
 BranchEdit dual_branch_edit(pipelines::StableDiffusion& sd, const at::Tensor& x0, const std::string& source, const std::string& target,
                             const BranchOptions& o, const ControlFactory& make_control) {
-  const std::vector<std::int64_t> denoise = denoising_timesteps(sd.scheduler, o);
+  const std::vector<std::int64_t> denoise = diffusion::truncated_schedule(sd.scheduler, o.steps, o.strength).denoise;
   if (denoise.empty()) return unedited(x0, o);
   const at::Tensor e = sd.encode_prompts({source, target, ""});
   DiffEditTexts texts{.query = e.slice(0, 1, 2), .reference = e.slice(0, 0, 1), .empty = e.slice(0, 2, 3)};

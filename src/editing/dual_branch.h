@@ -73,12 +73,11 @@ struct BranchOptions {
 // From a method's validated parameters: steps, guidance and strength (the registry's), inversion
 // and null_text_* (the fields below, when the method has them).
 BranchOptions branch_options_from(const config::Json& parameters);
-// The parameters `inversion` (documented by `doc`, limited to `choices` when given) and, for the
-// null-text inversion, null_text_inner_steps and null_text_early_stop_epsilon.
-std::vector<config::Schema::Field> inversion_fields(const std::string& doc, const std::vector<std::string>& choices = {});
-
-// The timesteps an edit denoises: the last int(r * steps) of the DDIM schedule (none at r = 0).
-std::vector<std::int64_t> denoising_timesteps(const diffusion::SchedulerConfig& scheduler, const BranchOptions& options);
+// A method's own parameters `fields` followed by `inversion` (documented by `doc`, limited to
+// `choices` when given) and, for the null-text inversion, null_text_inner_steps and
+// null_text_early_stop_epsilon.
+std::vector<config::Schema::Field> with_inversion_fields(std::vector<config::Schema::Field> fields, const std::string& doc,
+                                                         const std::vector<std::string>& choices = {});
 
 struct BranchEdit {
   at::Tensor latents{};  // [1, C, h, w] the target branch

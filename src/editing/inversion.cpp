@@ -25,10 +25,6 @@ const at::Tensor& step_target(const Inversion& pivot, const std::vector<std::int
   return k + 1 < timesteps.size() ? pivot.at_level(timesteps[k + 1]) : pivot.x0;
 }
 
-at::Tensor guide(const at::Tensor& eps_uncond, const at::Tensor& eps_cond, double guidance) {
-  return eps_uncond + (eps_cond - eps_uncond) * guidance;
-}
-
 }  // namespace
 
 NullTextEmbeddings null_text_optimization(pipelines::Denoiser& denoiser, const diffusion::SchedulerConfig& scheduler,
@@ -62,7 +58,7 @@ NullTextEmbeddings null_text_optimization(pipelines::Denoiser& denoiser, const d
     double loss_value = 0.0;
     for (std::int64_t j = 0; j < o.inner_steps; ++j) {
       torch::AutoGradMode enable_grad(true);
-      const at::Tensor eps = guide(denoiser.predict_differentiable(x, t, embedding), eps_cond, guidance);
+      const at::Tensor eps = pipelines::classifier_free_guidance(denoiser.predict_differentiable(x, t, embedding), eps_cond, guidance);
       const at::Tensor loss = at::mse_loss(ddim.step(eps, t, x).prev_sample, target);
       // Only the embedding's gradient: the UNet's weights may require grad too, and stay untouched.
       embedding.mutable_grad() = torch::autograd::grad({loss}, {embedding})[0];
@@ -77,7 +73,7 @@ NullTextEmbeddings null_text_optimization(pipelines::Denoiser& denoiser, const d
     // The step taken with the optimised embedding: the reference's batch [uncond; cond] again,
     // the conditional half being eps_cond (same latent, same text).
     torch::NoGradGuard no_grad;
-    x = ddim.step(guide(denoiser.predict(x, t, embeddings.back()), eps_cond, guidance), t, x).prev_sample;
+    x = ddim.step(pipelines::classifier_free_guidance(denoiser.predict(x, t, embeddings.back()), eps_cond, guidance), t, x).prev_sample;
   }
   out.embeddings = at::cat(embeddings);
   return out;

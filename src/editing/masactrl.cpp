@@ -23,10 +23,9 @@ std::vector<Schema::Field> parameter_fields() {
                           .def(10)
                           .doc("the first controlled transformer block in execution order (MasaCtrl's LAYER; SD 1.x has 16)")},
   };
-  for (auto& f : inversion_fields("reference: DDIM inversion under S (guidance 1; PIE-Bench's ddim+masactrl); direct: S's branch set "
-                                  "back onto that trajectory after every step (directinversion+masactrl); or another of p2p's"))
-    fields.push_back(std::move(f));
-  return fields;
+  return with_inversion_fields(std::move(fields),
+                               "reference: DDIM inversion under S (guidance 1; PIE-Bench's ddim+masactrl); direct: S's branch set "
+                               "back onto that trajectory after every step (directinversion+masactrl); or another of p2p's");
 }
 
 Options options_from(const Json& p) {

@@ -50,10 +50,9 @@ std::vector<Schema::Field> parameter_fields() {
                 "PIE-Bench's blended_word; off for an item without) or [[R words], [Q words]]")},
       {"local_blend_threshold", Schema::number().range(0, 1).def(0.3)},
   };
-  for (auto& f : inversion_fields("reference: DDIM inversion under R (guidance 1); unconditional: by the unconditional model; "
-                                  "null_text, negative_prompt, direct: PIE-Bench's inversions (from the DDIM inversion under R)"))
-    fields.push_back(std::move(f));
-  return fields;
+  return with_inversion_fields(std::move(fields),
+                               "reference: DDIM inversion under R (guidance 1); unconditional: by the unconditional model; "
+                               "null_text, negative_prompt, direct: PIE-Bench's inversions (from the DDIM inversion under R)");
 }
 
 Options options_from(const Json& p) {

@@ -68,6 +68,7 @@ class Controller : public BranchControl {
   void end_step() override;
   // After the scheduler step: LocalBlend on latents [2, C, H, W] (identity without it).
   at::Tensor step_callback(const at::Tensor& latents) override;
+  // LocalBlend's last mask [1, 1, H, W] and normalised map [2, 1, H, W].
   at::Tensor edit_mask() const override { return blend_mask_; }
   at::Tensor edit_map() const override { return blend_soft_; }
 
@@ -80,9 +81,6 @@ class Controller : public BranchControl {
   // and after it (the conditional rows), named "attn.step{S}.layer{LL}.before|after_cond".
   void capture(std::int64_t step, std::int64_t layer) { captures_.insert({step, layer}); }
   const std::map<std::string, at::Tensor>& captured() const { return captured_; }
-  // LocalBlend's last normalised map [2, 1, H, W] and mask [1, 1, H, W].
-  const at::Tensor& blend_soft() const { return blend_soft_; }
-  const at::Tensor& blend_mask() const { return blend_mask_; }
   std::int64_t calls_in_step() const { return calls_; }  // attention modules run in the current step
 
  private:

@@ -51,11 +51,10 @@ std::vector<Schema::Field> parameter_fields() {
                              .doc("[b, l]: self-attention of up_blocks[b].attentions[l] and every later decoder block (SD 1.x: [1, 1])")},
       {"negative_prompt", Schema::string().def("ugly, blurry, black, low res, unrealistic").doc("the target's unconditional text")},
   };
-  for (auto& f : inversion_fields("the source row: reference: the DDIM reconstruction from z*_T under R (PIE-Bench's ddim+pnp); direct: "
-                                  "the inversion's trajectory itself (directinversion+pnp, PnP's own)",
-                                  {"reference", "direct"}))
-    fields.push_back(std::move(f));
-  return fields;
+  return with_inversion_fields(std::move(fields),
+                               "the source row: reference: the DDIM reconstruction from z*_T under R (PIE-Bench's ddim+pnp); direct: "
+                               "the inversion's trajectory itself (directinversion+pnp, PnP's own)",
+                               {"reference", "direct"});
 }
 
 Options options_from(const Json& p) {
@@ -102,7 +101,7 @@ at::Tensor pnp_denoise(pipelines::Denoiser& denoiser, const diffusion::Scheduler
     const std::int64_t t = timesteps[k];
     if (injection) injection->begin_step(static_cast<std::int64_t>(k));
     const auto rows = denoiser.predict(at::cat({source_latents[k], x, x}), t, contexts).chunk(3);
-    const at::Tensor eps = rows[1] + (rows[2] - rows[1]) * guidance;
+    const at::Tensor eps = pipelines::classifier_free_guidance(rows[1], rows[2], guidance);
     x = ddim.step(eps, t, x).prev_sample;
     if (!at::isfinite(x).all().item<bool>())
       throw NumericError("pnp", "latents became non-finite at step " + std::to_string(k) + " (t=" + std::to_string(t) + ")");
@@ -115,7 +114,7 @@ BranchEdit pnp_edit(pipelines::StableDiffusion& sd, const at::Tensor& x0, const 
   const BranchOptions& b = o.branch;
   if (b.inversion != InversionMethod::reference && b.inversion != InversionMethod::direct)
     throw ConfigError("inversion", "pnp's source row is the reference (DDIM reconstruction) or direct (inversion) trajectory");
-  const std::vector<std::int64_t> denoise = denoising_timesteps(sd.scheduler, b);
+  const std::vector<std::int64_t> denoise = diffusion::truncated_schedule(sd.scheduler, b.steps, b.strength).denoise;
   if (denoise.empty()) return unedited(x0, b);
   auto& denoiser = sd.denoiser;
   if (!denoiser.unet()) throw InputError("pnp", "feature injection needs a UNet denoiser");

@@ -17,6 +17,7 @@
 #include "eval/metric_networks.h"
 #include "eval/metric_registry.h"
 #include "eval/piebench_eval.h"
+#include "image/resize.h"
 #include "metrics/piebench_metrics.h"
 #include "metrics/region.h"
 
@@ -26,10 +27,9 @@ using config::Json;
 
 namespace {
 
-// [3, H, W] (or [1, 3, H, W]) in [0, 1] -> uint8 [H, W, 3], as the PNG file of it holds it.
+// [3, H, W] (or [1, 3, H, W]) in [0, 1] -> uint8 [H, W, 3] on the CPU, as the PNG file of it holds it.
 at::Tensor as_file_u8(const at::Tensor& image01) {
-  const at::Tensor chw = image01.dim() == 4 ? image01[0] : image01;
-  return (chw.to(at::kCPU, at::kFloat).clamp(0, 1) * 255).round().to(at::kByte).permute({1, 2, 0}).contiguous();
+  return image::to_u8_hwc((image01.dim() == 4 ? image01[0] : image01).to(at::kCPU, at::kFloat));
 }
 
 Better better_of(metrics::PieBenchKind kind) {

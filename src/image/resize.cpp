@@ -201,9 +201,12 @@ at::Tensor resize_center_crop_u8(const at::Tensor& image, std::int64_t n, Filter
   return resized.slice(0, box.top, box.top + n).slice(1, box.left, box.left + n).contiguous();
 }
 
+at::Tensor to_u8_hwc(const at::Tensor& image_chw01) {
+  return (image_chw01.clamp(0, 1) * 255).round().to(at::kByte).permute({1, 2, 0}).contiguous();
+}
+
 at::Tensor resize_center_crop(const at::Tensor& image_chw01, std::int64_t n, Filter filter) {
-  const at::Tensor u8 = (image_chw01.clamp(0, 1) * 255).round().to(at::kByte).permute({1, 2, 0}).contiguous();
-  return resize_center_crop_u8(u8, n, filter).permute({2, 0, 1}).to(at::kFloat).div(255);
+  return resize_center_crop_u8(to_u8_hwc(image_chw01), n, filter).permute({2, 0, 1}).to(at::kFloat).div(255);
 }
 
 }  // namespace diffedit::image

@@ -43,6 +43,11 @@ struct ResizeCropBox {
 };
 ResizeCropBox resize_crop_box(std::int64_t h, std::int64_t w, std::int64_t n, CropOffset offset = CropOffset::round_half_even);
 
+// A float image [3, H, W] in [0, 1] as the uint8 [H, W, 3] an 8-bit file of it holds (clamped,
+// rounded half to even in float32): the input of the uint8 operations here and of the references'
+// PIL pipelines.
+at::Tensor to_u8_hwc(const at::Tensor& image_chw01);
+
 // torchvision's Resize(n) + CenterCrop(n) on a PIL image (`offset` floor: transformers'): the
 // shorter side becomes n with Pillow's `filter`, then the centre n x n. uint8 [H, W, 3] -> uint8
 // [n, n, 3].

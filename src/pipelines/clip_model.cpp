@@ -5,6 +5,7 @@
 #include "core/errors.h"
 #include "core/safetensors.h"
 #include "image/clip_preprocess.h"
+#include "image/resize.h"
 #include "models/state_dict.h"
 
 namespace diffedit::pipelines {
@@ -56,8 +57,7 @@ at::Tensor ClipModel::image_embeds(const at::Tensor& images01) {
 at::Tensor ClipModel::image_embeds_any(const at::Tensor& image01) {
   if (image01.dim() != 3 || image01.size(0) != 3) throw InputError("clip", "expected a [3, H, W] image");
   // To uint8 as an image file would hold it, then the reference transform.
-  const at::Tensor u8 = (image01.clamp(0, 1) * 255).round().to(at::kByte).permute({1, 2, 0}).contiguous();
-  return vision->forward(image::clip_preprocess(u8.to(at::kCPU), preprocess).unsqueeze(0).to(device())).image_embeds;
+  return vision->forward(image::clip_preprocess(image::to_u8_hwc(image01).to(at::kCPU), preprocess).unsqueeze(0).to(device())).image_embeds;
 }
 
 at::Tensor ClipModel::text_embeds(const std::vector<std::string>& texts) {

@@ -33,7 +33,7 @@ at::Tensor Denoiser::guided(const at::Tensor& latents, std::int64_t timestep, co
                             double guidance) {
   if (guidance <= 1.0 || !uncond.defined()) return predict(latents, timestep, cond);
   const auto halves = predict(at::cat({latents, latents}), timestep, at::cat({uncond, cond})).chunk(2);
-  return halves[0] + (halves[1] - halves[0]) * guidance;
+  return classifier_free_guidance(halves[0], halves[1], guidance);
 }
 
 }  // namespace diffedit::pipelines

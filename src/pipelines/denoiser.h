@@ -11,6 +11,12 @@
 
 namespace diffedit::pipelines {
 
+// Classifier-free guidance: uncond + g (cond - uncond), the predictions of one latent under the
+// unconditional and the conditional context.
+inline at::Tensor classifier_free_guidance(const at::Tensor& uncond, const at::Tensor& cond, double guidance) {
+  return uncond + (cond - uncond) * guidance;
+}
+
 class Denoiser {
  public:
   // An analytic predictor (tests, toy models): eps = f(latents [B, ...], timestep, context [B, L, D]).
